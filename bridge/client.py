@@ -1,0 +1,185 @@
+"""Typed client of the MileageLedger contract: reads, calldata encoding, event and revert decoding.
+
+The rest of the system talks to the chain through this class (and ``bridge.chain.make_web3``),
+never through raw ``w3.eth.contract`` calls, so the ABI is interpreted in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract import Contract
+
+from bridge.compile import main_artifact
+from bridge.errors import ContractRevert
+
+BlockId = int | str | bytes | None
+
+
+def to_bytes32(value: str | bytes) -> bytes:
+    """``0x``-hex or raw bytes → 32 bytes (raises ValueError naming the problem)."""
+    raw = bytes.fromhex(value[2:] if value.startswith("0x") else value) if isinstance(
+        value, str) else bytes(value)
+    if len(raw) != 32:
+        raise ValueError(f"expected 32 bytes, got {len(raw)}: {value!r}")
+    return raw
+
+
+def hex32(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
+@dataclass(frozen=True)
+class GrantItem:
+    """One award in a ``grantBatch`` call."""
+
+    account: bytes
+    award_no: int
+    amount: int
+    award_id: bytes
+
+
+@dataclass(frozen=True)
+class AccountState:
+    """An account's completeness state at a block."""
+
+    count: int
+    head: bytes
+    successor: bytes
+    donation: bool
+
+
+@dataclass(frozen=True)
+class EntryEvent:
+    """A decoded ``EntryRecorded`` log with its chain position."""
+
+    account: bytes
+    seq: int
+    kind: int
+    program: int
+    amount: int
+    reason: int
+    ref: bytes
+    timestamp: int
+    head: bytes
+    block_number: int
+    block_hash: bytes
+    tx_hash: bytes
+    log_index: int
+
+
+class LedgerClient:
+    """The ledger contract at ``address`` on ``w3``."""
+
+    def __init__(self, w3: Web3, address: str, abi: list[dict[str, Any]] | None = None) -> None:
+        self.w3 = w3
+        self.address = to_checksum_address(address)
+        self.abi = abi if abi is not None else main_artifact().abi
+        self.contract: Contract = w3.eth.contract(address=self.address, abi=self.abi)
+        self._errors = self._error_table(self.abi)
+        ev = next(e for e in self.abi if e.get("type") == "event" and e["name"] == "EntryRecorded")
+        self.entry_topic = HexBytes(keccak(text=self._signature(ev)))
+
+    # --- ABI helpers -------------------------------------------------------------------------
+    @staticmethod
+    def _type(p: dict[str, Any]) -> str:
+        t: str = p["type"]
+        if t.startswith("tuple"):
+            inner = ",".join(LedgerClient._type(c) for c in p["components"])
+            return f"({inner}){t[5:]}"
+        return t
+
+    @classmethod
+    def _signature(cls, item: dict[str, Any]) -> str:
+        return f"{item['name']}({','.join(cls._type(i) for i in item.get('inputs', []))})"
+
+    @classmethod
+    def _error_table(cls, abi: list[dict[str, Any]]) -> dict[bytes, dict[str, Any]]:
+        return {
+            function_signature_to_4byte_selector(cls._signature(e)): e
+            for e in abi
+            if e.get("type") == "error"
+        }
+
+    def decode_revert(self, data: bytes | str) -> ContractRevert:
+        """Decode revert data into the contract's custom error (name and named arguments)."""
+        raw = HexBytes(data)
+        if len(raw) < 4:
+            return ContractRevert("Unknown", {"data": raw.hex()}, "reverted without data")
+        err = self._errors.get(bytes(raw[:4]))
+        if err is None:
+            if bytes(raw[:4]) == bytes.fromhex("08c379a0"):
+                (msg,) = abi_decode(["string"], bytes(raw[4:]))
+                return ContractRevert("Error", {"message": msg})
+            return ContractRevert("Unknown", {"data": raw.hex()})
+        types = [self._type(i) for i in err["inputs"]]
+        values = abi_decode(types, bytes(raw[4:]))
+        args = {
+            i["name"]: (hex32(v) if isinstance(v, bytes) else v)
+            for i, v in zip(err["inputs"], values, strict=True)
+        }
+        return ContractRevert(err["name"], args)
+
+    # --- reads ---------------------------------------------------------------------------------
+    def balance_of(self, account: bytes, program: int, block: BlockId = "latest") -> int:
+        return int(self.contract.functions.balanceOf(account, program).call(block_identifier=block))
+
+    def balances_of(self, account: bytes, block: BlockId = "latest") -> dict[int, int]:
+        """Balances by program code (1..7) at ``block``."""
+        values = self.contract.functions.balancesOf(account).call(block_identifier=block)
+        return {p: int(values[p]) for p in range(1, len(values)) if p <= 7}
+
+    def account_state(self, account: bytes, block: BlockId = "latest") -> AccountState:
+        count, head, successor, donation = self.contract.functions.accountState(account).call(
+            block_identifier=block
+        )
+        return AccountState(int(count), bytes(head), bytes(successor), bool(donation))
+
+    def is_award_recorded(self, award_no: int, block: BlockId = "latest") -> bool:
+        return bool(
+            self.contract.functions.isAwardRecorded(award_no).call(block_identifier=block)
+        )
+
+    # --- writes (calldata only: signing and sending belong to the submitter) -------------------
+    def grant_batch_data(self, program: int, grants: Sequence[GrantItem]) -> bytes:
+        items = [(g.account, g.award_no, g.amount, g.award_id) for g in grants]
+        return bytes(HexBytes(self.contract.encode_abi("grantBatch", args=[program, items])))
+
+    def call_data(self, fn: str, *args: Any) -> bytes:
+        """Calldata for any contract function (e.g. ``convert``, ``deduct``, ``expire``)."""
+        return bytes(HexBytes(self.contract.encode_abi(fn, args=list(args))))
+
+    # --- events --------------------------------------------------------------------------------
+    def entry_logs(
+        self, from_block: int, to_block: int, accounts: Iterable[bytes] | None = None
+    ) -> list[EntryEvent]:
+        """``EntryRecorded`` events in [from_block, to_block], optionally for some accounts."""
+        topics: list[Any] = [self.entry_topic]
+        if accounts is not None:
+            topics.append([hex32(a) for a in accounts])
+        logs = self.w3.eth.get_logs(
+            {"address": self.address, "fromBlock": from_block, "toBlock": to_block,
+             "topics": topics}
+        )
+        return [self.decode_entry_log(lg) for lg in logs]
+
+    def decode_entry_log(self, log: Any) -> EntryEvent:
+        topics = log["topics"]
+        kind, program, amount, reason, ref, ts, head = abi_decode(
+            ["uint8", "uint8", "uint96", "uint8", "bytes32", "uint64", "bytes32"],
+            bytes(log["data"]),
+        )
+        return EntryEvent(
+            account=bytes(topics[1]),
+            seq=int.from_bytes(bytes(topics[2]), "big"),
+            kind=kind, program=program, amount=amount, reason=reason, ref=bytes(ref),
+            timestamp=ts, head=bytes(head),
+            block_number=int(log["blockNumber"]), block_hash=bytes(log["blockHash"]),
+            tx_hash=bytes(log["transactionHash"]), log_index=int(log["logIndex"]),
+        )

@@ -1,0 +1,242 @@
+"""Database tables (SQLAlchemy 2, SQLite and PostgreSQL).
+
+Invariants the database enforces:
+- an award id is recorded once (``awards.award_id`` unique) and gets one sequential on-chain
+  number (``awards.award_no``, the primary key): re-importing a feed never grants twice;
+- indexed entries are unique per (account, seq): the index cannot hold an entry twice;
+- the indexer cursor and the rows it indexed are written in one transaction;
+- an idempotency key maps to exactly one operation (``operations.idempotency_key`` unique);
+- a signed transaction is unique per (sender, nonce).
+Amounts are integers (1 mileage = 1 KRW); ids are 0x-prefixed lowercase hex.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+AWARD_STATES = ("pending", "signed", "sent", "mined", "final", "failed")
+TX_STATES = ("signed", "sent", "mined", "final", "failed", "replaced")
+HEX32 = 66  # "0x" + 64 hex digits
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Deployment(Base):
+    """A deployed ledger contract; ``make run`` and the bridge reuse the newest for the chain."""
+
+    __tablename__ = "deployments"
+    __table_args__ = (UniqueConstraint("chain_id", "address"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    address: Mapped[str] = mapped_column(String(42))
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(String(HEX32))
+    abi_hash: Mapped[str] = mapped_column(String(64))
+    deployer: Mapped[str] = mapped_column(String(42))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Account(Base):
+    """A citizen's unified account; ``account_id`` is the on-chain pseudonymous bytes32."""
+
+    __tablename__ = "accounts"
+    account_id: Mapped[str] = mapped_column(String(HEX32), primary_key=True)
+    citizen_id: Mapped[str] = mapped_column(String(128), unique=True)
+    district: Mapped[str] = mapped_column(String(64), default="")
+    donation_consent: Mapped[bool] = mapped_column(Boolean, default=False)
+    merged_into: Mapped[str | None] = mapped_column(String(HEX32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Member(Base):
+    """A program membership (eco household, car, bike ... member id) of one account."""
+
+    __tablename__ = "members"
+    program: Mapped[str] = mapped_column(String(16), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
+    district: Mapped[str] = mapped_column(String(64), default="")
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Award(Base):
+    """An award to mirror on-chain: the outbox row of a grant.
+
+    pending → signed (its batch transaction is signed and stored) → sent → mined → final; or
+    failed (the contract rejects it for good; ``error`` holds the decoded custom error).
+    """
+
+    __tablename__ = "awards"
+    __table_args__ = (
+        CheckConstraint(f"status IN {AWARD_STATES!r}", name="status"),
+        CheckConstraint("amount >= 0", name="amount"),
+        Index("ix_awards_status_program", "status", "program", "award_no"),
+    )
+    award_no: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    award_id: Mapped[str] = mapped_column(String(HEX32), unique=True)
+    program: Mapped[str] = mapped_column(String(16))
+    member_id: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[str] = mapped_column(String(HEX32), index=True)
+    period: Mapped[str] = mapped_column(String(32))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    tier: Mapped[str] = mapped_column(String(64), default="")
+    source: Mapped[str] = mapped_column(String(256), default="")
+    status: Mapped[str] = mapped_column(String(8), default="pending")
+    tx_id: Mapped[int | None] = mapped_column(ForeignKey("chain_txs.id"), nullable=True, index=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class ChainTx(Base):
+    """A signed transaction: raw bytes and hash stored *before* it is sent, so a restart resends
+    the identical transaction instead of signing a new one."""
+
+    __tablename__ = "chain_txs"
+    __table_args__ = (
+        UniqueConstraint("sender", "nonce"),
+        CheckConstraint(f"status IN {TX_STATES!r}", name="status"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sender: Mapped[str] = mapped_column(String(42))
+    nonce: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(24))
+    program: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    raw_tx: Mapped[str] = mapped_column(Text)
+    tx_hash: Mapped[str] = mapped_column(String(HEX32), unique=True)
+    status: Mapped[str] = mapped_column(String(8), default="signed")
+    block_number: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    block_hash: Mapped[str | None] = mapped_column(String(HEX32), nullable=True)
+    gas_used: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class SignerNonce(Base):
+    """The next nonce of a bridge signer, tracked here and reconciled with the node."""
+
+    __tablename__ = "signer_nonces"
+    sender: Mapped[str] = mapped_column(String(42), primary_key=True)
+    next_nonce: Mapped[int] = mapped_column(BigInteger)
+
+
+class Operation(Base):
+    """A conversion or deduction requested by an integrator (outbox row, idempotent by key)."""
+
+    __tablename__ = "operations"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount"),)
+    op_id: Mapped[str] = mapped_column(String(HEX32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))  # conversion | deduction
+    idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
+    request_hash: Mapped[str] = mapped_column(String(64))
+    account_id: Mapped[str] = mapped_column(String(HEX32), index=True)
+    program: Mapped[str] = mapped_column(String(16))
+    to_program: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str | None] = mapped_column(String(24), nullable=True)
+    reference: Mapped[str | None] = mapped_column(String(HEX32), nullable=True)
+    status: Mapped[str] = mapped_column(String(8), default="pending")
+    tx_id: Mapped[int | None] = mapped_column(ForeignKey("chain_txs.id"), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class Entry(Base):
+    """An indexed ``EntryRecorded`` event: the database's copy of the on-chain trail."""
+
+    __tablename__ = "entries"
+    account_id: Mapped[str] = mapped_column(String(HEX32), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    kind: Mapped[int] = mapped_column(Integer)
+    program: Mapped[int] = mapped_column(Integer)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[int] = mapped_column(Integer)
+    ref: Mapped[str] = mapped_column(String(HEX32))
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    head: Mapped[str] = mapped_column(String(HEX32))
+    block_number: Mapped[int] = mapped_column(BigInteger, index=True)
+    block_hash: Mapped[str] = mapped_column(String(HEX32))
+    tx_hash: Mapped[str] = mapped_column(String(HEX32))
+    log_index: Mapped[int] = mapped_column(Integer)
+
+
+class Balance(Base):
+    """Projection of balances per (account, program), maintained by the indexer with the entries."""
+
+    __tablename__ = "balances"
+    __table_args__ = (CheckConstraint("balance >= 0", name="nonnegative"),)
+    account_id: Mapped[str] = mapped_column(String(HEX32), primary_key=True)
+    program: Mapped[int] = mapped_column(Integer, primary_key=True)
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class IndexedBlock(Base):
+    """Recent indexed blocks (number, hash, parent) to detect reorgs by parent hash."""
+
+    __tablename__ = "indexed_blocks"
+    number: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    hash: Mapped[str] = mapped_column(String(HEX32))
+    parent_hash: Mapped[str] = mapped_column(String(HEX32))
+
+
+class IndexCursor(Base):
+    """Where the indexer stands, advanced in the same transaction as the rows it indexed."""
+
+    __tablename__ = "index_cursor"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    block_hash: Mapped[str] = mapped_column(String(HEX32))
+
+
+class ApiKey(Base):
+    """A bearer API key, stored as its SHA-256 hash, with scopes (and an account for wallets)."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(128))
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[str] = mapped_column(String(512))  # space-separated
+    account_id: Mapped[str | None] = mapped_column(String(HEX32), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -1,0 +1,39 @@
+"""Which modules provide which ``mileage`` subcommands (kept apart so main.py stays tiny)."""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+# (module under ledger.cli, sub-app name or None to merge its commands at the top level)
+SUBAPPS: list[tuple[str, str | None]] = [
+    ("run", None),
+    ("deploy", None),
+    ("awards", "awards"),
+    ("members", "members"),
+    ("feeds", "feeds"),
+    ("report", None),
+    ("bridge", "bridge"),
+    ("keys", "keys"),
+    ("reconcile", None),
+    ("audit", "audit"),
+    ("apikeys", "apikeys"),
+]
+
+
+def register(app: typer.Typer) -> None:
+    """Attach every subcommand module; a module that is not installed yet is skipped."""
+    for module, name in SUBAPPS:
+        try:
+            mod = importlib.import_module(f"ledger.cli.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"ledger.cli.{module}":
+                raise
+            continue
+        sub = mod.app
+        if name is None:
+            for cmd in sub.registered_commands:
+                app.registered_commands.append(cmd)
+        else:
+            app.add_typer(sub, name=name)

@@ -1,0 +1,79 @@
+"""The one settings object: everything configurable comes from ``MILEAGE_*`` environment variables.
+
+The embedded default needs none of them: a local anvil chain with its state file and a SQLite
+database, both under ``MILEAGE_DATA_DIR`` (``.mileage/``).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# anvil's first well-known development key (public knowledge, only for the embedded local chain).
+ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+
+class Settings(BaseSettings):
+    """Configuration of the ledger (see the table in README.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="MILEAGE_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".mileage"), description="state of the embedded default")
+    rpc_url: str | None = Field(
+        default=None, description="JSON-RPC URL; unset: the embedded anvil chain"
+    )
+    anvil_port: int = Field(default=8545, description="port of the embedded anvil node")
+    chain_id: int = Field(default=31337, description="chain id of the embedded anvil node")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; unset: SQLite in the data dir"
+    )
+    contract_address: str | None = Field(
+        default=None, description="ledger contract; unset: the deployment recorded in the database"
+    )
+    keystore_dir: Path | None = Field(
+        default=None, description="encrypted keystores (one per role); unset: <data_dir>/keys"
+    )
+    keystore_password: SecretStr | None = Field(default=None, description="keystore password")
+    keystore_password_file: Path | None = Field(default=None, description="file holding it")
+    private_key: SecretStr | None = Field(
+        default=None, description="signing key in the environment (instead of a keystore)"
+    )
+    account_key: SecretStr = Field(
+        default=SecretStr("embedded-demo-account-key-change-me"),
+        description="HMAC key deriving on-chain account ids from citizen ids",
+    )
+    batch_size: int = Field(default=200, ge=1, le=2000, description="awards per transaction")
+    confirmations: int = Field(default=0, ge=0, description="blocks before final (0 for QBFT)")
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    log_json: bool = Field(default=False, description="JSON logs instead of console lines")
+
+    @property
+    def embedded_chain(self) -> bool:
+        """True when the ledger runs its own anvil node."""
+        return self.rpc_url is None
+
+    @property
+    def effective_rpc_url(self) -> str:
+        return self.rpc_url or f"http://127.0.0.1:{self.anvil_port}"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'ledger.db').resolve()}"
+
+    @property
+    def effective_keystore_dir(self) -> Path:
+        return self.keystore_dir or self.data_dir / "keys"
+
+    @property
+    def anvil_state_file(self) -> Path:
+        return self.data_dir / "anvil-state.json"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once from the environment)."""
+    return Settings()
