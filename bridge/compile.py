@@ -107,7 +107,7 @@ def _run_solc(root: Path, inp: dict[str, Any]) -> dict[str, Any]:
         raise CompileError("solc-js is not installed: run `npm ci` (or `make install`) first")
     try:
         out: dict[str, Any] = solcx.compile_standard(
-            inp, solc_binary=str(shim), base_path=str(root), allow_paths=[str(root)]
+            inp, solc_binary=str(shim), base_path=str(root)
         )
     except Exception as exc:  # solcx raises its own SolcError with the compiler's message
         raise CompileError(f"solidity compilation failed: {exc}") from exc

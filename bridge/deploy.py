@@ -1,0 +1,134 @@
+"""Deploy and configure MileageLedger: register the programs with their limits, grant roles.
+
+Program limits are a **project choice** (PROGRAM_RULES leaves the on-chain caps open): the largest
+single award of each program follows its award table (§2), the annual budgets follow the 2021
+budgets of §4. Override them with a JSON file (``mileage deploy --programs FILE``) shaped like
+:data:`DEFAULT_PROGRAMS`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from bridge.compile import main_artifact
+from bridge.errors import DeploymentError
+
+FIVE_YEARS = 1826 * 24 * 3600  # 5 years counted in days, leap days included
+
+# program code -> (largest single award, annual budget); validity is FIVE_YEARS for all.
+DEFAULT_PROGRAMS: dict[int, dict[str, int]] = {
+    1: {"max_award": 50_000, "annual_budget": 3_800_000_000},  # ECO_HOUSEHOLD §2.1, §4
+    2: {"max_award": 10_000_000, "annual_budget": 2_000_000_000},  # ECO_ORG §2.2 (budget: ours)
+    3: {"max_award": 70_000, "annual_budget": 2_839_960_000},  # CAR §2.3, §4
+    4: {"max_award": 2_000, "annual_budget": 1_200_000_000},  # BIKE §2.4 (monthly cap), §4
+    5: {"max_award": 12_000, "annual_budget": 250_000_000},  # ECO_SEASON §2.5, §4
+    6: {"max_award": 10_000, "annual_budget": 300_000_000},  # CAR_SEASON §2.5, §4
+    7: {"max_award": 0, "annual_budget": 0},  # SEOUL: only by conversion
+}
+
+
+@dataclass(frozen=True)
+class DeployedLedger:
+    """Where the ledger was deployed."""
+
+    address: str
+    block_number: int
+    block_hash: str
+    abi_hash: str
+    deployer: str
+    chain_id: int
+
+
+@dataclass(frozen=True)
+class RoleHolders:
+    """Addresses to receive the operational roles (the admin keeps the admin role)."""
+
+    issuers: Mapping[int, str]  # program code -> issuer address
+    converter: str
+    spender: str
+    expirer: str
+    corrector: str
+    registrar: str
+    pauser: str
+
+
+def load_program_limits(path: Path | None) -> dict[int, dict[str, int]]:
+    if path is None:
+        return DEFAULT_PROGRAMS
+    raw: dict[str, dict[str, int]] = json.loads(path.read_text())
+    return {int(k): v for k, v in raw.items()}
+
+
+def _send(w3: Web3, acct: LocalAccount, tx: dict[str, Any]) -> Any:
+    tx.setdefault("from", acct.address)
+    tx.setdefault("nonce", w3.eth.get_transaction_count(acct.address, "pending"))
+    tx.setdefault("chainId", w3.eth.chain_id)
+    tx.setdefault("gasPrice", w3.eth.gas_price)
+    if "gas" not in tx:
+        tx["gas"] = int(w3.eth.estimate_gas(tx) * 1.2) + 50_000
+    signed = acct.sign_transaction(tx)
+    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction),
+                                                 timeout=120)
+    if receipt["status"] != 1:
+        raise DeploymentError(f"transaction {receipt['transactionHash'].hex()} reverted")
+    return receipt
+
+
+def deploy_ledger(
+    w3: Web3,
+    deployer_key: str,
+    roles: RoleHolders,
+    *,
+    programs: Mapping[int, Mapping[str, int]] | None = None,
+    admin_delay: int = 0,
+    validity: int = FIVE_YEARS,
+) -> DeployedLedger:
+    """Deploy MileageLedger with the deployer as admin, register every program (each opens its
+    1:1 route into SEOUL) and grant the operational roles. ``admin_delay`` is the two-step admin
+    transfer delay in seconds (production: days; the admin should be a multisig)."""
+    art = main_artifact()
+    admin: LocalAccount = Account.from_key(deployer_key)
+    factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+    tx = factory.constructor(admin.address, admin_delay).build_transaction(
+        {"from": admin.address, "gasPrice": w3.eth.gas_price, "nonce":
+         w3.eth.get_transaction_count(admin.address, "pending")}
+    )
+    receipt = _send(w3, admin, dict(tx))
+    address = receipt["contractAddress"]
+    ledger = w3.eth.contract(address=address, abi=art.abi)
+
+    def call(fn: Any) -> None:
+        _send(w3, admin, dict(fn.build_transaction({"from": admin.address, "gasPrice": 0,
+                                                    "nonce": w3.eth.get_transaction_count(
+                                                        admin.address, "pending")})))
+
+    for code, limits in sorted((programs or DEFAULT_PROGRAMS).items()):
+        call(ledger.functions.registerProgram(code, validity, limits["max_award"],
+                                              limits["annual_budget"]))
+    grants: list[tuple[bytes, str]] = [
+        (ledger.functions.issuerRole(code).call(), addr) for code, addr in roles.issuers.items()
+    ]
+    for const, addr in (("CONVERTER_ROLE", roles.converter), ("SPENDER_ROLE", roles.spender),
+                        ("EXPIRER_ROLE", roles.expirer), ("CORRECTOR_ROLE", roles.corrector),
+                        ("REGISTRAR_ROLE", roles.registrar), ("PAUSER_ROLE", roles.pauser)):
+        grants.append((getattr(ledger.functions, const)().call(), addr))
+    for role, addr in grants:
+        call(ledger.functions.grantRole(role, Web3.to_checksum_address(addr)))
+    return DeployedLedger(
+        address=address, block_number=receipt["blockNumber"],
+        block_hash="0x" + bytes(receipt["blockHash"]).hex(), abi_hash=art.abi_hash,
+        deployer=admin.address, chain_id=w3.eth.chain_id,
+    )
+
+
+def has_code(w3: Web3, address: str) -> bool:
+    """True if a contract is deployed at ``address`` (a reset chain has none)."""
+    return len(w3.eth.get_code(Web3.to_checksum_address(address))) > 0

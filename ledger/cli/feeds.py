@@ -1,0 +1,63 @@
+"""``mileage feeds import``: validate a program feed and record its awards for the bridge."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from tqdm import tqdm
+
+from ledger.cli._common import friendly_errors
+from ledger.domain.codes import Program
+from ledger.feeds.formats import FeedOptions
+from ledger.feeds.model import Reject
+from ledger.service.feeds import count_rows, import_feed
+from ledger.service.runtime import Runtime
+
+app = typer.Typer(help="Program feeds (eco, car, bike, season).", no_args_is_help=True)
+
+
+def write_rejects(path: Path, rejects: list[Reject]) -> None:
+    """The rejects report: CSV ``file, line, reason``."""
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "line", "reason"])
+        w.writerows([r.file, r.line, r.reason] for r in rejects)
+
+
+@app.command("import")
+@friendly_errors
+def import_(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="feed CSV")],
+    program: Annotated[str, typer.Option(help="ECO_HOUSEHOLD, ECO_ORG, CAR, BIKE, ECO_SEASON, "
+                                              "CAR_SEASON")],
+    period: Annotated[str | None, typer.Option(help="ECO_ORG round, e.g. 2024-12..2025-03")] = None,
+    rejects: Annotated[Path | None, typer.Option(help="rejects report (default FILE.rejects.csv)")]
+    = None,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Validate, compute and record the awards of FILE; bad rows go to the rejects report."""
+    try:
+        prog = Program[program.upper()]
+    except KeyError:
+        raise typer.BadParameter(f"unknown program {program!r}", param_hint="--program") from None
+    rt = Runtime.open()
+    total = count_rows(file)
+    bar = tqdm(total=total, unit="row", disable=not progress or not sys.stderr.isatty(),
+               desc=f"{prog.name} {file.name}")
+    report = import_feed(rt.sessions, prog, file, options=FeedOptions(org_period=period),
+                         progress=bar.update)
+    bar.close()
+    typer.echo(
+        f"{file}: {report.rows} rows; recorded {report.recorded} awards "
+        f"({report.recorded_amount:,} mileage); already recorded {report.already_recorded}; "
+        f"nothing earned {report.zero}; rejected {report.rejected}"
+    )
+    if report.rejected:
+        target = rejects or file.with_suffix(".rejects.csv")
+        write_rejects(target, report.rejects)
+        typer.echo(f"rejected rows are listed in {target}", err=True)
+        raise typer.Exit(2)

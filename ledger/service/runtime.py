@@ -1,0 +1,81 @@
+"""The runtime of a command: settings, the migrated database and (lazily) the chain client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledger.adapters.db import make_engine, make_sessionmaker, migrate
+from ledger.adapters.orm import Deployment
+from ledger.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from web3 import Web3
+
+    from bridge.client import LedgerClient
+
+
+@dataclass
+class Runtime:
+    """Settings, database and chain access for one process."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    _w3: Web3 | None = field(default=None, repr=False)
+    _client: LedgerClient | None = field(default=None, repr=False)
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, upgrade: bool = True) -> Runtime:
+        """Open the configured database, migrating it to the newest schema first."""
+        settings = settings or get_settings()
+        url = settings.effective_database_url
+        if upgrade:
+            migrate(url)
+        engine = make_engine(url)
+        return cls(settings, engine, make_sessionmaker(engine))
+
+    @property
+    def w3(self) -> Web3:
+        if self._w3 is None:
+            from bridge.chain import make_web3
+
+            self._w3 = make_web3(self.settings.effective_rpc_url)
+        return self._w3
+
+    def deployment(self) -> Deployment | None:
+        """The ledger deployment in use: MILEAGE_CONTRACT_ADDRESS, else the newest recorded one
+        for the connected chain."""
+        chain_id = int(self.w3.eth.chain_id)
+        with self.sessions() as s:
+            q = sa.select(Deployment).where(Deployment.chain_id == chain_id)
+            if self.settings.contract_address:
+                q = q.where(sa.func.lower(Deployment.address)
+                            == self.settings.contract_address.lower())
+            return s.scalars(q.order_by(Deployment.id.desc()).limit(1)).first()
+
+    @property
+    def client(self) -> LedgerClient:
+        """The ledger contract client (fails with a clear error when nothing is deployed)."""
+        if self._client is None:
+            from bridge.client import LedgerClient
+            from bridge.errors import DeploymentError
+
+            address = self.settings.contract_address
+            if not address:
+                dep = self.deployment()
+                if dep is None:
+                    raise DeploymentError(
+                        "no ledger deployment recorded for this chain: run `mileage deploy` "
+                        "(or `make run`), or set MILEAGE_CONTRACT_ADDRESS"
+                    )
+                address = dep.address
+            self._client = LedgerClient(self.w3, address)
+        return self._client
+
+    def close(self) -> None:
+        self.engine.dispose()
