@@ -45,7 +45,8 @@ def rpc_ready(url: str, timeout: float = 1.0) -> bool:
     """True if a JSON-RPC node answers ``eth_chainId`` at ``url``."""
     try:
         r = httpx.post(
-            url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+            url,
+            json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
             timeout=timeout,
         )
         return r.status_code == 200 and "result" in r.json()
@@ -73,16 +74,32 @@ class AnvilProcess:
 
     def command(self) -> list[str]:
         cmd = [
-            anvil_binary(), "--host", "127.0.0.1", "--port", str(self.port),
-            "--chain-id", str(self.chain_id), "--gas-limit", str(self.gas_limit),
-            "--base-fee", "0", "--gas-price", "0", "--silent",
+            anvil_binary(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--chain-id",
+            str(self.chain_id),
+            "--gas-limit",
+            str(self.gas_limit),
+            "--base-fee",
+            "0",
+            "--gas-price",
+            "0",
+            "--silent",
         ]
         if self.block_time:
             cmd += ["--block-time", str(self.block_time)]
         if self.state_file is not None:
             self.state_file.parent.mkdir(parents=True, exist_ok=True)
-            cmd += ["--state", str(self.state_file), "--state-interval", str(self.state_interval),
-                    "--preserve-historical-states"]
+            cmd += [
+                "--state",
+                str(self.state_file),
+                "--state-interval",
+                str(self.state_interval),
+                "--preserve-historical-states",
+            ]
         return cmd + self.extra_args
 
     def start(self, timeout: float = 30.0) -> AnvilProcess:

@@ -24,8 +24,11 @@ BlockId = int | str | bytes | None
 
 def to_bytes32(value: str | bytes) -> bytes:
     """``0x``-hex or raw bytes → 32 bytes (raises ValueError naming the problem)."""
-    raw = bytes.fromhex(value[2:] if value.startswith("0x") else value) if isinstance(
-        value, str) else bytes(value)
+    raw = (
+        bytes.fromhex(value[2:] if value.startswith("0x") else value)
+        if isinstance(value, str)
+        else bytes(value)
+    )
     if len(raw) != 32:
         raise ValueError(f"expected 32 bytes, got {len(raw)}: {value!r}")
     return raw
@@ -142,9 +145,7 @@ class LedgerClient:
         return AccountState(int(count), bytes(head), bytes(successor), bool(donation))
 
     def is_award_recorded(self, award_no: int, block: BlockId = "latest") -> bool:
-        return bool(
-            self.contract.functions.isAwardRecorded(award_no).call(block_identifier=block)
-        )
+        return bool(self.contract.functions.isAwardRecorded(award_no).call(block_identifier=block))
 
     # --- writes (calldata only: signing and sending belong to the submitter) -------------------
     def grant_batch_data(self, program: int, grants: Sequence[GrantItem]) -> bytes:
@@ -164,8 +165,12 @@ class LedgerClient:
         if accounts is not None:
             topics.append([hex32(a) for a in accounts])
         logs = self.w3.eth.get_logs(
-            {"address": self.address, "fromBlock": from_block, "toBlock": to_block,
-             "topics": topics}
+            {
+                "address": self.address,
+                "fromBlock": from_block,
+                "toBlock": to_block,
+                "topics": topics,
+            }
         )
         return [self.decode_entry_log(lg) for lg in logs]
 
@@ -178,8 +183,15 @@ class LedgerClient:
         return EntryEvent(
             account=bytes(topics[1]),
             seq=int.from_bytes(bytes(topics[2]), "big"),
-            kind=kind, program=program, amount=amount, reason=reason, ref=bytes(ref),
-            timestamp=ts, head=bytes(head),
-            block_number=int(log["blockNumber"]), block_hash=bytes(log["blockHash"]),
-            tx_hash=bytes(log["transactionHash"]), log_index=int(log["logIndex"]),
+            kind=kind,
+            program=program,
+            amount=amount,
+            reason=reason,
+            ref=bytes(ref),
+            timestamp=ts,
+            head=bytes(head),
+            block_number=int(log["blockNumber"]),
+            block_hash=bytes(log["blockHash"]),
+            tx_hash=bytes(log["transactionHash"]),
+            log_index=int(log["logIndex"]),
         )

@@ -37,10 +37,7 @@ class ContractArtifact:
 
 
 def _sources(root: Path) -> dict[str, Path]:
-    return {
-        p.relative_to(root).as_posix(): p
-        for p in sorted((root / "contracts").rglob("*.sol"))
-    }
+    return {p.relative_to(root).as_posix(): p for p in sorted((root / "contracts").rglob("*.sol"))}
 
 
 def compiler_config(root: Path = ROOT) -> dict[str, Any]:
@@ -68,7 +65,9 @@ def _digest(inp: dict[str, Any], version: str) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def compile_contracts(root: Path | None = None, *, force: bool = False) -> dict[str, ContractArtifact]:
+def compile_contracts(
+    root: Path | None = None, *, force: bool = False
+) -> dict[str, ContractArtifact]:
     """Compile every contract under ``contracts/``; returns artifacts by contract name.
 
     Cached: a second call with unchanged sources reads ``build/solcx/<digest>.json``.

@@ -75,8 +75,9 @@ def _send(w3: Web3, acct: LocalAccount, tx: dict[str, Any]) -> Any:
     if "gas" not in tx:
         tx["gas"] = int(w3.eth.estimate_gas(tx) * 1.2) + 50_000
     signed = acct.sign_transaction(tx)
-    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction),
-                                                 timeout=120)
+    receipt = w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_raw_transaction(signed.raw_transaction), timeout=120
+    )
     if receipt["status"] != 1:
         raise DeploymentError(f"transaction {receipt['transactionHash'].hex()} reverted")
     return receipt
@@ -98,34 +99,58 @@ def deploy_ledger(
     admin: LocalAccount = Account.from_key(deployer_key)
     factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
     tx = factory.constructor(admin.address, admin_delay).build_transaction(
-        {"from": admin.address, "gasPrice": w3.eth.gas_price, "nonce":
-         w3.eth.get_transaction_count(admin.address, "pending")}
+        {
+            "from": admin.address,
+            "gasPrice": w3.eth.gas_price,
+            "nonce": w3.eth.get_transaction_count(admin.address, "pending"),
+        }
     )
     receipt = _send(w3, admin, dict(tx))
     address = receipt["contractAddress"]
     ledger = w3.eth.contract(address=address, abi=art.abi)
 
     def call(fn: Any) -> None:
-        _send(w3, admin, dict(fn.build_transaction({"from": admin.address, "gasPrice": 0,
-                                                    "nonce": w3.eth.get_transaction_count(
-                                                        admin.address, "pending")})))
+        _send(
+            w3,
+            admin,
+            dict(
+                fn.build_transaction(
+                    {
+                        "from": admin.address,
+                        "gasPrice": 0,
+                        "nonce": w3.eth.get_transaction_count(admin.address, "pending"),
+                    }
+                )
+            ),
+        )
 
     for code, limits in sorted((programs or DEFAULT_PROGRAMS).items()):
-        call(ledger.functions.registerProgram(code, validity, limits["max_award"],
-                                              limits["annual_budget"]))
+        call(
+            ledger.functions.registerProgram(
+                code, validity, limits["max_award"], limits["annual_budget"]
+            )
+        )
     grants: list[tuple[bytes, str]] = [
         (ledger.functions.issuerRole(code).call(), addr) for code, addr in roles.issuers.items()
     ]
-    for const, addr in (("CONVERTER_ROLE", roles.converter), ("SPENDER_ROLE", roles.spender),
-                        ("EXPIRER_ROLE", roles.expirer), ("CORRECTOR_ROLE", roles.corrector),
-                        ("REGISTRAR_ROLE", roles.registrar), ("PAUSER_ROLE", roles.pauser)):
+    for const, addr in (
+        ("CONVERTER_ROLE", roles.converter),
+        ("SPENDER_ROLE", roles.spender),
+        ("EXPIRER_ROLE", roles.expirer),
+        ("CORRECTOR_ROLE", roles.corrector),
+        ("REGISTRAR_ROLE", roles.registrar),
+        ("PAUSER_ROLE", roles.pauser),
+    ):
         grants.append((getattr(ledger.functions, const)().call(), addr))
     for role, addr in grants:
         call(ledger.functions.grantRole(role, Web3.to_checksum_address(addr)))
     return DeployedLedger(
-        address=address, block_number=receipt["blockNumber"],
-        block_hash="0x" + bytes(receipt["blockHash"]).hex(), abi_hash=art.abi_hash,
-        deployer=admin.address, chain_id=w3.eth.chain_id,
+        address=address,
+        block_number=receipt["blockNumber"],
+        block_hash="0x" + bytes(receipt["blockHash"]).hex(),
+        abi_hash=art.abi_hash,
+        deployer=admin.address,
+        chain_id=w3.eth.chain_id,
     )
 
 

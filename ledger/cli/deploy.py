@@ -21,8 +21,9 @@ def deploy(
     rpc: Annotated[str | None, typer.Option(help="JSON-RPC URL (default MILEAGE_RPC_URL)")] = None,
     programs: Annotated[Path | None, typer.Option(help="JSON of program limits")] = None,
     admin_delay: Annotated[int, typer.Option(help="two-step admin transfer delay, seconds")] = 0,
-    force: Annotated[bool, typer.Option(help="deploy a new contract even if one is recorded")]
-    = False,
+    force: Annotated[
+        bool, typer.Option(help="deploy a new contract even if one is recorded")
+    ] = False,
 ) -> None:
     """Deploy MileageLedger (admin key: the `admin` keystore or MILEAGE_PRIVATE_KEY), register
     the programs, open the routes into SEOUL, grant each role to its keystore's address."""
@@ -32,5 +33,6 @@ def deploy(
     rt = Runtime.open(settings)
     dep, new = ensure_deployment(rt, programs_file=programs, admin_delay=admin_delay, force=force)
     state = "deployed" if new else "already deployed"
-    typer.echo(f"{state}: MileageLedger at {dep.address} (chain {dep.chain_id}, "
-               f"block {dep.block_number})")
+    typer.echo(
+        f"{state}: MileageLedger at {dep.address} (chain {dep.chain_id}, block {dep.block_number})"
+    )

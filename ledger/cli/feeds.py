@@ -32,11 +32,13 @@ def write_rejects(path: Path, rejects: list[Reject]) -> None:
 @friendly_errors
 def import_(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="feed CSV")],
-    program: Annotated[str, typer.Option(help="ECO_HOUSEHOLD, ECO_ORG, CAR, BIKE, ECO_SEASON, "
-                                              "CAR_SEASON")],
+    program: Annotated[
+        str, typer.Option(help="ECO_HOUSEHOLD, ECO_ORG, CAR, BIKE, ECO_SEASON, CAR_SEASON")
+    ],
     period: Annotated[str | None, typer.Option(help="ECO_ORG round, e.g. 2024-12..2025-03")] = None,
-    rejects: Annotated[Path | None, typer.Option(help="rejects report (default FILE.rejects.csv)")]
-    = None,
+    rejects: Annotated[
+        Path | None, typer.Option(help="rejects report (default FILE.rejects.csv)")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
     """Validate, compute and record the awards of FILE; bad rows go to the rejects report."""
@@ -46,10 +48,15 @@ def import_(
         raise typer.BadParameter(f"unknown program {program!r}", param_hint="--program") from None
     rt = Runtime.open()
     total = count_rows(file)
-    bar = tqdm(total=total, unit="row", disable=not progress or not sys.stderr.isatty(),
-               desc=f"{prog.name} {file.name}")
-    report = import_feed(rt.sessions, prog, file, options=FeedOptions(org_period=period),
-                         progress=bar.update)
+    bar = tqdm(
+        total=total,
+        unit="row",
+        disable=not progress or not sys.stderr.isatty(),
+        desc=f"{prog.name} {file.name}",
+    )
+    report = import_feed(
+        rt.sessions, prog, file, options=FeedOptions(org_period=period), progress=bar.update
+    )
     bar.close()
     typer.echo(
         f"{file}: {report.rows} rows; recorded {report.recorded} awards "

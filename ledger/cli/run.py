@@ -22,11 +22,16 @@ def _demo_keys(emb: Embedded) -> tuple[str, dict[str, str]]:
 
     assert emb.rt is not None
     with emb.rt.sessions() as s, s.begin():
-        s.execute(sa.update(ApiKey).where(ApiKey.name.like("demo-%"), ApiKey.revoked_at.is_(None))
-                  .values(revoked_at=datetime.now(UTC)))
+        s.execute(
+            sa.update(ApiKey)
+            .where(ApiKey.name.like("demo-%"), ApiKey.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        )
         account = s.scalar(
-            sa.select(Balance.account_id).where(Balance.balance > 0)
-            .group_by(Balance.account_id).order_by(sa.func.count().desc(), Balance.account_id)
+            sa.select(Balance.account_id)
+            .where(Balance.balance > 0)
+            .group_by(Balance.account_id)
+            .order_by(sa.func.count().desc(), Balance.account_id)
             .limit(1)
         )
     if account is None:
@@ -53,7 +58,8 @@ Things to try (the keys are new each run; old demo keys are revoked):
   curl -s -H 'Authorization: Bearer {w}' {base}/v1/accounts/{account}/proof
   curl -s -X POST -H 'Authorization: Bearer {i}' -H 'Idempotency-Key: demo-1' \\
        -H 'Content-Type: application/json' {base}/v1/conversions \\
-       -d '{{"account": "{account}", "from_program": "ECO_HOUSEHOLD", "to_program": "SEOUL", "amount": 1000}}'
+       -d '{{"account": "{account}", "from_program": "ECO_HOUSEHOLD",
+             "to_program": "SEOUL", "amount": 1000}}'
   curl -s -H 'Authorization: Bearer {a}' {base}/v1/audit/accounts/{account}/trail
   curl -s -H 'Authorization: Bearer {a}' {base}/v1/audit/programs
   .venv/bin/mileage audit verify          # recompute everything from chain events alone

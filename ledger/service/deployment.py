@@ -51,12 +51,19 @@ def ensure_deployment(
         return dep, False
     admin = load_signer(rt.settings, "admin")
     deployed: DeployedLedger = deploy_ledger(
-        rt.w3, admin.account.key.hex(), role_addresses(rt, admin.address),
-        programs=load_program_limits(programs_file), admin_delay=admin_delay,
+        rt.w3,
+        admin.account.key.hex(),
+        role_addresses(rt, admin.address),
+        programs=load_program_limits(programs_file),
+        admin_delay=admin_delay,
     )
     row = Deployment(
-        chain_id=deployed.chain_id, address=deployed.address, block_number=deployed.block_number,
-        block_hash=deployed.block_hash, abi_hash=deployed.abi_hash, deployer=deployed.deployer,
+        chain_id=deployed.chain_id,
+        address=deployed.address,
+        block_number=deployed.block_number,
+        block_hash=deployed.block_hash,
+        abi_hash=deployed.abi_hash,
+        deployer=deployed.deployer,
     )
     with rt.sessions() as s, s.begin():
         s.add(row)

@@ -33,8 +33,14 @@ from ledger.settings import Settings
 
 log = structlog.get_logger("mileage.embedded")
 
-ROLES = ("admin", "converter", "spender", "expirer", "registrar",
-         *(f"issuer-{p.name}" for p in AWARDED_PROGRAMS))
+ROLES = (
+    "admin",
+    "converter",
+    "spender",
+    "expirer",
+    "registrar",
+    *(f"issuer-{p.name}" for p in AWARDED_PROGRAMS),
+)
 DEMO_ORG_ROUND = "2024-12..2025-03"
 
 
@@ -50,8 +56,11 @@ def ensure_local_keys(settings: Settings) -> Settings:
         password_file.touch(mode=0o600)
         password_file.write_text(secrets.token_urlsafe(24))
     settings = settings.model_copy(update={"keystore_password_file": password_file})
-    password = (settings.keystore_password.get_secret_value() if settings.keystore_password
-                else password_file.read_text().strip())
+    password = (
+        settings.keystore_password.get_secret_value()
+        if settings.keystore_password
+        else password_file.read_text().strip()
+    )
     have = set(available_roles(settings))
     for role in ROLES:
         if role not in have:
@@ -76,7 +85,9 @@ class Embedded:
         if s.embedded_chain:
             self.say(f"starting anvil on 127.0.0.1:{s.anvil_port} (state: {s.anvil_state_file})")
             self.anvil = AnvilProcess(
-                port=s.anvil_port, state_file=s.anvil_state_file, chain_id=s.chain_id,
+                port=s.anvil_port,
+                state_file=s.anvil_state_file,
+                chain_id=s.chain_id,
                 log_file=s.data_dir / "anvil.log",
             ).start()
         else:
@@ -96,8 +107,10 @@ class Embedded:
                 f"chain state file {self.settings.anvil_state_file} removed?); remove "
                 f"{self.settings.data_dir} to start over, or point MILEAGE_RPC_URL at the chain"
             )
-        self.say(("deployed" if new else "reusing") + f" MileageLedger at {dep.address} "
-                 f"(chain {dep.chain_id}, block {dep.block_number})")
+        self.say(
+            ("deployed" if new else "reusing") + f" MileageLedger at {dep.address} "
+            f"(chain {dep.chain_id}, block {dep.block_number})"
+        )
         return self.rt
 
     def load_demo(self, citizens: int = 3000) -> None:
@@ -108,16 +121,20 @@ class Embedded:
         with self.rt.sessions() as s:
             members = s.scalar(select(func.count()).select_from(Member)) or 0
         if members == 0:
-            rep = import_members(self.rt.sessions, files.members, key)
-            self.say(f"demo members: {rep.members_created} memberships of "
-                     f"{rep.accounts_created} accounts")
+            mrep = import_members(self.rt.sessions, files.members, key)
+            self.say(
+                f"demo members: {mrep.members_created} memberships of "
+                f"{mrep.accounts_created} accounts"
+            )
         for name, path in files.feeds.items():
             program = Program[name]
             opts = FeedOptions(org_period=DEMO_ORG_ROUND if program is Program.ECO_ORG else None)
             rep = import_feed(self.rt.sessions, program, path, options=opts)
-            self.say(f"demo feed {name:13s}: {rep.recorded:5d} awards recorded "
-                     f"({rep.recorded_amount:>12,} mileage), {rep.already_recorded} already, "
-                     f"{rep.rejected} rejected")
+            self.say(
+                f"demo feed {name:13s}: {rep.recorded:5d} awards recorded "
+                f"({rep.recorded_amount:>12,} mileage), {rep.already_recorded} already, "
+                f"{rep.rejected} rejected"
+            )
 
     def make_bridge(self) -> Callable[[], int]:
         """One step of every submitter (one per role key) and the indexer; returns work done."""
@@ -129,21 +146,20 @@ class Embedded:
         rt = self.rt
         dep = rt.deployment()
         assert dep is not None
+        # One submitter per key: each issuer grants its own program, the converter converts,
+        # the spender deducts (the roles follow from the keystore names).
+        roles = [f"issuer-{p.name}" for p in AWARDED_PROGRAMS] + ["converter", "spender"]
         subs = [
-            Submitter(rt.sessions, rt.client, load_signer(self.settings, f"issuer-{p.name}"),
-                      self.settings, programs=[p.name])
-            for p in AWARDED_PROGRAMS
+            Submitter(rt.sessions, rt.client, load_signer(self.settings, role), self.settings)
+            for role in roles
         ]
-        subs.append(Submitter(rt.sessions, rt.client, load_signer(self.settings, "converter"),
-                              self.settings, programs=[], operation_kinds=["conversion"]))
-        subs.append(Submitter(rt.sessions, rt.client, load_signer(self.settings, "spender"),
-                              self.settings, programs=[], operation_kinds=["deduction"]))
         indexer = Indexer(rt.sessions, rt.client, dep.block_number, self.settings.confirmations)
 
         def step() -> int:
             done = 0
             for sub in subs:
-                done += sub.step().work
+                rep = sub.step()
+                done += int(rep.progressed) + rep.inflight
             done += indexer.step()
             return done
 

@@ -54,8 +54,9 @@ class Runtime:
         with self.sessions() as s:
             q = sa.select(Deployment).where(Deployment.chain_id == chain_id)
             if self.settings.contract_address:
-                q = q.where(sa.func.lower(Deployment.address)
-                            == self.settings.contract_address.lower())
+                q = q.where(
+                    sa.func.lower(Deployment.address) == self.settings.contract_address.lower()
+                )
             return s.scalars(q.order_by(Deployment.id.desc()).limit(1)).first()
 
     @property

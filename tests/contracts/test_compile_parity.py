@@ -10,8 +10,11 @@ from bridge.compile import ROOT, compile_contracts
 
 def test_hardhat_and_solcx_produce_identical_runtime_bytecode() -> None:
     subprocess.run(
-        ["npx", "--no-install", "hardhat", "compile", "--quiet"], cwd=ROOT, check=True,
-        capture_output=True, timeout=600,
+        ["npx", "--no-install", "hardhat", "compile", "--quiet"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=600,
     )
     ours = compile_contracts()
     assert "MileageLedger" in ours
