@@ -71,7 +71,6 @@ def _send(w3: Web3, acct: LocalAccount, tx: dict[str, Any]) -> Any:
     tx.setdefault("from", acct.address)
     tx.setdefault("nonce", w3.eth.get_transaction_count(acct.address, "pending"))
     tx.setdefault("chainId", w3.eth.chain_id)
-    tx.setdefault("gasPrice", w3.eth.gas_price)
     if "gas" not in tx:
         tx["gas"] = int(w3.eth.estimate_gas(tx) * 1.2) + 50_000
     signed = acct.sign_transaction(tx)
@@ -91,17 +90,19 @@ def deploy_ledger(
     programs: Mapping[int, Mapping[str, int]] | None = None,
     admin_delay: int = 0,
     validity: int = FIVE_YEARS,
+    gas_price: int = 0,
 ) -> DeployedLedger:
     """Deploy MileageLedger with the deployer as admin, register every program (each opens its
     1:1 route into SEOUL) and grant the operational roles. ``admin_delay`` is the two-step admin
-    transfer delay in seconds (production: days; the admin should be a multisig)."""
+    transfer delay in seconds (production: days; the admin should be a multisig). ``gas_price``
+    is 0 on free-gas chains (anvil here, Besu with ``min-gas-price=0``)."""
     art = main_artifact()
     admin: LocalAccount = Account.from_key(deployer_key)
     factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
     tx = factory.constructor(admin.address, admin_delay).build_transaction(
         {
             "from": admin.address,
-            "gasPrice": w3.eth.gas_price,
+            "gasPrice": gas_price,
             "nonce": w3.eth.get_transaction_count(admin.address, "pending"),
         }
     )
@@ -117,7 +118,7 @@ def deploy_ledger(
                 fn.build_transaction(
                     {
                         "from": admin.address,
-                        "gasPrice": 0,
+                        "gasPrice": gas_price,
                         "nonce": w3.eth.get_transaction_count(admin.address, "pending"),
                     }
                 )

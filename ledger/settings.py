@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     )
     batch_size: int = Field(default=200, ge=1, le=2000, description="awards per transaction")
     confirmations: int = Field(default=0, ge=0, description="blocks before final (0 for QBFT)")
+    gas_price: int = Field(default=0, ge=0, description="gas price in wei (0: free-gas chains)")
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     log_json: bool = Field(default=False, description="JSON logs instead of console lines")

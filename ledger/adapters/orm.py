@@ -110,6 +110,8 @@ class Award(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     tier: Mapped[str] = mapped_column(String(64), default="")
     source: Mapped[str] = mapped_column(String(256), default="")
+    # What the member saved (JSON: electricity_kwh, gas_m3, water_m3, heat_mcal, km), for reports.
+    savings: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[str] = mapped_column(String(8), default="pending")
     tx_id: Mapped[int | None] = mapped_column(ForeignKey("chain_txs.id"), nullable=True, index=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -208,6 +210,17 @@ class Balance(Base):
     account_id: Mapped[str] = mapped_column(String(HEX32), primary_key=True)
     program: Mapped[int] = mapped_column(Integer, primary_key=True)
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AccountHead(Base):
+    """Projection of each account's hash-chain position, maintained by the indexer with the
+    entries: ``count`` and ``head`` equal the contract's ``accountState`` at the cursor block."""
+
+    __tablename__ = "account_heads"
+    __table_args__ = (CheckConstraint("count >= 0", name="count"),)
+    account_id: Mapped[str] = mapped_column(String(HEX32), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger)
+    head: Mapped[str] = mapped_column(String(HEX32))
 
 
 class IndexedBlock(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -82,7 +83,9 @@ def run(
     from bridge.logs import configure_logging
 
     settings = get_settings()
-    configure_logging(settings)
+    configure_logging(json=settings.log_json or None)
+    for noisy in ("httpx", "alembic", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     emb = Embedded(settings, say=lambda m: typer.echo(m, err=True))
     try:
         emb.open()

@@ -64,8 +64,9 @@ def ensure_local_keys(settings: Settings) -> Settings:
     have = set(available_roles(settings))
     for role in ROLES:
         if role not in have:
-            # pbkdf2 keeps start-up quick on the local chain; production keys use scrypt.
-            write_keystore(keydir, role, password, kdf="pbkdf2")
+            # Light pbkdf2 keeps start-up quick for the local demo chain (its keys guard nothing
+            # of value); production keys come from `mileage keys new` (scrypt).
+            write_keystore(keydir, role, password, kdf="pbkdf2", iterations=2048)
     return settings
 
 

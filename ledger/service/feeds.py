@@ -69,6 +69,8 @@ def import_feed(
     chunk: list[ComputedAward] = []
 
     def earned_before(member_id: str, year: int) -> int:
+        # BIKE yearly cap: what *other* feeds already awarded this member in the year (this
+        # file's own rows, if imported before, are recognised by their award ids instead).
         with factory() as s:
             total = s.scalar(
                 select(func.coalesce(func.sum(Award.amount), 0)).where(
@@ -76,6 +78,7 @@ def import_feed(
                     Award.member_id == member_id,
                     Award.period.like(f"{year:04d}-%"),
                     Award.status != "failed",
+                    Award.source.not_like(f"{path.name}:%"),
                 )
             )
         return int(total or 0)
@@ -110,14 +113,15 @@ def _record(
         program = items[0].program.name
         ids = ["0x" + bytes(a.award_id).hex() for a in items]
         existing = set(s.scalars(select(Award.award_id).where(Award.award_id.in_(ids))))
-        accounts = dict(
-            s.execute(
+        accounts = {
+            member: account
+            for member, account in s.execute(
                 select(Member.member_id, Member.account_id).where(
                     Member.program == program,
                     Member.member_id.in_({a.member_id for a in items}),
                 )
-            ).tuples()
-        )
+            )
+        }
         rows = []
         for a, aid in zip(items, ids, strict=True):
             if aid in existing:

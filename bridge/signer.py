@@ -1,0 +1,174 @@
+"""Signing keys of the bridge: encrypted keystore files, one key per role.
+
+Roles and files (under ``MILEAGE_KEYSTORE_DIR``, default ``<data_dir>/keys``):
+
+- ``issuer-<PROGRAM>.json``: grants of one program (``issuerRole(program)`` on the contract),
+  e.g. ``issuer-CAR.json``;
+- ``converter.json`` (``CONVERTER_ROLE``), ``spender.json`` (``SPENDER_ROLE``), ``admin.json``.
+
+Files are Ethereum V3 keystores (``eth_account.Account.encrypt``, scrypt); the password comes from
+``MILEAGE_KEYSTORE_PASSWORD`` or the file named by ``MILEAGE_KEYSTORE_PASSWORD_FILE``. For
+development ``MILEAGE_PRIVATE_KEY`` replaces every keystore (one key for every role).
+
+Each running bridge process signs with its own key: two processes sharing a key would compete for
+the same nonces (see :mod:`bridge.submitter`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from bridge.errors import SigningKeyError
+from ledger.domain.codes import Program
+from ledger.settings import Settings
+
+ROLE_PATTERN = re.compile(r"^(issuer-[A-Z_]+|converter|spender|admin|expirer|registrar)$")
+
+
+def issuer_role(program: str) -> str:
+    """The keystore role name of a program's issuer (``issuer-CAR``)."""
+    return f"issuer-{Program[program].name}"
+
+
+def validate_role(role: str) -> str:
+    """Return ``role`` if it names a known role, else raise :class:`SigningKeyError`."""
+    if not ROLE_PATTERN.match(role):
+        raise SigningKeyError(
+            f"unknown role {role!r}: use issuer-<PROGRAM> (e.g. issuer-CAR), converter, spender, "
+            "admin, expirer or registrar"
+        )
+    if role.startswith("issuer-"):
+        name = role.removeprefix("issuer-")
+        if name not in Program.__members__:
+            raise SigningKeyError(
+                f"unknown program {name!r} in role {role!r}: one of {', '.join(Program.__members__)}"
+            )
+    return role
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A loaded signing key. ``repr`` never shows the key."""
+
+    account: LocalAccount
+    role: str = "dev"
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+    def sign(self, tx: dict[str, Any]) -> tuple[bytes, str]:
+        """Sign a transaction dict; returns the raw transaction and its 0x-hash."""
+        signed = self.account.sign_transaction(tx)
+        return bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex()
+
+    def __repr__(self) -> str:
+        return f"Signer(role={self.role!r}, address={self.address})"
+
+
+def keystore_password(settings: Settings) -> str:
+    """The keystore password from the environment (variable, else file)."""
+    if settings.keystore_password is not None:
+        return settings.keystore_password.get_secret_value()
+    if settings.keystore_password_file is not None:
+        try:
+            return settings.keystore_password_file.read_text().rstrip("\r\n")
+        except OSError as exc:
+            raise SigningKeyError(
+                f"cannot read MILEAGE_KEYSTORE_PASSWORD_FILE {settings.keystore_password_file}: "
+                f"{exc.strerror}"
+            ) from exc
+    raise SigningKeyError(
+        "no keystore password: set MILEAGE_KEYSTORE_PASSWORD or MILEAGE_KEYSTORE_PASSWORD_FILE"
+    )
+
+
+def keystore_path(settings: Settings, role: str) -> Path:
+    return settings.effective_keystore_dir / f"{validate_role(role)}.json"
+
+
+def signer_from_key(private_key: str, role: str = "dev") -> Signer:
+    try:
+        return Signer(Account.from_key(private_key), role)
+    except Exception as exc:  # eth_account raises ValueError/binascii errors with the key inside
+        raise SigningKeyError(f"the private key for role {role!r} is malformed") from exc
+
+
+def load_keystore(path: Path, password: str, role: str) -> Signer:
+    """Decrypt one keystore file."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise SigningKeyError(
+            f"no keystore for role {role!r} at {path}: create it with "
+            f"`mileage keys new --role {role}` or set MILEAGE_KEYSTORE_DIR"
+        ) from exc
+    except (OSError, ValueError) as exc:
+        raise SigningKeyError(f"keystore {path} is unreadable or not JSON: {exc}") from exc
+    try:
+        key = Account.decrypt(data, password)
+    except ValueError as exc:
+        raise SigningKeyError(
+            f"cannot decrypt {path}: wrong password (MILEAGE_KEYSTORE_PASSWORD[_FILE])?"
+        ) from exc
+    return Signer(Account.from_key(key), role)
+
+
+def load_signer(settings: Settings, role: str) -> Signer:
+    """The signer of ``role``: ``MILEAGE_PRIVATE_KEY`` if set (development), else its keystore."""
+    validate_role(role)
+    if settings.private_key is not None:
+        return signer_from_key(settings.private_key.get_secret_value(), role)
+    return load_keystore(keystore_path(settings, role), keystore_password(settings), role)
+
+
+def available_roles(settings: Settings) -> list[str]:
+    """Roles that have a keystore file in the keystore directory."""
+    d = settings.effective_keystore_dir
+    if not d.is_dir():
+        return []
+    return sorted(p.stem for p in d.glob("*.json") if ROLE_PATTERN.match(p.stem))
+
+
+def write_keystore(
+    directory: Path,
+    role: str,
+    password: str,
+    *,
+    private_key: str | None = None,
+    overwrite: bool = False,
+    kdf: str | None = None,
+    iterations: int | None = None,
+) -> tuple[Path, str]:
+    """Create ``<directory>/<role>.json`` (mode 0600) with a new (or the given) key.
+
+    Returns the path and the address; the private key is never returned or printed."""
+    validate_role(role)
+    if not password:
+        raise SigningKeyError("refusing to write a keystore with an empty password")
+    path = directory / f"{role}.json"
+    if path.exists() and not overwrite:
+        raise SigningKeyError(
+            f"{path} exists: remove it first (or pass --force) to replace the key"
+        )
+    acct = Account.from_key(private_key) if private_key else Account.create()
+    data = (
+        Account.encrypt(acct.key, password, kdf=kdf, iterations=iterations)
+        if kdf
+        else Account.encrypt(acct.key, password)
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+    tmp.replace(path)
+    return path, str(acct.address)
