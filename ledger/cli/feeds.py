@@ -54,8 +54,12 @@ def import_(
         disable=not progress or not sys.stderr.isatty(),
         desc=f"{prog.name} {file.name}",
     )
+
+    def advance(rows: int) -> None:
+        bar.update(rows)
+
     report = import_feed(
-        rt.sessions, prog, file, options=FeedOptions(org_period=period), progress=bar.update
+        rt.sessions, prog, file, options=FeedOptions(org_period=period), progress=advance
     )
     bar.close()
     typer.echo(

@@ -36,7 +36,8 @@ def _demo_keys(emb: Embedded) -> tuple[str, dict[str, str]]:
             .limit(1)
         )
     if account is None:
-        raise typer.Exit("no demo account has a balance yet; check the bridge log")
+        typer.echo("error: no demo account has a balance yet; see the bridge log above", err=True)
+        raise typer.Exit(1)
     keys = {
         "wallet": create_api_key(emb.rt.sessions, "demo-wallet", ["wallet"], account).key,
         "integrator": create_api_key(emb.rt.sessions, "demo-integrator", ["integrator"]).key,

@@ -79,13 +79,13 @@ def build_report(
         )
     ):
         rows[(program, district)].members = int(n)
-    for program, district, kind, total in s.execute(
+    for code, district, kind_code, total in s.execute(
         sa.select(Entry.program, Account.district, Entry.kind, sa.func.sum(Entry.amount))
         .join(Account, Account.account_id == Entry.account_id)
         .group_by(Entry.program, Account.district, Entry.kind)
     ):
-        row = rows[(Program(program).name, district)]
-        kind = EntryKind(kind)
+        row = rows[(Program(code).name, district)]
+        kind = EntryKind(kind_code)
         if kind is EntryKind.GRANT:
             row.awarded += int(total)
         elif kind in SPENT_KINDS:
@@ -94,12 +94,12 @@ def build_report(
             row.expired += int(total)
         elif kind is EntryKind.CORRECTION:
             row.corrected += int(total)
-    for program, district, total in s.execute(
+    for code, district, total in s.execute(
         sa.select(Balance.program, Account.district, sa.func.sum(Balance.balance))
         .join(Account, Account.account_id == Balance.account_id)
         .group_by(Balance.program, Account.district)
     ):
-        rows[(Program(program).name, district)].outstanding += int(total)
+        rows[(Program(code).name, district)].outstanding += int(total)
 
     report = Report(rows=dict(sorted(rows.items())))
     report.ghg = _ghg(s, factors)
@@ -114,7 +114,7 @@ def _ghg(s: Session, factors: ReportFactors) -> dict[str, Ghg]:
         Award.savings.is_not(None), Award.status != "failed"
     )
     for program, savings in s.execute(q.execution_options(yield_per=10_000)):
-        for k, v in json.loads(savings).items():
+        for k, v in json.loads(savings or "{}").items():
             sums[program][k] += Decimal(v)
     for program, sv in sums.items():
         g = Ghg()
