@@ -19,7 +19,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 
 from bridge.compile import main_artifact
-from bridge.errors import DeploymentError
+from bridge.txs import call_contract, send_and_wait
 
 FIVE_YEARS = 1826 * 24 * 3600  # 5 years counted in days, leap days included
 
@@ -67,21 +67,6 @@ def load_program_limits(path: Path | None) -> dict[int, dict[str, int]]:
     return {int(k): v for k, v in raw.items()}
 
 
-def _send(w3: Web3, acct: LocalAccount, tx: dict[str, Any]) -> Any:
-    tx.setdefault("from", acct.address)
-    tx.setdefault("nonce", w3.eth.get_transaction_count(acct.address, "pending"))
-    tx.setdefault("chainId", w3.eth.chain_id)
-    if "gas" not in tx:
-        tx["gas"] = int(w3.eth.estimate_gas(tx) * 1.2) + 50_000
-    signed = acct.sign_transaction(tx)
-    receipt = w3.eth.wait_for_transaction_receipt(
-        w3.eth.send_raw_transaction(signed.raw_transaction), timeout=120
-    )
-    if receipt["status"] != 1:
-        raise DeploymentError(f"transaction {receipt['transactionHash'].hex()} reverted")
-    return receipt
-
-
 def deploy_ledger(
     w3: Web3,
     deployer_key: str,
@@ -106,24 +91,12 @@ def deploy_ledger(
             "nonce": w3.eth.get_transaction_count(admin.address, "pending"),
         }
     )
-    receipt = _send(w3, admin, dict(tx))
+    receipt = send_and_wait(w3, admin, dict(tx), gas_price=gas_price)
     address = receipt["contractAddress"]
     ledger = w3.eth.contract(address=address, abi=art.abi)
 
     def call(fn: Any) -> None:
-        _send(
-            w3,
-            admin,
-            dict(
-                fn.build_transaction(
-                    {
-                        "from": admin.address,
-                        "gasPrice": gas_price,
-                        "nonce": w3.eth.get_transaction_count(admin.address, "pending"),
-                    }
-                )
-            ),
-        )
+        call_contract(w3, admin, fn, gas_price=gas_price)
 
     for code, limits in sorted((programs or DEFAULT_PROGRAMS).items()):
         call(

@@ -14,6 +14,7 @@ SUBAPPS: list[tuple[str, str | None]] = [
     ("members", "members"),
     ("feeds", "feeds"),
     ("report", None),
+    ("expire", None),
     ("bridge", "bridge"),
     ("keys", "keys"),
     ("reconcile", None),

@@ -31,3 +31,33 @@ def import_(
     )
     if report.rejects:
         raise typer.Exit(2)
+
+
+@app.command("merge")
+@friendly_errors
+def merge(
+    from_citizen: Annotated[str, typer.Option(help="citizen id whose account is retired")],
+    into_citizen: Annotated[str, typer.Option(help="citizen id whose account receives it")],
+) -> None:
+    """Integrate two accounts (e.g. a car account into the citizen's eco account): every balance
+    moves on-chain with MERGE entries; memberships and pending awards follow the new account."""
+    from ledger.service.chain_ops import merge_citizens
+
+    res = merge_citizens(Runtime.open(), from_citizen, into_citizen)
+    typer.echo(
+        f"{'merged' if res.sent else 'already merged'}: {res.from_account} -> "
+        f"{res.into_account}; {res.members_moved} memberships and {res.awards_moved} "
+        "pending awards now point at the new account"
+    )
+
+
+@app.command("sync-consent")
+@friendly_errors
+def sync_consent() -> None:
+    """Record each account's donation consent on-chain (expiring mileage of consenting accounts
+    is recorded as EXPIRY_DONATION)."""
+    from ledger.service.chain_ops import sync_donation_consent
+
+    typer.echo(
+        f"donation consent updated on-chain for {sync_donation_consent(Runtime.open())} accounts"
+    )

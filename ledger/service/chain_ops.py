@@ -1,0 +1,150 @@
+"""Operator actions on the chain that are not bulk outbox work: account merges (the eco/car
+account integration), donation-consent sync and the quarterly expiry run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from bridge.client import to_bytes32
+from bridge.signer import load_signer
+from bridge.txs import call_contract
+from ledger.adapters.orm import Account, Award, Balance, Member
+from ledger.domain.codes import Program
+from ledger.domain.errors import LedgerError
+from ledger.service.runtime import Runtime
+
+EXPIRE_CHUNK = 200
+ZERO32 = b"\x00" * 32
+
+
+class UnknownCitizen(LedgerError):
+    """No account is registered for the citizen id; import the member first."""
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    from_account: str
+    into_account: str
+    sent: bool
+    members_moved: int
+    awards_moved: int
+
+
+def merge_citizens(rt: Runtime, from_citizen: str, into_citizen: str) -> MergeResult:
+    """Merge ``from_citizen``'s account into ``into_citizen``'s on-chain (MERGE_OUT/MERGE_IN
+    entries), then point the memberships and pending awards of the old account at the new one.
+    Idempotent: a merge already on chain is not sent again."""
+    with rt.sessions() as s:
+        accounts = {
+            a.citizen_id: a.account_id
+            for a in s.scalars(
+                sa.select(Account).where(Account.citizen_id.in_([from_citizen, into_citizen]))
+            )
+        }
+    for cid in (from_citizen, into_citizen):
+        if cid not in accounts:
+            raise UnknownCitizen(f"no account for citizen {cid!r}: import its membership first")
+    src, dst = accounts[from_citizen], accounts[into_citizen]
+    client = rt.client
+    state = client.account_state(to_bytes32(src))
+    sent = False
+    if state.successor == ZERO32:
+        registrar = load_signer(rt.settings, "registrar")
+        call_contract(
+            rt.w3,
+            registrar.account,
+            client.contract.functions.mergeAccounts(to_bytes32(src), to_bytes32(dst)),
+            gas_price=rt.settings.gas_price,
+            decode=client.decode_revert,
+        )
+        sent = True
+    elif state.successor != to_bytes32(dst):
+        raise LedgerError(
+            f"account of {from_citizen!r} was already merged into "
+            f"0x{state.successor.hex()}, not into {into_citizen!r}'s account"
+        )
+    with rt.sessions() as s, s.begin():
+        s.execute(sa.update(Account).where(Account.account_id == src).values(merged_into=dst))
+        members = s.execute(
+            sa.update(Member).where(Member.account_id == src).values(account_id=dst)
+        )
+        awards = s.execute(
+            sa.update(Award)
+            .where(Award.account_id == src, Award.status == "pending")
+            .values(account_id=dst)
+        )
+    return MergeResult(src, dst, sent, members.rowcount, awards.rowcount)  # type: ignore[attr-defined]
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def expire_program(
+    rt: Runtime,
+    program: Program,
+    accounts: Sequence[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[int, int]:
+    """Expire lapsed, unspent mileage of ``program`` (``expireBatch``, EXPIRER key) for the given
+    accounts, or every account holding a balance of it. Returns (accounts checked, amount)."""
+    client = rt.client
+    if accounts is None:
+        with rt.sessions() as s:
+            accounts = list(
+                s.scalars(
+                    sa.select(Balance.account_id).where(
+                        Balance.program == int(program), Balance.balance > 0
+                    )
+                )
+            )
+    expirer = load_signer(rt.settings, "expirer")
+    total = 0
+    for chunk in _chunks(list(accounts), EXPIRE_CHUNK):
+        ids = [to_bytes32(a) for a in chunk]
+        due = [a for a in ids if client.contract.functions.expirable(a, int(program)).call()]
+        if due:
+            before = sum(client.balance_of(a, int(program)) for a in due)
+            call_contract(
+                rt.w3,
+                expirer.account,
+                client.contract.functions.expireBatch(int(program), due),
+                gas_price=rt.settings.gas_price,
+                decode=client.decode_revert,
+            )
+            total += before - sum(client.balance_of(a, int(program)) for a in due)
+        if progress is not None:
+            progress(len(chunk))
+    return len(accounts), total
+
+
+def sync_donation_consent(rt: Runtime) -> int:
+    """Record on-chain the donation consent of every account whose chain flag differs from the
+    registry (REGISTRAR key). Returns how many were changed."""
+    client = rt.client
+    registrar = load_signer(rt.settings, "registrar")
+    changed = 0
+    with rt.sessions() as s:
+        rows = list(
+            s.execute(
+                sa.select(Account.account_id, Account.donation_consent).where(
+                    Account.merged_into.is_(None)
+                )
+            )
+        )
+    for account_id, consent in rows:
+        acc = to_bytes32(account_id)
+        if client.account_state(acc).donation != bool(consent):
+            call_contract(
+                rt.w3,
+                registrar.account,
+                client.contract.functions.setDonationConsent(acc, bool(consent)),
+                gas_price=rt.settings.gas_price,
+                decode=client.decode_revert,
+            )
+            changed += 1
+    return changed

@@ -1,0 +1,138 @@
+"""The operator's CLI against a real anvil node and a real database (SQLite and PostgreSQL):
+deploy, members import, feeds import (with a rejects report), mirror, report, account merge,
+donation consent, and the expiry run five years later."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bridge.anvil import AnvilProcess
+from bridge.client import to_bytes32
+from bridge.indexer import Indexer
+from bridge.signer import signer_from_key
+from bridge.submitter import Submitter
+from ledger.cli.main import app
+from ledger.domain.accounts import account_id
+from ledger.domain.codes import EntryKind, Program, Reason
+from ledger.service.runtime import Runtime
+from ledger.settings import get_settings
+from tests.integration.conftest import ADMIN_KEY
+
+runner = CliRunner()
+HMAC_KEY = "integration-test-account-key"
+
+
+@pytest.fixture
+def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AnvilProcess]:
+    with AnvilProcess(log_file=tmp_path / "anvil.log") as node:
+        monkeypatch.setenv("MILEAGE_RPC_URL", node.url)
+        monkeypatch.setenv("MILEAGE_DATABASE_URL", db_url)
+        monkeypatch.setenv("MILEAGE_PRIVATE_KEY", ADMIN_KEY)
+        monkeypatch.setenv("MILEAGE_ACCOUNT_KEY", HMAC_KEY)
+        monkeypatch.setenv("MILEAGE_DATA_DIR", str(tmp_path / "data"))
+        get_settings.cache_clear()
+        yield node
+        get_settings.cache_clear()
+
+
+def cli(*args: str, code: int = 0) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text.strip() + "\n", encoding="utf-8")
+    return path
+
+
+def mirror(rt: Runtime) -> None:
+    dep = rt.deployment()
+    assert dep is not None
+    Submitter(rt.sessions, rt.client, signer_from_key(ADMIN_KEY), rt.settings).run_until_idle()
+    Indexer(rt.sessions, rt.client, dep.block_number, 0).run_until_head()
+
+
+def acc(citizen: str) -> bytes:
+    return account_id(citizen, HMAC_KEY.encode())
+
+
+def test_operator_journey(env: AnvilProcess, tmp_path: Path) -> None:
+    assert "deployed: MileageLedger" in cli("deploy")
+    assert "already deployed" in cli("deploy")
+
+    members = write(
+        tmp_path / "members.csv",
+        """
+member_id,program,citizen_id,district,donation_consent
+H1,ECO_HOUSEHOLD,C1,Mapo-gu,true
+V1,CAR,C1,Mapo-gu,true
+V2,CAR,C2,Jung-gu,false
+""",
+    )
+    assert "members created: 3" in cli("members", "import", str(members))
+    assert "unchanged: 3" in cli("members", "import", str(members))
+
+    car = write(
+        tmp_path / "car.csv",
+        """
+member_id,vehicle_id,period_start,period_end,baseline_km,actual_km
+V1,11GA1111,2025-05,2025-10,6000,4500
+V2,22NA2222,2025-05,2025-10,5000,4000
+V9,99DA9999,2025-05,2025-10,5000,4000
+V2,22NA2222,2025-05,2025-10,5000,-3
+""",
+    )
+    out = cli("feeds", "import", "--program", "CAR", str(car), code=2)
+    assert "recorded 2 awards" in out and "rejected 2" in out
+    rejects = (tmp_path / "car.rejects.csv").read_text()
+    assert "car.csv,4," in rejects and "unknown member" in rejects
+    assert "car.csv,5," in rejects
+
+    rt = Runtime.open(get_settings())
+    mirror(rt)
+    client = rt.client
+    # V1: 1,500 km of 6,000 = 25 % -> 50,000; V2: 1,000 km of 5,000 = 20 % -> 50,000.
+    assert client.balance_of(acc("C1"), Program.CAR) == 50_000
+    assert client.balance_of(acc("C2"), Program.CAR) == 50_000
+
+    report = cli("report")
+    assert "CAR" in report and "Mapo-gu" in report and "50,000" in report
+
+    # Re-import after fixing: only the fixed row is new, nothing is granted twice.
+    fixed = write(
+        tmp_path / "car-fixed.csv",
+        """
+member_id,vehicle_id,period_start,period_end,baseline_km,actual_km
+V1,11GA1111,2025-05,2025-10,6000,4500
+V2,22NA2222,2025-05,2025-10,5000,4000
+""",
+    )
+    assert "recorded 0 awards" in cli("feeds", "import", "--program", "CAR", str(fixed))
+
+    # Account integration: C2's account merges into C1's.
+    assert "merged:" in cli("members", "merge", "--from-citizen", "C2", "--into-citizen", "C1")
+    assert "already merged" in cli(
+        "members", "merge", "--from-citizen", "C2", "--into-citizen", "C1"
+    )
+    assert client.balance_of(acc("C1"), Program.CAR) == 100_000
+    assert client.balance_of(acc("C2"), Program.CAR) == 0
+    assert client.account_state(acc("C2")).successor == acc("C1")
+
+    assert "for 1 accounts" in cli("members", "sync-consent")
+    assert client.account_state(acc("C1")).donation is True
+
+    # Five years and a day later, the unspent CAR mileage expires (as a donation: consent).
+    w3 = rt.w3
+    w3.provider.make_request("evm_increaseTime", [1827 * 86400])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    assert "100,000 mileage expired" in cli("expire", "--program", "CAR")
+    assert client.balance_of(acc("C1"), Program.CAR) == 0
+    entries = client.entry_logs(0, w3.eth.block_number, [acc("C1")])
+    last = entries[-1]
+    assert last.kind == EntryKind.EXPIRY and last.reason == Reason.EXPIRY_DONATION
+    assert to_bytes32("0x" + last.account.hex()) == acc("C1")
