@@ -49,13 +49,16 @@ def compiler_config(root: Path = ROOT) -> dict[str, Any]:
 def standard_input(root: Path = ROOT) -> dict[str, Any]:
     """The solc standard-JSON input for every source under contracts/."""
     cfg = compiler_config(root)
+    sources = _sources(root)
+    if not sources:
+        raise CompileError(f"no Solidity sources (*.sol) under {root / 'contracts'}")
     settings = dict(cfg["settings"])
     settings["outputSelection"] = {
         "*": {"*": ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"]}
     }
     return {
         "language": "Solidity",
-        "sources": {name: {"content": p.read_text()} for name, p in _sources(root).items()},
+        "sources": {name: {"content": p.read_text()} for name, p in sources.items()},
         "settings": settings,
     }
 
