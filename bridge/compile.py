@@ -129,5 +129,5 @@ def main_artifact(root: Path | None = None) -> ContractArtifact:
 
 
 if __name__ == "__main__":  # `python -m bridge.compile`: compile and list contracts
-    for n, a in sorted(compile_contracts(force=True).items()):
+    for n, a in sorted(compile_contracts().items()):
         print(f"{n:32s} {len(a.runtime_bytecode) // 2 - 1:6d} bytes  ({a.source})")

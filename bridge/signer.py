@@ -49,7 +49,8 @@ def validate_role(role: str) -> str:
         name = role.removeprefix("issuer-")
         if name not in Program.__members__:
             raise SigningKeyError(
-                f"unknown program {name!r} in role {role!r}: one of {', '.join(Program.__members__)}"
+                f"unknown program {name!r} in role {role!r}: "
+                f"one of {', '.join(Program.__members__)}"
             )
     return role
 
