@@ -14,5 +14,8 @@ subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args) => ({
 
 module.exports = {
   solidity: { version: compiler.version, settings: compiler.settings },
+  // `npx hardhat node` as an external JSON-RPC chain (tests/integration/test_external_node.py):
+  // free gas like the production Besu network (zeroBaseFee, min-gas-price=0).
+  networks: { hardhat: { initialBaseFeePerGas: 0, gasPrice: 0, blockGasLimit: 60_000_000 } },
   paths: { sources: "./contracts", artifacts: "./build/hardhat/artifacts", cache: "./build/hardhat/cache" },
 };

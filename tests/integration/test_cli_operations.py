@@ -8,22 +8,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
 from bridge.anvil import AnvilProcess
 from bridge.client import to_bytes32
-from bridge.indexer import Indexer
-from bridge.signer import signer_from_key
-from bridge.submitter import Submitter
-from ledger.cli.main import app
-from ledger.domain.accounts import account_id
 from ledger.domain.codes import EntryKind, Program, Reason
 from ledger.service.runtime import Runtime
 from ledger.settings import get_settings
+from tests.integration.cli_helpers import HMAC_KEY, acc, cli, mirror, write
 from tests.integration.conftest import ADMIN_KEY
-
-runner = CliRunner()
-HMAC_KEY = "integration-test-account-key"
 
 
 @pytest.fixture
@@ -37,28 +29,6 @@ def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterato
         get_settings.cache_clear()
         yield node
         get_settings.cache_clear()
-
-
-def cli(*args: str, code: int = 0) -> str:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == code, result.output
-    return result.output
-
-
-def write(path: Path, text: str) -> Path:
-    path.write_text(text.strip() + "\n", encoding="utf-8")
-    return path
-
-
-def mirror(rt: Runtime) -> None:
-    dep = rt.deployment()
-    assert dep is not None
-    Submitter(rt.sessions, rt.client, signer_from_key(ADMIN_KEY), rt.settings).run_until_idle()
-    Indexer(rt.sessions, rt.client, dep.block_number, 0).run_until_head()
-
-
-def acc(citizen: str) -> bytes:
-    return account_id(citizen, HMAC_KEY.encode())
 
 
 def test_operator_journey(env: AnvilProcess, tmp_path: Path) -> None:
@@ -94,7 +64,7 @@ V2,22NA2222,2025-05,2025-10,5000,-3
     assert "car.csv,5," in rejects
 
     rt = Runtime.open(get_settings())
-    mirror(rt)
+    mirror(rt, ADMIN_KEY)
     client = rt.client
     # V1: 1,500 km of 6,000 = 25 % -> 50,000; V2: 1,000 km of 5,000 = 20 % -> 50,000.
     assert client.balance_of(acc("C1"), Program.CAR) == 50_000
