@@ -107,12 +107,16 @@ def _run_solc(root: Path, inp: dict[str, Any]) -> dict[str, Any]:
     shim = root / "scripts" / "solcjs"
     if not (root / "node_modules" / "solc" / "solc.js").exists():
         raise CompileError("solc-js is not installed: run `npm ci` (or `make install`) first")
-    try:
-        out: dict[str, Any] = solcx.compile_standard(
-            inp, solc_binary=str(shim), base_path=str(root)
-        )
-    except Exception as exc:  # solcx raises its own SolcError with the compiler's message
-        raise CompileError(f"solidity compilation failed: {exc}") from exc
+    out: dict[str, Any] = {}
+    for attempt in range(3):
+        try:
+            out = solcx.compile_standard(inp, solc_binary=str(shim), base_path=str(root))
+            break
+        except Exception as exc:  # solcx raises its own SolcError with the compiler's message
+            # solc-js (node) sometimes fails reading its input under heavy load (EAGAIN).
+            if "EAGAIN" in str(exc) and attempt < 2:
+                continue
+            raise CompileError(f"solidity compilation failed: {exc}") from exc
     errors = [e for e in out.get("errors", []) if e.get("severity") == "error"]
     if errors:
         msg = "\n".join(e.get("formattedMessage", str(e)) for e in errors)

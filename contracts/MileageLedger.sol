@@ -1,0 +1,557 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+import {AccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+
+import {IMileageLedger} from "./interfaces/IMileageLedger.sol";
+import {AwardBitmap} from "./libraries/AwardBitmap.sol";
+import {Checkpoints} from "./libraries/Checkpoints.sol";
+import {FiscalYear} from "./libraries/FiscalYear.sol";
+import {HashChain} from "./libraries/HashChain.sol";
+import {Position, PositionCodec} from "./types/Position.sol";
+import "./types/Codes.sol" as Codes;
+
+/// @title MileageLedger: balances, grants, conversions, deductions, expiry, corrections, merges
+/// @notice See {IMileageLedger}, the specification. This contract orchestrates; the arithmetic of
+/// expiry lives in {Checkpoints}, the completeness proof in {HashChain}, idempotency in {AwardBitmap}.
+/// @dev Time: expiry (5 years from each grant) and budgets (fiscal years) are defined by
+/// `block.timestamp` on purpose (slither "timestamp", low, accepted): on the QBFT network the
+/// validators are the city's own nodes, and a few seconds of drift cannot move a 5-year boundary
+/// or a fiscal year in any material way.
+/// Storage order matters: the API serves eth_getProof for the account and position slots, whose
+/// formulas are in contracts/README.md and pinned by tests/contracts/test_storage_layout.py.
+contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
+    using AwardBitmap for mapping(uint256 => uint256);
+    using Checkpoints for Position;
+
+    /// @inheritdoc IMileageLedger
+    bytes32 public constant CONVERTER_ROLE = keccak256("CONVERTER_ROLE");
+    /// @inheritdoc IMileageLedger
+    bytes32 public constant SPENDER_ROLE = keccak256("SPENDER_ROLE");
+    /// @inheritdoc IMileageLedger
+    bytes32 public constant EXPIRER_ROLE = keccak256("EXPIRER_ROLE");
+    /// @inheritdoc IMileageLedger
+    bytes32 public constant CORRECTOR_ROLE = keccak256("CORRECTOR_ROLE");
+    /// @inheritdoc IMileageLedger
+    bytes32 public constant REGISTRAR_ROLE = keccak256("REGISTRAR_ROLE");
+    /// @inheritdoc IMileageLedger
+    bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
+
+    /// @dev One account: the hash-chain head alone in its slot, then count and flags in one slot.
+    struct Account {
+        bytes32 head;
+        uint64 count;
+        bool donationConsent;
+        bool merged;
+    }
+
+    /// @dev A packed {Position} word (a struct so that its slot is computed once per use).
+    struct PositionSlot {
+        uint256 word;
+    }
+
+    struct ProgramConfig {
+        bool registered;
+        bool paused;
+        uint32 validity;
+        uint96 maxAward;
+        uint96 annualBudget;
+    }
+
+    struct Totals {
+        uint128 granted;
+        uint128 credited;
+        uint256 debited;
+    }
+
+    struct Period {
+        uint96 budget;
+        uint96 used;
+        bool explicit;
+    }
+
+    struct Route {
+        uint64 numerator;
+        uint64 denominator;
+    }
+
+    /// @dev Working state of one grant batch, kept in memory to stay within the stack limit.
+    struct Batch {
+        uint8 program;
+        uint16 year;
+        uint256 maxAward;
+        uint256 budget;
+        uint256 used;
+        uint256 total;
+        uint256 skipped;
+    }
+
+    mapping(bytes32 account => Account) private _accounts;
+    mapping(bytes32 account => mapping(uint8 program => PositionSlot)) private _positions;
+    mapping(bytes32 account => mapping(uint8 program => mapping(uint256 index => uint256 pair))) private _checkpoints;
+    mapping(uint256 word => uint256 bits) private _awardBitmap;
+    mapping(bytes32 conversionId => bool recorded) private _conversions;
+    mapping(bytes32 account => bytes32 successor) private _successors;
+    mapping(uint8 program => ProgramConfig) private _programs;
+    mapping(uint8 program => Totals) private _totals;
+    mapping(uint8 program => mapping(uint16 year => Period)) private _periods;
+    mapping(uint8 from => mapping(uint8 to => Route)) private _routes;
+    bool private _paused;
+
+    /// @notice Deploys the ledger with `admin` (meant to be a multisig) as the default admin.
+    /// @param admin the initial default admin
+    /// @param adminTransferDelay seconds a default-admin transfer must wait (two-step transfer)
+    constructor(address admin, uint48 adminTransferDelay) AccessControlDefaultAdminRules(adminTransferDelay, admin) {}
+
+    // ---------------------------------------------------------------------------------------
+    // Admin
+    // ---------------------------------------------------------------------------------------
+
+    /// @inheritdoc IMileageLedger
+    function registerProgram(uint8 program, uint32 validity, uint96 maxAward, uint96 annualBudget)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+    {
+        if (program == 0 || program > Codes.PROGRAM_MAX) revert UnknownProgram(program);
+        if (_programs[program].registered) revert ProgramAlreadyRegistered(program);
+        if (validity == 0) revert InvalidValidity(program, validity);
+        _programs[program] = ProgramConfig(true, false, validity, maxAward, annualBudget);
+        emit ProgramRegistered(program, validity, maxAward, annualBudget);
+        if (program != Codes.PROGRAM_SEOUL) {
+            _routes[program][Codes.PROGRAM_SEOUL] = Route(1, 1);
+            emit RouteSet(program, Codes.PROGRAM_SEOUL, 1, 1);
+        }
+    }
+
+    /// @inheritdoc IMileageLedger
+    function setProgramLimits(uint8 program, uint96 maxAward, uint96 annualBudget)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+    {
+        ProgramConfig storage cfg = _registered(program);
+        cfg.maxAward = maxAward;
+        cfg.annualBudget = annualBudget;
+        emit ProgramLimitsSet(program, maxAward, annualBudget);
+    }
+
+    /// @inheritdoc IMileageLedger
+    function setBudget(uint8 program, uint16 fiscalYear, uint96 budget) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _registered(program);
+        Period storage period = _periods[program][fiscalYear];
+        period.budget = budget;
+        period.explicit = true;
+        emit BudgetSet(program, fiscalYear, budget);
+    }
+
+    /// @inheritdoc IMileageLedger
+    function setRoute(uint8 from, uint8 to, uint64 numerator, uint64 denominator)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+    {
+        _registered(from);
+        _registered(to);
+        if (from == to || denominator == 0) revert InvalidRoute(from, to, numerator, denominator);
+        _routes[from][to] = Route(numerator, denominator);
+        emit RouteSet(from, to, numerator, denominator);
+    }
+
+    /// @inheritdoc IMileageLedger
+    function setPaused(bool state) external onlyRole(PAUSER_ROLE) {
+        _paused = state;
+        emit PauseSet(state, _msgSender());
+    }
+
+    /// @inheritdoc IMileageLedger
+    function setProgramPaused(uint8 program, bool state) external onlyRole(PAUSER_ROLE) {
+        _registered(program).paused = state;
+        emit ProgramPauseSet(program, state, _msgSender());
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Operations
+    // ---------------------------------------------------------------------------------------
+
+    /// @inheritdoc IMileageLedger
+    function grantBatch(uint8 program, Grant[] calldata grants) external returns (uint64[] memory skipped) {
+        // The role is per program: an issuer key of one program can never grant another.
+        _checkRole(issuerRole(program));
+        ProgramConfig memory cfg = _active(program);
+        Batch memory b;
+        b.program = program;
+        b.year = FiscalYear.yearOf(block.timestamp);
+        Period storage period = _periods[program][b.year];
+        b.budget = period.explicit ? period.budget : cfg.annualBudget;
+        b.used = period.used;
+        b.maxAward = cfg.maxAward;
+        skipped = new uint64[](grants.length);
+        for (uint256 i; i < grants.length; ++i) {
+            Grant calldata g = grants[i];
+            if (!_grantOne(b, g)) {
+                skipped[b.skipped] = g.awardNo;
+                ++b.skipped;
+            }
+        }
+        // Budget and totals are written once per batch, not once per award.
+        period.used = uint96(b.used);
+        Totals storage totals = _totals[program];
+        totals.granted += uint128(b.total);
+        totals.credited += uint128(b.total);
+        uint256 n = b.skipped;
+        assembly ("memory-safe") {
+            mstore(skipped, n)
+        }
+        emit GrantBatchRecorded(program, b.year, grants.length - n, n, b.total);
+    }
+
+    /// @inheritdoc IMileageLedger
+    function convert(bytes32 account, uint8 from, uint8 to, uint96 amount, bytes32 conversionId)
+        external
+        onlyRole(CONVERTER_ROLE)
+        returns (uint96 credited)
+    {
+        ProgramConfig memory cfg = _active(from);
+        _active(to);
+        _requireLive(account);
+        if (amount == 0) revert ZeroAmount();
+        if (_conversions[conversionId]) {
+            emit ConversionSkipped(conversionId);
+            return 0;
+        }
+        Route memory route = _routes[from][to];
+        if (route.numerator == 0) revert RouteNotAllowed(from, to);
+        uint256 out = uint256(amount) * route.numerator / route.denominator;
+        if (out == 0) revert ConversionRoundsToZero(from, to, amount);
+        if (out > type(uint96).max) revert AmountOverflow(out);
+        credited = uint96(out);
+        _conversions[conversionId] = true;
+        _expire(account, from, cfg.validity);
+        _debit(account, from, amount, Codes.KIND_CONVERSION_OUT, Codes.REASON_CONVERSION, conversionId);
+        _credit(account, to, credited, Codes.KIND_CONVERSION_IN, conversionId);
+        _totals[to].credited += credited;
+    }
+
+    /// @inheritdoc IMileageLedger
+    function deduct(bytes32 account, uint8 program, uint96 amount, uint8 reason, bytes32 ref)
+        external
+        onlyRole(SPENDER_ROLE)
+    {
+        ProgramConfig memory cfg = _active(program);
+        _requireLive(account);
+        if (amount == 0) revert ZeroAmount();
+        if (reason < Codes.REASON_TAX_PAYMENT || reason > Codes.REASON_DONATION) revert InvalidReason(reason);
+        // Expire first, so that lapsed mileage can never be spent.
+        _expire(account, program, cfg.validity);
+        _debit(account, program, amount, Codes.KIND_DEDUCTION, reason, ref);
+    }
+
+    /// @inheritdoc IMileageLedger
+    function expire(bytes32 account, uint8 program) external onlyRole(EXPIRER_ROLE) returns (uint96 expired) {
+        ProgramConfig memory cfg = _active(program);
+        return _expire(account, program, cfg.validity);
+    }
+
+    /// @inheritdoc IMileageLedger
+    function expireBatch(uint8 program, bytes32[] calldata accounts)
+        external
+        onlyRole(EXPIRER_ROLE)
+        returns (uint256 total)
+    {
+        ProgramConfig memory cfg = _active(program);
+        for (uint256 i; i < accounts.length; ++i) {
+            // A merged account has no position left, so it expires nothing and records nothing.
+            total += _expire(accounts[i], program, cfg.validity);
+        }
+    }
+
+    /// @inheritdoc IMileageLedger
+    function correct(bytes32 account, uint8 program, uint64 awardNo, bytes32 awardId, uint32 grantedAt, uint96 amount)
+        external
+        onlyRole(CORRECTOR_ROLE)
+    {
+        _active(program);
+        _requireLive(account);
+        if (amount == 0) revert ZeroAmount();
+        if (!_awardBitmap.isRecorded(awardNo)) revert AwardNotRecorded(awardNo);
+        PositionSlot storage slot = _positions[account][program];
+        mapping(uint256 => uint256) storage cps = _checkpoints[account][program];
+        Position memory p = PositionCodec.unpack(slot.word);
+        (uint256 index, uint256 remaining) = p.remainingAt(cps, grantedAt);
+        if (amount > remaining) revert CorrectionExceedsRemaining(awardNo, uint96(remaining), amount);
+        p.reverse(cps, index, amount);
+        slot.word = p.pack();
+        _totals[program].debited += amount;
+        _append(account, Codes.KIND_CORRECTION, program, amount, Codes.REASON_CORRECTION, awardId);
+        emit AwardCorrected(awardNo, account, program, amount);
+    }
+
+    /// @inheritdoc IMileageLedger
+    function mergeAccounts(bytes32 from, bytes32 into) external onlyRole(REGISTRAR_ROLE) {
+        if (_paused) revert LedgerPaused();
+        if (from == into) revert SameAccount(from);
+        if (from == bytes32(0)) revert InvalidAccount(from);
+        if (into == bytes32(0)) revert InvalidAccount(into);
+        _requireLive(from);
+        _requireLive(into);
+        for (uint8 program = 1; program <= Codes.PROGRAM_MAX; ++program) {
+            _mergeProgram(from, into, program);
+        }
+        _accounts[from].merged = true;
+        _successors[from] = into;
+        emit AccountsMerged(from, into);
+    }
+
+    /// @inheritdoc IMileageLedger
+    function setDonationConsent(bytes32 account, bool consent) external onlyRole(REGISTRAR_ROLE) {
+        if (account == bytes32(0)) revert InvalidAccount(account);
+        _requireLive(account);
+        _accounts[account].donationConsent = consent;
+        emit DonationConsentSet(account, consent);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Views
+    // ---------------------------------------------------------------------------------------
+
+    /// @inheritdoc IMileageLedger
+    function issuerRole(uint8 program) public pure returns (bytes32) {
+        return keccak256(abi.encodePacked("MILEAGE_ISSUER", program));
+    }
+
+    /// @inheritdoc IMileageLedger
+    function balanceOf(bytes32 account, uint8 program) external view returns (uint256) {
+        return PositionCodec.balanceOf(_positions[account][program].word);
+    }
+
+    /// @inheritdoc IMileageLedger
+    function balancesOf(bytes32 account) external view returns (uint256[8] memory balances) {
+        for (uint8 program = 1; program <= Codes.PROGRAM_MAX; ++program) {
+            balances[program] = PositionCodec.balanceOf(_positions[account][program].word);
+        }
+    }
+
+    /// @inheritdoc IMileageLedger
+    function accountState(bytes32 account)
+        external
+        view
+        returns (uint64 count, bytes32 head, bytes32 successor, bool donationConsent)
+    {
+        Account storage a = _accounts[account];
+        return (a.count, a.head, _successors[account], a.donationConsent);
+    }
+
+    /// @inheritdoc IMileageLedger
+    function isAwardRecorded(uint64 awardNo) external view returns (bool) {
+        return _awardBitmap.isRecorded(awardNo);
+    }
+
+    /// @inheritdoc IMileageLedger
+    function isConversionRecorded(bytes32 conversionId) external view returns (bool) {
+        return _conversions[conversionId];
+    }
+
+    /// @inheritdoc IMileageLedger
+    function programConfig(uint8 program)
+        external
+        view
+        returns (bool registered, bool isPaused, uint32 validity, uint96 maxAward, uint96 annualBudget)
+    {
+        ProgramConfig memory cfg = _programs[program];
+        return (cfg.registered, cfg.paused, cfg.validity, cfg.maxAward, cfg.annualBudget);
+    }
+
+    /// @inheritdoc IMileageLedger
+    function programTotals(uint8 program) external view returns (uint256 granted, uint256 credited, uint256 debited) {
+        Totals memory t = _totals[program];
+        return (t.granted, t.credited, t.debited);
+    }
+
+    /// @inheritdoc IMileageLedger
+    function budgetOf(uint8 program, uint16 fiscalYear) external view returns (uint96 budget, uint96 used) {
+        return _budgetOf(program, fiscalYear);
+    }
+
+    /// @inheritdoc IMileageLedger
+    function currentBudget(uint8 program) external view returns (uint16 fiscalYear, uint96 budget, uint96 used) {
+        fiscalYear = FiscalYear.yearOf(block.timestamp);
+        (budget, used) = _budgetOf(program, fiscalYear);
+    }
+
+    /// @inheritdoc IMileageLedger
+    function fiscalYearOf(uint256 timestamp) external pure returns (uint16) {
+        return FiscalYear.yearOf(timestamp);
+    }
+
+    /// @inheritdoc IMileageLedger
+    function routeOf(uint8 from, uint8 to) external view returns (uint64 numerator, uint64 denominator) {
+        Route memory route = _routes[from][to];
+        return (route.numerator, route.denominator);
+    }
+
+    /// @inheritdoc IMileageLedger
+    function expirable(bytes32 account, uint8 program) external view returns (uint96) {
+        return _expirableAt(account, program, block.timestamp);
+    }
+
+    /// @inheritdoc IMileageLedger
+    function expirableAt(bytes32 account, uint8 program, uint256 timestamp) external view returns (uint96) {
+        return _expirableAt(account, program, timestamp);
+    }
+
+    /// @inheritdoc IMileageLedger
+    function paused() external view returns (bool) {
+        return _paused;
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Internals
+    // ---------------------------------------------------------------------------------------
+
+    /// @dev One award of a batch. Returns false if its number was already recorded (skipped).
+    function _grantOne(Batch memory b, Grant calldata g) private returns (bool recorded) {
+        uint96 amount = g.amount;
+        if (g.awardNo == 0 || g.account == bytes32(0) || amount == 0) {
+            revert InvalidAward(g.awardNo, g.account, amount);
+        }
+        // Skip before the limit checks: a resent award was checked when it was first recorded.
+        if (!_awardBitmap.record(g.awardNo)) {
+            emit AwardSkipped(g.awardNo, g.awardId, g.account);
+            return false;
+        }
+        if (amount > b.maxAward) revert AwardTooLarge(b.program, g.awardNo, uint96(b.maxAward), amount);
+        uint256 used = b.used + amount;
+        if (used > b.budget) {
+            revert BudgetExceeded(b.program, b.year, g.awardNo, uint96(b.budget), uint96(b.used), amount);
+        }
+        b.used = used;
+        b.total += amount;
+        _credit(g.account, b.program, amount, Codes.KIND_GRANT, g.awardId);
+        return true;
+    }
+
+    /// @dev Credits `amount` at the current time (a new or extended checkpoint) and records it.
+    function _credit(bytes32 account, uint8 program, uint96 amount, uint8 kind, bytes32 ref) private {
+        PositionSlot storage slot = _positions[account][program];
+        Position memory p = PositionCodec.unpack(slot.word);
+        if (p.granted + amount > type(uint96).max) revert AmountOverflow(p.granted + amount);
+        if (!p.credit(_checkpoints[account][program], amount, block.timestamp)) {
+            revert TooManyCheckpoints(account, program);
+        }
+        slot.word = p.pack();
+        _append(account, kind, program, amount, Codes.REASON_NONE, ref);
+    }
+
+    /// @dev Debits `amount` (the caller expired lapsed mileage first where it matters) and records it.
+    function _debit(bytes32 account, uint8 program, uint96 amount, uint8 kind, uint8 reason, bytes32 ref) private {
+        PositionSlot storage slot = _positions[account][program];
+        Position memory p = PositionCodec.unpack(slot.word);
+        uint256 balance = p.balance();
+        if (amount > balance) revert InsufficientBalance(account, program, balance, amount);
+        p.debited += amount;
+        slot.word = p.pack();
+        _totals[program].debited += amount;
+        _append(account, kind, program, amount, reason, ref);
+    }
+
+    /// @dev Expires what lapsed and was not spent. Reads only checkpoints that lapsed since the
+    /// last expiry (the cursor), so the cost does not grow with the account's history.
+    function _expire(bytes32 account, uint8 program, uint256 validity) private returns (uint96) {
+        if (block.timestamp < validity) return 0;
+        PositionSlot storage slot = _positions[account][program];
+        Position memory p = PositionCodec.unpack(slot.word);
+        (uint256 amount, uint256 cursor) = p.lapsed(_checkpoints[account][program], block.timestamp - validity);
+        // Accepted (incorrect-equality): exact comparisons of amounts and indexes are intended;
+        // nothing lapsed and the cursor did not move means nothing to write.
+        // slither-disable-next-line incorrect-equality
+        if (amount == 0 && cursor == p.cursor) return 0;
+        p.cursor = cursor;
+        p.debited += amount;
+        slot.word = p.pack();
+        // slither-disable-next-line incorrect-equality
+        if (amount == 0) return 0;
+        _totals[program].debited += amount;
+        uint8 reason = _accounts[account].donationConsent ? Codes.REASON_EXPIRY_DONATION : Codes.REASON_EXPIRY;
+        // amount <= granted, which is a uint96.
+        _append(account, Codes.KIND_EXPIRY, program, uint96(amount), reason, bytes32(0));
+        return uint96(amount);
+    }
+
+    /// @dev Moves `from`'s balance in `program` into `into`, keeping every unspent checkpoint's
+    /// grant time: both positions are reduced to their unspent (time, amount) segments, merged in
+    /// time order and written back as `into`'s position. Expiry of moved mileage is therefore
+    /// exactly what it would have been on `from` (lapsed-but-unexpired mileage stays lapsed).
+    function _mergeProgram(bytes32 from, bytes32 into, uint8 program) private {
+        PositionSlot storage src = _positions[from][program];
+        if (src.word == 0) return;
+        Position memory ps = PositionCodec.unpack(src.word);
+        uint256 moved = ps.balance();
+        delete src.word;
+        if (moved == 0) return;
+        if (_programs[program].paused) revert ProgramPaused(program);
+        _mergeCheckpoints(ps, from, into, program);
+        Totals storage totals = _totals[program];
+        totals.credited += uint128(moved);
+        totals.debited += moved;
+        _append(from, Codes.KIND_MERGE_OUT, program, uint96(moved), Codes.REASON_MERGE, into);
+        _append(into, Codes.KIND_MERGE_IN, program, uint96(moved), Codes.REASON_NONE, from);
+    }
+
+    /// @dev Writes `into`'s position in `program` as the time-ordered union of its unspent
+    /// segments and those of `ps` (the position `from` had).
+    function _mergeCheckpoints(Position memory ps, bytes32 from, bytes32 into, uint8 program) private {
+        PositionSlot storage dst = _positions[into][program];
+        mapping(uint256 => uint256) storage dstCps = _checkpoints[into][program];
+        (uint256[] memory ts, uint256[] memory as_) = ps.segments(_checkpoints[from][program]);
+        (uint256[] memory td, uint256[] memory ad) = PositionCodec.unpack(dst.word).segments(dstCps);
+        (ts, as_) = Checkpoints.mergeSorted(ts, as_, td, ad);
+        (Position memory merged, bool ok) = Checkpoints.rebuild(dstCps, ts, as_);
+        if (!ok) revert TooManyCheckpoints(into, program);
+        if (merged.granted > type(uint96).max) revert AmountOverflow(merged.granted);
+        dst.word = merged.pack();
+    }
+
+    /// @dev Appends one entry to `account`'s hash chain and emits it (docs/DESIGN.md).
+    function _append(bytes32 account, uint8 kind, uint8 program, uint96 amount, uint8 reason, bytes32 ref) private {
+        Account storage a = _accounts[account];
+        if (a.merged) revert AccountMerged(account, _successors[account]);
+        uint64 seq = a.count + 1;
+        bytes32 head = HashChain.next(a.head, account, seq, kind, program, amount, reason, ref, uint64(block.timestamp));
+        a.head = head;
+        a.count = seq;
+        emit EntryRecorded(account, seq, kind, program, amount, reason, ref, uint64(block.timestamp), head);
+    }
+
+    function _expirableAt(bytes32 account, uint8 program, uint256 timestamp) private view returns (uint96) {
+        uint256 validity = _programs[program].validity;
+        if (validity == 0 || timestamp < validity) return 0;
+        Position memory p = PositionCodec.unpack(_positions[account][program].word);
+        // Accepted (unused-return): a view has no cursor to store; only the amount is wanted.
+        // slither-disable-next-line unused-return
+        (uint256 amount,) = p.lapsed(_checkpoints[account][program], timestamp - validity);
+        return uint96(amount);
+    }
+
+    function _budgetOf(uint8 program, uint16 fiscalYear) private view returns (uint96 budget, uint96 used) {
+        Period memory period = _periods[program][fiscalYear];
+        budget = period.explicit ? period.budget : _programs[program].annualBudget;
+        used = period.used;
+    }
+
+    /// @dev The program's config if it may change balances now; reverts otherwise.
+    function _active(uint8 program) private view returns (ProgramConfig memory cfg) {
+        if (_paused) revert LedgerPaused();
+        cfg = _programs[program];
+        if (!cfg.registered) revert UnknownProgram(program);
+        if (cfg.paused) revert ProgramPaused(program);
+    }
+
+    function _registered(uint8 program) private view returns (ProgramConfig storage cfg) {
+        cfg = _programs[program];
+        if (!cfg.registered) revert UnknownProgram(program);
+    }
+
+    function _requireLive(bytes32 account) private view {
+        if (account == bytes32(0)) revert InvalidAccount(account);
+        if (_accounts[account].merged) revert AccountMerged(account, _successors[account]);
+    }
+}

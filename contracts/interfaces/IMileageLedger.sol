@@ -1,0 +1,424 @@
+// SPDX-License-Identifier: Apache-2.0
+pragma solidity ^0.8.28;
+
+/// @title IMileageLedger: the system of record of Seoul's environment mileage
+/// @notice This interface is the specification. Balances are kept per pseudonymous account
+/// (`bytes32`, see docs/DESIGN.md) and per program (`uint8`, contracts/types/Codes.sol).
+/// Every change to a balance is one entry, appended to the account's hash chain and emitted as
+/// {EntryRecorded}. Mileage is never transferable between citizens.
+/// @dev Roles (OpenZeppelin v5 access control; unauthorised calls revert with OpenZeppelin's
+/// `AccessControlUnauthorizedAccount(address account, bytes32 neededRole)`):
+/// - `DEFAULT_ADMIN_ROLE` (a multisig, two-step transfer with a delay): programs, limits, budgets,
+///   routes, and granting every other role.
+/// - `issuerRole(program)`: grants of that one program only.
+/// - `CONVERTER_ROLE`: conversions. `SPENDER_ROLE`: deductions. `EXPIRER_ROLE`: expiry.
+/// - `CORRECTOR_ROLE`: corrections of awards. `REGISTRAR_ROLE`: account merges, donation consent.
+/// - `PAUSER_ROLE`: pause everything or one program.
+interface IMileageLedger {
+    /// @notice One award in a grant batch.
+    /// @param account pseudonymous account id (HMAC of the citizen id)
+    /// @param awardNo sequential award number assigned by the database (>= 1); the idempotency key
+    /// @param amount mileage awarded (1 mileage = 1 KRW), > 0 and <= the program's largest award
+    /// @param awardId deterministic award id (docs/DESIGN.md), recorded as the entry's `ref`
+    struct Grant {
+        bytes32 account;
+        uint64 awardNo;
+        uint96 amount;
+        bytes32 awardId;
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Errors
+    // ---------------------------------------------------------------------------------------
+
+    /// @notice `program` is 0, above 7, or not registered (or already registered, for registerProgram).
+    error UnknownProgram(uint8 program);
+    /// @notice `program` was registered before; registration happens once.
+    error ProgramAlreadyRegistered(uint8 program);
+    /// @notice A validity period of 0 seconds was given for `program`.
+    error InvalidValidity(uint8 program, uint32 validity);
+    /// @notice A route rate is malformed: a zero denominator, or a route from a program to itself.
+    error InvalidRoute(uint8 from, uint8 to, uint64 numerator, uint64 denominator);
+    /// @notice No conversion route is open from `from` to `to`.
+    error RouteNotAllowed(uint8 from, uint8 to);
+    /// @notice The whole ledger is paused.
+    error LedgerPaused();
+    /// @notice `program` is paused.
+    error ProgramPaused(uint8 program);
+    /// @notice An award in a batch has award number 0, a zero account or a zero amount.
+    error InvalidAward(uint64 awardNo, bytes32 account, uint96 amount);
+    /// @notice Award `awardNo` of `amount` exceeds the program's largest single award `maxAward`.
+    error AwardTooLarge(uint8 program, uint64 awardNo, uint96 maxAward, uint96 amount);
+    /// @notice Award `awardNo` of `amount` would take the program's issuance in `fiscalYear`
+    /// past `budget`; `used` is what was issued in that year before this award.
+    error BudgetExceeded(uint8 program, uint16 fiscalYear, uint64 awardNo, uint96 budget, uint96 used, uint96 amount);
+    /// @notice `account` was merged into `successor` and takes no further entries.
+    error AccountMerged(bytes32 account, bytes32 successor);
+    /// @notice `account` holds `balance` of `program` (after expiring lapsed mileage), less than `amount`.
+    error InsufficientBalance(bytes32 account, uint8 program, uint256 balance, uint256 amount);
+    /// @notice `reason` is not a reason a spender may use (TAX_PAYMENT .. DONATION, 2..9).
+    error InvalidReason(uint8 reason);
+    /// @notice An amount of 0 was given where a positive amount is required.
+    error ZeroAmount();
+    /// @notice The zero account id was given.
+    error InvalidAccount(bytes32 account);
+    /// @notice Converting `amount` from `from` to `to` credits nothing at the route's rate.
+    error ConversionRoundsToZero(uint8 from, uint8 to, uint96 amount);
+    /// @notice A computed amount `value` does not fit the ledger's 96-bit amounts.
+    error AmountOverflow(uint256 value);
+    /// @notice Award `awardNo` was never recorded, so it cannot be corrected.
+    error AwardNotRecorded(uint64 awardNo);
+    /// @notice Correcting award `awardNo` by `amount` exceeds the `remaining` unspent part of it.
+    error CorrectionExceedsRemaining(uint64 awardNo, uint96 remaining, uint96 amount);
+    /// @notice An account cannot be merged into itself.
+    error SameAccount(bytes32 account);
+    /// @notice `account` has 65,535 live grant dates in `program`; expire or spend before granting more.
+    error TooManyCheckpoints(bytes32 account, uint8 program);
+
+    // ---------------------------------------------------------------------------------------
+    // Events
+    // ---------------------------------------------------------------------------------------
+
+    /// @notice One ledger entry was appended to `account`'s hash chain (docs/DESIGN.md).
+    /// @param account the account whose balance changed
+    /// @param seq the entry's sequence number in the account (1, 2, ...), equal to the new count
+    /// @param kind entry kind (GRANT=1 .. MERGE_IN=8); GRANT, CONVERSION_IN and MERGE_IN credit
+    /// @param program the program whose balance changed
+    /// @param amount the amount credited or debited (unsigned; `kind` gives the direction)
+    /// @param reason deduction reason (NONE=0 for credits)
+    /// @param ref award id (GRANT, CORRECTION), conversion id (CONVERSION_*), caller's reference
+    /// (DEDUCTION), 0 (EXPIRY), the other account (MERGE_*)
+    /// @param timestamp `block.timestamp` of the entry
+    /// @param head the account's new hash-chain head
+    event EntryRecorded(
+        bytes32 indexed account,
+        uint64 indexed seq,
+        uint8 kind,
+        uint8 program,
+        uint96 amount,
+        uint8 reason,
+        bytes32 ref,
+        uint64 timestamp,
+        bytes32 head
+    );
+
+    /// @notice An award in a batch was skipped because its award number was already recorded.
+    /// @param awardNo the award number that was already recorded
+    /// @param awardId the award id given with it in this batch
+    /// @param account the account given with it in this batch
+    event AwardSkipped(uint64 indexed awardNo, bytes32 indexed awardId, bytes32 indexed account);
+
+    /// @notice A grant batch was processed.
+    /// @param program the program granted
+    /// @param fiscalYear the fiscal year whose budget the batch used
+    /// @param granted number of awards recorded
+    /// @param skipped number of awards skipped as already recorded
+    /// @param amount total mileage granted by the batch
+    event GrantBatchRecorded(uint8 indexed program, uint16 indexed fiscalYear, uint256 granted, uint256 skipped, uint256 amount);
+
+    /// @notice A conversion was skipped because its id was already recorded.
+    /// @param conversionId the conversion id already recorded
+    event ConversionSkipped(bytes32 indexed conversionId);
+
+    /// @notice An award was (partly) reversed by a correction.
+    /// @param awardNo the corrected award's number
+    /// @param account the account debited (the award's account, or its merge successor)
+    /// @param program the award's program
+    /// @param amount the amount reversed
+    event AwardCorrected(uint64 indexed awardNo, bytes32 indexed account, uint8 program, uint96 amount);
+
+    /// @notice Every balance of `from` was moved into `into`; `from` takes no further entries.
+    /// @param from the merged (retired) account
+    /// @param into its successor
+    event AccountsMerged(bytes32 indexed from, bytes32 indexed into);
+
+    /// @notice An account's consent to donate expiring mileage changed.
+    /// @param account the account
+    /// @param consent true: expiring mileage is recorded as EXPIRY_DONATION
+    event DonationConsentSet(bytes32 indexed account, bool consent);
+
+    /// @notice A program was registered.
+    /// @param program the program code
+    /// @param validity seconds a grant stays valid (5 years by the plan)
+    /// @param maxAward the largest single award
+    /// @param annualBudget the issuance budget of a fiscal year without an explicit budget
+    event ProgramRegistered(uint8 indexed program, uint32 validity, uint96 maxAward, uint96 annualBudget);
+
+    /// @notice A program's limits changed.
+    /// @param program the program code
+    /// @param maxAward the largest single award
+    /// @param annualBudget the default issuance budget per fiscal year
+    event ProgramLimitsSet(uint8 indexed program, uint96 maxAward, uint96 annualBudget);
+
+    /// @notice The issuance budget of one program and fiscal year was set explicitly.
+    /// @param program the program code
+    /// @param fiscalYear the fiscal (calendar, KST) year
+    /// @param budget the budget of that year
+    event BudgetSet(uint8 indexed program, uint16 indexed fiscalYear, uint96 budget);
+
+    /// @notice A conversion route was opened, changed or (numerator 0) closed.
+    /// @param from the debited program
+    /// @param to the credited program
+    /// @param numerator credited = amount * numerator / denominator, rounded down
+    /// @param denominator see numerator
+    event RouteSet(uint8 indexed from, uint8 indexed to, uint64 numerator, uint64 denominator);
+
+    /// @notice The whole ledger was paused or unpaused.
+    /// @param paused the new state
+    /// @param by the caller
+    event PauseSet(bool paused, address indexed by);
+
+    /// @notice One program was paused or unpaused.
+    /// @param program the program code
+    /// @param paused the new state
+    /// @param by the caller
+    event ProgramPauseSet(uint8 indexed program, bool paused, address indexed by);
+
+    // ---------------------------------------------------------------------------------------
+    // Admin (DEFAULT_ADMIN_ROLE)
+    // ---------------------------------------------------------------------------------------
+
+    /// @notice Registers `program` once, with its validity, largest award and default annual budget,
+    /// and opens the route program -> SEOUL at 1:1 (unless `program` is SEOUL).
+    /// @dev The validity is fixed at registration: the checkpoints keep grant times, so changing it
+    /// later would re-date mileage already granted.
+    /// @param program the program code (1..7)
+    /// @param validity seconds a grant stays valid; 5 years = 157,766,400 (1,826 days)
+    /// @param maxAward the largest single award (0: the program cannot be granted, e.g. SEOUL)
+    /// @param annualBudget the issuance budget of each fiscal year that has no explicit budget
+    function registerProgram(uint8 program, uint32 validity, uint96 maxAward, uint96 annualBudget) external;
+
+    /// @notice Changes a registered program's largest single award and default annual budget.
+    /// @param program the program code
+    /// @param maxAward the largest single award
+    /// @param annualBudget the default issuance budget per fiscal year
+    function setProgramLimits(uint8 program, uint96 maxAward, uint96 annualBudget) external;
+
+    /// @notice Sets the issuance budget of one fiscal year explicitly (overrides the default).
+    /// @param program the program code
+    /// @param fiscalYear the fiscal year (calendar year in KST, e.g. 2026)
+    /// @param budget the budget of that year
+    function setBudget(uint8 program, uint16 fiscalYear, uint96 budget) external;
+
+    /// @notice Opens, changes or (numerator 0) closes the conversion route `from` -> `to`.
+    /// @param from the debited program
+    /// @param to the credited program
+    /// @param numerator credited = amount * numerator / denominator, rounded down
+    /// @param denominator see numerator; must not be 0
+    function setRoute(uint8 from, uint8 to, uint64 numerator, uint64 denominator) external;
+
+    // ---------------------------------------------------------------------------------------
+    // Pausing (PAUSER_ROLE)
+    // ---------------------------------------------------------------------------------------
+
+    /// @notice Pauses or unpauses every balance-changing function.
+    /// @param state true to pause, false to unpause
+    function setPaused(bool state) external;
+
+    /// @notice Pauses or unpauses every balance-changing function touching `program`.
+    /// @param program the program code
+    /// @param state true to pause, false to unpause
+    function setProgramPaused(uint8 program, bool state) external;
+
+    // ---------------------------------------------------------------------------------------
+    // Operations
+    // ---------------------------------------------------------------------------------------
+
+    /// @notice Grants a batch of awards of `program` (caller needs `issuerRole(program)`).
+    /// Awards whose number is already recorded (in an earlier batch or earlier in this one) are
+    /// skipped with {AwardSkipped}; every other award is recorded with a GRANT entry.
+    /// @dev Reverts as a whole with {AwardTooLarge}, {BudgetExceeded}, {InvalidAward} or
+    /// {AccountMerged}; each carries the award number (or account) so the bridge can isolate it.
+    /// @param program the program granted
+    /// @param grants the awards
+    /// @return skipped the award numbers skipped as already recorded, in batch order
+    function grantBatch(uint8 program, Grant[] calldata grants) external returns (uint64[] memory skipped);
+
+    /// @notice Converts `amount` of `from` into `to` at the route's rate, rounding down, atomically
+    /// (CONVERSION_OUT and CONVERSION_IN entries, both with ref = `conversionId`). A conversion id
+    /// already recorded is skipped with {ConversionSkipped} and returns 0. Lapsed mileage of `from`
+    /// is expired first.
+    /// @param account the account
+    /// @param from the debited program
+    /// @param to the credited program
+    /// @param amount the amount debited from `from`
+    /// @param conversionId the idempotency key
+    /// @return credited the amount credited to `to` (0 if skipped)
+    function convert(bytes32 account, uint8 from, uint8 to, uint96 amount, bytes32 conversionId)
+        external
+        returns (uint96 credited);
+
+    /// @notice Deducts `amount` of `program` for a use (DEDUCTION entry). Lapsed mileage is
+    /// expired first, so only valid mileage can be spent (oldest first).
+    /// @param account the account
+    /// @param program the program debited
+    /// @param amount the amount
+    /// @param reason TAX_PAYMENT(2) .. DONATION(9)
+    /// @param ref the caller's 32-byte reference (e.g. the ETAX payment id)
+    function deduct(bytes32 account, uint8 program, uint96 amount, uint8 reason, bytes32 ref) external;
+
+    /// @notice Expires the mileage of `program` that lapsed and was not spent (EXPIRY entry with
+    /// reason EXPIRY, or EXPIRY_DONATION for accounts consenting to donation). Nothing lapsed:
+    /// no entry. Cost does not grow with the number of grants the account ever received.
+    /// @param account the account
+    /// @param program the program
+    /// @return expired the amount expired
+    function expire(bytes32 account, uint8 program) external returns (uint96 expired);
+
+    /// @notice {expire} over many accounts (the quarterly job); merged accounts are skipped.
+    /// @param program the program
+    /// @param accounts the accounts
+    /// @return total the amount expired over all accounts
+    function expireBatch(uint8 program, bytes32[] calldata accounts) external returns (uint256 total);
+
+    /// @notice Reverses `amount` of award `awardNo` (CORRECTION entry, ref = `awardId`), never
+    /// more than what remains unspent of the mileage granted to `account` in `program` at `grantedAt`.
+    /// @param account the award's account, or its merge successor
+    /// @param program the award's program
+    /// @param awardNo the award's number (must be recorded)
+    /// @param awardId the award's id (the GRANT entry's ref)
+    /// @param grantedAt the GRANT entry's timestamp
+    /// @param amount the amount to reverse
+    function correct(bytes32 account, uint8 program, uint64 awardNo, bytes32 awardId, uint32 grantedAt, uint96 amount)
+        external;
+
+    /// @notice Moves every balance of `from` into `into` (MERGE_OUT on `from`, MERGE_IN on `into`,
+    /// per program), keeping each moved mileage's grant date; `from` then takes no further entries.
+    /// @param from the account to retire
+    /// @param into its successor
+    function mergeAccounts(bytes32 from, bytes32 into) external;
+
+    /// @notice Records whether `account` consents to donating its expiring mileage.
+    /// @param account the account
+    /// @param consent the consent
+    function setDonationConsent(bytes32 account, bool consent) external;
+
+    // ---------------------------------------------------------------------------------------
+    // Views
+    // ---------------------------------------------------------------------------------------
+
+    /// @notice The role that may grant `program`: keccak256(abi.encode("MILEAGE_ISSUER", program)).
+    /// @param program the program code
+    /// @return role the role id
+    function issuerRole(uint8 program) external pure returns (bytes32 role);
+
+    /// @notice The role allowed to convert.
+    /// @return role keccak256("CONVERTER_ROLE")
+    function CONVERTER_ROLE() external view returns (bytes32 role);
+
+    /// @notice The role allowed to deduct.
+    /// @return role keccak256("SPENDER_ROLE")
+    function SPENDER_ROLE() external view returns (bytes32 role);
+
+    /// @notice The role allowed to expire.
+    /// @return role keccak256("EXPIRER_ROLE")
+    function EXPIRER_ROLE() external view returns (bytes32 role);
+
+    /// @notice The role allowed to correct awards.
+    /// @return role keccak256("CORRECTOR_ROLE")
+    function CORRECTOR_ROLE() external view returns (bytes32 role);
+
+    /// @notice The role allowed to merge accounts and record donation consent.
+    /// @return role keccak256("REGISTRAR_ROLE")
+    function REGISTRAR_ROLE() external view returns (bytes32 role);
+
+    /// @notice The role allowed to pause.
+    /// @return role keccak256("PAUSER_ROLE")
+    function PAUSER_ROLE() external view returns (bytes32 role);
+
+    /// @notice The balance of `account` in `program`, including mileage that lapsed but was not
+    /// yet expired (see {expirable}).
+    /// @param account the account
+    /// @param program the program
+    /// @return balance the balance
+    function balanceOf(bytes32 account, uint8 program) external view returns (uint256 balance);
+
+    /// @notice Every balance of `account`, indexed by program code (index 0 is always 0).
+    /// @param account the account
+    /// @return balances the balances
+    function balancesOf(bytes32 account) external view returns (uint256[8] memory balances);
+
+    /// @notice The completeness proof and flags of `account`.
+    /// @param account the account
+    /// @return count number of entries
+    /// @return head hash-chain head over them
+    /// @return successor the account it was merged into (0 if not merged)
+    /// @return donationConsent whether expiring mileage is donated
+    function accountState(bytes32 account)
+        external
+        view
+        returns (uint64 count, bytes32 head, bytes32 successor, bool donationConsent);
+
+    /// @notice Whether award number `awardNo` was recorded.
+    /// @param awardNo the award number
+    /// @return recorded true if recorded
+    function isAwardRecorded(uint64 awardNo) external view returns (bool recorded);
+
+    /// @notice Whether conversion `conversionId` was recorded.
+    /// @param conversionId the conversion id
+    /// @return recorded true if recorded
+    function isConversionRecorded(bytes32 conversionId) external view returns (bool recorded);
+
+    /// @notice A program's configuration.
+    /// @param program the program code
+    /// @return registered whether registered
+    /// @return isPaused whether the program is paused
+    /// @return validity seconds a grant stays valid
+    /// @return maxAward the largest single award
+    /// @return annualBudget the default budget per fiscal year
+    function programConfig(uint8 program)
+        external
+        view
+        returns (bool registered, bool isPaused, uint32 validity, uint96 maxAward, uint96 annualBudget);
+
+    /// @notice A program's running totals since deployment.
+    /// @param program the program code
+    /// @return granted total granted
+    /// @return credited total credited (grants, conversions in, merges in)
+    /// @return debited total debited (every other entry); sum of balances = credited - debited
+    function programTotals(uint8 program) external view returns (uint256 granted, uint256 credited, uint256 debited);
+
+    /// @notice A program's budget and issuance in one fiscal year.
+    /// @param program the program code
+    /// @param fiscalYear the fiscal year
+    /// @return budget the budget (explicit, or the program's default)
+    /// @return used the amount granted in that year
+    function budgetOf(uint8 program, uint16 fiscalYear) external view returns (uint96 budget, uint96 used);
+
+    /// @notice A program's budget and issuance in the current fiscal year.
+    /// @param program the program code
+    /// @return fiscalYear the current fiscal year (of `block.timestamp`)
+    /// @return budget its budget (explicit, or the program's default)
+    /// @return used the amount granted in it so far
+    function currentBudget(uint8 program) external view returns (uint16 fiscalYear, uint96 budget, uint96 used);
+
+    /// @notice The fiscal year (calendar year in Korea Standard Time, UTC+9) of `timestamp`.
+    /// @param timestamp a unix time
+    /// @return year the fiscal year
+    function fiscalYearOf(uint256 timestamp) external pure returns (uint16 year);
+
+    /// @notice The conversion rate of route `from` -> `to` (numerator 0: closed).
+    /// @param from the debited program
+    /// @param to the credited program
+    /// @return numerator the rate's numerator
+    /// @return denominator the rate's denominator
+    function routeOf(uint8 from, uint8 to) external view returns (uint64 numerator, uint64 denominator);
+
+    /// @notice What {expire} would deduct now from `account` in `program`.
+    /// @param account the account
+    /// @param program the program
+    /// @return amount lapsed and unspent mileage
+    function expirable(bytes32 account, uint8 program) external view returns (uint96 amount);
+
+    /// @notice Mileage of `account` in `program` that will have lapsed unspent by `timestamp` if
+    /// nothing more is spent (for "about to expire" notices).
+    /// @param account the account
+    /// @param program the program
+    /// @param timestamp a unix time (now or later)
+    /// @return amount the amount
+    function expirableAt(bytes32 account, uint8 program, uint256 timestamp) external view returns (uint96 amount);
+
+    /// @notice Whether the whole ledger is paused.
+    /// @return isPaused true while paused
+    function paused() external view returns (bool isPaused);
+}

@@ -1,0 +1,255 @@
+"""Helpers of the contract tests: deploy MileageLedger, register the 7 programs, grant every role
+to anvil's dev accounts; transact, decode custom errors, replay hash chains.
+
+`deploy_ledger` is the reference for what a production deploy does (bridge/deploy.py mirrors it;
+contracts/README.md lists the calls).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_abi import decode, encode
+from eth_utils import keccak
+from web3 import Web3
+from web3.exceptions import ContractCustomError, ContractLogicError
+from web3.logs import DISCARD
+
+from bridge.compile import main_artifact
+
+# Program codes (docs/DESIGN.md)
+ECO_HOUSEHOLD, ECO_ORG, CAR, BIKE, ECO_SEASON, CAR_SEASON, SEOUL = range(1, 8)
+PROGRAMS = (ECO_HOUSEHOLD, ECO_ORG, CAR, BIKE, ECO_SEASON, CAR_SEASON, SEOUL)
+# Entry kinds
+GRANT, CONVERSION_OUT, CONVERSION_IN, DEDUCTION, EXPIRY, CORRECTION, MERGE_OUT, MERGE_IN = range(
+    1, 9
+)
+CREDIT_KINDS = {GRANT, CONVERSION_IN, MERGE_IN}
+# Reasons
+(
+    NONE,
+    R_CONVERSION,
+    TAX_PAYMENT,
+    CASH,
+    GIFT_CERTIFICATE,
+    APARTMENT_FEE,
+    TRANSIT_CARD,
+    ECO_PRODUCT,
+    BIKE_PASS,
+    DONATION,
+    R_EXPIRY,
+    R_EXPIRY_DONATION,
+    R_CORRECTION,
+    R_MERGE,
+) = range(14)
+
+VALIDITY = 1826 * 86400  # 5 years = 1,826 days (the project's choice, contracts/README.md)
+MAX_AWARD = {
+    ECO_HOUSEHOLD: 50_000,
+    ECO_ORG: 10_000_000,
+    CAR: 70_000,
+    BIKE: 16_000,
+    ECO_SEASON: 12_000,
+    CAR_SEASON: 10_000,
+    SEOUL: 0,
+}
+BUDGET = 10**12
+ADMIN_DELAY = 3 * 86400
+
+
+@dataclass
+class Roles:
+    admin: str
+    issuer: str  # issuer of every program but CAR
+    car_issuer: str  # issuer of CAR only
+    converter: str
+    spender: str
+    expirer: str
+    corrector: str
+    registrar: str
+    pauser: str
+    outsider: str
+
+    def issuer_of(self, program: int) -> str:
+        return self.car_issuer if program == CAR else self.issuer
+
+
+def acct(label: str | int) -> bytes:
+    """A pseudonymous account id for tests."""
+    return keccak(text=f"test-account|{label}")
+
+
+def award_id(n: int) -> bytes:
+    return keccak(text=f"mileage-award|TEST|{n}")
+
+
+def issuer_role(program: int) -> bytes:
+    return keccak(b"MILEAGE_ISSUER" + bytes([program]))
+
+
+def next_head(
+    head: bytes,
+    account: bytes,
+    seq: int,
+    kind: int,
+    program: int,
+    amount: int,
+    reason: int,
+    ref: bytes,
+    timestamp: int,
+) -> bytes:
+    """docs/DESIGN.md's hash-chain step, computed independently of the contract."""
+    return keccak(
+        encode(
+            [
+                "bytes32",
+                "bytes32",
+                "uint64",
+                "uint8",
+                "uint8",
+                "uint96",
+                "uint8",
+                "bytes32",
+                "uint64",
+            ],
+            [head, account, seq, kind, program, amount, reason, ref, timestamp],
+        )
+    )
+
+
+@dataclass
+class Ledger:
+    """A deployed MileageLedger plus helpers to transact and to decode custom errors."""
+
+    w3: Web3
+    contract: Any
+    roles: Roles
+    errors: dict[bytes, tuple[str, list[str]]] = field(default_factory=dict)
+
+    @property
+    def fn(self) -> Any:
+        return self.contract.functions
+
+    def tx(self, name: str, *args: Any, sender: str, gas: int = 30_000_000) -> Any:
+        """Send a transaction (no gas estimation) and return its receipt; fails on revert."""
+        h = getattr(self.fn, name)(*args).transact({"from": sender, "gas": gas})
+        rcpt = self.w3.eth.wait_for_transaction_receipt(h)
+        if rcpt.status != 1:
+            raise AssertionError(f"{name} reverted: {self.revert_of(name, *args, sender=sender)}")
+        return rcpt
+
+    def call(self, name: str, *args: Any, sender: str | None = None) -> Any:
+        opts = {"from": sender} if sender else {}
+        return getattr(self.fn, name)(*args).call(opts)
+
+    def revert_of(self, name: str, *args: Any, sender: str) -> tuple[str, tuple[Any, ...]]:
+        """The custom error (name, args) that `name(*args)` from `sender` reverts with."""
+        try:
+            getattr(self.fn, name)(*args).call({"from": sender})
+        except ContractCustomError as exc:
+            return self.decode_error(exc.data if isinstance(exc.data, str) else exc.args[0])
+        except ContractLogicError as exc:
+            return ("ContractLogicError", (str(exc),))
+        raise AssertionError(f"{name}{args} did not revert")
+
+    def decode_error(self, data: str) -> tuple[str, tuple[Any, ...]]:
+        raw = bytes.fromhex(data.removeprefix("0x"))
+        name, types = self.errors[raw[:4]]
+        values = decode(types, raw[4:])
+        return name, tuple(
+            Web3.to_checksum_address(v) if t == "address" else v
+            for t, v in zip(types, values, strict=True)
+        )
+
+    def expect(self, error: str, *expected: Any, call: tuple[Any, ...], sender: str) -> None:
+        got = self.revert_of(*call, sender=sender)
+        assert got[0] == error, got
+        if expected:
+            assert got[1] == tuple(expected), got
+
+    def events(self, rcpt: Any, event: str) -> list[Any]:
+        return list(getattr(self.contract.events, event)().process_receipt(rcpt, errors=DISCARD))
+
+    def grant(
+        self, program: int, grants: list[tuple[bytes, int, int, bytes]], sender: str | None = None
+    ) -> Any:
+        return self.tx(
+            "grantBatch", program, grants, sender=sender or self.roles.issuer_of(program)
+        )
+
+    def now(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def set_next_time(self, ts: int) -> None:
+        self.w3.provider.make_request("anvil_setNextBlockTimestamp", [ts])
+
+    def mine_at(self, ts: int) -> None:
+        self.set_next_time(ts)
+        self.w3.provider.make_request("evm_mine", [])
+
+
+def _error_table(abi: list[dict[str, Any]]) -> dict[bytes, tuple[str, list[str]]]:
+    table = {}
+    for item in abi:
+        if item["type"] == "error":
+            types = [i["type"] for i in item["inputs"]]
+            sig = f"{item['name']}({','.join(types)})"
+            table[keccak(text=sig)[:4]] = (item["name"], types)
+    return table
+
+
+def deploy_ledger(w3: Web3) -> Ledger:
+    """Deploy, register all programs, grant roles to anvil dev accounts."""
+    art = main_artifact()
+    a = w3.eth.accounts
+    roles = Roles(
+        admin=a[0],
+        issuer=a[1],
+        car_issuer=a[2],
+        converter=a[3],
+        spender=a[4],
+        expirer=a[5],
+        corrector=a[6],
+        registrar=a[7],
+        pauser=a[8],
+        outsider=a[9],
+    )
+    factory = w3.eth.contract(abi=art.abi, bytecode=art.bytecode)
+    h = factory.constructor(roles.admin, ADMIN_DELAY).transact(
+        {"from": roles.admin, "gas": 10_000_000}
+    )
+    rcpt = w3.eth.wait_for_transaction_receipt(h)
+    assert rcpt.status == 1
+    ledger = Ledger(
+        w3, w3.eth.contract(address=rcpt.contractAddress, abi=art.abi), roles, _error_table(art.abi)
+    )
+    for p in PROGRAMS:
+        ledger.tx("registerProgram", p, VALIDITY, MAX_AWARD[p], BUDGET, sender=roles.admin)
+        ledger.tx("grantRole", issuer_role(p), roles.issuer_of(p), sender=roles.admin)
+    for role, who in (
+        ("CONVERTER_ROLE", roles.converter),
+        ("SPENDER_ROLE", roles.spender),
+        ("EXPIRER_ROLE", roles.expirer),
+        ("CORRECTOR_ROLE", roles.corrector),
+        ("REGISTRAR_ROLE", roles.registrar),
+        ("PAUSER_ROLE", roles.pauser),
+    ):
+        ledger.tx("grantRole", ledger.call(role), who, sender=roles.admin)
+    return ledger
+
+
+def replay_heads(ledger: Ledger, from_block: int = 0) -> dict[bytes, tuple[int, bytes]]:
+    """Recompute (count, head) of every account from EntryRecorded logs."""
+    logs = ledger.contract.events.EntryRecorded().get_logs(from_block=from_block)
+    state: dict[bytes, tuple[int, bytes]] = {}
+    for log in sorted(logs, key=lambda x: (x.blockNumber, x.logIndex)):
+        e = log.args
+        count, head = state.get(e.account, (0, b"\x00" * 32))
+        assert e.seq == count + 1
+        head = next_head(
+            head, e.account, e.seq, e.kind, e.program, e.amount, e.reason, e.ref, e.timestamp
+        )
+        assert head == e.head
+        state[e.account] = (e.seq, head)
+    return state

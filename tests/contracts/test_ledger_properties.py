@@ -1,0 +1,278 @@
+"""Property tests: random sequences of operations (hypothesis driving web3.py against anvil) checked
+against a first-in-first-out reference model of lots (grant time, unspent amount).
+
+After every operation: balances equal the model's, what `expirable` reports equals the model's
+lapsed-and-unspent amount, and the transaction succeeded exactly when the model says it should.
+After every sequence: no running balance ever went negative in the event stream, the sum of balances
+per program equals credits minus debits (events and programTotals agree), and the hash-chain heads
+recomputed from EntryRecorded events equal the stored heads.
+
+LEDGER_PROPERTY_EXAMPLES (default 15) sets the number of sequences.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import defaultdict
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ledger_helpers import (
+    CAR,
+    CONVERSION_IN,
+    CONVERSION_OUT,
+    CORRECTION,
+    CREDIT_KINDS,
+    DEDUCTION,
+    ECO_HOUSEHOLD,
+    EXPIRY,
+    MAX_AWARD,
+    MERGE_IN,
+    MERGE_OUT,
+    SEOUL,
+    TAX_PAYMENT,
+    VALIDITY,
+    acct,
+    award_id,
+    replay_heads,
+)
+
+ACCOUNTS = [acct(f"prop{i}") for i in range(4)]
+PROGS = (ECO_HOUSEHOLD, CAR, SEOUL)
+DAY = 86400
+
+
+class Model:
+    """Per (account, program): lots [time, amount] oldest first; FIFO debits; expiry by lot time."""
+
+    def __init__(self) -> None:
+        self.lots: dict[tuple[bytes, int], list[list[int]]] = defaultdict(list)
+        self.awards: dict[int, tuple[bytes, int, int]] = {}  # award_no -> (account, program, time)
+        self.conversions: set[bytes] = set()
+        self.successor: dict[bytes, bytes] = {}
+
+    def balance(self, a: bytes, p: int) -> int:
+        return sum(x[1] for x in self.lots[(a, p)])
+
+    def lapsed(self, a: bytes, p: int, now: int) -> int:
+        return sum(x[1] for x in self.lots[(a, p)] if x[0] + VALIDITY <= now)
+
+    def expire(self, a: bytes, p: int, now: int) -> int:
+        n = self.lapsed(a, p, now)
+        self.lots[(a, p)] = [x for x in self.lots[(a, p)] if x[0] + VALIDITY > now]
+        return n
+
+    def credit(self, a: bytes, p: int, t: int, amount: int) -> None:
+        lots = self.lots[(a, p)]
+        if lots and lots[-1][0] == t:
+            lots[-1][1] += amount
+        else:
+            lots.append([t, amount])
+
+    def debit(self, a: bytes, p: int, amount: int) -> None:
+        lots = self.lots[(a, p)]
+        while amount:
+            take = min(amount, lots[0][1])
+            lots[0][1] -= take
+            amount -= take
+            if lots[0][1] == 0:
+                lots.pop(0)
+
+    def lot_at(self, a: bytes, p: int, t: int) -> list[int] | None:
+        return next((x for x in self.lots[(a, p)] if x[0] == t), None)
+
+
+op = st.one_of(
+    st.tuples(
+        st.just("grant"),
+        st.sampled_from([ECO_HOUSEHOLD, CAR]),
+        st.lists(
+            st.tuples(st.integers(0, 3), st.integers(1, 12), st.integers(1, 80_000)),
+            min_size=1,
+            max_size=3,
+        ),
+    ),
+    st.tuples(st.just("deduct"), st.integers(0, 3), st.sampled_from(PROGS), st.integers(1, 90_000)),
+    st.tuples(
+        st.just("convert"),
+        st.integers(0, 3),
+        st.sampled_from([ECO_HOUSEHOLD, CAR]),
+        st.integers(1, 90_000),
+        st.integers(0, 5),
+    ),
+    st.tuples(st.just("expire"), st.integers(0, 3), st.sampled_from(PROGS)),
+    st.tuples(st.just("wait"), st.integers(1, 1200)),
+    st.tuples(st.just("merge"), st.integers(0, 3), st.integers(0, 3)),
+    st.tuples(st.just("correct"), st.integers(1, 12), st.integers(1, 60_000)),
+)
+
+
+@settings(
+    max_examples=int(os.environ.get("LEDGER_PROPERTY_EXAMPLES", "15")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+@given(ops=st.lists(op, min_size=5, max_size=20))
+def test_random_operations_match_the_model(deployed, ops):
+    ledger = deployed
+    w3 = ledger.w3
+    snap = w3.provider.make_request("evm_snapshot", [])["result"]
+    try:
+        _run(ledger, ops)
+    finally:
+        w3.provider.make_request("evm_revert", [snap])
+
+
+def _run(ledger, ops) -> None:
+    r = ledger.roles
+    m = Model()
+    start_block = ledger.w3.eth.block_number + 1
+    now = ledger.now() + 10
+
+    def send(fn: str, *args, sender: str) -> tuple[bool, list]:
+        nonlocal now
+        now += 1
+        ledger.set_next_time(now)
+        h = getattr(ledger.fn, fn)(*args).transact({"from": sender, "gas": 5_000_000})
+        rc = ledger.w3.eth.wait_for_transaction_receipt(h)
+        return rc.status == 1, ledger.events(rc, "EntryRecorded") if rc.status == 1 else []
+
+    def touched(o) -> set[bytes]:
+        if o[0] == "grant":
+            return {ACCOUNTS[i] for i, _, _ in o[2]}
+        if o[0] == "merge":
+            return {ACCOUNTS[o[1]], ACCOUNTS[o[2]]}
+        if o[0] == "correct":
+            return set(ACCOUNTS)
+        return {ACCOUNTS[o[1]]}
+
+    for o in ops:
+        kind = o[0]
+        if kind == "wait":
+            now += o[1] * DAY
+            continue
+        if kind == "grant":
+            _, p, items = o
+            batch = [(ACCOUNTS[i], no, amt, award_id(no)) for i, no, amt in items]
+            fresh, seen, ok_pred = [], set(), True
+            for a, no, amt, _aid in batch:
+                if no in m.awards or no in seen:
+                    continue
+                seen.add(no)
+                if amt > MAX_AWARD[p] or a in m.successor:
+                    ok_pred = False
+                fresh.append((a, no, amt))
+            ok, _ = send("grantBatch", p, batch, sender=r.issuer_of(p))
+            assert ok == ok_pred, (o, m.awards)
+            if ok:
+                for a, no, amt in fresh:
+                    m.awards[no] = (a, p, now)
+                    m.credit(a, p, now, amt)
+        elif kind == "deduct":
+            _, i, p, amt = o
+            a = ACCOUNTS[i]
+            ok, entries = send("deduct", a, p, amt, TAX_PAYMENT, b"\x00" * 32, sender=r.spender)
+            live = a not in m.successor
+            pred = live and m.balance(a, p) - m.lapsed(a, p, now) >= amt
+            assert ok == pred, o
+            if ok:
+                expired = m.expire(a, p, now)
+                assert [(e.args.kind, e.args.amount) for e in entries] == (
+                    [(EXPIRY, expired)] if expired else []
+                ) + [(DEDUCTION, amt)]
+                m.debit(a, p, amt)
+        elif kind == "convert":
+            _, i, p, amt, cid_n = o
+            a = ACCOUNTS[i]
+            cid = award_id(10_000 + cid_n)
+            ok, entries = send("convert", a, p, SEOUL, amt, cid, sender=r.converter)
+            live = a not in m.successor
+            if cid in m.conversions:
+                assert ok == live and entries == [], o
+                continue
+            pred = live and m.balance(a, p) - m.lapsed(a, p, now) >= amt
+            assert ok == pred, o
+            if ok:
+                m.conversions.add(cid)
+                expired = m.expire(a, p, now)
+                assert [(e.args.kind, e.args.amount) for e in entries] == (
+                    [(EXPIRY, expired)] if expired else []
+                ) + [(CONVERSION_OUT, amt), (CONVERSION_IN, amt)]
+                m.debit(a, p, amt)
+                m.credit(a, SEOUL, now, amt)
+        elif kind == "expire":
+            _, i, p = o
+            a = ACCOUNTS[i]
+            ok, entries = send("expire", a, p, sender=r.expirer)
+            assert ok
+            expired = m.expire(a, p, now)
+            assert [(e.args.kind, e.args.amount) for e in entries] == (
+                [(EXPIRY, expired)] if expired else []
+            )
+        elif kind == "merge":
+            _, i, j = o
+            a, b = ACCOUNTS[i], ACCOUNTS[j]
+            ok, entries = send("mergeAccounts", a, b, sender=r.registrar)
+            pred = a != b and a not in m.successor and b not in m.successor
+            assert ok == pred, o
+            if ok:
+                for p in PROGS:
+                    for t, amt in m.lots.pop((a, p), []):
+                        lots = m.lots[(b, p)]
+                        same = next((x for x in lots if x[0] == t), None)
+                        if same:
+                            same[1] += amt
+                        else:
+                            lots.append([t, amt])
+                            lots.sort()
+                m.successor[a] = b
+                assert {e.args.kind for e in entries} <= {MERGE_OUT, MERGE_IN}
+        elif kind == "correct":
+            _, no, amt = o
+            if no not in m.awards:
+                continue
+            a, p, t = m.awards[no]
+            while a in m.successor:
+                a = m.successor[a]
+            lot = m.lot_at(a, p, t)
+            ok, entries = send("correct", a, p, no, award_id(no), t, amt, sender=r.corrector)
+            assert ok == (lot is not None and lot[1] >= amt), (o, lot)
+            if ok:
+                assert [(e.args.kind, e.args.amount) for e in entries] == [(CORRECTION, amt)]
+                lot[1] -= amt
+                if lot[1] == 0:
+                    m.lots[(a, p)].remove(lot)
+        # After every operation: the touched accounts' balances and expirable amounts
+        # equal the model's.
+        for a in touched(o):
+            bal = ledger.call("balancesOf", a)
+            for p in PROGS:
+                assert bal[p] == m.balance(a, p), (o, a.hex()[:8], p)
+                assert ledger.call("expirableAt", a, p, now) == m.lapsed(a, p, now), (
+                    o,
+                    a.hex()[:8],
+                    p,
+                )
+
+    # The event stream: running balances never negative; per-program sums match the totals.
+    logs = ledger.contract.events.EntryRecorded().get_logs(from_block=start_block)
+    running: dict[tuple[bytes, int], int] = defaultdict(int)
+    credits: dict[int, int] = defaultdict(int)
+    debits: dict[int, int] = defaultdict(int)
+    for log in sorted(logs, key=lambda x: (x.blockNumber, x.logIndex)):
+        e = log.args
+        if e.kind in CREDIT_KINDS:
+            running[(e.account, e.program)] += e.amount
+            credits[e.program] += e.amount
+        else:
+            running[(e.account, e.program)] -= e.amount
+            debits[e.program] += e.amount
+        assert running[(e.account, e.program)] >= 0
+    for p in PROGS:
+        total = sum(ledger.call("balanceOf", a, p) for a in ACCOUNTS)
+        _g, c, d = ledger.call("programTotals", p)
+        assert total == credits[p] - debits[p] == c - d
+    heads = replay_heads(ledger, start_block)
+    for a in ACCOUNTS:
+        count, head = ledger.call("accountState", a)[:2]
+        assert heads.get(a, (0, b"\x00" * 32)) == (count, head)
