@@ -9,6 +9,7 @@ crash, or after fixing rejected rows) records only what is not recorded yet.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +139,7 @@ def _record(
                     "amount": a.amount,
                     "tier": a.tier[:64],
                     "source": f"{source}:{a.line}",
+                    "savings": json.dumps(dict(a.savings)) if a.savings else None,
                     "status": "pending",
                 }
             )

@@ -72,6 +72,8 @@ V2,22NA2222,2025-05,2025-10,5000,-3
 
     report = cli("report")
     assert "CAR" in report and "Mapo-gu" in report and "50,000" in report
+    # GHG: 1,500 + 1,000 km not driven x 0.2289 kgCO2/km (docs/feeds.md) = 0.572 tCO2.
+    assert "2,500 km" in report and "0.572 tCO2" in report
 
     # Re-import after fixing: only the fixed row is new, nothing is granted twice.
     fixed = write(

@@ -1,0 +1,79 @@
+"""Numeric codes shared with the contract (`contracts/types/Codes.sol`).
+
+These values are fixed by `docs/DESIGN.md`; change them only together with every consumer
+(contract, Python mirror, indexer, verifier) in one commit.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class Program(IntEnum):
+    """The mileage programs (`uint8` on chain; 0 is never a program)."""
+
+    ECO_HOUSEHOLD = 1
+    ECO_ORG = 2
+    CAR = 3
+    BIKE = 4
+    ECO_SEASON = 5
+    CAR_SEASON = 6
+    SEOUL = 7
+
+
+class EntryKind(IntEnum):
+    """Kinds of ledger entries (`uint8` on chain)."""
+
+    GRANT = 1
+    CONVERSION_OUT = 2
+    CONVERSION_IN = 3
+    DEDUCTION = 4
+    EXPIRY = 5
+    CORRECTION = 6
+    MERGE_OUT = 7
+    MERGE_IN = 8
+
+    @property
+    def is_credit(self) -> bool:
+        """True when the entry adds to the balance (GRANT, CONVERSION_IN, MERGE_IN)."""
+        return self in _CREDIT_KINDS
+
+
+_CREDIT_KINDS = frozenset({EntryKind.GRANT, EntryKind.CONVERSION_IN, EntryKind.MERGE_IN})
+
+
+class Reason(IntEnum):
+    """Deduction reasons (PROGRAM_RULES §3; `uint8` on chain, NONE=0 for credits)."""
+
+    NONE = 0
+    CONVERSION = 1
+    TAX_PAYMENT = 2
+    CASH = 3
+    GIFT_CERTIFICATE = 4
+    APARTMENT_FEE = 5
+    TRANSIT_CARD = 6
+    ECO_PRODUCT = 7
+    BIKE_PASS = 8
+    DONATION = 9
+    EXPIRY = 10
+    EXPIRY_DONATION = 11
+    CORRECTION = 12
+    MERGE = 13
+
+
+class Flag(StrEnum):
+    """Follow-up actions a rule asks for besides the award itself."""
+
+    ENERGY_SAVING_NOTICE = "energy_saving_notice"
+    """Usage rose by 10 % or more: send the member an energy-saving notice (PROGRAM_RULES §2.1)."""
+
+
+#: Programs that are awarded from feeds (SEOUL mileage only arrives by conversion).
+AWARDED_PROGRAMS: tuple[Program, ...] = (
+    Program.ECO_HOUSEHOLD,
+    Program.ECO_ORG,
+    Program.CAR,
+    Program.BIKE,
+    Program.ECO_SEASON,
+    Program.CAR_SEASON,
+)

@@ -1,0 +1,151 @@
+"""Pure helpers for the report figures of PROGRAM_RULES §4.
+
+All arithmetic is exact (`Fraction`) and results are `Decimal`s rounded half-up to the
+requested number of places only at the end. Defaults and sources are in docs/feeds.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
+
+from ledger.domain.errors import InvalidValue
+from ledger.domain.rules.common import exact, require_non_negative
+from ledger.domain.rules.energy import DEFAULT_EMISSION_FACTORS, EmissionFactors
+
+KCAL_PER_TOE = Decimal(10_000_000)
+"""1 TOE = 10⁷ kcal (PROGRAM_RULES §4)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFactors:
+    """Conversion factors for report estimates (all configurable, defaults documented)."""
+
+    electricity_kcal_per_kwh: Decimal = Decimal(2290)
+    """Primary-energy basis, Korean Energy Act heat conversion table (에너지열량 환산기준)."""
+    gas_kcal_per_m3: Decimal = Decimal(10550)
+    """LNG city gas, gross calorific value (same table)."""
+    heat_kcal_per_mcal: Decimal = Decimal(1000)
+    """District heating: 1 Mcal = 1,000 kcal by definition."""
+    tco2_per_toe: Decimal = Decimal("1.9587")
+    """563,092 tCO₂ / 287,479 TOE, the eco mileage 2020 figures (§4)."""
+    car_kgco2_per_km: Decimal = Decimal("0.2289")
+    """38,222 tCO₂ / 167 M km, the car mileage 2020 figures (§4)."""
+    krw_per_toe: Decimal = Decimal(660391)
+    """Value of one TOE saved (§4)."""
+
+    def __post_init__(self) -> None:
+        for name in (
+            "electricity_kcal_per_kwh",
+            "gas_kcal_per_m3",
+            "heat_kcal_per_mcal",
+            "tco2_per_toe",
+            "car_kgco2_per_km",
+            "krw_per_toe",
+        ):
+            require_non_negative(name, getattr(self, name))
+
+
+DEFAULT_REPORT_FACTORS = ReportFactors()
+
+
+def round_half_up(value: Fraction, places: int) -> Decimal:
+    """`value` as a Decimal with `places` decimals, rounded half away from zero."""
+    if places < 0:
+        raise InvalidValue("places", f"must not be negative ({places})")
+    scale = 10**places
+    scaled = abs(value) * scale
+    whole = int(scaled)
+    if scaled - whole >= Fraction(1, 2):
+        whole += 1
+    sign = "-" if value < 0 and whole else ""
+    return (
+        Decimal(f"{sign}{whole}")
+        .scaleb(-places)
+        .quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    )
+
+
+def toe_from_energy(
+    electricity_kwh: Decimal = Decimal(0),
+    gas_m3: Decimal = Decimal(0),
+    heat_mcal: Decimal = Decimal(0),
+    factors: ReportFactors = DEFAULT_REPORT_FACTORS,
+    places: int = 3,
+) -> Decimal:
+    """TOE equivalent of energy amounts (e.g. energy saved); water is not energy."""
+    for name, amount in (
+        ("electricity_kwh", electricity_kwh),
+        ("gas_m3", gas_m3),
+        ("heat_mcal", heat_mcal),
+    ):
+        require_non_negative(name, amount)
+    kcal = (
+        exact(electricity_kwh) * exact(factors.electricity_kcal_per_kwh)
+        + exact(gas_m3) * exact(factors.gas_kcal_per_m3)
+        + exact(heat_mcal) * exact(factors.heat_kcal_per_mcal)
+    )
+    return round_half_up(kcal / exact(KCAL_PER_TOE), places)
+
+
+def tco2_from_energy(
+    electricity_kwh: Decimal = Decimal(0),
+    gas_m3: Decimal = Decimal(0),
+    water_m3: Decimal = Decimal(0),
+    heat_mcal: Decimal = Decimal(0),
+    factors: EmissionFactors = DEFAULT_EMISSION_FACTORS,
+    places: int = 3,
+) -> Decimal:
+    """tCO₂ of energy and water amounts with the award rules' emission factors."""
+    kg = (
+        exact(electricity_kwh) * exact(factors.electricity_kg_per_kwh)
+        + exact(gas_m3) * exact(factors.gas_kg_per_m3)
+        + exact(water_m3) * exact(factors.water_kg_per_m3)
+        + exact(heat_mcal) * exact(factors.heat_kg_per_mcal)
+    )
+    return round_half_up(kg / 1000, places)
+
+
+def tco2_from_toe(
+    toe: Decimal, factors: ReportFactors = DEFAULT_REPORT_FACTORS, places: int = 3
+) -> Decimal:
+    """tCO₂ estimate of `toe` saved, with the program's average tCO₂/TOE."""
+    require_non_negative("toe", toe)
+    return round_half_up(exact(toe) * exact(factors.tco2_per_toe), places)
+
+
+def car_tco2(
+    km: Decimal, factors: ReportFactors = DEFAULT_REPORT_FACTORS, places: int = 3
+) -> Decimal:
+    """tCO₂ avoided by `km` fewer kilometres driven."""
+    require_non_negative("km", km)
+    return round_half_up(exact(km) * exact(factors.car_kgco2_per_km) / 1000, places)
+
+
+def savings_krw(toe: Decimal, factors: ReportFactors = DEFAULT_REPORT_FACTORS) -> int:
+    """KRW value of `toe` saved, rounded half-up to whole won."""
+    require_non_negative("toe", toe)
+    return int(round_half_up(exact(toe) * exact(factors.krw_per_toe), 0))
+
+
+def participation_growth_pct(
+    this_year_cumulative: int, previous_three_cumulative: Sequence[int], places: int = 2
+) -> Decimal:
+    """Government joint-evaluation indicator (§4), in percent.
+
+    (this year's cumulative participants − mean of the previous three years' cumulative)
+    / that mean × 100.
+    """
+    if len(previous_three_cumulative) != 3:
+        raise InvalidValue(
+            "previous_three_cumulative",
+            f"needs exactly 3 yearly figures (got {len(previous_three_cumulative)})",
+        )
+    for value in (this_year_cumulative, *previous_three_cumulative):
+        require_non_negative("cumulative participants", value)
+    mean = Fraction(sum(previous_three_cumulative), 3)
+    if mean == 0:
+        raise InvalidValue("previous_three_cumulative", "all zero; the growth is undefined")
+    return round_half_up((this_year_cumulative - mean) / mean * 100, places)

@@ -1,0 +1,89 @@
+"""BIKE: public-bike riding mileage (PROGRAM_RULES §2.4).
+
+Per member and month: fewer than 10 riding days earn nothing; otherwise 3 per minute,
+capped at 2,000 per month and at 16,000 per member per calendar year. Months of one
+member-year are applied in month order; the month that crosses the yearly cap earns the
+remainder, later months earn 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ledger.domain.errors import InvalidValue
+from ledger.domain.rules.common import RuleResult
+from ledger.domain.types import YearMonth
+
+MIN_DAYS = 10
+PER_MINUTE = 3
+MONTHLY_CAP = 2_000
+YEARLY_CAP = 16_000
+
+
+@dataclass(frozen=True, slots=True)
+class BikeMonth:
+    """A member's riding in one month."""
+
+    month: YearMonth
+    ride_days: int
+    ride_minutes: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.ride_days <= self.month.days():
+            raise InvalidValue(
+                "ride_days",
+                f"{self.ride_days} is not between 0 and {self.month.days()}, "
+                f"the number of days of {self.month}",
+            )
+        if not 0 <= self.ride_minutes <= self.ride_days * 24 * 60:
+            raise InvalidValue(
+                "ride_minutes",
+                f"{self.ride_minutes} is not between 0 and 24 h × ride_days ({self.ride_days})",
+            )
+
+
+def month_award(
+    ride: BikeMonth,
+    earned_this_year: int = 0,
+    monthly_cap: int = MONTHLY_CAP,
+    yearly_cap: int = YEARLY_CAP,
+) -> RuleResult:
+    """The award for `ride`, given what the member already earned in the same year before it."""
+    if earned_this_year < 0:
+        raise InvalidValue("earned_this_year", f"must not be negative ({earned_this_year})")
+    if ride.ride_days < MIN_DAYS:
+        return RuleResult(0, f"under_{MIN_DAYS}_days")
+    raw = ride.ride_minutes * PER_MINUTE
+    amount, code = (monthly_cap, "monthly_cap") if raw > monthly_cap else (raw, "per_minute")
+    room = max(yearly_cap - earned_this_year, 0)
+    if amount > room:
+        return RuleResult(room, "yearly_cap_remainder" if room else "yearly_cap_reached")
+    return RuleResult(amount, code)
+
+
+def year_awards(
+    rides: Iterable[BikeMonth],
+    earned_before: int = 0,
+    monthly_cap: int = MONTHLY_CAP,
+    yearly_cap: int = YEARLY_CAP,
+) -> list[RuleResult]:
+    """Awards for one member's rides in one calendar year, returned in the order given.
+
+    The rides are applied in month order whatever order they come in; `earned_before` is
+    what earlier feeds already awarded the member in that year. Two rides of the same month,
+    or rides of different years, raise `InvalidValue`.
+    """
+    items = list(rides)
+    if len({r.month.year for r in items}) > 1:
+        raise InvalidValue("month", "rides of one member-year must share the calendar year")
+    if len({r.month for r in items}) != len(items):
+        raise InvalidValue("month", "a member has at most one row per month")
+    order = sorted(range(len(items)), key=lambda i: items[i].month)
+    results: list[RuleResult | None] = [None] * len(items)
+    earned = earned_before
+    for index in order:
+        result = month_award(items[index], earned, monthly_cap, yearly_cap)
+        earned += result.amount
+        results[index] = result
+    return [r for r in results if r is not None]

@@ -1,0 +1,235 @@
+"""The feed formats, one per program (docs/feeds.md), and how a row becomes a rule input.
+
+Each format names its columns and turns one row into a `ParsedRow`: the member, the award
+period, the keys that may occur only once per feed, and a thunk computing the award. BIKE
+rows are computed per member-year by the pipeline instead (the yearly cap spans rows).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import partial
+
+from ledger.domain import awards
+from ledger.domain.codes import Program
+from ledger.domain.rules import bike, car, eco_household, eco_org, season
+from ledger.domain.rules.common import RuleResult
+from ledger.domain.rules.energy import (
+    DEFAULT_EMISSION_FACTORS,
+    EmissionFactors,
+    HouseholdUsage,
+    TypeUsage,
+)
+from ledger.domain.types import YearMonth
+from ledger.feeds.cells import Cells
+
+ENERGY_TYPES: tuple[tuple[str, str], ...] = (
+    ("electricity", "electricity_kwh"),
+    ("gas", "gas_m3"),
+    ("water", "water_m3"),
+    ("heat", "heat_mcal"),
+)
+USAGE_COLUMNS: tuple[str, ...] = (
+    "member_id",
+    "window_start",
+    "window_end",
+    *(f"{column}{suffix}" for _, column in ENERGY_TYPES for suffix in ("", "_prev1", "_prev2")),
+)
+ORG_COLUMNS = ("member_id", "category", "size_toe", "rank", "reduction_pct")
+CAR_COLUMNS = ("member_id", "vehicle_id", "period_start", "period_end", "baseline_km", "actual_km")
+CAR_SEASON_COLUMNS = ("member_id", "vehicle_id", "season", "season_km")
+BIKE_COLUMNS = ("member_id", "month", "ride_days", "ride_minutes")
+
+COLUMNS: Mapping[Program, tuple[str, ...]] = {
+    Program.ECO_HOUSEHOLD: USAGE_COLUMNS,
+    Program.ECO_SEASON: USAGE_COLUMNS,
+    Program.ECO_ORG: ORG_COLUMNS,
+    Program.CAR: CAR_COLUMNS,
+    Program.CAR_SEASON: CAR_SEASON_COLUMNS,
+    Program.BIKE: BIKE_COLUMNS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOptions:
+    """Settings of one feed computation.
+
+    `org_period` is the ECO_ORG round (`YYYY-MM..YYYY-MM`), which the decisions feed does not
+    carry; `factors` are the CO₂ factors of the eco rules.
+    """
+
+    factors: EmissionFactors = DEFAULT_EMISSION_FACTORS
+    org_period: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRow:
+    """A valid row: who, for which period, what must be unique, and how to compute it.
+
+    `unique` holds (column, key) pairs that may occur on one row of the feed only.
+    """
+
+    member_id: str
+    period: str
+    unique: tuple[tuple[str, str], ...]
+    compute: Callable[[], RuleResult]
+    savings: tuple[tuple[str, str], ...] = ()
+    """What the member saved against the baseline (unit-suffixed name, decimal text), for the
+    GHG estimates of `mileage report`; negative when usage rose."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedRide:
+    """A valid BIKE row (computed later, per member-year)."""
+
+    member_id: str
+    ride: bike.BikeMonth
+
+
+def _usage(cells: Cells) -> HouseholdUsage | None:
+    found: dict[str, TypeUsage | None] = {}
+    unregistered: set[str] = set()
+    for name, column in ENERGY_TYPES:
+        names = (column, f"{column}_prev1", f"{column}_prev2")
+        filled = [bool(cells.raw(c)) for c in names]
+        if not any(filled):
+            found[name] = None
+            unregistered.add(name)
+            continue
+        if not all(filled):
+            empty = ", ".join(c for c, f in zip(names, filled, strict=True) if not f)
+            cells.problem(
+                column,
+                f"{empty} empty; fill all three {column} cells, or leave all three empty "
+                "when the type is not registered",
+            )
+            found[name] = None
+            continue
+        values = [cells.decimal(c) for c in names]
+        current, prev1, prev2 = values
+        if current is None or prev1 is None or prev2 is None:
+            found[name] = None
+            continue
+        found[name] = TypeUsage(current, prev1, prev2)
+    if "electricity" in unregistered:
+        cells.problem(
+            "electricity_kwh", "is empty; electricity must be registered (all three cells)"
+        )
+    return HouseholdUsage(**found)
+
+
+def _usage_row(program: Program, cells: Cells, options: FeedOptions) -> ParsedRow:
+    member = cells.member_id()
+    start, end = cells.month("window_start"), cells.month("window_end")
+    usage = _usage(cells)
+    period: str | None = None
+    if start is not None and end is not None:
+        if program is Program.ECO_HOUSEHOLD:
+            months = eco_household.WINDOW_MONTHS
+            period = cells.guard(lambda: awards.household_period(start, end, months))
+        else:
+            year = cells.guard(lambda: awards.season_year(start, end))
+            period = None if year is None else awards.season_period(year)
+    cells.finish()
+    assert member is not None and period is not None and usage is not None
+    factors = options.factors
+    rule = eco_household.award if program is Program.ECO_HOUSEHOLD else season.eco_award
+    compute = partial(rule, usage, factors)
+    return ParsedRow(member, period, (("member_id", member),), compute, usage_savings(usage))
+
+
+def usage_savings(usage: HouseholdUsage) -> tuple[tuple[str, str], ...]:
+    """Baseline minus current per registered type (baseline = mean of the two previous years;
+    halving a finite decimal is exact)."""
+    out: list[tuple[str, str]] = []
+    for name, column in ENERGY_TYPES:
+        t: TypeUsage | None = getattr(usage, name)
+        if t is not None:
+            saved = (t.prev1 + t.prev2) / 2 - t.current
+            out.append((column, format(saved.normalize(), "f")))
+    return tuple(out)
+
+
+def _org_row(cells: Cells, options: FeedOptions) -> ParsedRow:
+    member = cells.member_id()
+    category = cells.choice("category", eco_org.OrgCategory)
+    size = cells.decimal("size_toe")
+    rank = cells.choice("rank", eco_org.OrgRank)
+    reduction = cells.decimal("reduction_pct", signed=True)
+    decision: eco_org.OrgDecision | None = None
+    if category is not None and size is not None and rank is not None and reduction is not None:
+        decision = cells.guard(lambda: eco_org.OrgDecision(category, size, rank, reduction))
+    cells.finish()
+    assert member is not None and decision is not None and options.org_period is not None
+    return ParsedRow(
+        member, options.org_period, (("member_id", member),), partial(eco_org.award, decision)
+    )
+
+
+def _car_row(cells: Cells) -> ParsedRow:
+    member = cells.member_id()
+    vehicle = cells.required("vehicle_id")
+    start, end = cells.month("period_start"), cells.month("period_end")
+    baseline, actual = cells.decimal("baseline_km"), cells.decimal("actual_km")
+    period = None
+    if start is not None and end is not None:
+        period = cells.guard(lambda: awards.window_period(start, end, "period_start", "period_end"))
+    cells.finish()
+    assert member is not None and vehicle is not None and period is not None
+    assert baseline is not None and actual is not None
+    distance = car.CarDistance(baseline, actual)
+    unique = (("member_id", member), ("vehicle_id", vehicle))
+    saved_km = format((baseline - actual).normalize(), "f")
+    return ParsedRow(member, period, unique, partial(car.award, distance), (("km", saved_km),))
+
+
+def _car_season_row(cells: Cells) -> ParsedRow:
+    member = cells.member_id()
+    vehicle = cells.required("vehicle_id")
+    year = cells.integer("season")
+    km = cells.decimal("season_km")
+    period = None
+    if year is not None:
+        if len(cells.raw("season")) != 4:
+            cells.problem("season", f"{cells.raw('season')!r} is not a 4-digit year")
+        else:
+            period = cells.guard(lambda: awards.season_period(year))
+    cells.finish()
+    assert member is not None and vehicle is not None and period is not None and km is not None
+    distance = season.CarSeasonDistance(km)
+    unique = (("member_id", member), ("vehicle_id", vehicle))
+    return ParsedRow(member, period, unique, partial(season.car_award, distance))
+
+
+def parse_row(program: Program, row: Mapping[str, str], options: FeedOptions) -> ParsedRow:
+    """Parse one row of a non-BIKE feed; raises `RowInvalid` listing every problem."""
+    cells = Cells(row)
+    if program in (Program.ECO_HOUSEHOLD, Program.ECO_SEASON):
+        return _usage_row(program, cells, options)
+    if program is Program.ECO_ORG:
+        return _org_row(cells, options)
+    if program is Program.CAR:
+        return _car_row(cells)
+    if program is Program.CAR_SEASON:
+        return _car_season_row(cells)
+    raise ValueError(f"{program.name} rows are not parsed by parse_row")
+
+
+def parse_ride(row: Mapping[str, str]) -> ParsedRide:
+    """Parse one BIKE row; raises `RowInvalid` listing every problem."""
+    cells = Cells(row)
+    member = cells.member_id()
+    month = cells.month("month")
+    days, minutes = cells.integer("ride_days"), cells.integer("ride_minutes")
+    ride = None
+    if month is not None and days is not None and minutes is not None:
+        ride = cells.guard(lambda: bike.BikeMonth(month, days, minutes))
+    cells.finish()
+    assert member is not None and ride is not None
+    return ParsedRide(member, ride)
+
+
+def ride_from_db(year: int, month: int, days: int, minutes: int) -> bike.BikeMonth:
+    """Rebuild a ride stored by the pipeline's scratch database."""
+    return bike.BikeMonth(YearMonth(year, month), days, minutes)

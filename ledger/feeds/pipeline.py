@@ -1,0 +1,237 @@
+"""Computing the awards of a feed file, streaming, one result per data row in file order.
+
+`iter_awards` is the entry point for the CLI (`mileage awards compute`) and for the
+database-backed import, which passes `known_members` (the member registry) and, for BIKE,
+`bike_earned_before` (what earlier feeds already awarded in the year).
+
+Checks per row, in order: cell count, cell values, registry, rule (ECO_ORG decisions),
+uniqueness (a member once per round, a vehicle once per round, a BIKE member once per
+month; the first good row wins, later ones are rejected naming it).
+
+BIKE needs the whole member-year (the yearly cap is applied in month order even when the
+feed is unsorted), so a BIKE feed is read twice: pass 1 stores the good rows in the scratch
+database, which sorts them by member, year and month on disk to apply the caps; pass 2
+re-reads the file and yields results in file order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from ledger.domain import awards
+from ledger.domain.codes import AWARDED_PROGRAMS, Program
+from ledger.domain.errors import DecisionNotAllowed, FeedError, InvalidValue
+from ledger.domain.rules import bike
+from ledger.feeds.cells import RowInvalid
+from ledger.feeds.formats import COLUMNS, FeedOptions, parse_ride, parse_row, ride_from_db
+from ledger.feeds.model import ComputedAward, Reject
+from ledger.feeds.reader import RowProblem, read_rows
+from ledger.feeds.scratch import Scratch
+
+KnownMembers = Callable[[str], bool]
+"""Member registry predicate: True if the member id is registered (for the program)."""
+EarnedBefore = Callable[[str, int], int]
+"""BIKE: mileage already awarded to (member_id, calendar year) by earlier feeds."""
+
+_BATCH = 1_000
+
+
+def _unknown(member_id: str) -> str:
+    return f"member_id: unknown member {member_id!r}; register the member, then import again"
+
+
+def _duplicate(column: str, key: str, first: int) -> str:
+    return (
+        f"{column}: {key!r} already appears on line {first}; "
+        "a feed may list it only once per round, remove or merge the rows"
+    )
+
+
+def check_org_period(period: str | None) -> str:
+    """The normalised ECO_ORG round; raises `InvalidValue` if missing or not a peak window."""
+    if period is None:
+        raise InvalidValue("period", "ECO_ORG feeds need the round, e.g. --period 2024-12..2025-03")
+    start, end = awards.parse_window_period(period)
+    return awards.org_period(start, end)
+
+
+def iter_awards(
+    program: Program,
+    path: Path | str,
+    known_members: KnownMembers | None = None,
+    *,
+    options: FeedOptions | None = None,
+    bike_earned_before: EarnedBefore | None = None,
+) -> Iterator[ComputedAward | Reject]:
+    """Stream the awards of the feed at `path` for `program`.
+
+    Yields a `ComputedAward` (amount 0 when nothing is earned) or a `Reject` per data row, in
+    file order. A file-level problem (unreadable, not UTF-8, bad header, ECO_ORG without a
+    round) yields one `Reject` (line 0 or 1) and ends the stream.
+    """
+    path = Path(path)
+    options = options or FeedOptions()
+    try:
+        if program not in AWARDED_PROGRAMS:
+            raise FeedError(str(path), 0, f"{program.name} is not awarded from feeds")
+        if program is Program.ECO_ORG:
+            try:
+                period = check_org_period(options.org_period)
+            except InvalidValue as error:
+                raise FeedError(str(path), 0, str(error)) from error
+            options = FeedOptions(options.factors, period)
+        if program is Program.BIKE:
+            yield from _bike(path, known_members, bike_earned_before)
+        else:
+            yield from _rows(program, path, known_members, options)
+    except FeedError as error:
+        yield Reject(error.file, error.line, error.problem)
+
+
+def _rows(
+    program: Program, path: Path, known: KnownMembers | None, options: FeedOptions
+) -> Iterator[ComputedAward | Reject]:
+    file = str(path)
+    with Scratch() as scratch:
+        for item in read_rows(path, COLUMNS[program]):
+            if isinstance(item, RowProblem):
+                yield Reject(file, item.line, item.message)
+                continue
+            line, row = item
+            try:
+                parsed = parse_row(program, row, options)
+            except RowInvalid as error:
+                yield Reject(file, line, str(error))
+                continue
+            if known is not None and not known(parsed.member_id):
+                yield Reject(file, line, _unknown(parsed.member_id))
+                continue
+            try:
+                result = parsed.compute()
+            except DecisionNotAllowed as error:
+                yield Reject(file, line, f"rank: {error}")
+                continue
+            keys = [f"{column}\x1f{key}" for column, key in parsed.unique]
+            taken = scratch.claim(keys, line)
+            if taken is not None:
+                column, _, key = taken[0].partition("\x1f")
+                yield Reject(file, line, _duplicate(column, key, taken[1]))
+                continue
+            yield ComputedAward(
+                line=line,
+                member_id=parsed.member_id,
+                program=program,
+                period=parsed.period,
+                amount=result.amount,
+                tier=result.tier,
+                award_id=awards.award_id(program, parsed.member_id, parsed.period),
+                flags=result.flags,
+                savings=parsed.savings,
+            )
+
+
+def _bike(
+    path: Path, known: KnownMembers | None, earned_before: EarnedBefore | None
+) -> Iterator[ComputedAward | Reject]:
+    file = str(path)
+    columns = COLUMNS[Program.BIKE]
+    with Scratch() as scratch:
+        db = scratch.db
+        db.execute(
+            "CREATE TABLE rides(line INTEGER PRIMARY KEY, member TEXT, year INTEGER,"
+            " month INTEGER, days INTEGER, minutes INTEGER)"
+        )
+        db.execute(
+            "CREATE TABLE results(line INTEGER PRIMARY KEY, amount INTEGER, tier TEXT,"
+            " first_line INTEGER)"
+        )
+        # Pass 1: store the good rows; problems are reported in pass 2.
+        batch: list[tuple[int, str, int, int, int, int]] = []
+        for item in read_rows(path, columns):
+            if isinstance(item, RowProblem):
+                continue
+            line, row = item
+            try:
+                parsed = parse_ride(row)
+            except RowInvalid:
+                continue
+            ride = parsed.ride
+            batch.append(
+                (
+                    line,
+                    parsed.member_id,
+                    ride.month.year,
+                    ride.month.month,
+                    ride.ride_days,
+                    ride.ride_minutes,
+                )
+            )
+            if len(batch) >= _BATCH:
+                db.executemany("INSERT INTO rides VALUES (?, ?, ?, ?, ?, ?)", batch)
+                batch.clear()
+        db.executemany("INSERT INTO rides VALUES (?, ?, ?, ?, ?, ?)", batch)
+        batch.clear()
+        _apply_bike_caps(scratch, earned_before)
+        # Pass 2: the file again, in order, with the results computed per member-year.
+        for item in read_rows(path, columns):
+            if isinstance(item, RowProblem):
+                yield Reject(file, item.line, item.message)
+                continue
+            line, row = item
+            try:
+                parsed = parse_ride(row)
+            except RowInvalid as error:
+                yield Reject(file, line, str(error))
+                continue
+            if known is not None and not known(parsed.member_id):
+                yield Reject(file, line, _unknown(parsed.member_id))
+                continue
+            amount, tier, first = db.execute(
+                "SELECT amount, tier, first_line FROM results WHERE line = ?", (line,)
+            ).fetchone()
+            period = awards.bike_period(parsed.ride.month)
+            if first is not None:
+                reason = (
+                    f"month: member {parsed.member_id!r} already has a row for {period} on line "
+                    f"{first}; a member may have one row per month, merge the rows"
+                )
+                yield Reject(file, line, reason)
+                continue
+            yield ComputedAward(
+                line=line,
+                member_id=parsed.member_id,
+                program=Program.BIKE,
+                period=period,
+                amount=int(amount),
+                tier=str(tier),
+                award_id=awards.award_id(Program.BIKE, parsed.member_id, period),
+            )
+
+
+def _apply_bike_caps(scratch: Scratch, earned_before: EarnedBefore | None) -> None:
+    """Compute every stored ride's award in member-year and month order, into `results`."""
+    db = scratch.db
+    reader = db.execute(
+        "SELECT line, member, year, month, days, minutes FROM rides"
+        " ORDER BY member, year, month, line"
+    )
+    out: list[tuple[int, int, str, int | None]] = []
+    group: tuple[str, int] | None = None
+    earned = 0
+    last_month: tuple[int, int] | None = None  # (month, first line of that month)
+    while rows := reader.fetchmany(_BATCH):
+        for line, member, year, month, days, minutes in rows:
+            if (member, year) != group:
+                group = (member, year)
+                earned = earned_before(member, year) if earned_before is not None else 0
+                last_month = None
+            if last_month is not None and last_month[0] == month:
+                out.append((line, 0, "duplicate", last_month[1]))
+                continue
+            last_month = (month, line)
+            result = bike.month_award(ride_from_db(year, month, days, minutes), earned)
+            earned += result.amount
+            out.append((line, result.amount, result.tier, None))
+        db.executemany("INSERT INTO results VALUES (?, ?, ?, ?)", out)
+        out.clear()

@@ -1,0 +1,51 @@
+"""The codes must equal docs/DESIGN.md (and contracts/types/Codes.sol)."""
+
+from ledger.domain.codes import AWARDED_PROGRAMS, EntryKind, Program, Reason
+
+
+def test_program_codes() -> None:
+    assert {p.name: p.value for p in Program} == {
+        "ECO_HOUSEHOLD": 1,
+        "ECO_ORG": 2,
+        "CAR": 3,
+        "BIKE": 4,
+        "ECO_SEASON": 5,
+        "CAR_SEASON": 6,
+        "SEOUL": 7,
+    }
+    assert Program.SEOUL not in AWARDED_PROGRAMS
+
+
+def test_entry_kinds() -> None:
+    assert [(k.name, k.value) for k in EntryKind] == [
+        ("GRANT", 1),
+        ("CONVERSION_OUT", 2),
+        ("CONVERSION_IN", 3),
+        ("DEDUCTION", 4),
+        ("EXPIRY", 5),
+        ("CORRECTION", 6),
+        ("MERGE_OUT", 7),
+        ("MERGE_IN", 8),
+    ]
+    credits = {k for k in EntryKind if k.is_credit}
+    assert credits == {EntryKind.GRANT, EntryKind.CONVERSION_IN, EntryKind.MERGE_IN}
+
+
+def test_reasons() -> None:
+    assert [r.name for r in sorted(Reason)] == [
+        "NONE",
+        "CONVERSION",
+        "TAX_PAYMENT",
+        "CASH",
+        "GIFT_CERTIFICATE",
+        "APARTMENT_FEE",
+        "TRANSIT_CARD",
+        "ECO_PRODUCT",
+        "BIKE_PASS",
+        "DONATION",
+        "EXPIRY",
+        "EXPIRY_DONATION",
+        "CORRECTION",
+        "MERGE",
+    ]
+    assert [r.value for r in sorted(Reason)] == list(range(14))
