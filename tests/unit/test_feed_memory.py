@@ -1,5 +1,6 @@
 """Feeds stream: memory must not grow with the number of rows (BIKE included)."""
 
+import os
 import random
 import subprocess
 import sys
