@@ -1,0 +1,197 @@
+"""The application context: settings, database, API keys and the (lazy) chain connection.
+
+One instance per app, held on ``app.state.ctx``; routes get it (and its parts) through the
+``Annotated`` dependencies of :mod:`api.deps`. Nothing here talks to the chain at import or
+start: the chain is connected on first use, so the API starts (and ``/healthz`` answers) while
+the node is down.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from api.auth import KeyStore
+from api.errors import ServiceUnavailable
+from api.metrics import Metrics
+from ledger.adapters.db import make_engine, make_sessionmaker
+from ledger.adapters.orm import Deployment, IndexCursor
+from ledger.settings import Settings
+
+if TYPE_CHECKING:
+    from web3 import Web3
+
+    from bridge.client import LedgerClient
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """Where an answer stands on the chain: the indexer's cursor block."""
+
+    chain_id: int
+    contract: str
+    block_number: int
+    block_hash: str
+
+
+@dataclass
+class ChainInfo:
+    """Chain id and contract address, resolved once (settings, else the newest deployment)."""
+
+    chain_id: int
+    contract: str
+
+
+@dataclass
+class AppContext:
+    """Everything a request may need, built once per app."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    keys: KeyStore
+    cursor_name: str | None = "entries"  # bridge.indexer.CURSOR_NAME
+    max_lag_blocks: int = 20
+    _w3: Web3 | None = None
+    _client: LedgerClient | None = None
+    _info: ChainInfo | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _validity: dict[int, int] = field(default_factory=dict)
+    _head_cache: tuple[float, int] | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    cache: dict[str, Any] = field(default_factory=dict)
+    _routes: dict[tuple[int, int], tuple[float, bool]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, settings: Settings, engine: Engine | None = None) -> AppContext:
+        url = settings.effective_database_url
+        eng = engine
+        if eng is None:
+            eng = (
+                make_engine(url)
+                if url.startswith("sqlite")
+                else make_engine(url, pool_size=16, max_overflow=32)
+            )
+        sessions = make_sessionmaker(eng)
+        return cls(settings=settings, engine=eng, sessions=sessions, keys=KeyStore(sessions))
+
+    # --- chain ---------------------------------------------------------------------------------
+    @property
+    def w3(self) -> Web3:
+        if self._w3 is None:
+            from bridge.chain import make_web3
+
+            with self._lock:
+                if self._w3 is None:
+                    self._w3 = make_web3(self.settings.effective_rpc_url, timeout=10.0, check=False)
+        return self._w3
+
+    def chain_info(self) -> ChainInfo:
+        """Chain id and contract address (cached after the first success)."""
+        if self._info is not None:
+            return self._info
+        address = self.settings.contract_address
+        chain_id: int | None = None
+        with self.sessions() as s:
+            q = sa.select(Deployment).order_by(Deployment.id.desc()).limit(1)
+            if address:
+                q = (
+                    sa.select(Deployment)
+                    .where(sa.func.lower(Deployment.address) == address.lower())
+                    .order_by(Deployment.id.desc())
+                    .limit(1)
+                )
+            dep = s.execute(q).scalar_one_or_none()
+            if dep is not None:
+                chain_id = dep.chain_id
+                address = address or dep.address
+        if address is None:
+            raise ServiceUnavailable(
+                "no ledger contract: deploy with `mileage deploy` or set MILEAGE_CONTRACT_ADDRESS"
+            )
+        if chain_id is None:
+            try:
+                chain_id = int(self.w3.eth.chain_id)
+            except Exception as exc:
+                raise ServiceUnavailable(f"chain unreachable: {type(exc).__name__}") from exc
+        from web3 import Web3
+
+        self._info = ChainInfo(chain_id=chain_id, contract=Web3.to_checksum_address(address))
+        return self._info
+
+    @property
+    def client(self) -> LedgerClient:
+        if self._client is None:
+            from bridge.client import LedgerClient
+
+            self._client = LedgerClient(self.w3, self.chain_info().contract)
+        return self._client
+
+    def chain_head(self, max_age: float = 1.0) -> int:
+        """The node's latest block number (cached ``max_age`` seconds)."""
+        now = time.monotonic()
+        if self._head_cache is not None and self._head_cache[0] > now:
+            return self._head_cache[1]
+        number = int(self.w3.eth.block_number)
+        self._head_cache = (now + max_age, number)
+        return number
+
+    def validity(self, program: int) -> int:
+        """Seconds a grant of ``program`` stays valid (from the contract, cached)."""
+        if program not in self._validity:
+            try:
+                cfg = self.client.contract.functions.programConfig(program).call()
+                self._validity[program] = int(cfg[2]) or DEFAULT_VALIDITY
+            except Exception:
+                return DEFAULT_VALIDITY
+        return self._validity[program]
+
+    # --- index ---------------------------------------------------------------------------------
+    def cursor_filter(self) -> Any:
+        """SQL condition selecting the indexer's cursor row."""
+        if self.cursor_name is not None:
+            return IndexCursor.name == self.cursor_name
+        return sa.true()
+
+    def anchor_from_row(self, block_number: int | None, block_hash: str | None) -> Anchor:
+        info = self.chain_info()
+        if block_number is None or block_hash is None:
+            raise ServiceUnavailable(
+                "the indexer has not indexed any block yet: start `mileage bridge` (indexer)"
+            )
+        return Anchor(info.chain_id, info.contract, int(block_number), block_hash)
+
+    def current_anchor(self, session: Session) -> Anchor:
+        """The indexer cursor as an anchor."""
+        row = session.execute(
+            sa.select(IndexCursor.block_number, IndexCursor.block_hash)
+            .where(self.cursor_filter())
+            .order_by(IndexCursor.block_number.desc())
+            .limit(1)
+        ).first()
+        return self.anchor_from_row(row[0] if row else None, row[1] if row else None)
+
+
+#: 5 years = 1,826 days (PROGRAM_RULES §3), the plan's validity when the contract is unreachable.
+DEFAULT_VALIDITY = 1826 * 86400
+
+
+def route_open(ctx: AppContext, source: int, target: int, ttl: float = 30.0) -> bool | None:
+    """Whether the contract has the conversion route ``source → target`` open (cached ``ttl``
+    seconds); None when the chain cannot be asked."""
+    now = time.monotonic()
+    hit = ctx._routes.get((source, target))
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    try:
+        num, _den = ctx.client.contract.functions.routeOf(source, target).call()
+    except Exception:
+        return None
+    ctx._routes[(source, target)] = (now + ttl, int(num) > 0)
+    return int(num) > 0

@@ -1,0 +1,97 @@
+"""Integrators: conversions into Seoul Mileage and deductions for listed uses."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+from fastapi.concurrency import run_in_threadpool
+
+from api.deps import Ctx, Integrator
+from api.errors import error_responses
+from api.schemas import ConversionIn, DeductionIn, Hex32, OperationOut
+from api.services import operations
+
+router = APIRouter(
+    prefix="/v1", tags=["integrators"], responses=error_responses(400, 401, 403, 422, 503)
+)
+
+IdempotencyKey = Annotated[
+    str,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[\x21-\x7e]+$",
+        description="unique per request; the same key with the same body returns the same "
+        "operation, with another body 409",
+        examples=["2f1c7a9e-conv-0001"],
+    ),
+]
+
+_WRITE_RESPONSES = {
+    200: {"model": OperationOut, "description": "replay of an earlier request with this key"},
+    **error_responses(409),
+}
+
+
+@router.post(
+    "/conversions",
+    response_model=OperationOut,
+    status_code=201,
+    responses=_WRITE_RESPONSES,
+    summary="Convert mileage (by default into SEOUL)",
+)
+async def post_conversion(
+    ctx: Ctx,
+    caller: Integrator,
+    body: ConversionIn,
+    idempotency_key: IdempotencyKey,
+    response: Response,
+) -> OperationOut:
+    out, created = await run_in_threadpool(
+        operations.submit, ctx, caller, "conversion", body, idempotency_key
+    )
+    response.status_code = 201 if created else 200
+    return out
+
+
+@router.post(
+    "/deductions",
+    response_model=OperationOut,
+    status_code=201,
+    responses=_WRITE_RESPONSES,
+    summary="Deduct mileage for a listed use",
+)
+async def post_deduction(
+    ctx: Ctx,
+    caller: Integrator,
+    body: DeductionIn,
+    idempotency_key: IdempotencyKey,
+    response: Response,
+) -> OperationOut:
+    out, created = await run_in_threadpool(
+        operations.submit, ctx, caller, "deduction", body, idempotency_key
+    )
+    response.status_code = 201 if created else 200
+    return out
+
+
+@router.get(
+    "/conversions/{op_id}",
+    response_model=OperationOut,
+    responses=error_responses(404),
+    summary="Follow a conversion to final",
+)
+async def get_conversion(ctx: Ctx, caller: Integrator, op_id: Hex32) -> OperationOut:
+    return await run_in_threadpool(operations.get_operation, ctx, caller, "conversion", op_id)
+
+
+@router.get(
+    "/deductions/{op_id}",
+    response_model=OperationOut,
+    responses=error_responses(404),
+    summary="Follow a deduction to final",
+)
+async def get_deduction(ctx: Ctx, caller: Integrator, op_id: Hex32) -> OperationOut:
+    return await run_in_threadpool(operations.get_operation, ctx, caller, "deduction", op_id)

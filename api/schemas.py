@@ -1,0 +1,391 @@
+"""Request and response models of the HTTP API (pydantic 2), with OpenAPI examples."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from ledger.domain.codes import EntryKind, Program, Reason
+
+EX_ACCOUNT = "0x" + "3f" * 32
+EX_HASH = "0x" + "ab" * 32
+EX_REF = "0x" + "00" * 31 + "2a"
+EX_CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+
+Hex32 = Annotated[
+    str,
+    StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$", to_lower=True),
+    Field(description="0x-prefixed 32-byte hex", examples=[EX_ACCOUNT]),
+]
+
+ProgramName = StrEnum("ProgramName", {p.name: p.name for p in Program})  # type: ignore[misc]
+KindName = StrEnum("KindName", {k.name: k.name for k in EntryKind})  # type: ignore[misc]
+ReasonName = StrEnum("ReasonName", {r.name: r.name for r in Reason})  # type: ignore[misc]
+
+#: reasons an integrator may deduct with (the contract's spender reasons, 2..9)
+SPEND_REASONS = tuple(r for r in Reason if Reason.TAX_PAYMENT <= r <= Reason.DONATION)
+SpendReason = StrEnum("SpendReason", {r.name: r.name for r in SPEND_REASONS})  # type: ignore[misc]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AnchorOut(Model):
+    """The chain position an answer is anchored at: the indexer's cursor block."""
+
+    chain_id: int = Field(examples=[31337])
+    contract: str = Field(description="ledger contract address", examples=[EX_CONTRACT])
+    block_number: int = Field(ge=0, examples=[1234])
+    block_hash: str = Field(examples=[EX_HASH])
+
+
+class ProgramBalance(Model):
+    program: str = Field(examples=["ECO_HOUSEHOLD"])
+    code: int = Field(ge=1, le=7, examples=[1])
+    balance: int = Field(ge=0, examples=[30000])
+
+
+class BalancesOut(Model):
+    """Balances of one account per program, at the anchor block."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "account": EX_ACCOUNT,
+                    "balances": [{"program": "ECO_HOUSEHOLD", "code": 1, "balance": 30000}],
+                    "total": 40000,
+                    "seoul_mileage": 10000,
+                    "convertible": 30000,
+                    "anchor": {
+                        "chain_id": 31337,
+                        "contract": EX_CONTRACT,
+                        "block_number": 1234,
+                        "block_hash": EX_HASH,
+                    },
+                }
+            ]
+        },
+    )
+
+    account: str
+    balances: list[ProgramBalance] = Field(description="every program, 0 included")
+    total: int = Field(ge=0, description="sum over all programs")
+    seoul_mileage: int = Field(ge=0, description="the SEOUL (Seoul Mileage) balance")
+    convertible: int = Field(ge=0, description="sum over the environment programs (not SEOUL)")
+    anchor: AnchorOut
+
+
+class EntryOut(Model):
+    """One ledger entry as indexed from ``EntryRecorded``."""
+
+    seq: int = Field(ge=1, examples=[1])
+    kind: str = Field(examples=["GRANT"])
+    program: str = Field(examples=["ECO_HOUSEHOLD"])
+    amount: int = Field(ge=0, examples=[30000])
+    direction: Literal["credit", "debit"]
+    reason: str = Field(examples=["NONE"])
+    ref: str = Field(examples=[EX_REF])
+    timestamp: int = Field(ge=0, description="block timestamp (unix seconds)")
+    time: datetime
+    head: str = Field(description="the account's hash-chain head after this entry")
+    block_number: int = Field(ge=0)
+    block_hash: str
+    tx_hash: str
+    log_index: int = Field(ge=0)
+
+
+class HistoryOut(Model):
+    """A page of an account's entries, newest first."""
+
+    account: str
+    entries: list[EntryOut]
+    next_cursor: str | None = Field(description="pass as ?cursor= for the next page; null: done")
+    anchor: AnchorOut
+
+
+class ExpiringLot(Model):
+    program: str
+    amount: int = Field(ge=0)
+    granted_at: datetime
+    expires_at: datetime
+
+
+class ExpiringProgram(Model):
+    program: str
+    amount: int = Field(ge=0)
+
+
+class ExpiringOut(Model):
+    """Mileage that lapses within ``days`` days unless spent (FIFO over the indexed entries)."""
+
+    account: str
+    days: int
+    as_of: datetime
+    until: datetime
+    total: int = Field(ge=0)
+    by_program: list[ExpiringProgram]
+    lots: list[ExpiringLot]
+    anchor: AnchorOut
+
+
+class StorageProofOut(Model):
+    label: str = Field(
+        description="what the slot holds: count, head or balance:<PROGRAM>",
+        examples=["balance:ECO_HOUSEHOLD"],
+    )
+    key: str = Field(description="storage slot (32-byte hex)")
+    value: str = Field(description="slot value (hex quantity)")
+    proof: list[str] = Field(description="RLP-encoded trie nodes, root first")
+
+
+class ProofOut(Model):
+    """EIP-1186 proof of an account's count, head and balance slots at the anchor block."""
+
+    account: str
+    anchor: AnchorOut
+    header: dict[str, Any] = Field(
+        description="block header fields (hex); keccak(rlp(header)) is the block hash"
+    )
+    address: str
+    account_proof: list[str]
+    nonce: int
+    balance: int
+    code_hash: str
+    storage_hash: str
+    storage_proofs: list[StorageProofOut]
+    count: int = Field(ge=0)
+    head: str
+    balances: dict[str, int]
+
+
+# --- integrators ------------------------------------------------------------------------------
+
+
+class ConversionIn(Model):
+    """Convert mileage of one program into another (by default into Seoul Mileage)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "account": EX_ACCOUNT,
+                    "from_program": "ECO_HOUSEHOLD",
+                    "to_program": "SEOUL",
+                    "amount": 10000,
+                }
+            ]
+        },
+    )
+
+    account: Hex32
+    from_program: ProgramName
+    to_program: ProgramName = Field(
+        default=ProgramName["SEOUL"], description="the credited program (default SEOUL)"
+    )
+    amount: int = Field(gt=0, lt=2**96, examples=[10000])
+
+
+class DeductionIn(Model):
+    """Spend mileage for a listed use (PROGRAM_RULES §3)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "account": EX_ACCOUNT,
+                    "program": "SEOUL",
+                    "amount": 20000,
+                    "reason": "GIFT_CERTIFICATE",
+                    "reference": EX_REF,
+                }
+            ]
+        },
+    )
+
+    account: Hex32
+    program: ProgramName
+    amount: int = Field(gt=0, lt=2**96, examples=[20000])
+    reason: SpendReason
+    reference: Hex32 = Field(description="the caller's 32-byte reference (e.g. ETAX payment id)")
+
+
+class OperationOut(Model):
+    """A conversion or deduction and where it stands: pending → signed → sent → mined → final,
+    or failed (``error`` says why)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": EX_HASH,
+                    "kind": "conversion",
+                    "status": "pending",
+                    "account": EX_ACCOUNT,
+                    "program": "ECO_HOUSEHOLD",
+                    "to_program": "SEOUL",
+                    "amount": 10000,
+                    "reason": "CONVERSION",
+                    "reference": None,
+                    "tx_hash": None,
+                    "block_number": None,
+                    "error": None,
+                    "created_at": "2026-01-01T00:00:00Z",
+                    "updated_at": "2026-01-01T00:00:00Z",
+                }
+            ]
+        },
+    )
+
+    id: str
+    kind: Literal["conversion", "deduction"]
+    status: str
+    account: str
+    program: str
+    to_program: str | None
+    amount: int
+    reason: str | None
+    reference: str | None
+    tx_hash: str | None
+    block_number: int | None
+    error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- operators ----------------------------------------------------------------------------------
+
+
+class AwardItemIn(BaseModel):
+    """One award row: the same columns as a feed row of the program."""
+
+    model_config = ConfigDict(extra="allow")
+
+    member_id: str = Field(min_length=1, max_length=64, examples=["H-000123"])
+
+
+class AwardsIn(Model):
+    """A batch of awards of one program (validated exactly like a feed file)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "program": "BIKE",
+                    "source": "bike-2026-05",
+                    "items": [
+                        {
+                            "member_id": "B-1",
+                            "month": "2026-05",
+                            "riding_days": 12,
+                            "riding_minutes": 300,
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+    program: ProgramName
+    source: str = Field(default="api", max_length=200)
+    items: list[dict[str, Any]] = Field(min_length=1, max_length=5000)
+
+
+class AwardResult(Model):
+    index: int
+    member_id: str | None
+    status: Literal["recorded", "already_recorded", "zero", "rejected"]
+    award_id: str | None = None
+    award_no: int | None = None
+    amount: int | None = None
+    tier: str | None = None
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class AwardsOut(Model):
+    program: str
+    recorded: int
+    already_recorded: int
+    zero: int
+    rejected: int
+    results: list[AwardResult]
+
+
+# --- audit ----------------------------------------------------------------------------------------
+
+
+class TrailEntry(EntryOut):
+    prev_head: str
+    recomputed_head: str
+    link_ok: bool
+
+
+class ChainState(Model):
+    count: int = Field(ge=0)
+    head: str
+
+
+class TrailOut(Model):
+    """Every entry of an account with its hash-chain link, against the on-chain state."""
+
+    account: str
+    anchor: AnchorOut
+    entries: list[TrailEntry]
+    onchain: ChainState
+    recomputed: ChainState
+    verdict: Literal["ok", "broken"]
+    problems: list[str]
+
+
+class ProgramAudit(Model):
+    program: str
+    code: int
+    indexed_balance: int = Field(description="sum of the Balance projection")
+    indexed_credited: int
+    indexed_debited: int
+    indexed_granted: int
+    onchain_granted: int
+    onchain_credited: int
+    onchain_debited: int
+    onchain_balance: int
+    fiscal_year: int
+    budget: int
+    used: int
+    budget_left: int
+    ok: bool
+
+
+class ProgramsAuditOut(Model):
+    anchor: AnchorOut
+    programs: list[ProgramAudit]
+    verdict: Literal["ok", "mismatch"]
+
+
+class HealthOut(Model):
+    status: str
+    checks: dict[str, Any] = Field(default_factory=dict)
+
+
+class BundleOut(BaseModel):
+    """A self-contained proof bundle of one account: verify offline with
+    ``mileage audit verify-bundle FILE`` (or ``api.client.verify_bundle``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    version: int
+    chain_id: int
+    contract: str
+    account: str
+    block_number: int
+    block_hash: str
+    proof: dict[str, Any] = Field(description="header, account proof and storage proofs")
+    entries: list[dict[str, Any]]

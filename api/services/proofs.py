@@ -1,0 +1,65 @@
+"""Storage proofs of an account at the anchor block (EIP-1186, via ``bridge.proofs``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from api.context import Anchor, AppContext
+from api.errors import ServiceUnavailable
+from api.schemas import ProofOut, StorageProofOut
+from api.services.common import anchor_out
+from bridge import proofs
+from bridge.client import to_bytes32
+
+
+def fetch(ctx: AppContext, account: str, anchor: Anchor) -> dict[str, Any]:
+    """The wire-form proof at the anchor block; 503 if the chain no longer has that block."""
+    try:
+        raw = proofs.fetch_account_proof(
+            ctx.w3, anchor.contract, to_bytes32(account), anchor.block_number
+        )
+    except proofs.ProofError as exc:
+        raise ServiceUnavailable(f"the node cannot prove the anchor block: {exc}") from exc
+    except OSError as exc:
+        raise ServiceUnavailable(f"chain unreachable: {type(exc).__name__}") from exc
+    if str(raw["block_hash"]).lower() != anchor.block_hash.lower():
+        raise ServiceUnavailable(
+            "the anchor block was replaced on chain (reorg); retry once the indexer caught up",
+            {"anchor": anchor.block_hash, "chain": raw["block_hash"]},
+        )
+    return raw
+
+
+def account_proof(ctx: AppContext, account: str) -> ProofOut:
+    with ctx.sessions() as s:
+        anchor = ctx.current_anchor(s)
+    raw = fetch(ctx, account, anchor)
+    state = proofs.verify_account_proof(raw, account, anchor.contract)  # sanity, cheap
+    return ProofOut(
+        account=account,
+        anchor=anchor_out(anchor),
+        header=raw["header"],
+        address=raw["address"],
+        account_proof=raw["account_proof"],
+        nonce=raw["nonce"],
+        balance=raw["balance"],
+        code_hash=raw["code_hash"],
+        storage_hash=raw["storage_hash"],
+        storage_proofs=[StorageProofOut(**sp) for sp in raw["storage_proofs"]],
+        count=state.count,
+        head=state.head,
+        balances=state.balances,
+    )
+
+
+def to_wire(out: ProofOut) -> dict[str, Any]:
+    """The ``/proof`` answer in the form ``bridge.proofs.verify_account_proof`` takes."""
+    return {
+        "address": out.address,
+        "block_number": out.anchor.block_number,
+        "block_hash": out.anchor.block_hash,
+        "header": out.header,
+        "account_proof": out.account_proof,
+        "storage_hash": out.storage_hash,
+        "storage_proofs": [sp.model_dump() for sp in out.storage_proofs],
+    }

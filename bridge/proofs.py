@@ -1,0 +1,423 @@
+"""EIP-1186 proofs of the ledger's storage, and their offline verification.
+
+Fetching (``fetch_account_proof``) uses raw JSON-RPC (``eth_getProof``, ``eth_getBlockByNumber``)
+so the answer stays in its wire form (hex strings) and can be stored in a bundle. Verifying needs
+no node at all: it recomputes the block hash from the header fields (keccak of the RLP header),
+walks the Merkle-Patricia proofs from the header's ``stateRoot`` to the contract's account and
+from its ``storageRoot`` to each slot, and checks every hash on the way.
+
+Storage layout of ``MileageLedger`` (contracts/README.md, "Storage layout"; pinned by
+tests/contracts/test_storage_layout.py and tests/integration/test_proofs.py): slots 0-2 belong to
+OpenZeppelin's access control, then
+
+- ``_accounts`` (slot 3): ``mapping(bytes32 => Account{bytes32 head; uint64 count; bool; bool})``
+  → head at ``keccak(account . 3)``, count in the low 64 bits of the next slot;
+- ``_positions`` (slot 4): ``mapping(bytes32 => mapping(uint8 => uint256 word))``
+  → word at ``keccak(pad(program) . keccak(account . 4))``; balance = granted (bits 0-95) −
+  debited (bits 96-191).
+
+A bundle (``build_bundle`` / ``verify_bundle``) is the self-contained audit export of one
+account: header, proofs and the entries; ``verify_bundle`` checks that the entries replay to the
+proven head and count and sum to the proven balances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import rlp  # type: ignore[import-untyped]
+from eth_hash.auto import keccak
+
+from bridge.errors import BridgeError
+
+ACCOUNTS_SLOT = 3
+POSITIONS_SLOT = 4
+PROGRAMS = tuple(range(1, 8))
+M96 = (1 << 96) - 1
+M64 = (1 << 64) - 1
+EMPTY_TRIE_ROOT = keccak(rlp.encode(b""))
+BUNDLE_VERSION = 1
+
+# Header fields in RLP order; later forks append fields, absent ones are left out.
+HEADER_FIELDS: tuple[str, ...] = (
+    "parentHash",
+    "sha3Uncles",
+    "miner",
+    "stateRoot",
+    "transactionsRoot",
+    "receiptsRoot",
+    "logsBloom",
+    "difficulty",
+    "number",
+    "gasLimit",
+    "gasUsed",
+    "timestamp",
+    "extraData",
+    "mixHash",
+    "nonce",
+    "baseFeePerGas",
+    "withdrawalsRoot",
+    "blobGasUsed",
+    "excessBlobGas",
+    "parentBeaconBlockRoot",
+    "requestsHash",
+)
+INT_FIELDS = frozenset(
+    {
+        "difficulty",
+        "number",
+        "gasLimit",
+        "gasUsed",
+        "timestamp",
+        "baseFeePerGas",
+        "blobGasUsed",
+        "excessBlobGas",
+    }
+)
+
+
+class ProofError(BridgeError):
+    """A proof or bundle does not verify; the message names the first check that failed."""
+
+
+# --- slots ----------------------------------------------------------------------------------
+
+
+def _word(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def head_slot(account: bytes) -> int:
+    return int.from_bytes(keccak(account + _word(ACCOUNTS_SLOT)), "big")
+
+
+def count_slot(account: bytes) -> int:
+    return head_slot(account) + 1
+
+
+def position_slot(account: bytes, program: int) -> int:
+    inner = keccak(account + _word(POSITIONS_SLOT))
+    return int.from_bytes(keccak(_word(program) + inner), "big")
+
+
+def account_slots(account: bytes) -> list[tuple[str, int]]:
+    """(label, slot) of everything the proofs cover for ``account``."""
+    from ledger.domain.codes import Program
+
+    return [("count", count_slot(account)), ("head", head_slot(account))] + [
+        (f"balance:{Program(p).name}", position_slot(account, p)) for p in PROGRAMS
+    ]
+
+
+def balance_of_word(word: int) -> int:
+    return (word & M96) - ((word >> 96) & M96)
+
+
+# --- hex helpers --------------------------------------------------------------------------------
+
+
+def _b(value: str | bytes) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    text = value[2:] if value.startswith(("0x", "0X")) else value
+    if len(text) % 2:
+        text = "0" + text
+    return bytes.fromhex(text)
+
+
+def _i(value: str | int) -> int:
+    return value if isinstance(value, int) else int(value, 16)
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+# --- block headers ----------------------------------------------------------------------------
+
+
+def header_rlp(header: Mapping[str, Any]) -> bytes:
+    """RLP of a block header given as JSON-RPC fields (hex strings)."""
+    items: list[Any] = []
+    for name in HEADER_FIELDS:
+        if name not in header or header[name] is None:
+            continue
+        items.append(_i(header[name]) if name in INT_FIELDS else _b(header[name]))
+    return bytes(rlp.encode(items))
+
+
+def header_hash(header: Mapping[str, Any]) -> bytes:
+    return bytes(keccak(header_rlp(header)))
+
+
+def header_fields(block: Mapping[str, Any]) -> dict[str, Any]:
+    """The header part of a raw ``eth_getBlockByNumber`` answer."""
+    return {k: block[k] for k in HEADER_FIELDS if k in block and block[k] is not None}
+
+
+# --- Merkle-Patricia proofs ---------------------------------------------------------------------
+
+
+def _nibbles(key: bytes) -> list[int]:
+    out: list[int] = []
+    for byte in key:
+        out += [byte >> 4, byte & 0x0F]
+    return out
+
+
+def _hex_prefix(encoded: bytes) -> tuple[list[int], bool]:
+    nib = _nibbles(encoded)
+    flag = nib[0]
+    is_leaf = flag >= 2
+    path = nib[1:] if flag % 2 == 1 else nib[2:]
+    return path, is_leaf
+
+
+def verify_mpt_proof(root: bytes, key: bytes, proof: Sequence[bytes]) -> bytes | None:
+    """The value stored under ``keccak(key)`` in the trie with ``root``, proven by ``proof``
+    (RLP nodes); None if the proof shows the key is absent. Raises ProofError otherwise."""
+    nodes = {bytes(keccak(n)): n for n in proof}
+    path = _nibbles(bytes(keccak(key)))
+    ref: Any = root
+    pos = 0
+    if root == EMPTY_TRIE_ROOT:
+        return None
+    for _ in range(2 * len(path) + 2):
+        if isinstance(ref, bytes):
+            if len(ref) == 32:
+                raw = nodes.get(ref)
+                if raw is None:
+                    raise ProofError(f"proof lacks the trie node 0x{ref.hex()}")
+                node = rlp.decode(raw)
+            elif ref == b"":
+                return None
+            else:
+                node = rlp.decode(ref)
+        else:
+            node = ref
+        if len(node) == 17:
+            if pos == len(path):
+                return bytes(node[16]) or None
+            ref = node[path[pos]]
+            pos += 1
+            if ref == b"":
+                return None
+        elif len(node) == 2:
+            segment, is_leaf = _hex_prefix(bytes(node[0]))
+            if is_leaf:
+                return bytes(node[1]) if path[pos:] == segment else None
+            if path[pos : pos + len(segment)] != segment:
+                return None
+            pos += len(segment)
+            ref = node[1]
+        else:
+            raise ProofError(f"malformed trie node with {len(node)} items")
+    raise ProofError("proof path is longer than the key")
+
+
+@dataclass(frozen=True)
+class AccountLeaf:
+    nonce: int
+    balance: int
+    storage_root: bytes
+    code_hash: bytes
+
+
+def verify_account(
+    state_root: bytes, address: str | bytes, proof: Sequence[str | bytes]
+) -> AccountLeaf:
+    """The account at ``address`` proven against ``state_root``."""
+    value = verify_mpt_proof(state_root, _b(address), [_b(n) for n in proof])
+    if value is None:
+        return AccountLeaf(0, 0, EMPTY_TRIE_ROOT, bytes(keccak(b"")))
+    nonce, balance, storage_root, code_hash = rlp.decode(value)
+    return AccountLeaf(
+        int.from_bytes(nonce, "big"),
+        int.from_bytes(balance, "big"),
+        bytes(storage_root),
+        bytes(code_hash),
+    )
+
+
+def verify_storage(storage_root: bytes, slot: int, proof: Sequence[str | bytes]) -> int:
+    """The value of ``slot`` proven against ``storage_root`` (0 if proven absent)."""
+    value = verify_mpt_proof(storage_root, _word(slot), [_b(n) for n in proof])
+    if value is None:
+        return 0
+    return int.from_bytes(rlp.decode(value), "big")
+
+
+# --- fetching -----------------------------------------------------------------------------------
+
+
+def _rpc(w3: Any, method: str, params: list[Any]) -> Any:
+    resp = w3.provider.make_request(method, params)
+    if "error" in resp:
+        raise ProofError(f"{method} failed: {resp['error']}")
+    return resp["result"]
+
+
+def fetch_block(w3: Any, block: int | str) -> dict[str, Any]:
+    ident = hex(block) if isinstance(block, int) else block
+    result: dict[str, Any] = _rpc(w3, "eth_getBlockByNumber", [ident, False])
+    if result is None:
+        raise ProofError(f"block {block} not found")
+    return result
+
+
+def fetch_account_proof(w3: Any, contract: str, account: bytes, block: int) -> dict[str, Any]:
+    """``eth_getProof`` of ``account``'s count, head and balance slots at ``block``, with the
+    block header: the wire form the API serves and bundles store."""
+    labelled = account_slots(account)
+    raw = _rpc(w3, "eth_getProof", [contract, [_hex(_word(s)) for _, s in labelled], hex(block)])
+    blk = fetch_block(w3, block)
+    proofs = []
+    for (label, slot), sp in zip(labelled, raw["storageProof"], strict=True):
+        if _i(sp["key"]) != slot:
+            raise ProofError(f"node answered slot {sp['key']} for {label}")
+        proofs.append(
+            {
+                "label": label,
+                "key": _hex(_word(slot)),
+                "value": sp["value"],
+                "proof": list(sp["proof"]),
+            }
+        )
+    return {
+        "address": raw["address"],
+        "block_number": _i(blk["number"]),
+        "block_hash": blk["hash"],
+        "header": header_fields(blk),
+        "account_proof": list(raw["accountProof"]),
+        "nonce": _i(raw["nonce"]),
+        "balance": _i(raw["balance"]),
+        "code_hash": raw["codeHash"],
+        "storage_hash": raw["storageHash"],
+        "storage_proofs": proofs,
+    }
+
+
+# --- verification -------------------------------------------------------------------------------
+
+
+@dataclass
+class ProvenState:
+    """What a verified proof establishes about one account at one block."""
+
+    block_number: int
+    block_hash: str
+    count: int
+    head: str
+    balances: dict[str, int] = field(default_factory=dict)
+
+
+def verify_account_proof(
+    proof: Mapping[str, Any],
+    account: str | bytes,
+    contract: str,
+    *,
+    trusted_block_hash: str | None = None,
+) -> ProvenState:
+    """Verify a proof in the wire form of :func:`fetch_account_proof` (the API's ``/proof``).
+
+    The slots are recomputed from ``account`` (never taken from the proof); the account proof
+    must be for ``contract``. With ``trusted_block_hash`` the header must be that block."""
+    header = proof["header"]
+    computed = _hex(header_hash(header))
+    if computed != str(proof["block_hash"]).lower():
+        raise ProofError(f"header hashes to {computed}, not the claimed {proof['block_hash']}")
+    if trusted_block_hash is not None and computed != trusted_block_hash.lower():
+        raise ProofError(f"header hashes to {computed}, not the trusted {trusted_block_hash}")
+    if _i(header["number"]) != int(proof["block_number"]):
+        raise ProofError("header number differs from the claimed block number")
+    if _b(proof["address"]) != _b(contract):
+        raise ProofError(f"proof is for {proof['address']}, not the ledger {contract}")
+    leaf = verify_account(_b(header["stateRoot"]), contract, proof["account_proof"])
+    if leaf.storage_root != _b(proof["storage_hash"]):
+        raise ProofError("claimed storage hash differs from the proven storage root")
+    acct = _b(account)
+    by_label = {sp["label"]: sp for sp in proof["storage_proofs"]}
+    values: dict[str, int] = {}
+    for label, slot in account_slots(acct):
+        sp = by_label.get(label)
+        if sp is None:
+            raise ProofError(f"proof lacks the {label} slot")
+        if _i(sp["key"]) != slot:
+            raise ProofError(f"{label} proof is for slot {sp['key']}, not {_hex(_word(slot))}")
+        value = verify_storage(leaf.storage_root, slot, sp["proof"])
+        if value != _i(sp["value"]):
+            raise ProofError(f"{label}: claimed value {sp['value']} but the proof gives {value}")
+        values[label] = value
+    return ProvenState(
+        block_number=int(proof["block_number"]),
+        block_hash=computed,
+        count=values["count"] & M64,
+        head=_hex(_word(values["head"])),
+        balances={
+            label.split(":", 1)[1]: balance_of_word(v)
+            for label, v in values.items()
+            if label.startswith("balance:")
+        },
+    )
+
+
+def verify_bundle(
+    bundle: Mapping[str, Any], *, trusted_block_hash: str | None = None
+) -> ProvenState:
+    """Verify an audit bundle offline; raises ProofError naming the first failed check.
+
+    Checks: header hash, account and storage proofs (count, head, balances), then that the
+    entries are exactly seq 1..count in order, each head is keccak of the previous head and the
+    entry, the last head is the proven head, and the entries sum to the proven balances."""
+    from ledger.domain.codes import EntryKind, Program
+    from ledger.domain.errors import ChainBroken, InvalidValue
+    from ledger.domain.hashchain import Entry, next_head, verify_chain
+
+    if bundle.get("version") != BUNDLE_VERSION:
+        raise ProofError(f"unsupported bundle version {bundle.get('version')!r}")
+    account = _b(bundle["account"])
+    state = verify_account_proof(
+        bundle["proof"], account, bundle["contract"], trusted_block_hash=trusted_block_hash
+    )
+    entries: list[Entry] = []
+    head = bytes(32)
+    totals: dict[str, int] = {Program(p).name: 0 for p in PROGRAMS}
+    try:
+        for i, e in enumerate(bundle["entries"]):
+            entry = Entry(
+                account=account,
+                seq=int(e["seq"]),
+                kind=int(e["kind"]),
+                program=int(e["program"]),
+                amount=int(e["amount"]),
+                reason=int(e["reason"]),
+                ref=_b(e["ref"]),
+                timestamp=int(e["timestamp"]),
+            )
+            if entry.seq != i + 1:
+                raise ProofError(
+                    f"entry {i + 1} has seq {entry.seq}: entries are missing or out of order"
+                )
+            head = next_head(head, entry)
+            if "head" in e and _b(e["head"]) != head:
+                raise ProofError(
+                    f"entry seq {entry.seq}: recomputed head {_hex(head)} differs "
+                    f"from the listed {e['head']}"
+                )
+            name = Program(entry.program).name
+            sign = 1 if EntryKind(entry.kind).is_credit else -1
+            totals[name] += sign * entry.amount
+            entries.append(entry)
+        verify_chain(entries, _b(state.head), state.count)
+    except ChainBroken as exc:
+        raise ProofError(f"hash chain does not match the proven state: {exc}") from exc
+    except (InvalidValue, ValueError, KeyError) as exc:
+        raise ProofError(f"malformed entry: {exc}") from exc
+    for name, proven in state.balances.items():
+        if totals[name] != proven:
+            raise ProofError(
+                f"entries sum to {totals[name]} {name} but the proven balance is {proven}"
+            )
+    return state
