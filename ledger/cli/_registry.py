@@ -20,6 +20,8 @@ SUBAPPS: list[tuple[str, str | None]] = [
     ("reconcile", None),
     ("audit", "audit"),
     ("apikeys", "apikeys"),
+    ("admin", "admin"),
+    ("corrections", None),
 ]
 
 

@@ -154,6 +154,7 @@ def explain(client: LedgerClient, err: ContractRevert, action: str) -> ContractR
     """The same revert with a message an operator can act on."""
     detail = describe(err)
     if err.error == "AccessControlUnauthorizedAccount":
+        account = Web3.to_checksum_address(str(err.args_.get("account")))
         needed = to_bytes32(str(err.args_.get("neededRole", "0x" + "00" * 32)))
         role = role_names(client).get(needed, hex32(needed))
         if role == ADMIN_ROLE_NAME:
@@ -163,14 +164,8 @@ def explain(client: LedgerClient, err: ContractRevert, action: str) -> ContractR
                 "the transaction there"
             )
         else:
-            hint = (
-                f"grant it first: `mileage admin grant-role --role {role} --address "
-                f"{err.args_.get('account')}`"
-            )
-        message = (
-            f"{action}: the signing key {err.args_.get('account')} lacks the {role} role "
-            f"({detail}); {hint}"
-        )
+            hint = f"grant it first: `mileage admin grant-role --role {role} --address {account}`"
+        message = f"{action}: the signing key {account} lacks the {role} role ({detail}); {hint}"
     elif err.error == "CorrectionExceedsRemaining":
         message = (
             f"{action}: only {int(str(err.args_['remaining'])):,} of the award remains unspent "
