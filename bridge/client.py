@@ -10,16 +10,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
+from eth_abi.abi import decode as abi_decode
+from eth_utils.abi import function_signature_to_4byte_selector
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import BlockIdentifier
 
 from bridge.compile import main_artifact
 from bridge.errors import ContractRevert
 
-BlockId = int | str | bytes | None
+BlockId = BlockIdentifier
 
 
 def to_bytes32(value: str | bytes) -> bytes:

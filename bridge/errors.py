@@ -24,7 +24,7 @@ class SigningKeyError(BridgeError):
 
 
 class ContractRevert(BridgeError):
-    """The contract rejected a call; ``error`` is the decoded custom error name, ``args`` its values."""
+    """The contract rejected a call: ``error`` is the custom error's name, ``args_`` its values."""
 
     def __init__(self, error: str, args: dict[str, object], message: str | None = None) -> None:
         self.error = error

@@ -20,7 +20,7 @@ POSTGRES_URL = os.environ.get(
 
 @pytest.fixture(scope="session")
 def anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnvilProcess]:
-    """One real anvil node for the whole session (tests snapshot/revert when they need isolation)."""
+    """One real anvil node for the session (tests snapshot and revert to isolate themselves)."""
     log = tmp_path_factory.mktemp("anvil") / "anvil.log"
     with AnvilProcess(log_file=log) as node:
         yield node
