@@ -100,6 +100,8 @@ class Award(Base):
         CheckConstraint(f"status IN {AWARD_STATES!r}", name="status"),
         CheckConstraint("amount >= 0", name="amount"),
         Index("ix_awards_status_program", "status", "program", "award_no"),
+        # BIKE yearly cap at import: what a member was already awarded in a year.
+        Index("ix_awards_program_member_period", "program", "member_id", "period"),
     )
     award_no: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     award_id: Mapped[str] = mapped_column(String(HEX32), unique=True)
