@@ -50,6 +50,8 @@ run: install compile
 	$(BIN)/mileage run
 
 bench: install compile
+	@command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; } \
+	  || echo "wrk is not installable here: the API part falls back to a Python load generator"
 	$(BIN)/python scripts/bench.py
 
 clean:
