@@ -1,0 +1,558 @@
+"""The indexer: the ledger's ``EntryRecorded`` events, copied into the database.
+
+Invariants (each step is one database transaction, so they hold after every commit):
+
+- every indexed entry sits at its chain position (block number and hash, transaction hash, log
+  index), unique per (account, seq);
+- ``index_cursor`` names the last block whose entries are all in ``entries``; it is advanced in
+  the same transaction as the rows, so a crash re-indexes nothing twice and skips nothing;
+- ``balances`` and ``account_heads`` are projections of ``entries`` (credits minus debits per
+  account and program; the last seq and head per account), written in that same transaction;
+- an entry is only accepted if it extends the account's hash chain: its seq is the stored count
+  plus one and its head is ``keccak256(stored head ‖ entry)`` (docs/DESIGN.md). A gap means the
+  node served incomplete logs or the index was edited: the step fails and commits nothing.
+
+Reorgs: the hashes of recently indexed blocks are kept in ``indexed_blocks`` (the range ends and
+every block with entries, the last ``keep_blocks`` block numbers). Each step first checks that the
+cursor block is still on the chain and that the next block's parent hash is the cursor's hash. On
+a mismatch the indexer walks back through the kept blocks to the newest one the chain still has
+(the common ancestor), deletes the entries above it, recomputes the projections of the accounts
+they touched and moves the cursor there; the next steps re-index the new branch. With
+``confirmations`` > 0 only blocks that deep are indexed (0 suits QBFT's immediate finality).
+
+Logs are read in block ranges of at most ``chunk`` blocks with plain JSON-RPC
+(:class:`bridge.verify.RawLedgerReader`) and written with bulk ``executemany`` inserts/upserts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from bridge import metrics
+from bridge.client import LedgerClient
+from bridge.errors import BridgeError
+from bridge.logs import get_logger
+from bridge.verify import (
+    _AMOUNT,
+    _HEAD,
+    _KIND,
+    _PROGRAM,
+    _REASON,
+    _REF,
+    _TIMESTAMP,
+    CREDIT_KINDS,
+    ENTRY_TOPIC,
+    RawLedgerReader,
+    make_keccak256,
+    preimage_tail,
+)
+from ledger.adapters.db import unit_of_work
+from ledger.adapters.orm import AccountHead, Balance, Entry, IndexCursor, IndexedBlock
+
+CURSOR_NAME = "entries"
+ZERO_HEAD_HEX = "0x" + "00" * 32
+_IN_CHUNK = 500  # accounts per IN (...) list
+
+
+class IndexerError(BridgeError):
+    """Root of the indexer's errors."""
+
+
+class IndexIntegrityError(IndexerError):
+    """An event does not extend the indexed hash chain of its account (``account``, ``seq``).
+
+    Either the node served incomplete logs, or the ``entries``/``account_heads`` tables were
+    changed by hand. Nothing of the step was committed; run ``mileage reconcile`` to see the
+    difference, and re-index the account (or the whole index) from the chain.
+    """
+
+    def __init__(self, account: str, seq: int, problem: str) -> None:
+        self.account = account
+        self.seq = seq
+        self.problem = problem
+        super().__init__(
+            f"event {account} seq {seq} does not extend the index: {problem}; "
+            "run `mileage reconcile` and re-index from the chain"
+        )
+
+
+class ChainMoved(IndexerError):
+    """The chain changed while a block range was being read; the step is retried."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """The last fully indexed block."""
+
+    number: int
+    hash: str
+
+
+ENTRY_COLUMNS = (
+    "account_id",
+    "seq",
+    "kind",
+    "program",
+    "amount",
+    "reason",
+    "ref",
+    "timestamp",
+    "head",
+    "block_number",
+    "block_hash",
+    "tx_hash",
+    "log_index",
+)
+EntryRow = tuple[str, int, int, int, int, int, str, int, str, int, str, str, int]
+
+
+def _chunks(items: Sequence[str], n: int = _IN_CHUNK) -> Iterable[Sequence[str]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+def log_row(log: dict[str, Any]) -> EntryRow:
+    """An ``entries`` row (in :data:`ENTRY_COLUMNS` order) from a raw ``EntryRecorded`` log."""
+    t = log["topics"]
+    d = log["data"]
+    return (
+        t[1],
+        int(t[2], 16),
+        int(d[_KIND], 16),
+        int(d[_PROGRAM], 16),
+        int(d[_AMOUNT], 16),
+        int(d[_REASON], 16),
+        "0x" + d[_REF],
+        int(d[_TIMESTAMP], 16),
+        "0x" + d[_HEAD],
+        int(log["blockNumber"], 16),
+        log["blockHash"],
+        log["transactionHash"],
+        int(log["logIndex"], 16),
+    )
+
+
+class _BulkWriter:
+    """Bulk reads and writes of the indexer's tables on the session's own DBAPI connection (so in
+    its transaction): PostgreSQL gets ``COPY`` and ``unnest`` upserts, SQLite plain
+    ``executemany``. The ORM's per-row bookkeeping would cost more than the database work."""
+
+    def __init__(self, session: Session) -> None:
+        conn = session.connection()
+        self.dialect = conn.dialect.name
+        if self.dialect not in ("postgresql", "sqlite"):
+            raise IndexerError(f"database {self.dialect!r} is not supported (SQLite, PostgreSQL)")
+        self.raw: Any = conn.connection.dbapi_connection
+
+    def insert_entries(self, rows: list[EntryRow]) -> None:
+        cols = ", ".join(ENTRY_COLUMNS)
+        cur = self.raw.cursor()
+        if self.dialect == "postgresql":
+            with cur.copy(f"COPY entries ({cols}) FROM STDIN") as copy:
+                for r in rows:
+                    copy.write_row(r)
+        else:
+            marks = ", ".join("?" * len(ENTRY_COLUMNS))
+            cur.executemany(f"INSERT INTO entries ({cols}) VALUES ({marks})", rows)
+        cur.close()
+
+    def upsert_balances(self, rows: list[tuple[str, int, int]]) -> None:
+        self._upsert(
+            "balances", ("account_id", "program", "balance"), ("varchar", "int", "bigint"), 2, rows
+        )
+
+    def upsert_heads(self, rows: list[tuple[str, int, str]]) -> None:
+        self._upsert(
+            "account_heads",
+            ("account_id", "count", "head"),
+            ("varchar", "bigint", "varchar"),
+            1,
+            rows,
+        )
+
+    def _upsert(
+        self,
+        table: str,
+        cols: tuple[str, ...],
+        pg_types: tuple[str, ...],
+        keys: int,
+        rows: Sequence[tuple[Any, ...]],
+    ) -> None:
+        if not rows:
+            return
+        names = ", ".join(cols)
+        conflict = ", ".join(cols[:keys])
+        update = ", ".join(f"{c} = excluded.{c}" for c in cols[keys:])
+        cur = self.raw.cursor()
+        if self.dialect == "postgresql":
+            arrays = ", ".join(f"%s::{t}[]" for t in pg_types)
+            cur.execute(
+                f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) "
+                f"ON CONFLICT ({conflict}) DO UPDATE SET {update}",
+                [list(col) for col in zip(*rows, strict=True)],
+            )
+        else:
+            marks = ", ".join("?" * len(cols))
+            cur.executemany(
+                f"INSERT INTO {table} ({names}) VALUES ({marks}) "
+                f"ON CONFLICT ({conflict}) DO UPDATE SET {update}",
+                rows,
+            )
+        cur.close()
+
+    def select_by_account(
+        self, table: str, cols: tuple[str, ...], accounts: Sequence[str]
+    ) -> list[tuple[Any, ...]]:
+        names = ", ".join(cols)
+        cur = self.raw.cursor()
+        out: list[tuple[Any, ...]] = []
+        if self.dialect == "postgresql":
+            cur.execute(
+                f"SELECT {names} FROM {table} WHERE account_id = ANY(%s::varchar[])",
+                [list(accounts)],
+            )
+            out.extend(cur.fetchall())
+        else:
+            for part in _chunks(accounts):
+                marks = ", ".join("?" * len(part))
+                cur.execute(f"SELECT {names} FROM {table} WHERE account_id IN ({marks})", part)
+                out.extend(cur.fetchall())
+        cur.close()
+        return out
+
+
+def signed_amount_sql() -> Any:
+    """SQL expression: the entry's amount, negative for debits."""
+    return sa.case(
+        (Entry.kind.in_(sorted(CREDIT_KINDS)), Entry.amount),
+        else_=-Entry.amount,
+    )
+
+
+def recompute_projections(session: Session, accounts: Sequence[str]) -> None:
+    """Rebuild ``balances`` and ``account_heads`` of ``accounts`` from their ``entries``."""
+    for part in _chunks(sorted(set(accounts))):
+        session.execute(sa.delete(Balance).where(Balance.account_id.in_(part)))
+        session.execute(sa.delete(AccountHead).where(AccountHead.account_id.in_(part)))
+        sums = (
+            sa.select(Entry.account_id, Entry.program, sa.func.sum(signed_amount_sql()))
+            .where(Entry.account_id.in_(part))
+            .group_by(Entry.account_id, Entry.program)
+        )
+        session.execute(
+            sa.insert(Balance).from_select(
+                [Balance.account_id, Balance.program, Balance.balance], sums
+            )
+        )
+        last = (
+            sa.select(Entry.account_id, sa.func.max(Entry.seq).label("m"))
+            .where(Entry.account_id.in_(part))
+            .group_by(Entry.account_id)
+            .subquery()
+        )
+        heads = sa.select(Entry.account_id, Entry.seq, Entry.head).join(
+            last, sa.and_(Entry.account_id == last.c.account_id, Entry.seq == last.c.m)
+        )
+        session.execute(
+            sa.insert(AccountHead).from_select(
+                [AccountHead.account_id, AccountHead.count, AccountHead.head], heads
+            )
+        )
+
+
+class Indexer:
+    """Follows the ledger contract of ``client`` into the database of ``session_factory``.
+
+    ``deployment_block``: where the contract's events start. ``confirmations``: how many blocks
+    below the head are indexed (0: up to the head). ``chunk``: the largest block range per step
+    (smaller ranges are used while ranges return more than ``max_events`` entries).
+    ``keep_blocks``: how many recent block numbers keep their hashes for reorg detection.
+    """
+
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        client: LedgerClient,
+        deployment_block: int,
+        confirmations: int = 0,
+        *,
+        chunk: int = 2_000,
+        max_events: int = 50_000,
+        keep_blocks: int = 256,
+        name: str = CURSOR_NAME,
+        reader: RawLedgerReader | None = None,
+    ) -> None:
+        if chunk < 1 or keep_blocks < 1 or confirmations < 0:
+            raise IndexerError("chunk and keep_blocks must be >= 1, confirmations >= 0")
+        self.session_factory = session_factory
+        self.client = client
+        self.deployment_block = deployment_block
+        self.confirmations = confirmations
+        self.chunk = chunk
+        self.max_events = max_events
+        self.keep_blocks = keep_blocks
+        self.name = name
+        if reader is None:
+            url = getattr(client.w3.provider, "endpoint_uri", None)
+            if not url:
+                raise IndexerError("the indexer needs an HTTP JSON-RPC provider (make_web3)")
+            reader = RawLedgerReader(str(url), client.address)
+        self.reader = reader
+        self._span = min(chunk, 64)  # grows while ranges are light (dense chains: 1000s per block)
+        self.head = -1
+        self.last_block: int | None = None
+        self.log = get_logger(__name__, component="indexer")
+        self._keccak = make_keccak256(9 * 32)
+        self._rolled_back = False
+
+    # --- state -----------------------------------------------------------------------------------
+    def cursor(self, session: Session | None = None) -> Cursor | None:
+        """The committed cursor (None before the first step)."""
+        if session is None:
+            with self.session_factory() as s:
+                return self.cursor(s)
+        row = session.get(IndexCursor, self.name)
+        return None if row is None else Cursor(row.block_number, row.block_hash)
+
+    @property
+    def target(self) -> int:
+        """The highest block the last step was allowed to index (head minus confirmations)."""
+        return self.head - self.confirmations
+
+    @property
+    def caught_up(self) -> bool:
+        """True when the last step found nothing left below the target block."""
+        return self.last_block is not None and self.last_block >= self.target
+
+    # --- the step --------------------------------------------------------------------------------
+    def step(self, max_ranges: int = 64) -> int:
+        """Index the next block range(s), or roll back a reorg; returns the entries indexed.
+
+        Ranges without entries are committed and passed over (up to ``max_ranges`` per call),
+        so 0 means caught up (or a reorg rolled back, or the chain moved mid-read: try again),
+        and ``while indexer.step(): ...`` reaches the head.
+        """
+        for _ in range(max_ranges):
+            t0 = time.perf_counter()
+            self._rolled_back = False
+            try:
+                n = self._step()
+            except ChainMoved as exc:
+                metrics.INDEXER_ERRORS.labels(kind="chain_moved").inc()
+                self.log.info("chain moved during the step, retrying", detail=str(exc))
+                return 0
+            if n:
+                metrics.INDEXER_BATCH_SECONDS.observe(time.perf_counter() - t0)
+                return n
+            if self._rolled_back or self.caught_up:
+                return 0
+        return 0
+
+    def run_until_head(self, max_steps: int | None = None) -> int:
+        """Step until the cursor reaches the head minus confirmations; returns entries indexed."""
+        total = 0
+        steps = 0
+        while max_steps is None or steps < max_steps:
+            total += self.step()
+            steps += 1
+            if self.caught_up:
+                break
+        return total
+
+    def _step(self) -> int:
+        rd = self.reader
+        self.head = rd.block_number()
+        target = self.target
+        cur = self.cursor()
+        if cur is not None:
+            if cur.number > self.head:  # the chain is shorter than the index: reorg or reset
+                self._rollback(cur)
+                return 0
+            if rd.header(cur.number)["hash"] != cur.hash:
+                self._rollback(cur)
+                return 0
+        last = cur.number if cur is not None else self.deployment_block - 1
+        self.last_block = last
+        metrics.INDEXER_LAG_BLOCKS.set(max(0, self.head - last))
+        if last >= target:
+            return 0
+        first = last + 1
+        end = min(last + self._span, target)
+        end_before = rd.header(end)["hash"]
+        logs = rd.entry_logs(first, end)
+        wanted = {first, end} | {int(lg["blockNumber"], 16) for lg in logs}
+        headers = rd.headers(wanted)
+        if headers[end]["hash"] != end_before:
+            raise ChainMoved(f"block {end} changed while its range was read")
+        for lg in logs:
+            bn = int(lg["blockNumber"], 16)
+            if lg.get("removed") or headers[bn]["hash"] != lg["blockHash"]:
+                raise ChainMoved(f"log of block {bn} is not on the current chain")
+            if lg["topics"][0] != ENTRY_TOPIC:
+                raise IndexerError(f"unexpected log topic {lg['topics'][0]} in block {bn}")
+        if cur is not None and headers[first]["parentHash"] != cur.hash:
+            self._rollback(cur)
+            return 0
+        n = self._commit(cur, first, end, headers, logs)
+        self.last_block = end
+        # adapt the range: fewer blocks while ranges are heavy, back to `chunk` when light
+        if len(logs) > self.max_events:
+            self._span = max(1, self._span * self.max_events // len(logs))
+        elif len(logs) < self.max_events // 4:
+            self._span = min(self.chunk, self._span * 2)
+        metrics.INDEXER_BLOCK.set(end)
+        metrics.INDEXER_LAG_BLOCKS.set(max(0, self.head - end))
+        metrics.INDEXER_ENTRIES.inc(n)
+        if n:
+            self.log.info("indexed", entries=n, first=first, last=end, head=self.head)
+        return n
+
+    def _commit(
+        self,
+        cur: Cursor | None,
+        first: int,
+        end: int,
+        headers: dict[int, dict[str, Any]],
+        logs: list[dict[str, Any]],
+    ) -> int:
+        rows = [log_row(lg) for lg in logs]
+        with unit_of_work(self.session_factory) as s:
+            locked = s.execute(
+                sa.select(IndexCursor).where(IndexCursor.name == self.name).with_for_update()
+            ).scalar_one_or_none()
+            now = None if locked is None else Cursor(locked.block_number, locked.block_hash)
+            if now != cur:
+                raise ChainMoved("another indexer advanced the cursor")
+            if rows:
+                writer = _BulkWriter(s)
+                self._check_and_project(writer, logs, rows)
+                writer.insert_entries(rows)
+            self._remember_blocks(s, end, headers)
+            if locked is None:
+                s.add(
+                    IndexCursor(name=self.name, block_number=end, block_hash=headers[end]["hash"])
+                )
+            else:
+                locked.block_number = end
+                locked.block_hash = headers[end]["hash"]
+        return len(rows)
+
+    def _check_and_project(
+        self, writer: _BulkWriter, logs: list[dict[str, Any]], rows: list[EntryRow]
+    ) -> None:
+        """Check that every row extends its account's hash chain; write both projections."""
+        accounts = sorted({r[0] for r in rows})
+        heads: dict[str, tuple[int, bytes]] = {
+            a: (int(c), bytes.fromhex(h[2:]))
+            for a, c, h in writer.select_by_account(
+                "account_heads", ("account_id", "count", "head"), accounts
+            )
+        }
+        balances: dict[tuple[str, int], int] = {
+            (a, int(p)): int(b)
+            for a, p, b in writer.select_by_account(
+                "balances", ("account_id", "program", "balance"), accounts
+            )
+        }
+        changed: set[tuple[str, int]] = set()
+        zero = (0, bytes(32))
+        hash288 = self._keccak
+        credit = CREDIT_KINDS
+        for lg, r in zip(logs, rows, strict=True):
+            acct, seq, kind, program, amount = r[0], r[1], r[2], r[3], r[4]
+            count, head = heads.get(acct, zero)
+            if seq != count + 1:
+                raise IndexIntegrityError(acct, seq, f"the index holds {count} entries")
+            computed = hash288(head + preimage_tail(lg))
+            if "0x" + computed.hex() != r[8]:
+                raise IndexIntegrityError(
+                    acct, seq, "its head is not keccak256(indexed head, entry)"
+                )
+            heads[acct] = (seq, computed)
+            key = (acct, program)
+            value = balances.get(key, 0) + (amount if kind in credit else -amount)
+            if value < 0:
+                raise IndexIntegrityError(
+                    acct, seq, f"it debits more than the indexed balance of program {program}"
+                )
+            balances[key] = value
+            changed.add(key)
+        writer.upsert_balances([(a, p, balances[a, p]) for a, p in sorted(changed)])
+        writer.upsert_heads([(a, heads[a][0], "0x" + heads[a][1].hex()) for a in accounts])
+
+    def _remember_blocks(self, s: Session, end: int, headers: dict[int, dict[str, Any]]) -> None:
+        nums = sorted(headers)
+        s.execute(sa.delete(IndexedBlock).where(IndexedBlock.number.in_(nums)))
+        s.execute(
+            sa.insert(IndexedBlock),
+            [
+                {"number": n, "hash": headers[n]["hash"], "parent_hash": headers[n]["parentHash"]}
+                for n in nums
+            ],
+        )
+        s.execute(sa.delete(IndexedBlock).where(IndexedBlock.number <= end - self.keep_blocks))
+
+    # --- reorgs ----------------------------------------------------------------------------------
+    def _rollback(self, cur: Cursor) -> None:
+        """Walk back to the newest kept block still on the chain and delete what is above it."""
+        metrics.INDEXER_REORGS.inc()
+        self._rolled_back = True
+        with self.session_factory() as s:
+            kept = list(
+                s.execute(
+                    sa.select(IndexedBlock.number, IndexedBlock.hash)
+                    .where(IndexedBlock.number <= cur.number)
+                    .order_by(IndexedBlock.number.desc())
+                )
+            )
+        head = self.reader.block_number()
+        candidates = [(n, h) for n, h in kept if n <= head]
+        chain = self.reader.headers(n for n, _ in candidates) if candidates else {}
+        ancestor: Cursor | None = None
+        for n, h in candidates:  # newest first
+            if chain[n]["hash"] == h:
+                ancestor = Cursor(n, h)
+                break
+        if ancestor is None:
+            self.log.warning(
+                "reorg deeper than the kept blocks: re-indexing from the deployment block",
+                cursor=cur.number,
+                kept=len(kept),
+            )
+        keep_to = ancestor.number if ancestor is not None else self.deployment_block - 1
+        with unit_of_work(self.session_factory) as s:
+            locked = s.execute(
+                sa.select(IndexCursor).where(IndexCursor.name == self.name).with_for_update()
+            ).scalar_one_or_none()
+            if locked is None or Cursor(locked.block_number, locked.block_hash) != cur:
+                raise ChainMoved("another indexer moved the cursor during the rollback")
+            touched = [
+                a
+                for (a,) in s.execute(
+                    sa.select(Entry.account_id).where(Entry.block_number > keep_to).distinct()
+                )
+            ]
+            result = s.execute(sa.delete(Entry).where(Entry.block_number > keep_to))
+            removed = int(getattr(result, "rowcount", 0))
+            s.execute(sa.delete(IndexedBlock).where(IndexedBlock.number > keep_to))
+            recompute_projections(s, touched)
+            if ancestor is None:
+                s.delete(locked)
+            else:
+                locked.block_number = ancestor.number
+                locked.block_hash = ancestor.hash
+        self.last_block = keep_to
+        self._span = min(self.chunk, 64)
+        self.log.warning(
+            "reorg: rolled back",
+            from_block=cur.number,
+            to_block=keep_to,
+            entries_removed=removed,
+            accounts=len(touched),
+        )
