@@ -21,7 +21,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -146,7 +146,7 @@ def write_keystore(
     *,
     private_key: str | None = None,
     overwrite: bool = False,
-    kdf: str | None = None,
+    kdf: Literal["pbkdf2", "scrypt"] | None = None,
     iterations: int | None = None,
 ) -> tuple[Path, str]:
     """Create ``<directory>/<role>.json`` (mode 0600) with a new (or the given) key.
