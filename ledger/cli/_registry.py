@@ -26,15 +26,9 @@ SUBAPPS: list[tuple[str, str | None]] = [
 
 
 def register(app: typer.Typer) -> None:
-    """Attach every subcommand module; a module that is not installed yet is skipped."""
+    """Attach every subcommand module."""
     for module, name in SUBAPPS:
-        try:
-            mod = importlib.import_module(f"ledger.cli.{module}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"ledger.cli.{module}":
-                raise
-            continue
-        sub = mod.app
+        sub = importlib.import_module(f"ledger.cli.{module}").app
         if name is None:
             for cmd in sub.registered_commands:
                 app.registered_commands.append(cmd)
