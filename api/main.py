@@ -16,7 +16,6 @@ from sqlalchemy import Engine
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.metrics import MetricsMiddleware
-from api.strict_query import RejectUnknownQuery
 from ledger.settings import Settings, get_settings
 
 DESCRIPTION = """
@@ -71,7 +70,6 @@ def create_app(
     install_error_handlers(app)
     for module in (wallet, integrators, operators, audit, health):
         app.include_router(module.router)
-    app.add_middleware(RejectUnknownQuery, api=app)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
 
     return app

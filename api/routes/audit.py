@@ -11,9 +11,13 @@ from api.deps import AccountPath, Auditor, Ctx
 from api.errors import error_responses
 from api.schemas import BundleOut, ProgramsAuditOut, TrailOut
 from api.services import audit
+from api.strict_query import StrictQueryRoute
 
 router = APIRouter(
-    prefix="/v1/audit", tags=["audit"], responses=error_responses(400, 401, 403, 422, 503)
+    route_class=StrictQueryRoute,
+    prefix="/v1/audit",
+    tags=["audit"],
+    responses=error_responses(400, 401, 403, 422, 503),
 )
 
 

@@ -11,8 +11,9 @@ from api.deps import Ctx
 from api.errors import error_responses
 from api.schemas import HealthOut
 from api.services import health
+from api.strict_query import StrictQueryRoute
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=StrictQueryRoute)
 
 
 @router.get("/healthz", response_model=HealthOut, summary="The process is up")

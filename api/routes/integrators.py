@@ -11,9 +11,13 @@ from api.deps import Ctx, Integrator
 from api.errors import error_responses
 from api.schemas import ConversionIn, DeductionIn, Hex32, OperationOut
 from api.services import operations
+from api.strict_query import StrictQueryRoute
 
 router = APIRouter(
-    prefix="/v1", tags=["integrators"], responses=error_responses(400, 401, 403, 422, 503)
+    route_class=StrictQueryRoute,
+    prefix="/v1",
+    tags=["integrators"],
+    responses=error_responses(400, 401, 403, 422, 503),
 )
 
 IdempotencyKey = Annotated[

@@ -11,9 +11,13 @@ from api.deps import Caller, Ctx
 from api.errors import error_responses
 from api.schemas import AwardsIn, AwardsOut
 from api.services import awards
+from api.strict_query import StrictQueryRoute
 
 router = APIRouter(
-    prefix="/v1", tags=["operators"], responses=error_responses(400, 401, 403, 422, 503)
+    route_class=StrictQueryRoute,
+    prefix="/v1",
+    tags=["operators"],
+    responses=error_responses(400, 401, 403, 422, 503),
 )
 
 
@@ -27,7 +31,11 @@ async def post_awards(
     caller: Caller,
     body: AwardsIn,
     period: Annotated[
-        str | None, Query(max_length=32, description="ECO_ORG round, e.g. 2024-12..2025-03")
+        str | None,
+        Query(
+            pattern=r"^[0-9]{4}-[0-9]{2}\.\.[0-9]{4}-[0-9]{2}$",
+            description="ECO_ORG round YYYY-MM..YYYY-MM, e.g. 2024-12..2025-03",
+        ),
     ] = None,
 ) -> AwardsOut:
     caller.require(f"operator:{body.program.value}")

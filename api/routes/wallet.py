@@ -14,9 +14,13 @@ from api.deps import AccountPath, Ctx, DbSession, ReadableAccount
 from api.errors import error_responses
 from api.schemas import BalancesOut, ExpiringOut, HistoryOut, KindName, ProgramName, ProofOut
 from api.services import proofs, wallet
+from api.strict_query import StrictQueryRoute
 
 router = APIRouter(
-    prefix="/v1/accounts", tags=["wallet"], responses=error_responses(400, 401, 403, 422, 503)
+    route_class=StrictQueryRoute,
+    prefix="/v1/accounts",
+    tags=["wallet"],
+    responses=error_responses(400, 401, 403, 422, 503),
 )
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, FastAPI, Query
+from fastapi import APIRouter, Depends, FastAPI, Query
 from fastapi.testclient import TestClient
 
 from api.errors import install_error_handlers
-from api.strict_query import RejectUnknownQuery
+from api.strict_query import StrictQueryRoute
 
 
 def _limit(limit: Annotated[int, Query()] = 10) -> int:
@@ -18,14 +18,15 @@ def _limit(limit: Annotated[int, Query()] = 10) -> int:
 def make_app() -> FastAPI:
     app = FastAPI()
     install_error_handlers(app)
+    router = APIRouter(prefix="/v1", route_class=StrictQueryRoute)
 
-    @app.get("/v1/items/{item}")
+    @router.get("/items/{item}")
     def item(
         item: str, program: str | None = None, limit: Annotated[int, Depends(_limit)] = 10
     ) -> dict[str, object]:
         return {"item": item, "program": program, "limit": limit}
 
-    app.add_middleware(RejectUnknownQuery, api=app)
+    app.include_router(router)
     return app
 
 
