@@ -7,7 +7,8 @@ silently returning unfiltered data is worse than an error. Every router uses
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import Request, Response
@@ -27,7 +28,7 @@ def _query_names(dependant: Dependant) -> set[str]:
 class StrictQueryRoute(APIRoute):
     """An APIRoute that answers 422 (the API's validation body) to undeclared query parameters."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         allowed = frozenset(_query_names(self.dependant))
 
