@@ -20,6 +20,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,23 @@ def db_kind(request: pytest.FixtureRequest) -> str:
     return kind
 
 
+@contextmanager
+def _postgres_clone(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A PostgreSQL database cloned from the migrated template, dropped afterwards."""
+    server: str = request.getfixturevalue("postgres_url")
+    template_name: str = request.getfixturevalue("_postgres_template")
+    name = f"mileage_t_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine(server)
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
+    try:
+        yield _url_with_db(server, name)
+    finally:
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
 @pytest.fixture
 def db_url(db_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database for this test (SQLite file or PostgreSQL database)."""
@@ -133,35 +151,15 @@ def db_url(db_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
         shutil.copyfile(template, path)
         yield f"sqlite:///{path}"
         return
-    server: str = request.getfixturevalue("postgres_url")
-    template_name: str = request.getfixturevalue("_postgres_template")
-    name = f"mileage_t_{uuid.uuid4().hex[:12]}"
-    admin = _admin_engine(server)
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
-    try:
-        yield _url_with_db(server, name)
-    finally:
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with _postgres_clone(request) as url:
+        yield url
 
 
 @pytest.fixture
 def pg_db_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh PostgreSQL database only (for tests that need row locks, e.g. SKIP LOCKED)."""
-    server: str = request.getfixturevalue("postgres_url")
-    template_name: str = request.getfixturevalue("_postgres_template")
-    name = f"mileage_t_{uuid.uuid4().hex[:12]}"
-    admin = _admin_engine(server)
-    with admin.connect() as c:
-        c.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
-    try:
-        yield _url_with_db(server, name)
-    finally:
-        with admin.connect() as c:
-            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
+    with _postgres_clone(request) as url:
+        yield url
 
 
 @pytest.fixture
