@@ -14,11 +14,19 @@ EX_ACCOUNT = "0x" + "3f" * 32
 EX_HASH = "0x" + "ab" * 32
 EX_REF = "0x" + "00" * 31 + "2a"
 EX_CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+EX_HEAD = "0x" + "5e" * 24
+#: what a hash-chain head is, for the docs (ledger.domain.hashchain: 24 bytes, bytes24 on chain)
+HEAD_DOC = 'hash-chain head: 24 bytes, "0x" + 48 hex digits (all zero before the first entry)'
 
 Hex32 = Annotated[
     str,
     StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$", to_lower=True),
     Field(description="0x-prefixed 32-byte hex", examples=[EX_ACCOUNT]),
+]
+
+Head24 = Annotated[
+    str,
+    Field(pattern=r"^0x[0-9a-f]{48}$", description=HEAD_DOC, examples=[EX_HEAD]),
 ]
 
 ProgramName = StrEnum("ProgramName", {p.name: p.name for p in Program})  # type: ignore[misc]
@@ -93,7 +101,10 @@ class EntryOut(Model):
     ref: str = Field(examples=[EX_REF])
     timestamp: int = Field(ge=0, description="block timestamp (unix seconds)")
     time: datetime
-    head: str = Field(description="the account's hash-chain head after this entry")
+    head: str = Field(
+        description="the account's hash-chain head after this entry, as indexed; " + HEAD_DOC,
+        examples=[EX_HEAD],
+    )
     block_number: int = Field(ge=0)
     block_hash: str
     tx_hash: str
@@ -136,8 +147,12 @@ class ExpiringOut(Model):
 
 class StorageProofOut(Model):
     label: str = Field(
-        description="what the slot holds: count, head or balance:<PROGRAM>",
-        examples=["balance:ECO_HOUSEHOLD"],
+        description=(
+            "what the slot holds: account (the account word: count in bits 0-47, donation "
+            "consent bit 48, merged bit 49, the 24-byte head in bits 64-255) or "
+            "balance:<PROGRAM> (a position word)"
+        ),
+        examples=["account", "balance:ECO_HOUSEHOLD"],
     )
     key: str = Field(description="storage slot (32-byte hex)")
     value: str = Field(description="slot value (hex quantity)")
@@ -145,7 +160,8 @@ class StorageProofOut(Model):
 
 
 class ProofOut(Model):
-    """EIP-1186 proof of an account's count, head and balance slots at the anchor block."""
+    """EIP-1186 proof of an account's word (count, flags, 24-byte hash-chain head) and balance
+    slots at the anchor block; ``count``, ``head`` and ``balances`` are what the proofs prove."""
 
     account: str
     anchor: AnchorOut
@@ -159,8 +175,8 @@ class ProofOut(Model):
     code_hash: str
     storage_hash: str
     storage_proofs: list[StorageProofOut]
-    count: int = Field(ge=0)
-    head: str
+    count: int = Field(ge=0, description="entries of the account (the last entry's seq)")
+    head: Head24
     balances: dict[str, int]
 
 
@@ -324,14 +340,14 @@ class AwardsOut(Model):
 
 
 class TrailEntry(EntryOut):
-    prev_head: str
-    recomputed_head: str
-    link_ok: bool
+    prev_head: Head24
+    recomputed_head: Head24
+    link_ok: bool = Field(description="the recomputed head equals the indexed head")
 
 
 class ChainState(Model):
     count: int = Field(ge=0)
-    head: str
+    head: Head24
 
 
 class TrailOut(Model):
@@ -381,11 +397,13 @@ class BundleOut(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
-    version: int
+    version: int = Field(description="bundle format: 2 (24-byte heads, one account word)")
     chain_id: int
     contract: str
     account: str
     block_number: int
     block_hash: str
     proof: dict[str, Any] = Field(description="header, account proof and storage proofs")
-    entries: list[dict[str, Any]]
+    entries: list[dict[str, Any]] = Field(
+        description="the entries in seq order, each with its indexed 24-byte head"
+    )

@@ -21,6 +21,8 @@ from web3.types import BlockIdentifier
 
 from bridge.compile import main_artifact
 from bridge.errors import ContractRevert
+from ledger.domain.hashchain import HEAD_BYTES, unpack_entry
+from ledger.domain.hashchain import Entry as ChainEntry
 
 BlockId = BlockIdentifier
 
@@ -53,7 +55,7 @@ class GrantItem:
 
 @dataclass(frozen=True)
 class AccountState:
-    """An account's completeness state at a block."""
+    """An account's completeness state at a block (``head``: 24 bytes, the contract's bytes24)."""
 
     count: int
     head: bytes
@@ -63,7 +65,12 @@ class AccountState:
 
 @dataclass(frozen=True)
 class EntryEvent:
-    """A decoded ``EntryRecorded`` log with its chain position."""
+    """A decoded ``EntryRecorded`` log with its chain position.
+
+    The fields are those of the event's packed ``entry`` word (``ledger.domain.hashchain``) plus
+    ``account`` and ``ref``. The log carries no hash-chain head: replay the account's entries with
+    ``hashchain.next_head`` (:attr:`chain_entry` gives the input) to get it.
+    """
 
     account: bytes
     seq: int
@@ -73,11 +80,24 @@ class EntryEvent:
     reason: int
     ref: bytes
     timestamp: int
-    head: bytes
     block_number: int
     block_hash: bytes
     tx_hash: bytes
     log_index: int
+
+    @property
+    def chain_entry(self) -> ChainEntry:
+        """The entry as the hash chain sees it."""
+        return ChainEntry(
+            account=self.account,
+            seq=self.seq,
+            kind=self.kind,
+            program=self.program,
+            amount=self.amount,
+            reason=self.reason,
+            ref=self.ref,
+            timestamp=self.timestamp,
+        )
 
 
 class LedgerClient:
@@ -145,7 +165,7 @@ class LedgerClient:
         count, head, successor, donation = self.contract.functions.accountState(account).call(
             block_identifier=block
         )
-        return AccountState(int(count), bytes(head), bytes(successor), bool(donation))
+        return AccountState(int(count), bytes(head)[:HEAD_BYTES], bytes(successor), bool(donation))
 
     def is_award_recorded(self, award_no: int, block: BlockId = "latest") -> bool:
         return bool(self.contract.functions.isAwardRecorded(award_no).call(block_identifier=block))
@@ -178,23 +198,29 @@ class LedgerClient:
         return [self.decode_entry_log(lg) for lg in logs]
 
     def decode_entry_log(self, log: Any) -> EntryEvent:
-        topics = log["topics"]
-        kind, program, amount, reason, ref, ts, head = abi_decode(
-            ["uint8", "uint8", "uint96", "uint8", "bytes32", "uint64", "bytes32"],
-            bytes(log["data"]),
-        )
+        """An ``EntryRecorded`` log (web3's or raw JSON-RPC form) decoded, entry word unpacked.
+
+        Raises ``ValueError`` if it is not a well-formed ``EntryRecorded`` log of this ABI.
+        """
+        topics = [HexBytes(t) for t in log["topics"]]
+        data = HexBytes(log["data"])
+        if len(topics) != 2 or topics[0] != self.entry_topic or len(data) != 64:
+            raise ValueError(
+                f"not an EntryRecorded(bytes32,uint256,bytes32) log: {len(topics)} topics, "
+                f"{len(data)} data bytes"
+            )
+        fields = unpack_entry(int.from_bytes(data[:32], "big"))
         return EntryEvent(
             account=bytes(topics[1]),
-            seq=int.from_bytes(bytes(topics[2]), "big"),
-            kind=kind,
-            program=program,
-            amount=amount,
-            reason=reason,
-            ref=bytes(ref),
-            timestamp=ts,
-            head=bytes(head),
-            block_number=int(log["blockNumber"]),
-            block_hash=bytes(log["blockHash"]),
-            tx_hash=bytes(log["transactionHash"]),
-            log_index=int(log["logIndex"]),
+            ref=bytes(data[32:]),
+            **fields,
+            block_number=_int(log["blockNumber"]),
+            block_hash=bytes(HexBytes(log["blockHash"])),
+            tx_hash=bytes(HexBytes(log["transactionHash"])),
+            log_index=_int(log["logIndex"]),
         )
+
+
+def _int(value: int | str) -> int:
+    """A JSON-RPC quantity: an int (web3) or ``0x`` hex (raw answers)."""
+    return value if isinstance(value, int) else int(value, 16)

@@ -8,9 +8,11 @@ Invariants (each step is one database transaction, so they hold after every comm
   the same transaction as the rows, so a crash re-indexes nothing twice and skips nothing;
 - ``balances`` and ``account_heads`` are projections of ``entries`` (credits minus debits per
   account and program; the last seq and head per account), written in that same transaction;
-- an entry is only accepted if it extends the account's hash chain: its seq is the stored count
-  plus one and its head is ``keccak256(stored head ‖ entry)`` (docs/DESIGN.md). A gap means the
-  node served incomplete logs or the index was edited: the step fails and commits nothing.
+- an entry is only accepted if it extends the account's indexed chain: its seq is the stored count
+  plus one (a gap means the node served incomplete logs or the index was edited: the step fails
+  and commits nothing). The log carries no head; the indexer computes it,
+  ``bytes24(keccak256(stored head ‖ account ‖ entry ‖ ref))`` (docs/DESIGN.md), and stores it with
+  the row and in ``account_heads``, where ``mileage reconcile`` compares it with the contract's.
 
 Reorgs: the hashes of recently indexed blocks are kept in ``indexed_blocks`` (the range ends and
 every block with entries, the last ``keep_blocks`` block numbers). Each step first checks that the
@@ -39,24 +41,22 @@ from bridge.client import LedgerClient
 from bridge.errors import BridgeError
 from bridge.logs import get_logger
 from bridge.verify import (
-    _AMOUNT,
-    _HEAD,
-    _KIND,
-    _PROGRAM,
-    _REASON,
+    _DATA_LEN,
+    _ENTRY,
     _REF,
-    _TIMESTAMP,
     CREDIT_KINDS,
     ENTRY_TOPIC,
     RawLedgerReader,
     make_keccak256,
-    preimage_tail,
 )
 from ledger.adapters.db import unit_of_work
 from ledger.adapters.orm import AccountHead, Balance, Entry, IndexCursor, IndexedBlock
+from ledger.domain.hashchain import HEAD_BYTES, PREIMAGE_BYTES, ZERO_HEAD
 
 CURSOR_NAME = "entries"
-ZERO_HEAD_HEX = "0x" + "00" * 32
+ZERO_HEAD_HEX = "0x" + ZERO_HEAD.hex()
+_M40 = (1 << 40) - 1
+_M48 = (1 << 48) - 1
 _IN_CHUNK = 500  # accounts per IN (...) list
 
 
@@ -65,7 +65,7 @@ class IndexerError(BridgeError):
 
 
 class IndexIntegrityError(IndexerError):
-    """An event does not extend the indexed hash chain of its account (``account``, ``seq``).
+    """An event does not extend the indexed chain of its account (``account``, ``seq``).
 
     Either the node served incomplete logs, or the ``entries``/``account_heads`` tables were
     changed by hand. Nothing of the step was committed; run ``mileage reconcile`` to see the
@@ -117,20 +117,27 @@ def _chunks(items: Sequence[str], n: int = _IN_CHUNK) -> Iterable[Sequence[str]]
         yield items[i : i + n]
 
 
-def log_row(log: dict[str, Any]) -> EntryRow:
-    """An ``entries`` row (in :data:`ENTRY_COLUMNS` order) from a raw ``EntryRecorded`` log."""
+def is_entry_log(log: dict[str, Any]) -> bool:
+    """Whether a raw log has the shape of ``EntryRecorded(bytes32 indexed, uint256, bytes32)``."""
     t = log["topics"]
+    return len(t) == 2 and t[0] == ENTRY_TOPIC and len(t[1]) == 66 and len(log["data"]) == _DATA_LEN
+
+
+def log_row(log: dict[str, Any], head: str) -> EntryRow:
+    """An ``entries`` row (in :data:`ENTRY_COLUMNS` order) from a raw ``EntryRecorded`` log (see
+    :func:`is_entry_log`) and the head it leads to (``0x`` + 48 hex digits)."""
     d = log["data"]
+    word = int(d[_ENTRY], 16)
     return (
-        t[1],
-        int(t[2], 16),
-        int(d[_KIND], 16),
-        int(d[_PROGRAM], 16),
-        int(d[_AMOUNT], 16),
-        int(d[_REASON], 16),
+        log["topics"][1],
+        word & _M48,
+        word >> 48 & 0xFF,
+        word >> 56 & 0xFF,
+        word >> 112,
+        word >> 64 & 0xFF,
         "0x" + d[_REF],
-        int(d[_TIMESTAMP], 16),
-        "0x" + d[_HEAD],
+        word >> 72 & _M40,
+        head,
         int(log["blockNumber"], 16),
         log["blockHash"],
         log["transactionHash"],
@@ -308,7 +315,7 @@ class Indexer:
         self.head = -1
         self.last_block: int | None = None
         self.log = get_logger(__name__, component="indexer")
-        self._keccak = make_keccak256(9 * 32)
+        self._keccak = make_keccak256(PREIMAGE_BYTES, HEAD_BYTES)
         self._rolled_back = False
 
     # --- state -----------------------------------------------------------------------------------
@@ -394,8 +401,11 @@ class Indexer:
             bn = int(lg["blockNumber"], 16)
             if lg.get("removed") or headers[bn]["hash"] != lg["blockHash"]:
                 raise ChainMoved(f"log of block {bn} is not on the current chain")
-            if lg["topics"][0] != ENTRY_TOPIC:
-                raise IndexerError(f"unexpected log topic {lg['topics'][0]} in block {bn}")
+            if not is_entry_log(lg):
+                raise IndexerError(
+                    f"unexpected log in block {bn} (topics {lg['topics']}): not an "
+                    "EntryRecorded(bytes32 indexed account, uint256 entry, bytes32 ref) log"
+                )
         if cur is not None and headers[first]["parentHash"] != cur.hash:
             self._rollback(cur)
             return 0
@@ -421,7 +431,6 @@ class Indexer:
         headers: dict[int, dict[str, Any]],
         logs: list[dict[str, Any]],
     ) -> int:
-        rows = [log_row(lg) for lg in logs]
         with unit_of_work(self.session_factory) as s:
             locked = s.execute(
                 sa.select(IndexCursor).where(IndexCursor.name == self.name).with_for_update()
@@ -429,10 +438,9 @@ class Indexer:
             now = None if locked is None else Cursor(locked.block_number, locked.block_hash)
             if now != cur:
                 raise ChainMoved("another indexer advanced the cursor")
-            if rows:
+            if logs:
                 writer = _BulkWriter(s)
-                self._check_and_project(writer, logs, rows)
-                writer.insert_entries(rows)
+                writer.insert_entries(self._check_and_project(writer, logs))
             self._remember_blocks(s, end, headers)
             if locked is None:
                 s.add(
@@ -441,19 +449,25 @@ class Indexer:
             else:
                 locked.block_number = end
                 locked.block_hash = headers[end]["hash"]
-        return len(rows)
+        return len(logs)
 
-    def _check_and_project(
-        self, writer: _BulkWriter, logs: list[dict[str, Any]], rows: list[EntryRow]
-    ) -> None:
-        """Check that every row extends its account's hash chain; write both projections."""
-        accounts = sorted({r[0] for r in rows})
-        heads: dict[str, tuple[int, bytes]] = {
-            a: (int(c), bytes.fromhex(h[2:]))
-            for a, c, h in writer.select_by_account(
-                "account_heads", ("account_id", "count", "head"), accounts
-            )
-        }
+    def _check_and_project(self, writer: _BulkWriter, logs: list[dict[str, Any]]) -> list[EntryRow]:
+        """Check that every log extends its account's indexed chain, compute its head; write
+        both projections and return the ``entries`` rows."""
+        accounts = sorted({lg["topics"][1] for lg in logs})
+        heads: dict[str, tuple[int, bytes]] = {}
+        for a, c, h in writer.select_by_account(
+            "account_heads", ("account_id", "count", "head"), accounts
+        ):
+            try:
+                head = bytes.fromhex(h[2:]) if h.startswith("0x") else b""
+            except ValueError:
+                head = b""
+            if len(head) != HEAD_BYTES:  # also keeps the fixed-length keccak in bounds
+                raise IndexIntegrityError(
+                    a, int(c) + 1, f"the indexed head {h!r} is not {HEAD_BYTES} bytes of hex"
+                )
+            heads[a] = (int(c), head)
         balances: dict[tuple[str, int], int] = {
             (a, int(p)): int(b)
             for a, p, b in writer.select_by_account(
@@ -461,20 +475,26 @@ class Indexer:
             )
         }
         changed: set[tuple[str, int]] = set()
-        zero = (0, bytes(32))
-        hash288 = self._keccak
+        zero = (0, ZERO_HEAD)
+        head_of = self._keccak
+        fromhex = bytes.fromhex
         credit = CREDIT_KINDS
-        for lg, r in zip(logs, rows, strict=True):
-            acct, seq, kind, program, amount = r[0], r[1], r[2], r[3], r[4]
+        rows: list[EntryRow] = []
+        for lg in logs:
+            acct = lg["topics"][1]
             count, head = heads.get(acct, zero)
+            d = lg["data"]
+            word = int(d[_ENTRY], 16)
+            seq = word & _M48
             if seq != count + 1:
                 raise IndexIntegrityError(acct, seq, f"the index holds {count} entries")
-            computed = hash288(head + preimage_tail(lg))
-            if "0x" + computed.hex() != r[8]:
-                raise IndexIntegrityError(
-                    acct, seq, "its head is not keccak256(indexed head, entry)"
-                )
-            heads[acct] = (seq, computed)
+            if word >> 208:
+                raise IndexIntegrityError(acct, seq, "its entry word sets bits above 208")
+            head = head_of(head + fromhex(acct[2:] + d[2:]))
+            heads[acct] = (seq, head)
+            row = log_row(lg, "0x" + head.hex())
+            rows.append(row)
+            kind, program, amount = row[2], row[3], row[4]
             key = (acct, program)
             value = balances.get(key, 0) + (amount if kind in credit else -amount)
             if value < 0:
@@ -485,6 +505,7 @@ class Indexer:
             changed.add(key)
         writer.upsert_balances([(a, p, balances[a, p]) for a, p in sorted(changed)])
         writer.upsert_heads([(a, heads[a][0], "0x" + heads[a][1].hex()) for a in accounts])
+        return rows
 
     def _remember_blocks(self, s: Session, end: int, headers: dict[int, dict[str, Any]]) -> None:
         nums = sorted(headers)

@@ -10,15 +10,18 @@ Storage layout of ``MileageLedger`` (contracts/README.md, "Storage layout"; pinn
 tests/contracts/test_storage_layout.py and tests/integration/test_proofs.py): slots 0-2 belong to
 OpenZeppelin's access control, then
 
-- ``_accounts`` (slot 3): ``mapping(bytes32 => Account{bytes32 head; uint64 count; bool; bool})``
-  → head at ``keccak(account . 3)``, count in the low 64 bits of the next slot;
+- ``_accountWords`` (slot 3): ``mapping(bytes32 => uint256 word)``, one word per account at
+  ``keccak(account . 3)``: count = bits 0-47, donation consent = bit 48, merged = bit 49, head
+  = bits 64-255 (the ``bytes24`` hash-chain head, ``word >> 64``; contracts/types/AccountWord.sol);
 - ``_positions`` (slot 4): ``mapping(bytes32 => mapping(uint8 => uint256 word))``
   → word at ``keccak(pad(program) . keccak(account . 4))``; balance = granted (bits 0-95) −
   debited (bits 96-191).
 
-A bundle (``build_bundle`` / ``verify_bundle``) is the self-contained audit export of one
+A bundle (built by ``api.services.audit.bundle``) is the self-contained audit export of one
 account: header, proofs and the entries; ``verify_bundle`` checks that the entries replay to the
-proven head and count and sum to the proven balances.
+proven head and count and sum to the proven balances. Version 2 is the 24-byte head and the
+single account word (version 1 bundles, with a 32-byte head and separate head and count slots,
+are refused).
 """
 
 from __future__ import annotations
@@ -31,14 +34,19 @@ import rlp  # type: ignore[import-untyped]
 from eth_hash.auto import keccak
 
 from bridge.errors import BridgeError
+from ledger.domain.hashchain import HEAD_BYTES, ZERO_HEAD
 
 ACCOUNTS_SLOT = 3
 POSITIONS_SLOT = 4
 PROGRAMS = tuple(range(1, 8))
 M96 = (1 << 96) - 1
-M64 = (1 << 64) - 1
+#: The account word (contracts/types/AccountWord.sol): count, two flags, the bytes24 head on top.
+COUNT_MASK = (1 << 48) - 1
+CONSENT_BIT = 48
+MERGED_BIT = 49
+HEAD_SHIFT = 64
 EMPTY_TRIE_ROOT = keccak(rlp.encode(b""))
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2
 
 # Header fields in RLP order; later forks append fields, absent ones are left out.
 HEADER_FIELDS: tuple[str, ...] = (
@@ -89,12 +97,9 @@ def _word(value: int) -> bytes:
     return value.to_bytes(32, "big")
 
 
-def head_slot(account: bytes) -> int:
+def account_slot(account: bytes) -> int:
+    """The slot of ``account``'s word (count, flags and head): ``keccak(account . 3)``."""
     return int.from_bytes(keccak(account + _word(ACCOUNTS_SLOT)), "big")
-
-
-def count_slot(account: bytes) -> int:
-    return head_slot(account) + 1
 
 
 def position_slot(account: bytes, program: int) -> int:
@@ -103,16 +108,37 @@ def position_slot(account: bytes, program: int) -> int:
 
 
 def account_slots(account: bytes) -> list[tuple[str, int]]:
-    """(label, slot) of everything the proofs cover for ``account``."""
+    """(label, slot) of everything the proofs cover for ``account``: its word, then the
+    position of every program."""
     from ledger.domain.codes import Program
 
-    return [("count", count_slot(account)), ("head", head_slot(account))] + [
+    return [("account", account_slot(account))] + [
         (f"balance:{Program(p).name}", position_slot(account, p)) for p in PROGRAMS
     ]
 
 
 def balance_of_word(word: int) -> int:
     return (word & M96) - ((word >> 96) & M96)
+
+
+def count_of_word(word: int) -> int:
+    """The entry count of an account word (bits 0-47)."""
+    return word & COUNT_MASK
+
+
+def head_of_word(word: int) -> bytes:
+    """The 24-byte hash-chain head of an account word (its top 192 bits)."""
+    return (word >> HEAD_SHIFT).to_bytes(HEAD_BYTES, "big")
+
+
+def consent_of_word(word: int) -> bool:
+    """The donation-consent flag of an account word (bit 48)."""
+    return bool((word >> CONSENT_BIT) & 1)
+
+
+def merged_of_word(word: int) -> bool:
+    """The merged flag of an account word (bit 49)."""
+    return bool((word >> MERGED_BIT) & 1)
 
 
 # --- hex helpers --------------------------------------------------------------------------------
@@ -268,8 +294,8 @@ def fetch_block(w3: Any, block: int | str) -> dict[str, Any]:
 
 
 def fetch_account_proof(w3: Any, contract: str, account: bytes, block: int) -> dict[str, Any]:
-    """``eth_getProof`` of ``account``'s count, head and balance slots at ``block``, with the
-    block header: the wire form the API serves and bundles store."""
+    """``eth_getProof`` of ``account``'s word (count, flags, head) and balance slots at
+    ``block``, with the block header: the wire form the API serves and bundles store."""
     labelled = account_slots(account)
     raw = _rpc(w3, "eth_getProof", [contract, [_hex(_word(s)) for _, s in labelled], hex(block)])
     blk = fetch_block(w3, block)
@@ -304,13 +330,17 @@ def fetch_account_proof(w3: Any, contract: str, account: bytes, block: int) -> d
 
 @dataclass
 class ProvenState:
-    """What a verified proof establishes about one account at one block."""
+    """What a verified proof establishes about one account at one block.
+
+    ``head`` is the 24-byte hash-chain head as ``0x`` + 48 hex digits."""
 
     block_number: int
     block_hash: str
     count: int
     head: str
     balances: dict[str, int] = field(default_factory=dict)
+    donation_consent: bool = False
+    merged: bool = False
 
 
 def verify_account_proof(
@@ -350,11 +380,14 @@ def verify_account_proof(
         if value != _i(sp["value"]):
             raise ProofError(f"{label}: claimed value {sp['value']} but the proof gives {value}")
         values[label] = value
+    word = values["account"]
     return ProvenState(
         block_number=int(proof["block_number"]),
         block_hash=computed,
-        count=values["count"] & M64,
-        head=_hex(_word(values["head"])),
+        count=count_of_word(word),
+        head=_hex(head_of_word(word)),
+        donation_consent=consent_of_word(word),
+        merged=merged_of_word(word),
         balances={
             label.split(":", 1)[1]: balance_of_word(v)
             for label, v in values.items()
@@ -368,9 +401,10 @@ def verify_bundle(
 ) -> ProvenState:
     """Verify an audit bundle offline; raises ProofError naming the first failed check.
 
-    Checks: header hash, account and storage proofs (count, head, balances), then that the
-    entries are exactly seq 1..count in order, each head is keccak of the previous head and the
-    entry, the last head is the proven head, and the entries sum to the proven balances."""
+    Checks: header hash, account and storage proofs (the account word's count and head, the
+    balances), then that the entries are exactly seq 1..count in order, each head is the first
+    24 bytes of keccak of the previous head and the entry (a listed ``head`` must match it), the
+    last head is the proven head, and the entries sum to the proven balances."""
     from ledger.domain.codes import EntryKind, Program
     from ledger.domain.errors import ChainBroken, InvalidValue
     from ledger.domain.hashchain import Entry, next_head, verify_chain
@@ -382,7 +416,7 @@ def verify_bundle(
         bundle["proof"], account, bundle["contract"], trusted_block_hash=trusted_block_hash
     )
     entries: list[Entry] = []
-    head = bytes(32)
+    head = ZERO_HEAD
     totals: dict[str, int] = {Program(p).name: 0 for p in PROGRAMS}
     try:
         for i, e in enumerate(bundle["entries"]):

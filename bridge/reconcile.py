@@ -7,8 +7,9 @@ at the block the indexer's cursor names:
 - ``balances`` (projection) with ``balancesOf``, per program;
 - the ``entries`` rows themselves: their number and last seq with the count, the last row's head
   with the head, their credits minus debits with the balances, and their hash chain replayed
-  from ``bytes32(0)`` (``ledger.domain.hashchain``): an edited amount, reference or timestamp
-  breaks the chain at that row.
+  from the zero head (24 zero bytes, ``ledger.domain.hashchain``): an edited amount, reference or
+  timestamp breaks the chain at that row. (The ``EntryRecorded`` log carries no head: the
+  indexer computed each stored head, so the contract's head is what proves them.)
 
 Every difference is a :class:`Discrepancy` (account, field, index value, chain value). The chain
 is read with batched ``eth_call`` at one block, so the comparison is consistent even while new

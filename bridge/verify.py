@@ -10,13 +10,16 @@ chain"), so every such defect surfaces as a :class:`Mismatch`.
 Speed (the goal is >= 50,000 events/s over millions of entries) comes from skipping web3's event
 machinery: logs are fetched with plain ``eth_getLogs`` over ``httpx`` (the next block range is
 prefetched on a thread while the current one is checked), contract state is read with batched
-JSON-RPC ``eth_call`` requests, and the logs are decoded by slicing their ABI words. All fields
-of ``EntryRecorded`` are static, so its ``data`` is exactly seven 32-byte words
-(kind, program, amount, reason, ref, timestamp, head) and the two indexed topics are the
-``account`` and ``seq`` words. The hash-chain preimage
-``abi.encode(head, account, seq, kind, program, amount, reason, ref, timestamp)`` is therefore
-``prev_head ‖ topics[1] ‖ topics[2] ‖ data[0:192]``; :func:`preimage_tail` builds it from those
-bytes, and ``tests/integration/test_verify.py`` proves it equal to
+JSON-RPC ``eth_call`` requests, and the logs are never decoded as JSON objects: one regular
+expression scan per field pulls the hex out of the node's answer text into fixed-width binary
+records (:func:`pack_answer`), which the replay slices. ``EntryRecorded`` has one indexed topic
+(``account``) and two static data words: the packed ``entry`` word (seq, kind, program, reason,
+timestamp, amount; ``ledger.domain.hashchain.ENTRY_LAYOUT``) and ``ref``. The log carries no
+head: the hash-chain preimage ``abi.encodePacked(bytes24 head, account, entry, ref)`` (120 bytes)
+is ``prev_head ‖ topics[1] ‖ data``, so the replay computes every head itself (one keccak per
+log) and the contract's ``accountState`` head at the verified block is the one comparison that
+proves the whole trail. :func:`preimage_tail` builds the 96 bytes after the head from a raw log,
+and ``tests/integration/test_verify.py`` proves it equal to
 ``ledger.domain.hashchain.encode_entry`` (the reference mirror) for arbitrary entries.
 
 :class:`RawLedgerReader` (the fast read side) is also used by the indexer and by reconciliation.
@@ -24,13 +27,17 @@ bytes, and ``tests/integration/test_verify.py`` proves it equal to
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import queue
+import re
 import threading
 import time
+from binascii import unhexlify
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import httpx
@@ -40,13 +47,10 @@ from eth_utils.address import to_checksum_address
 
 from bridge.errors import BridgeError
 from ledger.domain.codes import EntryKind, Program
+from ledger.domain.hashchain import HEAD_BYTES, PREIMAGE_BYTES, ZERO_HEAD
 
-ENTRY_RECORDED_SIGNATURE = (
-    "EntryRecorded(bytes32,uint64,uint8,uint8,uint96,uint8,bytes32,uint64,bytes32)"
-)
+ENTRY_RECORDED_SIGNATURE = "EntryRecorded(bytes32,uint256,bytes32)"
 ENTRY_TOPIC = "0x" + keccak(ENTRY_RECORDED_SIGNATURE.encode()).hex()
-ZERO32 = bytes(32)
-ZERO32_HEX = "0x" + "00" * 32
 PROGRAMS: tuple[int, ...] = tuple(int(p) for p in Program)  # 1..7
 CREDIT_KINDS = frozenset(int(k) for k in EntryKind if k.is_credit)
 KNOWN_KINDS = frozenset(int(k) for k in EntryKind)
@@ -66,13 +70,14 @@ READER_SOURCE = """\
 pragma solidity 0.8.28;
 
 interface ILedgerViews {
-    function accountState(bytes32 account) external view returns (uint64, bytes32, bytes32, bool);
+    function accountState(bytes32 account) external view returns (uint64, bytes24, bytes32, bool);
     function balancesOf(bytes32 account) external view returns (uint256[8] memory);
 }
 
 /// @notice Reads `accountState` and `balancesOf` of many accounts in one `eth_call`. Never
 /// deployed: the verifier places its runtime code at an unused address with a state override.
-/// @dev Output: 12 words per account (count, head, successor, donation, balances[0..7]).
+/// @dev Output: 12 words per account (count, head, successor, donation, balances[0..7]); the
+/// bytes24 head is left-aligned in its word, as the ABI encodes it.
 contract LedgerStateReader {
     function read(ILedgerViews ledger, bytes32[] calldata accounts)
         external
@@ -81,12 +86,12 @@ contract LedgerStateReader {
     {
         out = new uint256[](accounts.length * 12);
         for (uint256 i = 0; i < accounts.length; ++i) {
-            (uint64 count, bytes32 head, bytes32 successor, bool donation) =
+            (uint64 count, bytes24 head, bytes32 successor, bool donation) =
                 ledger.accountState(accounts[i]);
             uint256[8] memory balances = ledger.balancesOf(accounts[i]);
             uint256 o = i * 12;
             out[o] = count;
-            out[o + 1] = uint256(head);
+            out[o + 1] = uint256(bytes32(head));
             out[o + 2] = uint256(successor);
             out[o + 3] = donation ? 1 : 0;
             for (uint256 p = 0; p < 8; ++p) {
@@ -97,51 +102,48 @@ contract LedgerStateReader {
 }
 """
 READER_RUNTIME = (
-    "608060405234801561000f575f5ffd5b5060043610610029575f3560e01c8063de6f9a521461002d575b5f5f"
-    "fd5b61004061003b366004610300565b610056565b60405161004d919061038e565b60405180910390f35b60"
-    "6061006382600c6103e4565b67ffffffffffffffff81111561007b5761007b610401565b6040519080825280"
-    "602002602001820160405280156100a4578160200160208202803683370190505b5090505f5b828110156102"
-    "f8575f5f5f5f886001600160a01b03166357a1d9c08989888181106100d6576100d6610415565b9050602002"
-    "01356040518263ffffffff1660e01b81526004016100fb91815260200190565b608060405180830381865afa"
-    "158015610116573d5f5f3e3d5ffd5b505050506040513d601f19601f8201168201806040525081019061013a"
-    "9190610429565b93509350935093505f896001600160a01b031663eda8a1328a8a8981811061016457610164"
-    "610415565b905060200201356040518263ffffffff1660e01b815260040161018991815260200190565b6101"
-    "0060405180830381865afa1580156101a5573d5f5f3e3d5ffd5b505050506040513d601f19601f8201168201"
-    "80604052508101906101c99190610482565b90505f6101d787600c6103e4565b90508567ffffffffffffffff"
-    "168882815181106101f6576101f6610415565b6020908102919091010152848861020e8360016104ff565b81"
-    "51811061021e5761021e610415565b602090810291909101015283886102368360026104ff565b8151811061"
-    "024657610246610415565b6020026020010181815250508261025d575f610260565b60015b60ff168861026f"
-    "8360036104ff565b8151811061027f5761027f610415565b60209081029190910101525f5b60088110156102"
-    "e6578281600881106102a7576102a7610415565b602002015189826102b98560046104ff565b6102c3919061"
-    "04ff565b815181106102d3576102d3610415565b602090810291909101015260010161028c565b5050505050"
-    "50508060010190506100a9565b509392505050565b5f5f5f60408486031215610312575f5ffd5b8335600160"
-    "0160a01b0381168114610328575f5ffd5b9250602084013567ffffffffffffffff811115610343575f5ffd5b"
-    "8401601f81018613610353575f5ffd5b803567ffffffffffffffff811115610369575f5ffd5b866020826005"
-    "1b840101111561037d575f5ffd5b939660209190910195509293505050565b60208082528251828201819052"
-    "5f918401906040840190835b818110156103c55783518352602093840193909201916001016103a7565b5090"
-    "95945050505050565b634e487b7160e01b5f52601160045260245ffd5b80820281158282048414176103fb57"
-    "6103fb6103d0565b92915050565b634e487b7160e01b5f52604160045260245ffd5b634e487b7160e01b5f52"
-    "603260045260245ffd5b5f5f5f5f6080858703121561043c575f5ffd5b845167ffffffffffffffff81168114"
-    "610453575f5ffd5b60208601516040870151606088015192965090945092508015158114610477575f5ffd5b"
-    "939692955090935050565b5f6101008284031215610493575f5ffd5b82601f8301126104a1575f5ffd5b6040"
-    "51610100810181811067ffffffffffffffff821117156104c5576104c5610401565b60405280610100840185"
-    "8111156104da575f5ffd5b845b818110156104f45780518352602092830192016104dc565b50919594505050"
-    "5050565b808201808211156103fb576103fb6103d056fea164736f6c634300081c000a"
+    "60806040526004361015610011575f80fd5b5f3560e01c63de6f9a5214610024575f80fd5b346103c5576040"
+    "7ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffc3601126103c55760043573"
+    "ffffffffffffffffffffffffffffffffffffffff81168091036103c55760243567ffffffffffffffff811161"
+    "03c557366023820112156103c55780600401359167ffffffffffffffff83116103c557602482019160243691"
+    "8560051b0101116103c557600c830292808404600c14811517156102fb5783916100f16100db846104d6565b"
+    "936100e96040519586610495565b8085526104d6565b937fffffffffffffffffffffffffffffffffffffffff"
+    "ffffffffffffffffffffffe06020850195013686375f915b83831061016a5785856040519182916020830190"
+    "60208452518091526040830191905f5b818110610151575050500390f35b8251845285945060209384019390"
+    "920191600101610143565b61017b8385849698949795976104ee565b3590604051917f57a1d9c00000000000"
+    "000000000000000000000000000000000000000000000083526004830152608082602481845afa9283156103"
+    "fd575f935f935f905f92610408575b506101d2898b8a6104ee565b3594604051957feda8a132000000000000"
+    "000000000000000000000000000000000000000000008752600487015261010086602481885afa9586156103"
+    "fd575f96610345575b50600c8a02968a8804600c148b1517156102fb5767ffffffffffffffff16610240888a"
+    "61052b565b5260018701908188116102fb577fffffffffffffffffffffffffffffffffffffffffffffffff00"
+    "0000000000000061027a9116918961052b565b52600286018087116102fb57610290908861052b565b521561"
+    "033f5760015b60038501908186116102fb5760ff6102b69198949816918761052b565b525f95600485019889"
+    "8611975b60088110156103285788908060051b870151916102fb5760048189010191828d116102fb576102f4"
+    "6001938b61052b565b52016102c3565b7f4e487b710000000000000000000000000000000000000000000000"
+    "00000000005f52601160045260245ffd5b50919850949690955060010193909250905061011f565b5f610299"
+    "565b9095506101003d81116103f6575b61035d8183610495565b8101610100828203126103c55780601f8301"
+    "12156103c55760405191610100830183811067ffffffffffffffff8211176103c95760405282906101008101"
+    "9283116103c557905b8282106103b557505050948b610218565b81518152602091820191016103a4565b5f80"
+    "fd5b7f4e487b71000000000000000000000000000000000000000000000000000000005f5260416004526024"
+    "5ffd5b503d610353565b6040513d5f823e3d90fd5b9450505092506080823d821161048d575b816104266080"
+    "9383610495565b810103126103c55781519267ffffffffffffffff841684036103c5576020830151937fffff"
+    "ffffffffffffffffffffffffffffffffffffffffffff0000000000000000851685036103c557606060408501"
+    "519401519081151582036103c55794938a6101c6565b3d9150610419565b90601f7fffffffffffffffffffff"
+    "ffffffffffffffffffffffffffffffffffffffffffe0910116810190811067ffffffffffffffff8211176103"
+    "c957604052565b67ffffffffffffffff81116103c95760051b60200190565b91908110156104fe5760051b01"
+    "90565b7f4e487b71000000000000000000000000000000000000000000000000000000005f52603260045260"
+    "245ffd5b80518210156104fe5760209160051b01019056fea164736f6c634300081c000a"
 )
 READER_ADDRESS = "0x000000000000000000000000000000005ea1e500"
 _READER_WORDS = 12  # per account: count, head, successor, donation, balances[0..7]
 
-# Hex-string offsets of the words in a log's ``data`` ("0x" + 7 words of 64 hex digits).
+# Hex-string offsets in a log's ``data`` ("0x" + the entry word + ref, 64 hex digits each).
 _W = 64
-_KIND = slice(2, 2 + _W)
-_PROGRAM = slice(2 + _W, 2 + 2 * _W)
-_AMOUNT = slice(2 + 2 * _W, 2 + 3 * _W)
-_REASON = slice(2 + 3 * _W, 2 + 4 * _W)
-_REF = slice(2 + 4 * _W, 2 + 5 * _W)
-_TIMESTAMP = slice(2 + 5 * _W, 2 + 6 * _W)
-_HEAD = slice(2 + 6 * _W, 2 + 7 * _W)
-_DATA_LEN = 2 + 7 * _W
-_PREIMAGE_DATA = slice(2, 2 + 6 * _W)
+_ENTRY = slice(2, 2 + _W)
+_REF = slice(2 + _W, 2 + 2 * _W)
+_DATA_LEN = 2 + 2 * _W
+_M48 = (1 << 48) - 1
+_M96 = (1 << 96) - 1
 
 
 class RpcError(BridgeError):
@@ -171,7 +173,7 @@ class ChainAccount:
     """An account's state read from the contract at one block."""
 
     count: int
-    head: bytes
+    head: bytes  # 24 bytes (bytes24)
     successor: bytes
     donation: bool
     balances: tuple[int, ...]  # indexed by program code, index 0 unused (always 0)
@@ -461,7 +463,7 @@ class RawLedgerReader:
                 base = 2 + _READER_WORDS * k
                 out[a] = ChainAccount(
                     count=_word_int(result, base),
-                    head=_word_bytes(result, base + 1),
+                    head=_word_bytes(result, base + 1)[:HEAD_BYTES],
                     successor=_word_bytes(result, base + 2),
                     donation=_word_int(result, base + 3) != 0,
                     balances=tuple(_word_int(result, base + 4 + p) for p in range(8)),
@@ -484,7 +486,7 @@ class RawLedgerReader:
                 )
             out[a] = ChainAccount(
                 count=_word_int(st, 0),
-                head=_word_bytes(st, 1),
+                head=_word_bytes(st, 1)[:HEAD_BYTES],
                 successor=_word_bytes(st, 2),
                 donation=_word_int(st, 3) != 0,
                 balances=tuple(_word_int(bal, p) for p in range(8)),
@@ -505,46 +507,45 @@ class RawLedgerReader:
 # fixed-width records: what the replay reads (cheap to slice, cheap to pass between processes)
 # ------------------------------------------------------------------------------------------------
 
-#: One record per log, lowercase hex without 0x: account(64) seq(64) kind, program, amount,
-#: reason, ref, timestamp (6 x 64) head(64) block number(16) log index(8).
-REC = 600
-_R_SEQ = 64
-_R_KIND = 128
-_R_PROGRAM = 192
-_R_AMOUNT = 256
-_R_PREIMAGE_END = 512  # account, seq and the six data words: the preimage after the prev head
-_R_HEAD = 512
-_R_BLOCK = 576
-_R_INDEX = 592
+#: One record per log, 108 bytes: account(32) entry word(32) ref(32) block number(8) log
+#: index(4), big-endian. The first 96 bytes are the hash-chain preimage after the previous head;
+#: the last 12 (the chain position) compare as bytes in chain order.
+REC = 108
+_R_ENTRY = 32
+_R_REF = 64
+_R_POS = 96  # also the end of the preimage tail (account, entry, ref)
 
-Records = tuple[str, int, list[Mapping[str, Any]]]
+Records = tuple[bytes, int, list[Mapping[str, Any]]]
 """(records, how many, the logs that are not well-formed EntryRecorded logs)"""
 
 
 def pack_records(logs: Iterable[Mapping[str, Any]]) -> Records:
     """Fixed-width :data:`REC` records of the well-formed ``EntryRecorded`` logs, in order."""
     parts: list[str] = []
+    kept: list[Mapping[str, Any]] = []
     odd: list[Mapping[str, Any]] = []
     topic = ENTRY_TOPIC
+    data_len = _DATA_LEN
     for log in logs:
         t = log["topics"]
         d = log["data"]
-        if (
-            len(t) != 3
-            or t[0] != topic
-            or len(d) != _DATA_LEN
-            or len(t[1]) != 66
-            or len(t[2]) != 66
-        ):
+        if len(t) != 2 or t[0] != topic or len(d) != data_len or len(t[1]) != 66:
             odd.append(log)
             continue
         parts.append(
-            t[1][2:]
-            + t[2][2:]
-            + d[2:]
-            + f"{int(log['blockNumber'], 16):016x}{int(log['logIndex'], 16):08x}"
+            f"{t[1][2:]}{d[2:]}{int(log['blockNumber'], 16):016x}{int(log['logIndex'], 16):08x}"
         )
-    return "".join(parts).lower(), len(parts), odd
+        kept.append(log)
+    try:
+        return unhexlify("".join(parts)), len(parts), odd
+    except ValueError:  # some log's words are not hex: find which
+        good: list[bytes] = []
+        for part, log in zip(parts, kept, strict=True):
+            try:
+                good.append(unhexlify(part))
+            except ValueError:
+                odd.append(log)
+        return b"".join(good), len(good), odd
 
 
 def decode_logs_text(text: str | bytes) -> list[dict[str, Any]]:
@@ -554,6 +555,47 @@ def decode_logs_text(text: str | bytes) -> list[dict[str, Any]]:
         raise RpcError("eth_getLogs", str(answer["error"]))
     logs: list[dict[str, Any]] = answer["result"]
     return logs
+
+
+# One pattern per field of the answer's logs, each matched all over the text in one C scan; the
+# nth match of each is the nth log's (JSON-RPC logs are flat objects with one of each key).
+_RE_ACCOUNT = re.compile(
+    rb'"topics"\s*:\s*\[\s*"' + ENTRY_TOPIC.encode() + rb'"\s*,\s*"0x([0-9a-f]{64})"\s*\]'
+)
+_RE_DATA = re.compile(rb'"data"\s*:\s*"0x([0-9a-f]{128})"')
+_RE_BLOCK = re.compile(rb'"blockNumber"\s*:\s*"0x([0-9a-f]{1,16})"')
+_RE_INDEX = re.compile(rb'"logIndex"\s*:\s*"0x([0-9a-f]{1,8})"')
+
+
+def pack_answer(text: bytes) -> Records:
+    """:func:`pack_records` of an ``eth_getLogs`` answer given as JSON bytes, the same records
+    without decoding the JSON when every log is a well-formed ``EntryRecorded`` log.
+
+    The fast route finds each field of every log with one regular-expression scan and joins them
+    into records without a Python loop. It is taken only if each field matched once per log
+    (a match can only start at a key: the values are hex strings, booleans and the ``topics``
+    array). Anything else (no logs, an error, other or malformed logs, escapes, upper-case hex)
+    goes the reference route, ``json.loads`` and :func:`pack_records`, which also reports the
+    logs that are not well-formed ``EntryRecorded`` logs.
+    """
+    n = text.count(b'"topics"')
+    if n and b"\\" not in text:
+        accounts = _RE_ACCOUNT.findall(text)
+        if len(accounts) == n:
+            datas = _RE_DATA.findall(text)
+            blocks = _RE_BLOCK.findall(text)
+            indexes = _RE_INDEX.findall(text)
+            if len(datas) == len(blocks) == len(indexes) == n:
+                zero = b"0"
+                parts = zip(
+                    accounts,
+                    datas,
+                    map(bytes.rjust, blocks, repeat(16, n), repeat(zero, n)),
+                    map(bytes.rjust, indexes, repeat(8, n), repeat(zero, n)),
+                    strict=True,
+                )
+                return unhexlify(b"".join(itertools.chain.from_iterable(parts))), n, []
+    return pack_records(decode_logs_text(text))
 
 
 def produce_records(
@@ -583,9 +625,9 @@ def produce_records(
                 b = min(a + span - 1, to_block)
                 got = rd.entry_logs_text(a, b, accounts)
                 if pack:
-                    logs = decode_logs_text(got) if isinstance(got, bytes) else got
-                    n = len(logs)
-                    out.put((a, b, pack_records(logs)))
+                    packed = pack_answer(got) if isinstance(got, bytes) else pack_records(got)
+                    n = packed[1] + len(packed[2])
+                    out.put((a, b, packed))
                 else:
                     n = got.count(b'"logIndex"') if isinstance(got, bytes) else len(got)
                     out.put((a, b, got))
@@ -645,7 +687,7 @@ def iter_records(
                 raise RpcError("eth_getLogs", item[1])
             first, last, payload = item
             if isinstance(payload, bytes):
-                payload = pack_records(decode_logs_text(payload))
+                payload = pack_answer(payload)
             elif isinstance(payload, list):
                 payload = pack_records(payload)
             yield first, last, payload
@@ -681,61 +723,108 @@ class Mismatch:
         return f"{self.account} {self.field}: expected {self.expected}, found {self.actual}{tail}"
 
 
-@dataclass
+@dataclass(slots=True)
 class _Replay:
     """Running state of one account while its logs stream by."""
 
     seq: int = 0
     seen: int = 0
-    head: bytes = ZERO32
+    head: bytes = ZERO_HEAD
     balances: list[int] = field(default_factory=lambda: [0] * 8)
     broken: bool = False
 
 
-def make_keccak256(length: int) -> Callable[[bytes], bytes]:
-    """keccak256 of inputs of exactly ``length`` bytes, with the least per-call overhead available.
+def make_keccak256(length: int, size: int = 32) -> Callable[[bytes], bytes]:
+    """The first ``size`` bytes of keccak256 of inputs of exactly ``length`` bytes, with the
+    least per-call overhead available (``size=HEAD_BYTES`` gives hash-chain heads).
 
-    The replay hashes millions of 288-byte preimages, and the generic wrappers cost more than the
+    The replay hashes millions of 120-byte preimages, and the generic wrappers cost more than the
     hashing itself; this drives pycryptodome's C core (eth_hash's backend here) directly with one
-    reusable state. The function is not thread-safe: make one per thread. Anything unexpected
-    (another backend, changed internals, a wrong self-check) falls back to ``eth_hash``.
+    reusable state, loaded as a :class:`ctypes.PyDLL` so the three short C calls per hash keep the
+    GIL (releasing it three times per event would let the log-reader thread in every time). The
+    function is not thread-safe: make one per thread. Input of another length raises
+    ``ValueError`` (the C code would read ``length`` bytes whatever it is given). Anything
+    unexpected (another backend, changed internals, a wrong self-check) falls back to
+    ``eth_hash``.
     """
-    try:
-        import importlib
+    if not 0 < size <= 32 or length < 0:
+        raise ValueError(f"bad keccak256 input length {length} or output size {size}")
 
-        raw: Any = importlib.import_module("Crypto.Util._raw_api")
-        core: Any = importlib.import_module("Crypto.Hash.keccak")
-        lib = core._raw_keccak_lib
-        c_size_t, c_ubyte = raw.c_size_t, raw.c_ubyte
-        ptr = raw.VoidPointer()
-        if lib.keccak_init(ptr.address_of(), c_size_t(64), c_ubyte(24)):
-            raise RuntimeError("keccak_init failed")
-        owner = raw.SmartPointer(ptr.get(), lib.keccak_destroy)
-        state = owner.get()
-        out = raw.create_string_buffer(32)
-        n_in, n_out, pad = c_size_t(length), c_size_t(32), c_ubyte(0x01)
-        reset, absorb, digest = lib.keccak_reset, lib.keccak_absorb, lib.keccak_digest
+    def portable(data: bytes) -> bytes:
+        return keccak(data)[:size]
 
-        def fast(data: bytes) -> bytes:
-            reset(state)
-            absorb(state, data, n_in)
-            digest(state, out, n_out, pad)
-            return bytes(out.raw)
+    probe = (bytes(range(256)) * (length // 256 + 1))[:length]
+    for loader in (_keccak_pydll, _keccak_raw_api):
+        try:
+            fast = loader(length, size)
+            if fast(probe) == portable(probe) and fast(probe[::-1]) == portable(probe[::-1]):
+                return fast
+        except Exception:  # this route is unusable here: try the next one
+            continue
+    return portable if size < 32 else keccak
 
-        fast.owner = owner  # type: ignore[attr-defined]  # keeps the C state alive
-        probe = bytes(range(256)) * (length // 256 + 1)
-        if fast(probe[:length]) != keccak(probe[:length]):
-            raise RuntimeError("self-check failed")
-        return fast
-    except Exception:  # any failure: the portable path
-        return keccak
+
+def _keccak_pydll(length: int, size: int) -> Callable[[bytes], bytes]:
+    """pycryptodome's keccak library loaded again with ``ctypes.PyDLL`` (GIL kept)."""
+    import ctypes
+    import importlib
+    import weakref
+
+    core: Any = importlib.import_module("Crypto.Hash.keccak")
+    path = core._raw_keccak_lib._name  # a ctypes CDLL (pycryptodome's ctypes backend)
+    lib = ctypes.PyDLL(path)
+    state = ctypes.c_void_p()
+    if lib.keccak_init(ctypes.byref(state), ctypes.c_size_t(64), ctypes.c_ubyte(24)) or not state:
+        raise RuntimeError("keccak_init failed")
+    out = ctypes.create_string_buffer(32)
+    n_in, n_out, pad = ctypes.c_size_t(length), ctypes.c_size_t(32), ctypes.c_ubyte(0x01)
+    reset, absorb, digest = lib.keccak_reset, lib.keccak_absorb, lib.keccak_digest
+
+    def fast(data: bytes) -> bytes:
+        if len(data) != length:
+            raise ValueError(f"keccak input of {len(data)} bytes, not {length}")
+        reset(state)
+        absorb(state, data, n_in)
+        digest(state, out, n_out, pad)
+        return out.raw[:size]
+
+    weakref.finalize(fast, lib.keccak_destroy, state)  # frees the C state with the function
+    return fast
+
+
+def _keccak_raw_api(length: int, size: int) -> Callable[[bytes], bytes]:
+    """pycryptodome's keccak library through its own raw API (either backend)."""
+    import importlib
+
+    raw: Any = importlib.import_module("Crypto.Util._raw_api")
+    core: Any = importlib.import_module("Crypto.Hash.keccak")
+    lib = core._raw_keccak_lib
+    c_size_t, c_ubyte = raw.c_size_t, raw.c_ubyte
+    ptr = raw.VoidPointer()
+    if lib.keccak_init(ptr.address_of(), c_size_t(64), c_ubyte(24)):
+        raise RuntimeError("keccak_init failed")
+    owner = raw.SmartPointer(ptr.get(), lib.keccak_destroy)
+    state = owner.get()
+    out = raw.create_string_buffer(32)
+    n_in, n_out, pad = c_size_t(length), c_size_t(32), c_ubyte(0x01)
+    reset, absorb, digest = lib.keccak_reset, lib.keccak_absorb, lib.keccak_digest
+
+    def fast(data: bytes) -> bytes:
+        if len(data) != length:
+            raise ValueError(f"keccak input of {len(data)} bytes, not {length}")
+        reset(state)
+        absorb(state, data, n_in)
+        digest(state, out, n_out, pad)
+        return bytes(out.raw[:size])
+
+    fast.owner = owner  # type: ignore[attr-defined]  # keeps the C state alive
+    return fast
 
 
 def preimage_tail(log: Mapping[str, Any]) -> bytes:
-    """``abi.encode(account, seq, kind, program, amount, reason, ref, timestamp)`` of a raw log:
-    the hash-chain preimage without the previous head (see the module docstring)."""
-    t = log["topics"]
-    return bytes.fromhex(t[1][2:] + t[2][2:] + log["data"][_PREIMAGE_DATA])
+    """``abi.encodePacked(account, entry, ref)`` of a raw log (``topics[1]`` and ``data``): the
+    hash-chain preimage without the previous head (see the module docstring)."""
+    return bytes.fromhex(log["topics"][1][2:] + log["data"][2:])
 
 
 class TrailChecker:
@@ -744,42 +833,49 @@ class TrailChecker:
     Feed logs with :meth:`feed` (any number of times, in chain order), then :meth:`finish` with
     the contract state to get every :class:`Mismatch`. Checks per log: it is a well-formed
     ``EntryRecorded`` log, it comes after the previous one (block, log index), its ``seq`` is the
-    account's next, its head is ``keccak256(previous head ‖ entry)``, its codes are known, and
-    no balance goes below zero. After a broken link the replay continues from the emitted head,
-    so one defect is reported once, not once per later entry.
+    account's next, its entry word sets no bit outside the layout, its codes are known, and no
+    balance goes below zero. Every head is computed (``bytes24(keccak256(previous head ‖ entry))``;
+    the log carries none), so a missing, altered or reordered entry shows in :meth:`finish`, where
+    the replayed head differs from the contract's.
     """
 
     def __init__(self, accounts: Iterable[str] | None = None) -> None:
-        #: replay state per account (key: 64 lowercase hex digits, no 0x)
-        self.accounts: dict[str, _Replay] = {}
-        self.only = None if accounts is None else {norm_account(a)[2:] for a in accounts}
+        #: replay state per account (key: the 32-byte account id)
+        self.accounts: dict[bytes, _Replay] = {}
+        self.only = (
+            None if accounts is None else {bytes.fromhex(norm_account(a)[2:]) for a in accounts}
+        )
         self.mismatches: list[Mismatch] = []
         self.events = 0
         self.credited = [0] * 8
         self.debited = [0] * 8
         self.granted = [0] * 8
-        self._last_pos = (-1, -1)
-        self._keccak = make_keccak256(9 * 32)
-        self._new: list[str] = []
+        self._last_pos = b""  # the last record's position bytes (block 8, log index 4)
+        self._keccak = make_keccak256(PREIMAGE_BYTES, HEAD_BYTES)
+        self._new: list[bytes] = []
 
     def take_new_accounts(self) -> list[str]:
         """Accounts first seen since the last call, as ``0x`` ids."""
         new, self._new = self._new, []
-        return ["0x" + a for a in new]
+        return ["0x" + a.hex() for a in new]
 
     def account_ids(self) -> list[str]:
         """The replayed accounts, as ``0x`` ids."""
-        return ["0x" + a for a in self.accounts]
+        return ["0x" + a.hex() for a in self.accounts]
 
     def _bad(self, account: str, fld: str, expected: object, actual: object, detail: str) -> None:
         self.mismatches.append(Mismatch(account, fld, str(expected), str(actual), detail))
+
+    @staticmethod
+    def _where(pos: bytes) -> str:
+        return f"block {int.from_bytes(pos[:8])} log {int.from_bytes(pos[8:])}"
 
     def feed(self, logs: Iterable[Mapping[str, Any]]) -> None:
         """Check and replay raw JSON-RPC logs (in chain order)."""
         self.feed_records(pack_records(logs))
 
     def feed_records(self, packed: Records) -> None:
-        """Check and replay packed logs (the hot loop: slices of one string, one keccak each)."""
+        """Check and replay packed logs (the hot loop: slices of one bytes, one keccak each)."""
         rec, count, odd = packed
         for log in odd:
             topics = log.get("topics") or ["-"]
@@ -791,24 +887,25 @@ class TrailChecker:
         credit_kinds = CREDIT_KINDS
         known = KNOWN_KINDS
         grant = int(EntryKind.GRANT)
-        last_block, last_index = self._last_pos
-        hash288 = self._keccak
-        fromhex = bytes.fromhex
+        m48, m96 = _M48, _M96
+        last_pos = self._last_pos
+        head_of = self._keccak
+        from_bytes = int.from_bytes
         new = self._new
         n = 0
         for base in range(0, count * REC, REC):
-            pos_block = int(rec[base + _R_BLOCK : base + _R_INDEX], 16)
-            pos_index = int(rec[base + _R_INDEX : base + REC], 16)
-            if pos_block < last_block or (pos_block == last_block and pos_index <= last_index):
+            end = base + _R_POS
+            pos = rec[end : base + REC]
+            if pos <= last_pos:
                 self._bad(
                     "trail",
                     "order",
-                    f"after block {last_block} log {last_index}",
-                    f"block {pos_block} log {pos_index}",
+                    f"after {self._where(last_pos)}" if last_pos else "the first log",
+                    self._where(pos),
                     "logs are not in chain order (reordered or duplicated)",
                 )
-            last_block, last_index = pos_block, pos_index
-            account = rec[base : base + 64]
+            last_pos = pos
+            account = rec[base : base + _R_ENTRY]
             if only is not None and account not in only:
                 continue
             st = accounts.get(account)
@@ -816,41 +913,29 @@ class TrailChecker:
                 st = accounts[account] = _Replay()
                 new.append(account)
             n += 1
-            seq = int(rec[base + _R_SEQ : base + _R_KIND], 16)
+            word = from_bytes(rec[base + _R_ENTRY : base + _R_REF])
+            seq = word & m48
             if seq != st.seq + 1:
                 self._bad(
-                    "0x" + account,
+                    "0x" + account.hex(),
                     "seq",
                     st.seq + 1,
                     seq,
-                    f"block {pos_block} log {pos_index}: entry missing, repeated or out of order",
+                    f"{self._where(pos)}: entry missing, repeated or out of order",
                 )
-            emitted = rec[base + _R_HEAD : base + _R_BLOCK]
-            computed = hash288(st.head + fromhex(rec[base : base + _R_PREIMAGE_END]))
-            if computed.hex() != emitted:
-                self._bad(
-                    "0x" + account,
-                    "head",
-                    "0x" + computed.hex(),
-                    "0x" + emitted,
-                    f"block {pos_block} log {pos_index} seq {seq}: "
-                    "emitted head is not keccak(previous head, entry)",
-                )
-                st.head = fromhex(emitted)
-            else:
-                st.head = computed
+            st.head = head_of(st.head + rec[base:end])
             st.seq = seq
             st.seen += 1
-            kind = int(rec[base + _R_KIND : base + _R_PROGRAM], 16)
-            program = int(rec[base + _R_PROGRAM : base + _R_AMOUNT], 16)
-            amount = int(rec[base + _R_AMOUNT : base + _R_AMOUNT + 64], 16)
-            if kind not in known or not 1 <= program <= 7:
+            kind = word >> 48 & 255
+            program = word >> 56 & 255
+            amount = word >> 112
+            if kind not in known or not 0 < program < 8 or amount > m96:
                 self._bad(
-                    "0x" + account,
+                    "0x" + account.hex(),
                     "codes",
-                    "known kind/program",
-                    f"{kind}/{program}",
-                    f"block {pos_block} log {pos_index}",
+                    "known kind/program, no bit above 208",
+                    f"{kind}/{program}" + ("" if amount <= m96 else f"/0x{word:064x}"),
+                    f"{self._where(pos)} seq {seq}",
                 )
                 continue
             bal = st.balances
@@ -865,14 +950,13 @@ class TrailChecker:
                 if bal[program] < 0 and not st.broken:
                     st.broken = True
                     self._bad(
-                        "0x" + account,
+                        "0x" + account.hex(),
                         f"balance[{Program(program).name}]",
                         ">= 0",
                         bal[program],
-                        f"block {pos_block} log {pos_index} seq {seq}: "
-                        "debit exceeds the replayed balance",
+                        f"{self._where(pos)} seq {seq}: debit exceeds the replayed balance",
                     )
-        self._last_pos = (last_block, last_index)
+        self._last_pos = last_pos
         self.events += n
 
     def finish(
@@ -887,7 +971,7 @@ class TrailChecker:
         only) also catches accounts whose logs are missing altogether.
         """
         for account in sorted(set(self.account_ids()) | set(states)):
-            st = self.accounts.get(account[2:]) or _Replay()
+            st = self.accounts.get(bytes.fromhex(account[2:])) or _Replay()
             chain = states.get(account)
             if chain is None:
                 self._bad(account, "state", "read", "missing", "no contract state was read")
@@ -895,7 +979,14 @@ class TrailChecker:
             if chain.count != st.seen:
                 self._bad(account, "count", chain.count, st.seen, "entries missing or extra")
             if chain.head != st.head:
-                self._bad(account, "head", "0x" + chain.head.hex(), "0x" + st.head.hex(), "")
+                self._bad(
+                    account,
+                    "head",
+                    "0x" + chain.head.hex(),
+                    "0x" + st.head.hex(),
+                    f"the {st.seen} logs do not hash to the contract's head: "
+                    "an entry is missing, altered, extra or out of order",
+                )
             for p in PROGRAMS:
                 if chain.balances[p] != st.balances[p]:
                     self._bad(

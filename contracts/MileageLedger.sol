@@ -9,6 +9,7 @@ import {AwardBitmap} from "./libraries/AwardBitmap.sol";
 import {Checkpoints} from "./libraries/Checkpoints.sol";
 import {FiscalYear} from "./libraries/FiscalYear.sol";
 import {HashChain} from "./libraries/HashChain.sol";
+import {AccountWord} from "./types/AccountWord.sol";
 import {Position, PositionCodec} from "./types/Position.sol";
 import "./types/Codes.sol" as Codes;
 
@@ -39,14 +40,11 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
 
     /// @dev One account: the hash-chain head alone in its slot, then count and flags in one slot.
-    struct Account {
-        bytes32 head;
-        uint64 count;
-        bool donationConsent;
-        bool merged;
+    /// @dev A packed {Position} word (a struct so that its slot is computed once per use).
+    struct WordSlot {
+        uint256 word;
     }
 
-    /// @dev A packed {Position} word (a struct so that its slot is computed once per use).
     struct PositionSlot {
         uint256 word;
     }
@@ -85,9 +83,14 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
         uint256 used;
         uint256 total;
         uint256 skipped;
+        uint256 bitmapWord;
+        uint256 bits;
     }
 
-    mapping(bytes32 account => Account) private _accounts;
+    /// @dev No bitmap word is cached yet (award numbers are uint64, so no real word index is this).
+    uint256 private constant NO_WORD = type(uint256).max;
+
+    mapping(bytes32 account => WordSlot) private _accountWords;
     mapping(bytes32 account => mapping(uint8 program => PositionSlot)) private _positions;
     mapping(bytes32 account => mapping(uint8 program => mapping(uint256 index => uint256 pair))) private _checkpoints;
     mapping(uint256 word => uint256 bits) private _awardBitmap;
@@ -184,6 +187,7 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
         b.budget = period.explicit ? period.budget : cfg.annualBudget;
         b.used = period.used;
         b.maxAward = cfg.maxAward;
+        b.bitmapWord = NO_WORD;
         skipped = new uint64[](grants.length);
         for (uint256 i; i < grants.length; ++i) {
             Grant calldata g = grants[i];
@@ -192,7 +196,9 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
                 ++b.skipped;
             }
         }
-        // Budget and totals are written once per batch, not once per award.
+        // The bitmap word, budget and totals are written once per batch (or per 256 award
+        // numbers), not once per award.
+        if (b.bitmapWord != NO_WORD) _awardBitmap[b.bitmapWord] = b.bits;
         period.used = uint96(b.used);
         Totals storage totals = _totals[program];
         totals.granted += uint128(b.total);
@@ -296,7 +302,7 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
         for (uint8 program = 1; program <= Codes.PROGRAM_MAX; ++program) {
             _mergeProgram(from, into, program);
         }
-        _accounts[from].merged = true;
+        _accountWords[from].word |= AccountWord.MERGED;
         _successors[from] = into;
         emit AccountsMerged(from, into);
     }
@@ -305,7 +311,9 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
     function setDonationConsent(bytes32 account, bool consent) external onlyRole(REGISTRAR_ROLE) {
         if (account == bytes32(0)) revert InvalidAccount(account);
         _requireLive(account);
-        _accounts[account].donationConsent = consent;
+        WordSlot storage slot = _accountWords[account];
+        uint256 word = slot.word;
+        slot.word = consent ? word | AccountWord.CONSENT : word & ~AccountWord.CONSENT;
         emit DonationConsentSet(account, consent);
     }
 
@@ -334,10 +342,11 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
     function accountState(bytes32 account)
         external
         view
-        returns (uint64 count, bytes32 head, bytes32 successor, bool donationConsent)
+        returns (uint64 count, bytes24 head, bytes32 successor, bool donationConsent)
     {
-        Account storage a = _accounts[account];
-        return (a.count, a.head, _successors[account], a.donationConsent);
+        uint256 word = _accountWords[account].word;
+        // The count is 48 bits wide.
+        return (uint64(AccountWord.count(word)), AccountWord.head(word), _successors[account], AccountWord.consents(word));
     }
 
     /// @inheritdoc IMileageLedger
@@ -409,35 +418,54 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
 
     /// @dev One award of a batch. Returns false if its number was already recorded (skipped).
     function _grantOne(Batch memory b, Grant calldata g) private returns (bool recorded) {
+        // Each calldata field is read (and range-checked) once.
+        bytes32 account = g.account;
+        uint64 awardNo = g.awardNo;
         uint96 amount = g.amount;
-        if (g.awardNo == 0 || g.account == bytes32(0) || amount == 0) {
-            revert InvalidAward(g.awardNo, g.account, amount);
-        }
+        if (awardNo == 0 || account == bytes32(0) || amount == 0) revert InvalidAward(awardNo, account, amount);
         // Skip before the limit checks: a resent award was checked when it was first recorded.
-        if (!_awardBitmap.record(g.awardNo)) {
-            emit AwardSkipped(g.awardNo, g.awardId, g.account);
+        // The bitmap word of consecutive award numbers is cached in `b` (Permit2-style nonces).
+        uint256 index = uint256(awardNo) >> 8;
+        if (index != b.bitmapWord) {
+            if (b.bitmapWord != NO_WORD) _awardBitmap[b.bitmapWord] = b.bits;
+            b.bitmapWord = index;
+            b.bits = _awardBitmap[index];
+        }
+        uint256 bit = uint256(1) << (uint256(awardNo) & 0xff);
+        uint256 bits = b.bits;
+        if (bits & bit != 0) {
+            emit AwardSkipped(awardNo, g.awardId, account);
             return false;
         }
-        if (amount > b.maxAward) revert AwardTooLarge(b.program, g.awardNo, uint96(b.maxAward), amount);
+        b.bits = bits | bit;
+        if (amount > b.maxAward) revert AwardTooLarge(b.program, awardNo, uint96(b.maxAward), amount);
         uint256 used = b.used + amount;
         if (used > b.budget) {
-            revert BudgetExceeded(b.program, b.year, g.awardNo, uint96(b.budget), uint96(b.used), amount);
+            revert BudgetExceeded(b.program, b.year, awardNo, uint96(b.budget), uint96(b.used), amount);
         }
         b.used = used;
         b.total += amount;
-        _credit(g.account, b.program, amount, Codes.KIND_GRANT, g.awardId);
+        _credit(account, b.program, amount, Codes.KIND_GRANT, g.awardId);
         return true;
     }
 
     /// @dev Credits `amount` at the current time (a new or extended checkpoint) and records it.
     function _credit(bytes32 account, uint8 program, uint96 amount, uint8 kind, bytes32 ref) private {
         PositionSlot storage slot = _positions[account][program];
-        Position memory p = PositionCodec.unpack(slot.word);
-        if (p.granted + amount > type(uint96).max) revert AmountOverflow(p.granted + amount);
-        if (!p.credit(_checkpoints[account][program], amount, block.timestamp)) {
-            revert TooManyCheckpoints(account, program);
+        uint256 word = slot.word;
+        uint256 fast = PositionCodec.creditInPlace(word, amount, block.timestamp);
+        if (fast != 0) {
+            // No older checkpoint to keep (a new or fully spent position, or a credit in the same
+            // block as the newest checkpoint): one word, no unpacking.
+            slot.word = fast;
+        } else {
+            Position memory p = PositionCodec.unpack(word);
+            if (p.granted + amount > type(uint96).max) revert AmountOverflow(p.granted + amount);
+            if (!p.credit(_checkpoints[account][program], amount, block.timestamp)) {
+                revert TooManyCheckpoints(account, program);
+            }
+            slot.word = p.pack();
         }
-        slot.word = p.pack();
         _append(account, kind, program, amount, Codes.REASON_NONE, ref);
     }
 
@@ -470,7 +498,7 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
         // slither-disable-next-line incorrect-equality
         if (amount == 0) return 0;
         _totals[program].debited += amount;
-        uint8 reason = _accounts[account].donationConsent ? Codes.REASON_EXPIRY_DONATION : Codes.REASON_EXPIRY;
+        uint8 reason = AccountWord.consents(_accountWords[account].word) ? Codes.REASON_EXPIRY_DONATION : Codes.REASON_EXPIRY;
         // amount <= granted, which is a uint96.
         _append(account, Codes.KIND_EXPIRY, program, uint96(amount), reason, bytes32(0));
         return uint96(amount);
@@ -512,13 +540,15 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
 
     /// @dev Appends one entry to `account`'s hash chain and emits it (docs/DESIGN.md).
     function _append(bytes32 account, uint8 kind, uint8 program, uint96 amount, uint8 reason, bytes32 ref) private {
-        Account storage a = _accounts[account];
-        if (a.merged) revert AccountMerged(account, _successors[account]);
-        uint64 seq = a.count + 1;
-        bytes32 head = HashChain.next(a.head, account, seq, kind, program, amount, reason, ref, uint64(block.timestamp));
-        a.head = head;
-        a.count = seq;
-        emit EntryRecorded(account, seq, kind, program, amount, reason, ref, uint64(block.timestamp), head);
+        WordSlot storage slot = _accountWords[account];
+        uint256 word = slot.word;
+        if (AccountWord.isMerged(word)) revert AccountMerged(account, _successors[account]);
+        // 2**48 entries in one account cannot happen (one per block would take 9 million years).
+        uint256 seq = AccountWord.count(word) + 1;
+        uint256 entry = HashChain.entryWord(seq, kind, program, reason, block.timestamp, amount);
+        bytes24 head = HashChain.next(AccountWord.head(word), account, entry, ref);
+        slot.word = AccountWord.appended(word, head, seq);
+        emit EntryRecorded(account, entry, ref);
     }
 
     function _expirableAt(bytes32 account, uint8 program, uint256 timestamp) private view returns (uint96) {
@@ -552,6 +582,6 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
 
     function _requireLive(bytes32 account) private view {
         if (account == bytes32(0)) revert InvalidAccount(account);
-        if (_accounts[account].merged) revert AccountMerged(account, _successors[account]);
+        if (AccountWord.isMerged(_accountWords[account].word)) revert AccountMerged(account, _successors[account]);
     }
 }

@@ -66,6 +66,7 @@ from eth_utils import keccak
 
 from bridge.anvil import free_port
 from bridge.client import GrantItem
+from bridge.compile import main_artifact
 from ledger.domain.codes import Program
 from ledger.settings import ANVIL_DEV_KEY
 
@@ -617,7 +618,7 @@ def part_api(
                     "address": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
                     "block_number": 1,
                     "block_hash": "0x" + "11" * 32,
-                    "abi_hash": "0" * 64,
+                    "abi_hash": main_artifact().abi_hash,
                     "deployer": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
                     "created_at": now,
                 }
@@ -1057,7 +1058,8 @@ TABLE = [
     ("mirror_speedup", "speedup mirror / naive"),
     ("gas_per_award_new", "gas per award, new account (batch 200)"),
     ("gas_per_award_existing", "gas per award, existing account (batch 200)"),
-    ("gas_per_award_existing_steady", "  existing, steady state (bench_gas)"),
+    ("gas_per_award_existing_steady", "  existing, unspent balance, steady state (bench_gas)"),
+    ("gas_per_award_existing_spent", "  existing, balance spent before (bench_gas)"),
     ("mirror_gas_per_award_new", "  measured in the mirror run, new"),
     ("mirror_gas_per_award_existing", "  measured in the mirror run, existing"),
     ("api_balance_rps", "balance reads, req/s (c=32)"),

@@ -7,7 +7,9 @@ Starts a private anvil, deploys the ledger, registers ECO_HOUSEHOLD and measures
   - existing_3rd: a third grant: the spill fills the second half of that pair slot
   - existing_spent: a grant after the account converted its whole balance to SEOUL: the old
                   history is dropped, nothing spills (the common case of members who use mileage)
-"existing" in the goal is read as the mean of existing and existing_3rd (steady state, unspent).
+"existing" in the goal is reported both ways: existing_spent (no checkpoint to keep: the grant
+writes the account word and the position word, nothing else) and the steady mean of existing and
+existing_3rd (an unspent balance keeps every grant date, so each new date spills a checkpoint).
 Prints a table and writes bench/gas.json. Run: .venv/bin/python scripts/bench_gas.py
 """
 
@@ -110,10 +112,11 @@ def main() -> None:
     out = ROOT / "bench" / "gas.json"
     out.parent.mkdir(exist_ok=True)
     notes = (
-        "gas per award including the batch's share of the 21,000 base. Goals not met: a new "
-        "account needs 3 fresh slots (head, count word, position word = 66,300); an existing one "
-        "rewrites the same 3 (15,000) plus an expiry checkpoint spill when its balance is unspent. "
-        "See contracts/README.md, section Gas."
+        "gas per award including the batch's share of the 21,000 base. A new account writes two "
+        "fresh words (account: head + count + flags; position: balance + newest checkpoint). An "
+        "existing one rewrites the same two words; with an unspent balance from an earlier grant "
+        "date the previous checkpoint also spills into the checkpoint array (two per slot: +22,100 "
+        "into a fresh slot, +5,000 into a half-full one). See contracts/README.md, section Gas."
     )
     out.write_text(
         json.dumps(
@@ -123,7 +126,12 @@ def main() -> None:
                     "new": all(
                         r["new_per_award"] <= GOAL_NEW for r in rows if r["batch_size"] >= 200
                     ),
-                    "existing": all(
+                    "existing_spent": all(
+                        r["existing_spent_per_award"] <= GOAL_EXISTING
+                        for r in rows
+                        if r["batch_size"] >= 200
+                    ),
+                    "existing_unspent_steady": all(
                         r["existing_steady_per_award"] <= GOAL_EXISTING
                         for r in rows
                         if r["batch_size"] >= 200

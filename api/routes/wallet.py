@@ -91,7 +91,7 @@ def get_expiring(
 @router.get(
     "/{account}/proof",
     response_model=ProofOut,
-    summary="EIP-1186 proof of the count, head and balance slots at the anchor block",
+    summary="EIP-1186 proof of the account word (count, head) and balances at the anchor block",
 )
 async def get_proof(ctx: Ctx, account: ReadableAccount) -> ProofOut:
     return await run_in_threadpool(proofs.account_proof, ctx, account)

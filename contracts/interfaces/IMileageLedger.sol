@@ -80,27 +80,19 @@ interface IMileageLedger {
     // ---------------------------------------------------------------------------------------
 
     /// @notice One ledger entry was appended to `account`'s hash chain (docs/DESIGN.md).
+    /// @dev `entry` packs the fixed-width fields in one word, low bits first:
+    /// seq [0,48) | kind [48,56) | program [56,64) | reason [64,72) | timestamp [72,112) |
+    /// amount [112,208). seq is the entry's number in the account (1, 2, ..., the new count);
+    /// kind is GRANT=1 .. MERGE_IN=8 (GRANT, CONVERSION_IN and MERGE_IN credit); program is the
+    /// program whose balance changed; reason the deduction reason (NONE=0 for credits); timestamp
+    /// `block.timestamp`; amount the unsigned amount credited or debited. The new head is
+    /// bytes24(keccak256(abi.encodePacked(previousHead, account, entry, ref))), so the event
+    /// carries everything needed to recompute it (one word instead of seven keeps a grant cheap).
     /// @param account the account whose balance changed
-    /// @param seq the entry's sequence number in the account (1, 2, ...), equal to the new count
-    /// @param kind entry kind (GRANT=1 .. MERGE_IN=8); GRANT, CONVERSION_IN and MERGE_IN credit
-    /// @param program the program whose balance changed
-    /// @param amount the amount credited or debited (unsigned; `kind` gives the direction)
-    /// @param reason deduction reason (NONE=0 for credits)
+    /// @param entry the packed entry word (layout above)
     /// @param ref award id (GRANT, CORRECTION), conversion id (CONVERSION_*), caller's reference
     /// (DEDUCTION), 0 (EXPIRY), the other account (MERGE_*)
-    /// @param timestamp `block.timestamp` of the entry
-    /// @param head the account's new hash-chain head
-    event EntryRecorded(
-        bytes32 indexed account,
-        uint64 indexed seq,
-        uint8 kind,
-        uint8 program,
-        uint96 amount,
-        uint8 reason,
-        bytes32 ref,
-        uint64 timestamp,
-        bytes32 head
-    );
+    event EntryRecorded(bytes32 indexed account, uint256 entry, bytes32 ref);
 
     /// @notice An award in a batch was skipped because its award number was already recorded.
     /// @param awardNo the award number that was already recorded
@@ -341,13 +333,13 @@ interface IMileageLedger {
     /// @notice The completeness proof and flags of `account`.
     /// @param account the account
     /// @return count number of entries
-    /// @return head hash-chain head over them
+    /// @return head hash-chain head over them (bytes24: stored with the count in one word)
     /// @return successor the account it was merged into (0 if not merged)
     /// @return donationConsent whether expiring mileage is donated
     function accountState(bytes32 account)
         external
         view
-        returns (uint64 count, bytes32 head, bytes32 successor, bool donationConsent);
+        returns (uint64 count, bytes24 head, bytes32 successor, bool donationConsent);
 
     /// @notice Whether award number `awardNo` was recorded.
     /// @param awardNo the award number

@@ -41,6 +41,25 @@ library PositionCodec {
         return p.granted | (p.debited << 96) | (p.lastTime << 192) | (p.spilled << 224) | (p.cursor << 240);
     }
 
+    /// @notice The word after crediting `amount` at `time` when no checkpoint has to be kept
+    /// (see {Checkpoints-credit}): the position is empty or fully spent (its history is dropped),
+    /// or `time` is the newest checkpoint's. Returns 0 when a checkpoint would spill, or the sum
+    /// would overflow: the caller then takes the general path (which reverts on overflow).
+    function creditInPlace(uint256 word, uint256 amount, uint256 time) internal pure returns (uint256) {
+        uint256 granted = word & M96;
+        uint256 debited = (word >> 96) & M96;
+        uint256 sum = granted + amount;
+        if (sum > M96) return 0;
+        if (granted != 0 && ((word >> 192) & M32) == time) {
+            return (word & ~M96) | sum;
+        }
+        if (debited >= granted) {
+            // Empty, or everything credited so far is consumed: spilled and cursor restart at 0.
+            return sum | (debited << 96) | (time << 192);
+        }
+        return 0;
+    }
+
     /// @notice The balance of a stored word.
     function balanceOf(uint256 word) internal pure returns (uint256) {
         return (word & M96) - ((word >> 96) & M96);

@@ -130,8 +130,9 @@ def verify_bundle_cmd(
     ] = None,
 ) -> None:
     """Verify a proof bundle offline: header hash = keccak(rlp(header)), the account and storage
-    proofs of count, head and balances against the header's stateRoot, and the hash chain of the
-    entries ending in that head with that count. Exit 0 valid, 1 invalid, 2 unreadable."""
+    proofs of the account word (count and 24-byte head) and the balances against the header's
+    stateRoot, and the hash chain of the entries ending in that head with that count. Exit 0
+    valid, 1 invalid, 2 unreadable."""
     import json
 
     from bridge.proofs import ProofError, verify_bundle

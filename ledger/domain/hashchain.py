@@ -1,15 +1,18 @@
 """The per-account hash chain of ledger entries (docs/DESIGN.md, "Entries and the hash chain").
 
-Per account the contract keeps `count` (uint64) and `head` (bytes32), starting at 0 and
-bytes32(0). Appending an entry sets `seq = count + 1` and
+Per account the contract keeps `count` (uint48) and `head` (bytes24) in one storage word,
+starting at 0 and 24 zero bytes. Appending an entry sets `seq = count + 1` and
 
-    head' = keccak256(abi.encode(head, account, seq, kind, program, amount, reason, ref,
-                                 timestamp))
-            types: bytes32, bytes32, uint64, uint8, uint8, uint96, uint8, bytes32, uint64
+    entry = seq | kind << 48 | program << 56 | reason << 64 | timestamp << 72 | amount << 112
+    head' = bytes24(keccak256(abi.encodePacked(head, account, entry, ref)))
+            types: bytes24, bytes32, uint256, bytes32 (120 bytes)
 
-`abi.encode` of static types is one 32-byte word per value: bytes32 as is, unsigned integers
-big-endian and left-padded with zeros. Replaying an account's `EntryRecorded` events through
-`next_head` must reproduce the contract's head and count; that is the completeness proof.
+`EntryRecorded(bytes32 indexed account, uint256 entry, bytes32 ref)` carries exactly those
+words: the preimage is `head ‖ topics[1] ‖ data` (the log's 64 data bytes verbatim). Replaying an
+account's `EntryRecorded` events through `next_head` must reproduce the contract's head and
+count; that is the completeness proof. The head is truncated to 24 bytes so that it and the
+count fit one storage word (a grant then writes one word for the proof); 192 bits leave 2**96
+work for a collision and 2**192 for a second preimage.
 """
 
 from __future__ import annotations
@@ -21,21 +24,25 @@ from eth_hash.auto import keccak
 
 from ledger.domain.errors import ChainBroken, InvalidValue
 
-ZERO_HEAD = bytes(32)
+HEAD_BYTES = 24
+ZERO_HEAD = bytes(HEAD_BYTES)
 WORD = 32
-_UINT_BITS = {
-    "seq": 64,
-    "kind": 8,
-    "program": 8,
-    "amount": 96,
-    "reason": 8,
-    "timestamp": 64,
-}
+PREIMAGE_BYTES = HEAD_BYTES + 3 * WORD
+#: (field, bit offset, width) of the packed entry word, low bits first.
+ENTRY_LAYOUT: tuple[tuple[str, int, int], ...] = (
+    ("seq", 0, 48),
+    ("kind", 48, 8),
+    ("program", 56, 8),
+    ("reason", 64, 8),
+    ("timestamp", 72, 40),
+    ("amount", 112, 96),
+)
+_UINT_BITS = {name: bits for name, _, bits in ENTRY_LAYOUT}
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One ledger entry, as emitted in `EntryRecorded` (the head excluded).
+    """One ledger entry, as emitted in `EntryRecorded` (unpacked).
 
     `kind`, `program` and `reason` are the uint8 codes (pass `EntryKind`, `Program`, `Reason`
     members or plain ints as read from events).
@@ -60,33 +67,61 @@ class Entry:
             if not 0 <= number < 1 << bits:
                 raise InvalidValue(name, f"{number} does not fit in uint{bits}")
 
+    @property
+    def word(self) -> int:
+        """The packed entry word of the event and the preimage."""
+        return pack_entry(
+            self.seq, self.kind, self.program, self.reason, self.timestamp, self.amount
+        )
 
-def _word(value: int) -> bytes:
-    return value.to_bytes(WORD, "big")
+    @classmethod
+    def from_word(cls, account: bytes, word: int, ref: bytes) -> Entry:
+        """The entry of an event's `account` topic, `entry` word and `ref`."""
+        fields = unpack_entry(word)
+        return cls(account=account, ref=ref, **fields)
+
+
+def pack_entry(seq: int, kind: int, program: int, reason: int, timestamp: int, amount: int) -> int:
+    """The packed entry word (layout in :data:`ENTRY_LAYOUT`); fields must be in range."""
+    values = {
+        "seq": seq,
+        "kind": int(kind),
+        "program": int(program),
+        "reason": int(reason),
+        "timestamp": timestamp,
+        "amount": amount,
+    }
+    word = 0
+    for name, offset, bits in ENTRY_LAYOUT:
+        value = values[name]
+        if not 0 <= value < 1 << bits:
+            raise InvalidValue(name, f"{value} does not fit in uint{bits}")
+        word |= value << offset
+    return word
+
+
+def unpack_entry(word: int) -> dict[str, int]:
+    """The fields of a packed entry word. Raises `InvalidValue` if bits above 208 are set."""
+    if not 0 <= word < 1 << 208:
+        raise InvalidValue("entry", f"0x{word:x} sets bits outside the entry layout")
+    return {name: (word >> offset) & ((1 << bits) - 1) for name, offset, bits in ENTRY_LAYOUT}
 
 
 def encode_entry(prev_head: bytes, entry: Entry) -> bytes:
-    """`abi.encode(head, account, seq, kind, program, amount, reason, ref, timestamp)`."""
-    if len(prev_head) != WORD:
-        raise InvalidValue("prev_head", f"must be 32 bytes (got {len(prev_head)})")
-    return b"".join(
-        (
-            prev_head,
-            entry.account,
-            _word(entry.seq),
-            _word(int(entry.kind)),
-            _word(int(entry.program)),
-            _word(entry.amount),
-            _word(int(entry.reason)),
-            entry.ref,
-            _word(entry.timestamp),
-        )
-    )
+    """`abi.encodePacked(head, account, entry, ref)`: the 120-byte preimage."""
+    if len(prev_head) != HEAD_BYTES:
+        raise InvalidValue("prev_head", f"must be {HEAD_BYTES} bytes (got {len(prev_head)})")
+    return prev_head + entry.account + entry.word.to_bytes(WORD, "big") + entry.ref
+
+
+def head_of(preimage: bytes) -> bytes:
+    """The head of a 120-byte preimage: the first 24 bytes of its keccak256."""
+    return keccak(preimage)[:HEAD_BYTES]
 
 
 def next_head(prev_head: bytes, entry: Entry) -> bytes:
     """The head after appending `entry` to a chain whose head is `prev_head`."""
-    return keccak(encode_entry(prev_head, entry))
+    return head_of(encode_entry(prev_head, entry))
 
 
 def verify_chain(entries: Iterable[Entry], expected_head: bytes, expected_count: int) -> bytes:
@@ -94,7 +129,7 @@ def verify_chain(entries: Iterable[Entry], expected_head: bytes, expected_count:
 
     Returns the recomputed head. Raises `ChainBroken` if the entries belong to different
     accounts, skip or repeat a seq, or do not end at `expected_count` / `expected_head`.
-    An empty chain is valid for count 0 and head bytes32(0).
+    An empty chain is valid for count 0 and the zero head.
     """
     head = ZERO_HEAD
     count = 0
@@ -108,7 +143,7 @@ def verify_chain(entries: Iterable[Entry], expected_head: bytes, expected_count:
             raise ChainBroken(account, count + 1, f"expected seq {count + 1}, got {entry.seq}")
         head = next_head(head, entry)
         count = entry.seq
-    owner = account if account is not None else ZERO_HEAD
+    owner = account if account is not None else bytes(WORD)
     if count != expected_count:
         raise ChainBroken(
             owner, count, f"replayed {count} entries but the contract counts {expected_count}"

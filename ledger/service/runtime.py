@@ -64,17 +64,27 @@ class Runtime:
         """The ledger contract client (fails with a clear error when nothing is deployed)."""
         if self._client is None:
             from bridge.client import LedgerClient
+            from bridge.compile import main_artifact
             from bridge.errors import DeploymentError
 
             address = self.settings.contract_address
+            dep = self.deployment()
             if not address:
-                dep = self.deployment()
                 if dep is None:
                     raise DeploymentError(
                         "no ledger deployment recorded for this chain: run `mileage deploy` "
                         "(or `make run`), or set MILEAGE_CONTRACT_ADDRESS"
                     )
                 address = dep.address
+            expected = main_artifact().abi_hash
+            if dep is not None and dep.abi_hash != expected:
+                raise DeploymentError(
+                    f"the ledger recorded at {dep.address} was deployed from another version of "
+                    f"the contract (ABI {dep.abi_hash[:12]}, this code reads {expected[:12]}), so "
+                    "its events cannot be read: deploy the current contract on a fresh chain and "
+                    "database (`mileage deploy`), or for the embedded default move `.mileage/` "
+                    "away and run `make run` again"
+                )
             self._client = LedgerClient(self.w3, address)
         return self._client
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_abi import decode, encode
+from eth_abi import decode
 from eth_utils import keccak
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError
@@ -88,6 +88,16 @@ def issuer_role(program: int) -> bytes:
     return keccak(b"MILEAGE_ISSUER" + bytes([program]))
 
 
+ZERO_HEAD = b"\x00" * 24
+
+
+def pack_entry(seq: int, kind: int, program: int, reason: int, timestamp: int, amount: int) -> int:
+    """The EntryRecorded entry word (IMileageLedger.sol), packed independently of the contract."""
+    assert seq < 1 << 48 and kind < 256 and program < 256 and reason < 256
+    assert timestamp < 1 << 40 and amount < 1 << 96
+    return seq | kind << 48 | program << 56 | reason << 64 | timestamp << 72 | amount << 112
+
+
 def next_head(
     head: bytes,
     account: bytes,
@@ -99,23 +109,57 @@ def next_head(
     ref: bytes,
     timestamp: int,
 ) -> bytes:
-    """docs/DESIGN.md's hash-chain step, computed independently of the contract."""
-    return keccak(
-        encode(
-            [
-                "bytes32",
-                "bytes32",
-                "uint64",
-                "uint8",
-                "uint8",
-                "uint96",
-                "uint8",
-                "bytes32",
-                "uint64",
-            ],
-            [head, account, seq, kind, program, amount, reason, ref, timestamp],
-        )
+    """docs/DESIGN.md's hash-chain step, computed independently of the contract:
+    bytes24(keccak256(abi.encodePacked(bytes24 head, account, uint256 entry, ref)))."""
+    assert len(head) == 24 and len(account) == 32 and len(ref) == 32
+    entry = pack_entry(seq, kind, program, reason, timestamp, amount)
+    return keccak(head + account + entry.to_bytes(32, "big") + ref)[:24]
+
+
+@dataclass(frozen=True)
+class EntryArgs:
+    """The arguments of an EntryRecorded log, with the packed entry word unpacked."""
+
+    account: bytes
+    entry: int
+    ref: bytes
+    seq: int
+    kind: int
+    program: int
+    reason: int
+    timestamp: int
+    amount: int
+
+
+@dataclass(frozen=True)
+class EntryLog:
+    args: EntryArgs
+    blockNumber: int
+    logIndex: int
+
+
+def unpack_log(log: Any) -> EntryLog:
+    """An EntryRecorded log (as web3 decodes it) with its entry word unpacked."""
+    w = int(log.args.entry)
+    assert w >> 208 == 0, "bits above the entry layout are set"
+    args = EntryArgs(
+        account=bytes(log.args.account),
+        entry=w,
+        ref=bytes(log.args.ref),
+        seq=w & ((1 << 48) - 1),
+        kind=(w >> 48) & 0xFF,
+        program=(w >> 56) & 0xFF,
+        reason=(w >> 64) & 0xFF,
+        timestamp=(w >> 72) & ((1 << 40) - 1),
+        amount=w >> 112,
     )
+    return EntryLog(args, int(log.blockNumber), int(log.logIndex))
+
+
+def entry_logs(ledger: Ledger, from_block: int = 0) -> list[EntryLog]:
+    """Every EntryRecorded log since `from_block`, unpacked, in chain order."""
+    logs = ledger.contract.events.EntryRecorded().get_logs(from_block=from_block)
+    return sorted((unpack_log(lg) for lg in logs), key=lambda x: (x.blockNumber, x.logIndex))
 
 
 @dataclass
@@ -169,7 +213,8 @@ class Ledger:
             assert got[1] == tuple(expected), got
 
     def events(self, rcpt: Any, event: str) -> list[Any]:
-        return list(getattr(self.contract.events, event)().process_receipt(rcpt, errors=DISCARD))
+        logs = list(getattr(self.contract.events, event)().process_receipt(rcpt, errors=DISCARD))
+        return [unpack_log(lg) for lg in logs] if event == "EntryRecorded" else logs
 
     def grant(
         self, program: int, grants: list[tuple[bytes, int, int, bytes]], sender: str | None = None
@@ -241,15 +286,13 @@ def deploy_ledger(w3: Web3) -> Ledger:
 
 def replay_heads(ledger: Ledger, from_block: int = 0) -> dict[bytes, tuple[int, bytes]]:
     """Recompute (count, head) of every account from EntryRecorded logs."""
-    logs = ledger.contract.events.EntryRecorded().get_logs(from_block=from_block)
     state: dict[bytes, tuple[int, bytes]] = {}
-    for log in sorted(logs, key=lambda x: (x.blockNumber, x.logIndex)):
+    for log in entry_logs(ledger, from_block):
         e = log.args
-        count, head = state.get(e.account, (0, b"\x00" * 32))
+        count, head = state.get(e.account, (0, ZERO_HEAD))
         assert e.seq == count + 1
         head = next_head(
             head, e.account, e.seq, e.kind, e.program, e.amount, e.reason, e.ref, e.timestamp
         )
-        assert head == e.head
         state[e.account] = (e.seq, head)
     return state

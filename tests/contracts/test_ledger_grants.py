@@ -11,8 +11,10 @@ from ledger_helpers import (
     MAX_AWARD,
     NONE,
     SEOUL,
+    ZERO_HEAD,
     acct,
     award_id,
+    next_head,
     replay_heads,
 )
 
@@ -32,8 +34,12 @@ def test_grant_credits_and_records_entry(ledger):
         e.args.reason,
         e.args.ref,
     ) == (a, 1, GRANT, ECO_HOUSEHOLD, 10_000, NONE, award_id(1))
+    assert e.args.timestamp == ledger.now()
     count, head, successor, donation = ledger.call("accountState", a)
-    assert (count, head, successor, donation) == (1, e.args.head, b"\x00" * 32, False)
+    assert (count, successor, donation) == (1, b"\x00" * 32, False)
+    assert head == next_head(
+        ZERO_HEAD, a, 1, GRANT, ECO_HOUSEHOLD, 10_000, NONE, award_id(1), e.args.timestamp
+    )
     assert replay_heads(ledger)[a] == (count, head)
     assert ledger.call("isAwardRecorded", 1) and not ledger.call("isAwardRecorded", 2)
     (b,) = ledger.events(rc, "GrantBatchRecorded")

@@ -32,8 +32,10 @@ from ledger_helpers import (
     SEOUL,
     TAX_PAYMENT,
     VALIDITY,
+    ZERO_HEAD,
     acct,
     award_id,
+    entry_logs,
     replay_heads,
 )
 
@@ -255,11 +257,10 @@ def _run(ledger, ops) -> None:
                 )
 
     # The event stream: running balances never negative; per-program sums match the totals.
-    logs = ledger.contract.events.EntryRecorded().get_logs(from_block=start_block)
     running: dict[tuple[bytes, int], int] = defaultdict(int)
     credits: dict[int, int] = defaultdict(int)
     debits: dict[int, int] = defaultdict(int)
-    for log in sorted(logs, key=lambda x: (x.blockNumber, x.logIndex)):
+    for log in entry_logs(ledger, start_block):
         e = log.args
         if e.kind in CREDIT_KINDS:
             running[(e.account, e.program)] += e.amount
@@ -275,4 +276,4 @@ def _run(ledger, ops) -> None:
     heads = replay_heads(ledger, start_block)
     for a in ACCOUNTS:
         count, head = ledger.call("accountState", a)[:2]
-        assert heads.get(a, (0, b"\x00" * 32)) == (count, head)
+        assert heads.get(a, (0, ZERO_HEAD)) == (count, head)

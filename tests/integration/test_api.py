@@ -351,7 +351,7 @@ def test_trail_and_doctored_row(env: ApiEnv) -> None:
     assert t["verdict"] == "ok" and t["problems"] == []
     assert t["onchain"] == t["recomputed"] and t["onchain"]["count"] == 3
     assert all(e["link_ok"] for e in t["entries"])
-    assert t["entries"][0]["prev_head"] == "0x" + "00" * 32
+    assert t["entries"][0]["prev_head"] == "0x" + "00" * 24
     assert t["entries"][1]["prev_head"] == t["entries"][0]["recomputed_head"]
     # a doctored database row: the amount of entry 2 changed
     from ledger.adapters.orm import Entry

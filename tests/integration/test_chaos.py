@@ -105,7 +105,9 @@ def test_node_restart_mid_run(
         w3 = make_web3(node.url, timeout=5)
         dep = deploy(w3, node.url)
         accounts = [f"0x{i + 1:064x}" for i in range(300)]
-        seed("ECO_HOUSEHOLD", [10_000] * 2000, accounts=accounts)
+        # Enough awards that the run is still going when the node goes down (a batch of 50 to
+        # existing accounts mines in a few ms): 8,000 awards = 160 transactions.
+        seed("ECO_HOUSEHOLD", [10_000] * 8000, accounts=accounts)
         sub = Submitter(
             session_factory,
             LedgerClient(w3, dep.address),
@@ -131,6 +133,7 @@ def test_node_restart_mid_run(
                 break
             time.sleep(0.05)
         t_stop = time.monotonic()
+        assert worker.is_alive(), "the run ended before the node went down: seed more awards"
         if how == "kill":
             # a crash: the node comes back from an older (but complete) state file. anvil writes
             # the file in place, so a SIGKILL can truncate it: keep a parseable copy to restore.

@@ -108,3 +108,20 @@ V2,22NA2222,2025-05,2025-10,5000,4000
     last = entries[-1]
     assert last.kind == EntryKind.EXPIRY and last.reason == Reason.EXPIRY_DONATION
     assert to_bytes32("0x" + last.account.hex()) == acc("C1")
+
+
+def test_deployment_of_another_contract_version_is_refused(env: AnvilProcess) -> None:
+    """A deployment recorded from an older contract (another ABI) is not silently misread."""
+    import sqlalchemy as sa
+
+    from bridge.errors import DeploymentError
+    from ledger.adapters.orm import Deployment
+
+    cli("deploy")
+    rt = Runtime.open(get_settings())
+    with rt.sessions() as s, s.begin():
+        s.execute(sa.update(Deployment).values(abi_hash="ab" * 32))
+    with pytest.raises(DeploymentError, match="another version of the contract"):
+        _ = Runtime.open(get_settings()).client
+    out = cli("expire", "--program", "CAR", code=1)
+    assert "another version of the contract" in out and "Traceback" not in out

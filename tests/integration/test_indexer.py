@@ -1,7 +1,8 @@
 """The indexer (``bridge.indexer``) on a real ledger on anvil, with SQLite and PostgreSQL.
 
 Every test compares the index with the chain itself: the decoded logs (web3's own decoding via
-``LedgerClient.entry_logs``) and the contract's ``accountState`` / ``balancesOf``.
+``LedgerClient.entry_logs``), their heads replayed with ``ledger.domain.hashchain`` (the log
+carries none) and the contract's ``accountState`` / ``balancesOf``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from bridge.reconcile import reconcile
 from bridge.verify import RawLedgerReader
 from ledger.adapters.orm import AccountHead, Balance, Entry, IndexCursor, IndexedBlock
 from ledger.domain.codes import EntryKind, Program
+from ledger.domain.hashchain import HEAD_BYTES, ZERO_HEAD, next_head
 
 pytestmark = pytest.mark.chain
 
@@ -38,7 +40,11 @@ def assert_index_matches_chain(deployed: Any, session_factory: Any) -> int:
         rows = {(e.account_id, e.seq): e for e in s.scalars(sa.select(Entry))}
         events = client.entry_logs(deployed.block_number, cur.block_number)
         assert len(rows) == len(events)
+        replayed: dict[bytes, bytes] = {}
         for ev in events:
+            head = replayed[ev.account] = next_head(
+                replayed.get(ev.account, ZERO_HEAD), ev.chain_entry
+            )
             e = rows["0x" + ev.account.hex(), ev.seq]
             assert (e.kind, e.program, e.amount, e.reason, e.timestamp) == (
                 ev.kind,
@@ -47,7 +53,8 @@ def assert_index_matches_chain(deployed: Any, session_factory: Any) -> int:
                 ev.reason,
                 ev.timestamp,
             )
-            assert (e.ref, e.head) == ("0x" + ev.ref.hex(), "0x" + ev.head.hex())
+            assert (e.ref, e.head) == ("0x" + ev.ref.hex(), "0x" + head.hex())
+            assert len(e.head) == 2 + 2 * HEAD_BYTES
             assert (e.block_number, e.block_hash, e.tx_hash, e.log_index) == (
                 ev.block_number,
                 "0x" + ev.block_hash.hex(),
@@ -61,6 +68,7 @@ def assert_index_matches_chain(deployed: Any, session_factory: Any) -> int:
         for a in {"0x" + ev.account.hex() for ev in events}:
             state = client.account_state(bytes.fromhex(a[2:]), cur.block_number)
             assert (heads[a].count, heads[a].head) == (state.count, "0x" + state.head.hex())
+            assert state.head == replayed[bytes.fromhex(a[2:])]
             chain = client.balances_of(bytes.fromhex(a[2:]), cur.block_number)
             assert {p: v for p, v in balances[a].items() if v} == {
                 p: v for p, v in chain.items() if v
@@ -199,7 +207,17 @@ def test_reorg_by_anvil_reorg(deployed: Any, session_factory: Any) -> None:
     assert n == 2 and amounts == [1_000, 9_999]
 
 
-def test_a_broken_chain_commits_nothing(deployed: Any, session_factory: Any) -> None:
+@pytest.mark.parametrize(
+    ("edit", "problem"),
+    [
+        ({"count": 3}, "the index holds 3 entries"),
+        ({"head": "0x" + "ee" * 32}, "is not 24 bytes"),  # a 32-byte head of the old format
+    ],
+    ids=["count", "head-width"],
+)
+def test_a_broken_chain_commits_nothing(
+    deployed: Any, session_factory: Any, edit: dict[str, Any], problem: str
+) -> None:
     """An index edited by hand (head projection) makes the next event fail to extend it: the
     step raises and neither rows nor cursor move."""
     drv = LedgerDriver(deployed)
@@ -209,13 +227,34 @@ def test_a_broken_chain_commits_nothing(deployed: Any, session_factory: Any) -> 
     ix.run_until_head()
     before = ix.cursor()
     with session_factory.begin() as s:
-        s.execute(sa.update(AccountHead).values(head="0x" + "ee" * 32))
+        s.execute(sa.update(AccountHead).values(**edit))
     drv.grant(Program.CAR, [(a, 2_000), (acct("other"), 5)])
-    with pytest.raises(IndexIntegrityError, match="seq 2"):
+    with pytest.raises(IndexIntegrityError, match="seq 2") as err:
         ix.step()
+    assert problem in str(err.value)
     assert ix.cursor() == before
     with session_factory() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(Entry)) == 1
+
+
+def test_an_edited_head_is_extended_and_reconcile_reports_it(
+    deployed: Any, session_factory: Any
+) -> None:
+    """The log has no head to compare with, so a well-formed but wrong stored head is extended;
+    reconciliation against ``accountState`` is what catches it (and the stored rows' chain)."""
+    drv = LedgerDriver(deployed)
+    a = acct("edited-head")
+    drv.grant(Program.CAR, [(a, 1_000)])
+    ix = make_indexer(deployed, session_factory)
+    ix.run_until_head()
+    with session_factory.begin() as s:
+        s.execute(sa.update(AccountHead).values(head="0x" + "ee" * HEAD_BYTES))
+    drv.grant(Program.CAR, [(a, 2_000)])
+    assert ix.run_until_head() == 1
+    with RawLedgerReader(deployed.url, deployed.address) as rd:
+        report = reconcile(session_factory, rd)
+    found = {(d.account, d.field) for d in report.discrepancies}
+    assert {(a, "head"), (a, "entries.last_head"), (a, "entries.hash_chain")} <= found
 
 
 def test_bulk_indexing_is_fast(deployed: Any, session_factory: Any) -> None:

@@ -17,6 +17,7 @@ from api.client import ProofError, verify_balances, verify_bundle, verify_proof,
 from bridge import proofs
 from bridge.client import to_bytes32
 from ledger.adapters.orm import Entry
+from ledger.domain.hashchain import HEAD_BYTES
 
 pytestmark = pytest.mark.chain
 
@@ -47,12 +48,19 @@ def trusted_hash(env: ApiEnv, number: int) -> str:
 
 
 def test_slot_formulas_match_the_contract(env: ApiEnv) -> None:
-    """The storage slots the proofs cover hold what the contract's views return."""
+    """The storage slots the proofs cover hold what the contract's views return: one account
+    word (count in bits 0-47, flags in 48-49, the bytes24 head on top), then the positions."""
     w3, addr, a = env.deployed.w3, env.deployed.address, to_bytes32(ALICE)
     state = env.deployed.client.account_state(a)
-    raw_head = w3.eth.get_storage_at(addr, proofs.head_slot(a))
-    raw_count = int.from_bytes(w3.eth.get_storage_at(addr, proofs.count_slot(a)), "big")
-    assert bytes(raw_head) == state.head and raw_count & proofs.M64 == state.count == 5
+    raw = bytes(w3.eth.get_storage_at(addr, proofs.account_slot(a)))
+    word = int.from_bytes(raw, "big")
+    assert len(state.head) == HEAD_BYTES and state.head != bytes(HEAD_BYTES)
+    assert proofs.head_of_word(word) == state.head == raw[:HEAD_BYTES]
+    assert proofs.count_of_word(word) == state.count == 5
+    assert proofs.consent_of_word(word) == state.donation
+    assert not proofs.merged_of_word(word)
+    assert (word >> 50) & ((1 << 14) - 1) == 0  # bits 50-63 unused
+    assert proofs.account_slots(a)[0] == ("account", proofs.account_slot(a))
     balances = env.deployed.client.balances_of(a)
     for p in range(1, 8):
         word = int.from_bytes(w3.eth.get_storage_at(addr, proofs.position_slot(a, p)), "big")
@@ -65,13 +73,15 @@ def test_proof_endpoint_verifies_offline(env: ApiEnv) -> None:
     trusted = trusted_hash(env, p["anchor"]["block_number"])
     state = verify_proof(p, ALICE, trusted_block_hash=trusted)
     assert state.count == 5 and state.balances["ECO_HOUSEHOLD"] == 30_000
+    assert len(state.head) == 2 + 2 * HEAD_BYTES and state.head == p["head"]
+    assert state.head == "0x" + env.deployed.client.account_state(to_bytes32(ALICE)).head.hex()
     assert state.balances["SEOUL"] == 10_000 and state.balances["CAR"] == 20_000
     verify_balances(w.balances(ALICE), state)
     # an empty account is proven empty
     other = acct(0xE)
     p0 = env.client(env.key("auditor")).proof(other)
     s0 = verify_proof(p0, other)
-    assert s0.count == 0 and s0.head == "0x" + "00" * 32 and not any(s0.balances.values())
+    assert s0.count == 0 and s0.head == "0x" + "00" * 24 and not any(s0.balances.values())
 
 
 def test_proof_tampering_is_caught(env: ApiEnv) -> None:
@@ -83,10 +93,24 @@ def test_proof_tampering_is_caught(env: ApiEnv) -> None:
         fn(q)
         cases.append((name, q))
 
+    labels = [sp["label"] for sp in p["storage_proofs"]]
+    assert labels[0] == "account" and labels[1:] == [f"balance:{n}" for n in p["balances"]]
+    word = int(p["storage_proofs"][0]["value"], 16)
     mutate("served balance", lambda q: q["balances"].__setitem__("CAR", 25_000))
+    mutate("served head", lambda q: q.__setitem__("head", "0x" + "00" * 24))
+    mutate("served count", lambda q: q.__setitem__("count", 4))
     mutate("storage value", lambda q: q["storage_proofs"][2].__setitem__("value", "0x1"))
+    mutate(
+        "account word count", lambda q: q["storage_proofs"][0].__setitem__("value", hex(word - 1))
+    )
+    mutate(
+        "account word head",
+        lambda q: q["storage_proofs"][0].__setitem__("value", hex(word ^ (1 << 200))),
+    )
     mutate("header state root", lambda q: q["header"].__setitem__("stateRoot", "0x" + "11" * 32))
     mutate("dropped node", lambda q: q["storage_proofs"][1]["proof"].pop())
+    mutate("dropped account node", lambda q: q["storage_proofs"][0]["proof"].pop())
+    mutate("account slot missing", lambda q: q["storage_proofs"].pop(0))
     mutate(
         "swapped labels",
         lambda q: (
@@ -116,7 +140,9 @@ def test_bundle_verifies_and_catches_tampering(env: ApiEnv, tmp_path: Path) -> N
     b = auditor.bundle(ALICE)
     trusted = trusted_hash(env, b["block_number"])
     state = verify_bundle(b, trusted_block_hash=trusted)
-    assert state.count == len(b["entries"]) == 5
+    assert state.count == len(b["entries"]) == 5 and b["version"] == proofs.BUNDLE_VERSION == 2
+    assert all(len(e["head"]) == 2 + 2 * HEAD_BYTES for e in b["entries"])
+    assert b["entries"][-1]["head"] == state.head
     verify_trail(auditor.trail(ALICE), state)
 
     runner = CliRunner()
@@ -153,6 +179,10 @@ def test_bundle_verifies_and_catches_tampering(env: ApiEnv, tmp_path: Path) -> N
             lambda q: q["proof"]["storage_proofs"][0].__setitem__("value", "0x4")
         ),
         "other account": tampered(lambda q: q.__setitem__("account", acct(0xB0B))),
+        "head listed as 32 bytes": tampered(
+            lambda q: q["entries"][0].__setitem__("head", q["entries"][0]["head"] + "00" * 8)
+        ),
+        "version 1 bundle": tampered(lambda q: q.__setitem__("version", 1)),
     }
     for name, q in bad.items():
         with pytest.raises(ProofError):

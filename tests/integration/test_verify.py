@@ -6,6 +6,7 @@ swapped, an amount changed ...); the chain checks run it against a real ledger o
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 
@@ -20,33 +21,50 @@ from bridge.verify import (
     ChainAccount,
     ProgramTotals,
     RawLedgerReader,
+    RpcError,
     TrailChecker,
     VerificationError,
+    make_keccak256,
+    pack_answer,
+    pack_records,
     preimage_tail,
     verify_ledger,
     verify_trail,
 )
 from ledger.domain.codes import EntryKind, Program, Reason
-from ledger.domain.hashchain import ZERO_HEAD, Entry, encode_entry, next_head
+from ledger.domain.hashchain import (
+    HEAD_BYTES,
+    PREIMAGE_BYTES,
+    ZERO_HEAD,
+    Entry,
+    encode_entry,
+    next_head,
+)
 
 # ------------------------------------------------------------------------------------------------
 # synthetic trails (pure)
 # ------------------------------------------------------------------------------------------------
 
 
-def raw_log(entry: Entry, head: bytes, block: int, index: int) -> dict[str, Any]:
-    """The JSON-RPC form of the ``EntryRecorded`` log of ``entry``."""
-    words = [entry.kind, entry.program, entry.amount, entry.reason]
-    data = "".join(f"{w:064x}" for w in words) + entry.ref.hex() + f"{entry.timestamp:064x}"
+def raw_log(entry: Entry, block: int, index: int) -> dict[str, Any]:
+    """The JSON-RPC form of the ``EntryRecorded`` log of ``entry`` (it carries no head)."""
     return {
         "address": "0x" + "11" * 20,
-        "topics": [ENTRY_TOPIC, "0x" + entry.account.hex(), f"0x{entry.seq:064x}"],
-        "data": "0x" + data + head.hex(),
+        "topics": [ENTRY_TOPIC, "0x" + entry.account.hex()],
+        "data": f"0x{entry.word:064x}{entry.ref.hex()}",
         "blockNumber": hex(block),
         "logIndex": hex(index),
         "blockHash": "0x" + "22" * 32,
         "transactionHash": "0x" + "33" * 32,
     }
+
+
+def entry_word(log: dict[str, Any]) -> int:
+    return int(log["data"][2:66], 16)
+
+
+def with_word(log: dict[str, Any], word: int) -> dict[str, Any]:
+    return {**log, "data": f"0x{word:064x}{log['data'][66:]}"}
 
 
 def synthetic_trail(
@@ -63,9 +81,10 @@ def synthetic_trail(
 
     def append(a: bytes, kind: EntryKind, program: int, amount: int, reason: Reason) -> None:
         counts[a] += 1
-        e = Entry(a, counts[a], int(kind), program, amount, int(reason), b"\x05" * 32, 1_700_000)
+        ref = bytes([len(logs) % 256]) * 32
+        e = Entry(a, counts[a], int(kind), program, amount, int(reason), ref, 1_700_000)
         heads[a] = next_head(heads[a], e)
-        logs.append(raw_log(e, heads[a], 10 + len(logs) // 4, len(logs) % 4))
+        logs.append(raw_log(e, 10 + len(logs) // 4, len(logs) % 4))
         if kind.is_credit:
             bal[a][program] += amount
             totals[program][1] += amount
@@ -123,31 +142,60 @@ def test_reordered_trail_is_caught() -> None:
 
 
 def test_renumbered_swap_is_caught_by_the_hash_chain() -> None:
-    """Two entries swapped *and* renumbered, positions kept: only the heads can tell."""
+    """Two entries swapped *and* renumbered, positions kept: only the head can tell."""
     logs, states, _ = synthetic_trail()
     a = logs[0]["topics"][1]
     i, j = [k for k, lg in enumerate(logs) if lg["topics"][1] == a][1:3]
-    doctored = [dict(lg) for lg in logs]
-    for k in (i, j):
-        doctored[k]["topics"] = list(doctored[k]["topics"])
-    ti, tj = doctored[i]["topics"][2], doctored[j]["topics"][2]
-    doctored[i]["data"], doctored[j]["data"] = logs[j]["data"], logs[i]["data"]
-    doctored[i]["topics"][2], doctored[j]["topics"][2] = ti, tj
+    m48 = (1 << 48) - 1
+    wi, wj = entry_word(logs[i]), entry_word(logs[j])
+    doctored = list(logs)
+    doctored[i] = {**logs[i], "data": with_word(logs[j], (wj & ~m48) | (wi & m48))["data"]}
+    doctored[j] = {**logs[j], "data": with_word(logs[i], (wi & ~m48) | (wj & m48))["data"]}
+    assert doctored[i] != logs[i]
     found = verify_trail(doctored, states)
-    assert any(m.account == a and m.field == "head" for m in found)
+    assert [(m.account, m.field) for m in found] == [(a, "head")], found
+    assert "do not hash to the contract's head" in found[0].detail
 
 
 @pytest.mark.parametrize(
-    ("word", "value"), [(2, 123_456), (4, 0xABC), (5, 99)], ids=["amount", "ref", "timestamp"]
+    ("shift", "bits", "value"),
+    [(112, 96, 123_456), (72, 40, 99), (64, 8, 3), (0, 48, 5)],
+    ids=["amount", "timestamp", "reason", "seq"],
 )
-def test_altered_entry_is_caught(word: int, value: int) -> None:
+def test_altered_entry_word_is_caught(shift: int, bits: int, value: int) -> None:
     logs, states, _ = synthetic_trail()
-    doctored = [dict(lg) for lg in logs]
-    data = doctored[3]["data"]
-    start = 2 + 64 * word
-    doctored[3]["data"] = data[:start] + f"{value:064x}" + data[start + 64 :]
+    doctored = list(logs)
+    mask = ((1 << bits) - 1) << shift
+    doctored[3] = with_word(logs[3], (entry_word(logs[3]) & ~mask) | (value << shift))
+    assert doctored[3] != logs[3]
     found = verify_trail(doctored, states)
-    assert any(m.field == "head" and "seq" in m.detail for m in found)
+    who = logs[3]["topics"][1]
+    assert any(m.account == who and m.field == "head" for m in found), found
+
+
+def test_altered_ref_and_account_are_caught() -> None:
+    logs, states, _ = synthetic_trail()
+    who = logs[3]["topics"][1]
+    doctored = list(logs)
+    doctored[3] = {**logs[3], "data": logs[3]["data"][:66] + "ab" * 32}
+    assert any(m.account == who and m.field == "head" for m in verify_trail(doctored, states))
+    # an entry moved to another account: both chains break
+    other = next(lg["topics"][1] for lg in logs if lg["topics"][1] != who)
+    doctored = list(logs)
+    doctored[3] = {**logs[3], "topics": [ENTRY_TOPIC, other]}
+    found = verify_trail(doctored, states)
+    assert {(who, "head"), (other, "head")} <= {(m.account, m.field) for m in found}
+
+
+def test_bits_outside_the_layout_and_unknown_codes_are_reported() -> None:
+    logs, states, _ = synthetic_trail()
+    doctored = list(logs)
+    doctored[2] = with_word(logs[2], entry_word(logs[2]) | 1 << 250)
+    doctored[5] = with_word(logs[5], entry_word(logs[5]) & ~(0xFF << 48) | 99 << 48)
+    found = [m for m in verify_trail(doctored, states) if m.field == "codes"]
+    assert len(found) == 2
+    assert found[0].account == logs[2]["topics"][1] and "/0x04" in found[0].actual
+    assert found[1].actual.startswith("99/")
 
 
 def test_extra_and_duplicated_entries_are_caught() -> None:
@@ -164,12 +212,12 @@ def test_contract_state_differences_are_reported() -> None:
     bal = list(s.balances)
     bal[int(Program.CAR)] += 1
     wrong = dict(states)
-    wrong[a] = ChainAccount(s.count + 1, b"\x01" * 32, s.successor, s.donation, tuple(bal))
+    wrong[a] = ChainAccount(s.count + 1, b"\x01" * 24, s.successor, s.donation, tuple(bal))
     found = verify_trail(logs, wrong, totals)
     assert {"count", "head", "balance[CAR]"} <= fields([m for m in found if m.account == a])
     # an account the contract knows but whose logs are all missing
     ghost = "0x" + "ab" * 32
-    wrong[ghost] = ChainAccount(2, b"\x02" * 32, bytes(32), False, (0,) * 8)
+    wrong[ghost] = ChainAccount(2, b"\x02" * 24, bytes(32), False, (0,) * 8)
     assert any(m.account == ghost and m.field == "count" for m in verify_trail(logs, wrong))
 
 
@@ -177,10 +225,10 @@ def test_overdraft_and_foreign_logs_are_caught() -> None:
     a = bytes.fromhex(acct("over")[2:])
     e1 = Entry(a, 1, int(EntryKind.DEDUCTION), int(Program.CAR), 5, 2, bytes(32), 1)
     h1 = next_head(ZERO_HEAD, e1)
-    foreign = raw_log(e1, h1, 1, 1)
+    foreign = raw_log(e1, 1, 1)
     foreign = {**foreign, "topics": ["0x" + "99" * 32, *foreign["topics"][1:]]}
     state = {"0x" + a.hex(): ChainAccount(1, h1, bytes(32), False, (0,) * 8)}
-    found = verify_trail([raw_log(e1, h1, 1, 0), foreign], state)
+    found = verify_trail([raw_log(e1, 1, 0), foreign], state)
     assert {"balance[CAR]", "log"} <= fields(found)
 
 
@@ -202,14 +250,14 @@ def test_account_filter_ignores_other_accounts() -> None:
 @settings(max_examples=200, deadline=None)
 @given(
     account=st.binary(min_size=32, max_size=32),
-    prev=st.binary(min_size=32, max_size=32),
-    seq=st.integers(1, 2**64 - 1),
+    prev=st.binary(min_size=24, max_size=24),
+    seq=st.integers(1, 2**48 - 1),
     kind=st.integers(0, 255),
     program=st.integers(0, 255),
     amount=st.integers(0, 2**96 - 1),
     reason=st.integers(0, 255),
     ref=st.binary(min_size=32, max_size=32),
-    ts=st.integers(0, 2**64 - 1),
+    ts=st.integers(0, 2**40 - 1),
 )
 def test_fast_preimage_equals_the_reference_encoding(
     account: bytes,
@@ -222,10 +270,62 @@ def test_fast_preimage_equals_the_reference_encoding(
     ref: bytes,
     ts: int,
 ) -> None:
-    """The verifier's slice of the raw log is exactly ``hashchain.encode_entry`` minus the head."""
+    """The verifier's bytes of the raw log are exactly ``hashchain.encode_entry`` minus the head,
+    its fast keccak gives ``next_head``, and its record decodes back to the entry."""
     e = Entry(account, seq, kind, program, amount, reason, ref, ts)
-    log = raw_log(e, b"\x00" * 32, 1, 0)
+    log = raw_log(e, 1, 0)
     assert prev + preimage_tail(log) == encode_entry(prev, e)
+    assert HEAD_OF(prev + preimage_tail(log)) == next_head(prev, e)
+    rec, n, odd = pack_records([log])
+    assert (n, odd, len(rec)) == (1, [], 108)
+    assert rec[:96] == preimage_tail(log)
+    assert Entry.from_word(account, int.from_bytes(rec[32:64]), rec[64:96]) == e
+    assert rec[96:] == bytes(7) + b"\x01" + bytes(4)  # block 1, log index 0
+
+
+HEAD_OF = make_keccak256(PREIMAGE_BYTES, HEAD_BYTES)
+
+
+def test_fast_keccak_matches_eth_hash() -> None:
+    from eth_hash.auto import keccak
+
+    assert HEAD_OF is not keccak  # the fast path is in use here
+    for size in (24, 32):
+        for length in (0, 1, 120, 135, 136, 137, 300):
+            fast = make_keccak256(length, size)
+            data = bytes((i * 7 + length) % 256 for i in range(length))
+            assert fast(data) == keccak(data)[:size]
+    with pytest.raises(ValueError, match="size"):
+        make_keccak256(120, 33)
+    with pytest.raises(ValueError, match="119 bytes, not 120"):
+        HEAD_OF(bytes(119))  # never reads past the end of a short input
+
+
+def answer_text(logs: list[dict[str, Any]], **dump: Any) -> bytes:
+    return json.dumps({"jsonrpc": "2.0", "id": 7, "result": logs}, **dump).encode()
+
+
+def test_packing_the_answer_text_equals_packing_decoded_logs() -> None:
+    logs, _, _ = synthetic_trail(entries=80)
+    logs = [
+        {**lg, "blockNumber": hex(0x1234567 + k), "removed": False} for k, lg in enumerate(logs)
+    ]
+    expected = pack_records(logs)
+    assert expected[1] == len(logs) and expected[2] == []
+    for dump in ({}, {"separators": (",", ":")}, {"indent": 2}):
+        assert pack_answer(answer_text(logs, **dump)) == expected
+    # anything unusual goes through json.loads: same records, odd logs reported
+    upper = [{**lg, "data": "0x" + lg["data"][2:].upper()} for lg in logs]
+    assert pack_answer(answer_text(upper)) == expected
+    foreign = [*logs[:3], {**logs[3], "topics": ["0x" + "99" * 32, logs[3]["topics"][1]]}]
+    rec, n, odd = pack_answer(answer_text(foreign))
+    assert (rec, n) == (pack_records(logs[:3])[0], 3) and odd == [foreign[3]]
+    assert pack_answer(answer_text([])) == (b"", 0, [])
+    not_hex = {**logs[5], "data": logs[5]["data"][:-2] + "zz"}
+    rec, n, odd = pack_answer(answer_text([*logs[:5], not_hex, logs[6]]))
+    assert (rec, n, odd) == (pack_records([*logs[:5], logs[6]])[0], 6, [not_hex])
+    with pytest.raises(RpcError, match="boom"):
+        pack_answer(b'{"jsonrpc":"2.0","id":1,"error":{"code":-1,"message":"boom"}}')
 
 
 # ------------------------------------------------------------------------------------------------

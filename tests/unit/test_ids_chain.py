@@ -1,17 +1,30 @@
-"""Award ids, account ids and the entry hash chain against hand-computed vectors."""
+"""Award ids, account ids, the packed entry word and the entry hash chain against hand-computed
+vectors."""
 
 import hashlib
 import hmac
 
 import pytest
-from eth_abi import encode
+from eth_abi.packed import encode_packed
 from eth_hash.auto import keccak
 
 from ledger.domain import awards
 from ledger.domain.accounts import account_id
 from ledger.domain.codes import EntryKind, Program, Reason
 from ledger.domain.errors import ChainBroken, InvalidAccountKey, InvalidPeriod, InvalidValue
-from ledger.domain.hashchain import ZERO_HEAD, Entry, encode_entry, next_head, verify_chain
+from ledger.domain.hashchain import (
+    ENTRY_LAYOUT,
+    HEAD_BYTES,
+    PREIMAGE_BYTES,
+    ZERO_HEAD,
+    Entry,
+    encode_entry,
+    head_of,
+    next_head,
+    pack_entry,
+    unpack_entry,
+    verify_chain,
+)
 from ledger.domain.types import YearMonth
 
 ACCOUNT = bytes.fromhex("11" * 32)
@@ -71,38 +84,73 @@ SECOND = Entry(
     bytes.fromhex("33" * 32),
     1_700_000_100,
 )
-HEAD1 = bytes.fromhex("21a14fe26a4c9913ae8ef767f6db32a0f3b8aa5e933a9f0d0cd502c04e422122")
-HEAD2 = bytes.fromhex("4b854b88a401b5e4cb304096e43016ba2c68236f4181ce8a2d8a60c541ada08d")
+# The packed entry words, most significant byte first: 6 unused bytes, amount (12 bytes),
+# timestamp (5), reason (1), program (1), kind (1), seq (6).
+WORD1 = "".join(
+    [
+        "00" * 6,  # bits 208..255 unused
+        "00" * 10 + "c350",  # amount 50,000
+        "006553f100",  # timestamp 1,700,000,000
+        "00",  # reason NONE
+        "01",  # program ECO_HOUSEHOLD
+        "01",  # kind GRANT
+        "00" * 5 + "01",  # seq 1
+    ]
+)
+WORD2 = "".join(
+    [
+        "00" * 6,
+        "00" * 10 + "2710",  # amount 10,000
+        "006553f164",  # timestamp 1,700,000,100
+        "04",  # reason GIFT_CERTIFICATE
+        "01",  # program ECO_HOUSEHOLD
+        "04",  # kind DEDUCTION
+        "00" * 5 + "02",  # seq 2
+    ]
+)
+HEAD1 = bytes.fromhex("5b13a5b3396aba6eab0694129bb7774cdc315683fc449365")
+HEAD2 = bytes.fromhex("03113ec53ba8b33ed7ed6ddad89528d45ff9b1cdb7adcbf3")
+
+
+def test_entry_words_by_hand() -> None:
+    assert len(WORD1) == len(WORD2) == 64
+    assert FIRST.word == int(WORD1, 16)
+    assert SECOND.word == int(WORD2, 16)
+    assert pack_entry(1, 1, 1, 0, 1_700_000_000, 50_000) == int(WORD1, 16)
+    assert Entry.from_word(ACCOUNT, int(WORD1, 16), REF) == FIRST
+    assert unpack_entry(int(WORD2, 16)) == {
+        "seq": 2,
+        "kind": 4,
+        "program": 1,
+        "reason": 4,
+        "timestamp": 1_700_000_100,
+        "amount": 10_000,
+    }
 
 
 def test_encoding_by_hand() -> None:
-    words = [
-        "00" * 32,  # head
-        "11" * 32,  # account
-        "00" * 31 + "01",  # seq
-        "00" * 31 + "01",  # kind GRANT
-        "00" * 31 + "01",  # program ECO_HOUSEHOLD
-        "00" * 30 + "c350",  # amount 50,000
-        "00" * 32,  # reason NONE
-        "22" * 32,  # ref
-        "00" * 28 + "6553f100",  # timestamp 1,700,000,000
-    ]
-    preimage = bytes.fromhex("".join(words))
+    preimage = bytes.fromhex(
+        "".join(
+            [
+                "00" * 24,  # previous head: the zero bytes24
+                "11" * 32,  # account
+                WORD1,  # entry word
+                "22" * 32,  # ref
+            ]
+        )
+    )
+    assert len(preimage) == PREIMAGE_BYTES == 120
     assert encode_entry(ZERO_HEAD, FIRST) == preimage
-    types = [
-        "bytes32",
-        "bytes32",
-        "uint64",
-        "uint8",
-        "uint8",
-        "uint96",
-        "uint8",
-        "bytes32",
-        "uint64",
-    ]
-    assert preimage == encode(types, [ZERO_HEAD, ACCOUNT, 1, 1, 1, 50_000, 0, REF, 1_700_000_000])
-    assert next_head(ZERO_HEAD, FIRST) == keccak(preimage) == HEAD1
-    assert next_head(HEAD1, SECOND) == HEAD2
+    assert preimage == encode_packed(
+        ["bytes24", "bytes32", "uint256", "bytes32"], [ZERO_HEAD, ACCOUNT, int(WORD1, 16), REF]
+    )
+    assert head_of(preimage) == next_head(ZERO_HEAD, FIRST) == keccak(preimage)[:24] == HEAD1
+    second = bytes.fromhex(HEAD1.hex() + "11" * 32 + WORD2 + "33" * 32)
+    assert encode_entry(HEAD1, SECOND) == second
+    assert next_head(HEAD1, SECOND) == keccak(second)[:24] == HEAD2
+    assert len(HEAD1) == len(ZERO_HEAD) == HEAD_BYTES == 24
+    with pytest.raises(InvalidValue, match="prev_head"):
+        encode_entry(bytes(32), FIRST)  # a 32-byte head of the old format
 
 
 def test_verify_chain() -> None:
@@ -119,8 +167,64 @@ def test_verify_chain() -> None:
         verify_chain([FIRST, tampered], HEAD2, 2)
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"seq": 0, "kind": 0, "program": 0, "reason": 0, "timestamp": 0, "amount": 0},
+        {
+            "seq": 2**48 - 1,
+            "kind": 255,
+            "program": 255,
+            "reason": 255,
+            "timestamp": 2**40 - 1,
+            "amount": 2**96 - 1,
+        },
+        {"seq": 7, "kind": 8, "program": 7, "reason": 3, "timestamp": 1_700_000_000, "amount": 1},
+    ],
+    ids=["zero", "max", "typical"],
+)
+def test_pack_unpack_round_trip(fields: dict[str, int]) -> None:
+    word = pack_entry(**fields)
+    assert 0 <= word < 1 << 208
+    assert unpack_entry(word) == fields
+    for name, offset, bits in ENTRY_LAYOUT:
+        assert (word >> offset) & ((1 << bits) - 1) == fields[name]
+
+
+@pytest.mark.parametrize(
+    ("name", "bits"),
+    [("seq", 48), ("kind", 8), ("program", 8), ("reason", 8), ("timestamp", 40), ("amount", 96)],
+)
+def test_pack_refuses_out_of_range_fields(name: str, bits: int) -> None:
+    fields = {"seq": 1, "kind": 1, "program": 1, "reason": 0, "timestamp": 0, "amount": 1}
+    for bad in (1 << bits, -1):
+        with pytest.raises(InvalidValue, match=name):
+            pack_entry(**{**fields, name: bad})
+    with pytest.raises(InvalidValue, match=f"uint{bits}"):
+        Entry(**{**fields, name: 1 << bits, "account": ACCOUNT, "ref": REF})
+
+
+def test_unpack_refuses_bits_outside_the_layout() -> None:
+    for word in (1 << 208, 1 << 255, -1):
+        with pytest.raises(InvalidValue, match="entry"):
+            unpack_entry(word)
+    with pytest.raises(InvalidValue, match="entry"):
+        Entry.from_word(ACCOUNT, int(WORD1, 16) | 1 << 220, REF)
+
+
+def test_layout_tiles_the_low_208_bits() -> None:
+    covered = 0
+    for _, offset, bits in ENTRY_LAYOUT:
+        mask = ((1 << bits) - 1) << offset
+        assert covered & mask == 0
+        covered |= mask
+    assert covered == (1 << 208) - 1
+
+
 def test_entry_ranges() -> None:
     with pytest.raises(InvalidValue, match="uint96"):
         Entry(ACCOUNT, 1, 1, 1, 1 << 96, 0, REF, 0)
     with pytest.raises(InvalidValue, match="32 bytes"):
         Entry(b"\x01", 1, 1, 1, 1, 0, REF, 0)
+    with pytest.raises(InvalidValue, match="32 bytes"):
+        Entry(ACCOUNT, 1, 1, 1, 1, 0, REF[:24], 0)
