@@ -362,15 +362,7 @@ class RawLedgerReader:
         """
         if from_block > to_block:
             return []
-        topics: list[Any] = [ENTRY_TOPIC]
-        if accounts is not None:
-            topics.append([norm_account(a) for a in accounts])
-        flt = {
-            "address": self.address,
-            "fromBlock": _hex(from_block),
-            "toBlock": _hex(to_block),
-            "topics": topics,
-        }
+        flt = self._entry_filter(from_block, to_block, accounts)
         try:
             logs: list[dict[str, Any]] = self.call("eth_getLogs", [flt])
         except RpcError:
@@ -382,20 +374,26 @@ class RawLedgerReader:
             )
         return logs
 
-    def entry_logs_text(
-        self, from_block: int, to_block: int, accounts: Sequence[str] | None = None
-    ) -> bytes | list[dict[str, Any]]:
-        """Like :meth:`entry_logs`, but the node's answer as undecoded JSON bytes (decoding is
-        left to the caller); an error answer is retried through :meth:`entry_logs`."""
+    def _entry_filter(
+        self, from_block: int, to_block: int, accounts: Sequence[str] | None
+    ) -> dict[str, Any]:
+        """The ``eth_getLogs`` filter of this contract's ``EntryRecorded`` logs in a range."""
         topics: list[Any] = [ENTRY_TOPIC]
         if accounts is not None:
             topics.append([norm_account(a) for a in accounts])
-        flt = {
+        return {
             "address": self.address,
             "fromBlock": _hex(from_block),
             "toBlock": _hex(to_block),
             "topics": topics,
         }
+
+    def entry_logs_text(
+        self, from_block: int, to_block: int, accounts: Sequence[str] | None = None
+    ) -> bytes | list[dict[str, Any]]:
+        """Like :meth:`entry_logs`, but the node's answer as undecoded JSON bytes (decoding is
+        left to the caller); an error answer is retried through :meth:`entry_logs`."""
+        flt = self._entry_filter(from_block, to_block, accounts)
         payload = {"jsonrpc": "2.0", "id": self._ids(1), "method": "eth_getLogs", "params": [flt]}
         try:
             resp = self._http.post(self.rpc_url, json=payload)
