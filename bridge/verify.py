@@ -775,6 +775,19 @@ def _keccak_pydll(length: int, size: int) -> Callable[[bytes], bytes]:
     if lib.keccak_init(ctypes.byref(state), ctypes.c_size_t(64), ctypes.c_ubyte(24)) or not state:
         raise RuntimeError("keccak_init failed")
     out = ctypes.create_string_buffer(32)
+
+    fast = _keccak_call(lib, state, out, length, size)
+    weakref.finalize(fast, lib.keccak_destroy, state)  # frees the C state with the function
+    return fast
+
+
+def _keccak_call(
+    lib: Any, state: Any, out: Any, length: int, size: int
+) -> Callable[[bytes], bytes]:
+    """The hash function over an initialised keccak state of pycryptodome's library (either
+    binding): exactly ``length`` input bytes, the first ``size`` bytes of the digest."""
+    import ctypes
+
     n_in, n_out, pad = ctypes.c_size_t(length), ctypes.c_size_t(32), ctypes.c_ubyte(0x01)
     reset, absorb, digest = lib.keccak_reset, lib.keccak_absorb, lib.keccak_digest
 
@@ -784,9 +797,8 @@ def _keccak_pydll(length: int, size: int) -> Callable[[bytes], bytes]:
         reset(state)
         absorb(state, data, n_in)
         digest(state, out, n_out, pad)
-        return out.raw[:size]
+        return bytes(out.raw[:size])
 
-    weakref.finalize(fast, lib.keccak_destroy, state)  # frees the C state with the function
     return fast
 
 
@@ -804,17 +816,8 @@ def _keccak_raw_api(length: int, size: int) -> Callable[[bytes], bytes]:
     owner = raw.SmartPointer(ptr.get(), lib.keccak_destroy)
     state = owner.get()
     out = raw.create_string_buffer(32)
-    n_in, n_out, pad = c_size_t(length), c_size_t(32), c_ubyte(0x01)
-    reset, absorb, digest = lib.keccak_reset, lib.keccak_absorb, lib.keccak_digest
 
-    def fast(data: bytes) -> bytes:
-        if len(data) != length:
-            raise ValueError(f"keccak input of {len(data)} bytes, not {length}")
-        reset(state)
-        absorb(state, data, n_in)
-        digest(state, out, n_out, pad)
-        return bytes(out.raw[:size])
-
+    fast = _keccak_call(lib, state, out, length, size)
     fast.owner = owner  # type: ignore[attr-defined]  # keeps the C state alive
     return fast
 
