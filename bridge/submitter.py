@@ -35,15 +35,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from eth_abi.abi import encode as abi_encode
-from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from sqlalchemy.orm import Session, sessionmaker
 from web3.types import RPCEndpoint
 
 from bridge import metrics
-from bridge.client import LedgerClient, hex32, to_bytes32
+from bridge.client import GrantItem, LedgerClient, encode_grant_batch, hex32, to_bytes32
 from bridge.errors import BridgeError, ChainUnavailable, ContractRevert
 from bridge.logs import get_logger
 from bridge.outbox import ClaimedAward, LeaseLost, Outbox, PendingOperation, StoredTx, _aware
@@ -190,7 +188,7 @@ class Submitter:
         worker_id: str | None = None,
         batch_size: int | None = None,
         gas_price: int | None = None,
-        max_inflight: int = 4,
+        max_inflight: int | None = None,
         lease_seconds: float = 120.0,
         resend_after: float = 3.0,
         receipt_wait: float = 2.0,
@@ -220,7 +218,7 @@ class Submitter:
                 raise ValueError(f"unknown operation kind {k!r}: one of {OP_KINDS}")
         self.worker_id = worker_id or self.sender.lower()
         self.outbox = Outbox(session_factory, self.worker_id, lease_seconds=lease_seconds)
-        self.max_inflight = max_inflight
+        self.max_inflight = max_inflight or int(getattr(settings, "max_inflight", 4))
         self.gas_per_award = gas_per_award
         self.resend_after = resend_after
         self.receipt_wait = receipt_wait
@@ -230,9 +228,6 @@ class Submitter:
         self._last_send: dict[int, float] = {}
         self._lane_wait: dict[str, float] = {}
         self._deploy_block = 0
-        self._grant_selector: bytes | None = None
-        self._grant_types: list[str] = []
-        self._grant_cache: tuple[tuple[str, tuple[int, ...]], bytes] | None = None
         self.log = log.bind(sender=self.sender, worker=self.worker_id, lanes=self.lanes)
 
     @property
@@ -291,6 +286,9 @@ class Submitter:
         r: dict[str, Any] | None = self._rpc("eth_getTransactionReceipt", [tx_hash])
         return r
 
+    def _block_number(self) -> int:
+        return int(self._rpc("eth_blockNumber", []), 16)
+
     def _nonce(self, tag: str) -> int:
         return int(self._rpc("eth_getTransactionCount", [self.sender, tag]), 16)
 
@@ -329,14 +327,18 @@ class Submitter:
                 self._ready = True
             inflight = self._confirm(rep)
             sent_any = False
-            for program in self.programs:
-                if inflight >= self.max_inflight:
-                    break
-                if self._lane_waiting(program):
-                    continue
-                if self._submit_awards(program, rep):
-                    inflight += 1
-                    sent_any = True
+            # fill every free in-flight slot, one batch per lane in turn: on a chain with a
+            # block period (QBFT, anvil --block-time) several batches then share a block
+            lanes = [p for p in self.programs if not self._lane_waiting(p)]
+            while lanes and inflight < self.max_inflight:
+                for program in list(lanes):
+                    if inflight >= self.max_inflight:
+                        break
+                    if self._submit_awards(program, rep):
+                        inflight += 1
+                        sent_any = True
+                    else:
+                        lanes.remove(program)
             if self.operations and inflight < self.max_inflight:
                 n = self._submit_operations(rep, self.max_inflight - inflight)
                 inflight += n
@@ -474,7 +476,23 @@ class Submitter:
     def _confirm(self, rep: StepReport, wait: float = 0.0) -> int:
         """Process receipts of unresolved transactions; returns how many remain in flight."""
         deadline = time.monotonic() + wait
+        seen_block: int | None = None
+        full_pass = 0.0
+        remaining = 0
         while True:
+            # waiting: look at the receipts again only once a new block is out (one cheap call
+            # per poll instead of one receipt query per transaction in flight), or after 1 s
+            if (
+                seen_block is not None
+                and time.monotonic() - full_pass < 1.0
+                and self._block_number() == seen_block
+            ):
+                if time.monotonic() >= deadline:
+                    return remaining
+                time.sleep(0.05)
+                continue
+            seen_block = self._block_number() if wait else None
+            full_pass = time.monotonic()
             txs = self.outbox.unresolved_txs(self.sender)
             latest: int | None = None
             remaining = 0
@@ -681,20 +699,12 @@ class Submitter:
 
     # --- submit awards ------------------------------------------------------------------------
     def _grant_data(self, program: str, awards: Sequence[ClaimedAward]) -> bytes:
-        """``grantBatch`` calldata, encoded with eth_abi directly (web3's ``encode_abi`` walks
-        every value through its formatters: ~5 ms per award, the bridge's hot spot)."""
-        if self._grant_selector is None:
-            fn = next(
-                e
-                for e in self.client.abi
-                if e.get("type") == "function" and e.get("name") == "grantBatch"
-            )
-            self._grant_types = [LedgerClient._type(i) for i in fn["inputs"]]
-            self._grant_selector = function_signature_to_4byte_selector(LedgerClient._signature(fn))
+        """``grantBatch`` calldata of claimed awards."""
         items = [
-            (to_bytes32(a.account_id), a.award_no, a.amount, to_bytes32(a.award_id)) for a in awards
+            GrantItem(to_bytes32(a.account_id), a.award_no, a.amount, to_bytes32(a.award_id))
+            for a in awards
         ]
-        return self._grant_selector + abi_encode(self._grant_types, [program_code(program), items])
+        return encode_grant_batch(program_code(program), items)
 
     def _batch_gas(self, n: int) -> int | None:
         """Gas limit of a batch of ``n`` awards from the per-award figure (None: estimate)."""

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         le=2000,
         description="awards per transaction (measured best; shrunk to fit the block gas limit)",
     )
+    max_inflight: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="transactions a signer keeps unconfirmed at once (several share a block)",
+    )
     confirmations: int = Field(default=0, ge=0, description="blocks before final (0 for QBFT)")
     gas_price: int = Field(default=0, ge=0, description="gas price in wei (0: free-gas chains)")
     api_host: str = "127.0.0.1"

@@ -35,7 +35,7 @@ from eth_account import Account  # noqa: E402
 
 from bridge.anvil import AnvilProcess  # noqa: E402
 from bridge.chain import make_web3  # noqa: E402
-from bridge.client import GrantItem, LedgerClient  # noqa: E402
+from bridge.client import GrantItem, LedgerClient, encode_grant_batch  # noqa: E402
 from bridge.verify import RawLedgerReader, verify_ledger  # noqa: E402
 from ledger.domain.codes import Program  # noqa: E402
 from ledger.settings import ANVIL_DEV_KEY  # noqa: E402
@@ -71,26 +71,6 @@ def deploy(w3: Any) -> tuple[str, int]:
     return str(dep.address), int(dep.block_number)
 
 
-GRANT_BATCH = "grantBatch(uint8,(bytes32,uint64,uint96,bytes32)[])"
-
-
-def grant_batch_calldata(program: int, items: list[GrantItem]) -> bytes:
-    """``grantBatch`` calldata, ABI-encoded by hand (web3's encoder is the bottleneck at 2,000
-    items per call; the first batch is checked against ``LedgerClient.grant_batch_data``)."""
-    from eth_utils.abi import function_signature_to_4byte_selector
-
-    head = (
-        function_signature_to_4byte_selector(GRANT_BATCH)
-        + program.to_bytes(32, "big")
-        + (64).to_bytes(32, "big")
-        + len(items).to_bytes(32, "big")
-    )
-    return head + b"".join(
-        g.account + g.award_no.to_bytes(32, "big") + g.amount.to_bytes(32, "big") + g.award_id
-        for g in items
-    )
-
-
 def synthesise(w3: Any, address: str, entries: int, accounts: int, batch: int) -> float:
     """``entries`` GRANT entries over ``accounts`` accounts, ``batch`` per transaction.
     Transactions are signed and sent back to back (anvil mines each on arrival)."""
@@ -116,9 +96,7 @@ def synthesise(w3: Any, address: str, entries: int, accounts: int, batch: int) -
             )
             for k in range(n)
         ]
-        data = grant_batch_calldata(int(program), items)
-        if sent == 0 and data != client.grant_batch_data(int(program), items):
-            raise SystemExit("hand-encoded grantBatch calldata differs from web3's encoding")
+        data = encode_grant_batch(int(program), items)
         tx = {
             "to": client.address,
             "data": data,

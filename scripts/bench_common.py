@@ -91,12 +91,19 @@ class Env:
 
 @contextmanager
 def bench_env(
-    base: Path, name: str, *, gas_limit: int = 100_000_000, database_url: str | None = None
+    base: Path,
+    name: str,
+    *,
+    gas_limit: int = 100_000_000,
+    database_url: str | None = None,
+    block_time: float | None = None,
 ) -> Iterator[Env]:
-    """Start anvil, open (migrate) a fresh database, deploy the ledger; stop anvil on exit."""
+    """Start anvil, open (migrate) a fresh database, deploy the ledger; stop anvil on exit.
+    ``block_time``: interval mining (a block every so many seconds, like QBFT's block period)
+    instead of a block per transaction."""
     data_dir = base / name
     data_dir.mkdir(parents=True, exist_ok=True)
-    node = AnvilProcess(gas_limit=gas_limit, log_file=data_dir / "anvil.log")
+    node = AnvilProcess(gas_limit=gas_limit, log_file=data_dir / "anvil.log", block_time=block_time)
     node.start()
     try:
         settings = make_settings(data_dir, node.url, database_url)
@@ -245,20 +252,3 @@ def cpu_meter() -> Iterator[dict[str, float]]:
     finally:
         out["cpu"] = time.process_time() - c0
         out["wall"] = time.perf_counter() - w0
-
-
-def encode_grant_batch(
-    selector: bytes, program: int, items: list[tuple[bytes, int, int, bytes]]
-) -> bytes:
-    """Calldata of ``grantBatch(uint8, (bytes32,uint64,uint96,bytes32)[])`` by hand: every field
-    is static, so the array is a length word and four words per grant. Only used to populate
-    chains quickly (the scaling part checks it equals the client's encoding first)."""
-    parts = [
-        selector,
-        program.to_bytes(32, "big"),
-        (64).to_bytes(32, "big"),
-        len(items).to_bytes(32, "big"),
-    ]
-    for account, award_no, amount, award_id in items:
-        parts += [account, award_no.to_bytes(32, "big"), amount.to_bytes(32, "big"), award_id]
-    return b"".join(parts)

@@ -3,6 +3,8 @@ CPU are theirs alone). Each prints one JSON line on stdout.
 
     bench_worker.py import PROGRAM FEED      # the feed import (MILEAGE_* env names the database)
     bench_worker.py bridge SECONDS           # submitter + indexer until idle or SECONDS elapsed
+    bench_worker.py bridge SECONDS ENTRIES   # ... until ENTRIES are indexed (a feed is still
+                                             # being imported: idle moments do not stop it)
     bench_worker.py load URL_FILE KEY SECONDS CONNECTIONS   # Python load generator (no wrk)
 """
 
@@ -31,7 +33,7 @@ def do_import(program: str, feed: str) -> dict[str, object]:
     return {"rows": rep.rows, "recorded": rep.recorded, "rejected": rep.rejected, "seconds": secs}
 
 
-def do_bridge(seconds: float) -> dict[str, object]:
+def do_bridge(seconds: float, until_entries: int | None = None) -> dict[str, object]:
     from bridge.indexer import Indexer
     from bridge.signer import load_signer
     from bridge.submitter import Submitter
@@ -62,9 +64,11 @@ def do_bridge(seconds: float) -> dict[str, object]:
         mined += rep.awards_mined
         n = idx.step()
         indexed += n
+        if until_entries is not None and indexed >= until_entries:
+            break
         if not rep.progressed and rep.inflight == 0 and n == 0 and idx.caught_up:
             idle += 1
-            if idle >= 3:
+            if idle >= 3 and until_entries is None:
                 break
             time.sleep(0.1)
         else:
@@ -119,7 +123,7 @@ def main() -> None:
     if cmd == "import":
         out = do_import(args[0], args[1])
     elif cmd == "bridge":
-        out = do_bridge(float(args[0]))
+        out = do_bridge(float(args[0]), int(args[1]) if len(args) > 1 else None)
     elif cmd == "load":
         out = do_load(args[0], args[1], float(args[2]), int(args[3]))
     else:

@@ -21,6 +21,7 @@ from api.schemas import AwardResult, AwardsIn, AwardsOut
 from ledger.adapters.orm import Award, Member
 from ledger.domain.codes import Program
 from ledger.feeds import COLUMNS, ComputedAward, FeedOptions, Reject, iter_awards
+from ledger.service.feeds import bike_earned_before
 
 
 def _cell(value: Any) -> str:
@@ -67,18 +68,7 @@ def submit_awards(ctx: AppContext, body: AwardsIn, period: str | None) -> Awards
                 )
             )
 
-        def earned_before(member_id: str, year: int) -> int:
-            with ctx.sessions() as s:
-                total = s.scalar(
-                    sa.select(sa.func.coalesce(sa.func.sum(Award.amount), 0)).where(
-                        Award.program == Program.BIKE.name,
-                        Award.member_id == member_id,
-                        Award.period.like(f"{year:04d}-%"),
-                        Award.status != "failed",
-                    )
-                )
-            return int(total or 0)
-
+        earned_before = bike_earned_before(ctx.sessions)
         with tempfile.TemporaryDirectory(prefix="mileage-awards-") as tmp:
             path = Path(tmp) / "batch.csv"
             with path.open("w", encoding="utf-8", newline="") as fh:

@@ -16,7 +16,7 @@ re-reads the file and yields results in file order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ledger.domain import awards
@@ -31,10 +31,14 @@ from ledger.feeds.scratch import Scratch
 
 KnownMembers = Callable[[str], bool]
 """Member registry predicate: True if the member id is registered (for the program)."""
-EarnedBefore = Callable[[str, int], int]
-"""BIKE: mileage already awarded to (member_id, calendar year) by earlier feeds."""
+EarnedBefore = Callable[[int, Sequence[str]], Iterable[tuple[str, int]]]
+"""BIKE: for a calendar year and a chunk of member ids, ``(member_id, amount)`` of the mileage
+earlier feeds already awarded those members in that year (members with nothing may be left out).
+Called once per chunk of at most ``EARNED_CHUNK`` members, so a database answers a feed of
+a million rows with a few thousand grouped queries instead of one query per member-year."""
 
 _BATCH = 1_000
+EARNED_CHUNK = 500
 
 
 def _unknown(member_id: str) -> str:
@@ -209,22 +213,52 @@ def _bike(
             )
 
 
+def _load_earned(scratch: Scratch, earned_before: EarnedBefore | None) -> None:
+    """Fill the scratch table `earned` (member, year, amount) from `earned_before`, asked once
+    per year and chunk of `EARNED_CHUNK` members of the feed."""
+    db = scratch.db
+    db.execute(
+        "CREATE TABLE earned(member TEXT, year INTEGER, amount INTEGER,"
+        " PRIMARY KEY(member, year)) WITHOUT ROWID"
+    )
+    if earned_before is None:
+        return
+    groups = db.execute("SELECT DISTINCT year, member FROM rides ORDER BY year, member")
+    pending: dict[int, list[str]] = {}
+
+    def ask(year: int, members: list[str]) -> None:
+        found = [(m, year, int(a)) for m, a in earned_before(year, members) if a]
+        db.executemany("INSERT INTO earned VALUES (?, ?, ?)", found)
+        members.clear()
+
+    for year, member in groups:
+        chunk = pending.setdefault(year, [])
+        chunk.append(member)
+        if len(chunk) >= EARNED_CHUNK:
+            ask(year, chunk)
+    for year, chunk in pending.items():
+        if chunk:
+            ask(year, chunk)
+
+
 def _apply_bike_caps(scratch: Scratch, earned_before: EarnedBefore | None) -> None:
     """Compute every stored ride's award in member-year and month order, into `results`."""
     db = scratch.db
+    _load_earned(scratch, earned_before)
     reader = db.execute(
-        "SELECT line, member, year, month, days, minutes FROM rides"
-        " ORDER BY member, year, month, line"
+        "SELECT r.line, r.member, r.year, r.month, r.days, r.minutes, COALESCE(e.amount, 0)"
+        " FROM rides r LEFT JOIN earned e ON e.member = r.member AND e.year = r.year"
+        " ORDER BY r.member, r.year, r.month, r.line"
     )
     out: list[tuple[int, int, str, int | None]] = []
     group: tuple[str, int] | None = None
     earned = 0
     last_month: tuple[int, int] | None = None  # (month, first line of that month)
     while rows := reader.fetchmany(_BATCH):
-        for line, member, year, month, days, minutes in rows:
+        for line, member, year, month, days, minutes, before in rows:
             if (member, year) != group:
                 group = (member, year)
-                earned = earned_before(member, year) if earned_before is not None else 0
+                earned = int(before)
                 last_month = None
             if last_month is not None and last_month[0] == month:
                 out.append((line, 0, "duplicate", last_month[1]))

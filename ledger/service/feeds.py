@@ -10,7 +10,7 @@ crash, or after fixing rejected rows) records only what is not recorded yet.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from ledger.adapters.orm import Award, Member
 from ledger.domain.codes import Program
 from ledger.feeds.formats import FeedOptions
 from ledger.feeds.model import ComputedAward, Reject
-from ledger.feeds.pipeline import iter_awards
+from ledger.feeds.pipeline import EarnedBefore, iter_awards
 
 CHUNK = 5000
 
@@ -68,22 +68,9 @@ def import_feed(
         known = set(s.scalars(select(Member.member_id).where(Member.program == program.name)))
     report = FeedReport()
     chunk: list[ComputedAward] = []
-
-    def earned_before(member_id: str, year: int) -> int:
-        # BIKE yearly cap: what *other* feeds already awarded this member in the year (this
-        # file's own rows, if imported before, are recognised by their award ids instead).
-        with factory() as s:
-            total = s.scalar(
-                select(func.coalesce(func.sum(Award.amount), 0)).where(
-                    Award.program == Program.BIKE.name,
-                    Award.member_id == member_id,
-                    Award.period.like(f"{year:04d}-%"),
-                    Award.status != "failed",
-                    Award.source.not_like(f"{path.name}:%"),
-                )
-            )
-        return int(total or 0)
-
+    # BIKE yearly cap: what *other* feeds already awarded (this file's own rows, if imported
+    # before, are recognised by their award ids instead)
+    earned_before = bike_earned_before(factory, exclude_source=path.name)
     for item in iter_awards(
         program, path, known.__contains__, options=options, bike_earned_before=earned_before
     ):
@@ -104,6 +91,32 @@ def import_feed(
     if progress is not None:
         progress(report.rows % 1000)
     return report
+
+
+def bike_earned_before(
+    factory: sessionmaker[Session], *, exclude_source: str | None = None
+) -> EarnedBefore:
+    """The BIKE yearly cap's lookup for `iter_awards`: per year and chunk of members, one
+    grouped query over the awards not failed (served by the ``(program, member_id, period)``
+    index). ``exclude_source`` leaves out the awards recorded from that feed file."""
+
+    def lookup(year: int, members: Sequence[str]) -> list[tuple[str, int]]:
+        query = (
+            select(Award.member_id, func.sum(Award.amount))
+            .where(
+                Award.program == Program.BIKE.name,
+                Award.member_id.in_(members),
+                Award.period.like(f"{year:04d}-%"),
+                Award.status != "failed",
+            )
+            .group_by(Award.member_id)
+        )
+        if exclude_source is not None:
+            query = query.where(Award.source.not_like(f"{exclude_source}:%"))
+        with factory() as s:
+            return [(member, int(total or 0)) for member, total in s.execute(query)]
+
+    return lookup
 
 
 def _record(

@@ -47,6 +47,28 @@ def test_awards_land_once(deployed: Any, session_factory: Any, seed: Any) -> Non
     assert all(client.is_award_recorded(n) for n in (nos[0], nos[-1]))
 
 
+def test_batches_share_a_block_on_a_chain_with_a_block_period(
+    deployed: Any, session_factory: Any, seed: Any
+) -> None:
+    """With a block period (QBFT; here anvil's interval mining) the submitter fills every free
+    in-flight slot before waiting, so several batches land in one block."""
+    seed("CAR", [1000 + i for i in range(120)])
+    rpc = deployed.w3.provider.make_request
+    rpc("evm_setAutomine", [False])
+    rpc("evm_setIntervalMining", [1])
+    try:
+        rep = make_submitter(deployed, session_factory, batch_size=30, max_inflight=4)
+        report = rep.run_until_idle(timeout=60)
+    finally:
+        rpc("evm_setIntervalMining", [0])
+        rpc("evm_setAutomine", [True])
+    assert states(session_factory) == {"final": 120}
+    assert report.txs_sent == 4 and report.awards_mined == 120
+    with session_factory() as s:
+        blocks = set(s.scalars(sa.select(ChainTx.block_number)))
+    assert len(blocks) == 1, blocks
+
+
 def award_rows(session_factory: Any) -> dict[int, Award]:
     with session_factory() as s:
         return {a.award_no: a for a in s.scalars(sa.select(Award))}
@@ -186,8 +208,16 @@ def test_paused_program_waits_and_resumes(deployed: Any, session_factory: Any, s
 
 
 def test_grant_calldata_matches_web3_encoding(deployed: Any, session_factory: Any) -> None:
-    from bridge.client import GrantItem
+    """The hand encoder (four static words per grant) equals web3's ABI encoder, including the
+    largest values, and refuses what does not fit instead of encoding it."""
+    import random
+
+    from bridge.client import GrantItem, encode_grant_batch
     from bridge.outbox import ClaimedAward
+
+    def web3_data(program: int, items: list[GrantItem]) -> bytes:
+        args = [program, [(g.account, g.award_no, g.amount, g.award_id) for g in items]]
+        return bytes.fromhex(deployed.client.contract.encode_abi("grantBatch", args=args)[2:])
 
     sub = make_submitter(deployed, session_factory)
     awards = [
@@ -198,7 +228,27 @@ def test_grant_calldata_matches_web3_encoding(deployed: Any, session_factory: An
         GrantItem(to_bytes32(a.account_id), a.award_no, a.amount, to_bytes32(a.award_id))
         for a in awards
     ]
-    assert sub._grant_data("CAR", awards) == deployed.client.grant_batch_data(3, items)
+    assert sub._grant_data("CAR", awards) == web3_data(3, items)
+    rng = random.Random(5)
+    for n in (0, 1, 37):
+        batch = [
+            GrantItem(
+                rng.randbytes(32), rng.randrange(1 << 64), rng.randrange(1 << 96), rng.randbytes(32)
+            )
+            for _ in range(n)
+        ]
+        batch.append(GrantItem(b"\xff" * 32, (1 << 64) - 1, (1 << 96) - 1, b"\x00" * 32))
+        assert encode_grant_batch(255, batch) == web3_data(255, batch)
+    for bad in (
+        GrantItem(b"\x01" * 32, 1 << 64, 1, b"\x02" * 32),
+        GrantItem(b"\x01" * 32, 1, 1 << 96, b"\x02" * 32),
+        GrantItem(b"\x01" * 31, 1, 1, b"\x02" * 32),
+        GrantItem(b"\x01" * 32, -1, 1, b"\x02" * 32),
+    ):
+        with pytest.raises(ValueError, match="award"):
+            encode_grant_batch(3, [bad])
+    with pytest.raises(ValueError, match="uint8"):
+        encode_grant_batch(256, [])
 
 
 def test_metrics_follow_the_outbox(deployed: Any, session_factory: Any, seed: Any) -> None:

@@ -1,12 +1,13 @@
 """Feed parsing and validation: good rows go on, each bad row is a precise Reject."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from ledger.domain.codes import Flag, Program
 from ledger.feeds import ComputedAward, FeedOptions, Reject, iter_awards
+from ledger.feeds.pipeline import EARNED_CHUNK
 
 USAGE_HEADER = (
     "member_id,window_start,window_end,"
@@ -202,8 +203,33 @@ def test_bike_feed_unsorted_with_caps(feed: Callable[..., Path]) -> None:
 
 def test_bike_earned_before(feed: Callable[..., Path]) -> None:
     path = feed("member_id,month,ride_days,ride_minutes\nB1,2024-05,20,1000\n")
-    items = run(Program.BIKE, path, bike_earned_before=lambda member, year: 15_000)
+    items = run(
+        Program.BIKE, path, bike_earned_before=lambda year, members: [(m, 15_000) for m in members]
+    )
     assert awards_of(items) == [(2, "B1", 1_000, "yearly_cap_remainder")]
+
+
+def test_bike_earned_before_is_asked_per_year_in_chunks(feed: Callable[..., Path]) -> None:
+    """One lookup per year and chunk of EARNED_CHUNK members, each member-year asked once;
+    members the lookup leaves out earned nothing before."""
+    n = EARNED_CHUNK + 3
+    rows = [f"M{i:04d},2024-05,20,1000" for i in range(n)]
+    rows += [f"M{i:04d},2024-06,20,1000" for i in range(n)]  # same member-years again
+    rows += ["M0000,2025-01,20,1000"]
+    path = feed("member_id,month,ride_days,ride_minutes\n" + "\n".join(rows) + "\n")
+    calls: list[tuple[int, list[str]]] = []
+
+    def lookup(year: int, members: Sequence[str]) -> list[tuple[str, int]]:
+        calls.append((year, list(members)))
+        return [(m, 15_500) for m in members if m == "M0001" and year == 2024]
+
+    got = awards_of(run(Program.BIKE, path, bike_earned_before=lookup))
+    assert sorted((y, len(m)) for y, m in calls) == [(2024, 3), (2024, EARNED_CHUNK), (2025, 1)]
+    asked = [(y, m) for y, ms in calls for m in ms]
+    assert len(asked) == len(set(asked)) == n + 1
+    capped = [a for a in got if a[1] == "M0001"]
+    assert [a[2] for a in capped] == [500, 0]
+    assert [a[2] for a in got if a[1] == "M0002"] == [2_000, 2_000]
 
 
 @pytest.mark.parametrize(
