@@ -237,6 +237,7 @@ def part_mirror(
     env.rt.w3.provider.make_request(RPCEndpoint("evm_setIntervalMining"), [0])
     env.rt.w3.provider.make_request(RPCEndpoint("evm_setAutomine"), [True])
     naive = naive_baseline(env, naive_n)
+    idx.run_until_head()  # the anchor of the proof part: a recent block (anvil prunes old ones)
     return {
         "mirror_awards": rows,
         "mirror_accounts": n_members,
@@ -300,10 +301,18 @@ def part_pipeline(
         "MILEAGE_BATCH_SIZE": str(batch_size),
         "MILEAGE_MAX_INFLIGHT": str(max_inflight),
     }
-    cmd = [sys.executable, str(ROOT / "scripts" / "bench_worker.py"), "bridge", str(timeout)]
-    bridge = subprocess.Popen(
-        [*cmd, str(rows)], env=worker_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
+    worker = [sys.executable, str(ROOT / "scripts" / "bench_worker.py")]
+    # the submitter and the indexer in their own processes, as they run in production
+    procs = {
+        kind: subprocess.Popen(
+            [*worker, kind, str(timeout), str(rows)],
+            env=worker_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for kind in ("submitter", "indexer")
+    }
+    outs: dict[str, dict[str, Any]] = {}
     try:
         time.sleep(3.0)  # the bridge is up and idle before the feed arrives, as in production
         say(f"pipeline: bridge running; importing {rows:,} awards while it mirrors them")
@@ -311,16 +320,18 @@ def part_pipeline(
         frep = import_feed(env.rt.sessions, Program.BIKE, feed)
         t1 = time.perf_counter()
         say(f"pipeline: import done in {t1 - t0:.1f}s; waiting for the bridge")
-        out, err = bridge.communicate(timeout=timeout)
+        for kind, proc in procs.items():
+            out, err = proc.communicate(timeout=timeout)
+            if proc.returncode != 0:
+                raise RuntimeError(f"pipeline {kind} failed: {err.decode()[-2000:]}")
+            outs[kind] = json.loads(out.decode().strip().splitlines()[-1])
         t2 = time.perf_counter()
     finally:
-        if bridge.poll() is None:
-            bridge.kill()
-    if bridge.returncode != 0 or frep.recorded != rows:
-        raise RuntimeError(f"pipeline failed ({frep}): {err.decode()[-2000:]}")
-    br = json.loads(out.decode().strip().splitlines()[-1])
-    if br["bounded_by_time"]:
-        raise RuntimeError(f"pipeline: the bridge did not finish within {timeout:.0f}s")
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+    if frep.recorded != rows or any(o["bounded_by_time"] for o in outs.values()):
+        raise RuntimeError(f"pipeline: not finished within {timeout:.0f}s ({frep}, {outs})")
     with env.rt.sessions() as s:
         final = s.scalar(
             sa.select(sa.func.count()).select_from(Award).where(Award.status == "final")
@@ -1096,8 +1107,11 @@ def part_scaling(env: Env, scale: float, measure_batches: int, audit: bool) -> d
         u = [p[f"us_per_award_{kind}"] for p in points]
         out[f"scaling_gas_drift_pct_{kind}"] = round((max(g) - min(g)) / min(g) * 100, 2)
         out[f"scaling_time_drift_pct_{kind}"] = round((max(u) - min(u)) / min(u) * 100, 1)
-    m = [p["us_per_award_marginal"] for p in points]
-    out["scaling_marginal_time_drift_pct"] = round((max(m) - min(m)) / max(min(m), 1e-9) * 100, 1)
+    # 0 = below the resolution (the block's own cost, seconds at 1,000,000 accounts, varies by
+    # more than the 2,000 awards add): left out of the drift
+    m = [p["us_per_award_marginal"] for p in points if p["us_per_award_marginal"] > 0]
+    if len(m) > 1:
+        out["scaling_marginal_time_drift_pct"] = round((max(m) - min(m)) / min(m) * 100, 1)
     out["scaling_gas_drift_pct"] = max(
         out["scaling_gas_drift_pct_new"], out["scaling_gas_drift_pct_existing"]
     )
@@ -1229,9 +1243,7 @@ def main(argv: list[str] | None = None) -> int:
         default=60.0,
         help="time bound of the bridge in the rss part",
     )
-    ap.add_argument(
-        "--naive", type=int, default=None, help="naive sample size (default 2000×scale)"
-    )
+    ap.add_argument("--naive", type=int, default=None, help="naive sample size (default 500×scale)")
     ap.add_argument(
         "--scaling-batches",
         type=int,
@@ -1328,7 +1340,7 @@ def main(argv: list[str] | None = None) -> int:
         return figures
 
     try:
-        naive_n = args.naive or scaled(2000, args.scale, 100)
+        naive_n = args.naive or scaled(500, args.scale, 100)
         if "gas" in only:
             run("gas", lambda: part_gas(args.refresh_gas))
         mirrored: dict[str, Any] | None = None

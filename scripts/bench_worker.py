@@ -3,8 +3,8 @@ CPU are theirs alone). Each prints one JSON line on stdout.
 
     bench_worker.py import PROGRAM FEED      # the feed import (MILEAGE_* env names the database)
     bench_worker.py bridge SECONDS           # submitter + indexer until idle or SECONDS elapsed
-    bench_worker.py bridge SECONDS ENTRIES   # ... until ENTRIES are indexed (a feed is still
-                                             # being imported: idle moments do not stop it)
+    bench_worker.py submitter SECONDS AWARDS # the submitter alone, until AWARDS are mined
+    bench_worker.py indexer SECONDS ENTRIES  # the indexer alone, until ENTRIES are indexed
     bench_worker.py load URL_FILE KEY SECONDS CONNECTIONS   # Python load generator (no wrk)
 """
 
@@ -33,7 +33,48 @@ def do_import(program: str, feed: str) -> dict[str, object]:
     return {"rows": rep.rows, "recorded": rep.recorded, "rejected": rep.rejected, "seconds": secs}
 
 
-def do_bridge(seconds: float, until_entries: int | None = None) -> dict[str, object]:
+def do_until(kind: str, seconds: float, target: int) -> dict[str, object]:
+    """One bridge component in its own process, as `mileage bridge run` and the indexer run in
+    production, until ``target`` awards are mined (submitter) or entries indexed (indexer); a
+    feed is still being imported meanwhile, so idle moments do not stop it."""
+    from bridge.indexer import Indexer
+    from bridge.signer import load_signer
+    from bridge.submitter import Submitter
+    from ledger.service.runtime import Runtime
+
+    rt = Runtime.open()
+    dep = rt.deployment()
+    assert dep is not None
+    t0 = time.perf_counter()
+    deadline = time.monotonic() + seconds
+    done = 0
+    if kind == "submitter":
+        sub = Submitter(
+            rt.sessions,
+            rt.client,
+            load_signer(rt.settings, "issuer-BIKE"),
+            rt.settings,
+            programs=["BIKE"],
+            operations=[],
+        )
+        while done < target and time.monotonic() < deadline:
+            rep = sub.step()
+            done += rep.awards_mined
+            if not rep.progressed and rep.inflight == 0:
+                time.sleep(0.05)
+    else:
+        idx = Indexer(rt.sessions, rt.client, dep.block_number, rt.settings.confirmations)
+        while done < target and time.monotonic() < deadline:
+            n = idx.step()
+            done += n
+            if n == 0:
+                time.sleep(0.05)
+    secs = time.perf_counter() - t0
+    rt.close()
+    return {"done": done, "seconds": secs, "bounded_by_time": done < target}
+
+
+def do_bridge(seconds: float) -> dict[str, object]:
     from bridge.indexer import Indexer
     from bridge.signer import load_signer
     from bridge.submitter import Submitter
@@ -64,11 +105,9 @@ def do_bridge(seconds: float, until_entries: int | None = None) -> dict[str, obj
         mined += rep.awards_mined
         n = idx.step()
         indexed += n
-        if until_entries is not None and indexed >= until_entries:
-            break
         if not rep.progressed and rep.inflight == 0 and n == 0 and idx.caught_up:
             idle += 1
-            if idle >= 3 and until_entries is None:
+            if idle >= 3:
                 break
             time.sleep(0.1)
         else:
@@ -123,7 +162,9 @@ def main() -> None:
     if cmd == "import":
         out = do_import(args[0], args[1])
     elif cmd == "bridge":
-        out = do_bridge(float(args[0]), int(args[1]) if len(args) > 1 else None)
+        out = do_bridge(float(args[0]))
+    elif cmd in ("submitter", "indexer"):
+        out = do_until(cmd, float(args[0]), int(args[1]))
     elif cmd == "load":
         out = do_load(args[0], args[1], float(args[2]), int(args[3]))
     else:
