@@ -14,6 +14,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -33,13 +34,20 @@ def do_import(program: str, feed: str) -> dict[str, object]:
     return {"rows": rep.rows, "recorded": rep.recorded, "rejected": rep.rejected, "seconds": secs}
 
 
+def bike_submitter(rt: Any) -> Any:
+    """The BIKE issuer's submitter, with the batch size and in-flight count of the settings."""
+    from bridge.signer import load_signer
+    from bridge.submitter import Submitter
+
+    signer = load_signer(rt.settings, "issuer-BIKE")
+    return Submitter(rt.sessions, rt.client, signer, rt.settings, programs=["BIKE"], operations=[])
+
+
 def do_until(kind: str, seconds: float, target: int) -> dict[str, object]:
     """One bridge component in its own process, as `mileage bridge run` and the indexer run in
     production, until ``target`` awards are mined (submitter) or entries indexed (indexer); a
     feed is still being imported meanwhile, so idle moments do not stop it."""
     from bridge.indexer import Indexer
-    from bridge.signer import load_signer
-    from bridge.submitter import Submitter
     from ledger.service.runtime import Runtime
 
     rt = Runtime.open()
@@ -49,14 +57,7 @@ def do_until(kind: str, seconds: float, target: int) -> dict[str, object]:
     deadline = time.monotonic() + seconds
     done = 0
     if kind == "submitter":
-        sub = Submitter(
-            rt.sessions,
-            rt.client,
-            load_signer(rt.settings, "issuer-BIKE"),
-            rt.settings,
-            programs=["BIKE"],
-            operations=[],
-        )
+        sub = bike_submitter(rt)
         while done < target and time.monotonic() < deadline:
             rep = sub.step()
             done += rep.awards_mined
@@ -76,21 +77,12 @@ def do_until(kind: str, seconds: float, target: int) -> dict[str, object]:
 
 def do_bridge(seconds: float) -> dict[str, object]:
     from bridge.indexer import Indexer
-    from bridge.signer import load_signer
-    from bridge.submitter import Submitter
     from ledger.service.runtime import Runtime
 
     rt = Runtime.open()
     dep = rt.deployment()
     assert dep is not None
-    sub = Submitter(
-        rt.sessions,
-        rt.client,
-        load_signer(rt.settings, "issuer-BIKE"),
-        rt.settings,
-        programs=["BIKE"],
-        operations=[],
-    )
+    sub = bike_submitter(rt)
     idx = Indexer(rt.sessions, rt.client, dep.block_number, rt.settings.confirmations)
     t0 = time.perf_counter()
     deadline = time.monotonic() + seconds
