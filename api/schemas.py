@@ -148,9 +148,12 @@ class ExpiringOut(Model):
 class StorageProofOut(Model):
     label: str = Field(
         description=(
-            "what the slot holds: account (the account word: count in bits 0-47, donation "
-            "consent bit 48, merged bit 49, the 24-byte head in bits 64-255) or "
-            "balance:<PROGRAM> (a position word)"
+            "what the slot holds: account (the account word at keccak(account . 3): count in "
+            "bits 0-47, donation consent bit 48, merged bit 49, the 24-byte head in bits "
+            "64-255) or balance:<PROGRAM> (the position word at the account word's slot + "
+            "program: granted in bits 0-39, debited in bits 40-79, balance = granted - "
+            "debited; then the newest credit's time, the oldest live time, the live "
+            "checkpoint count and their 96-bit root)"
         ),
         examples=["account", "balance:ECO_HOUSEHOLD"],
     )

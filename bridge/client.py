@@ -90,6 +90,20 @@ class AccountState:
 
 
 @dataclass(frozen=True)
+class PositionState:
+    """An account's position in one program at a block (``positionOf``): ``live`` is the length
+    of the live checkpoint list that expire, correct, merge and late spends take."""
+
+    balance: int
+    granted: int
+    debited: int
+    last_time: int
+    oldest: int
+    live: int
+    root: int
+
+
+@dataclass(frozen=True)
 class EntryEvent:
     """A decoded ``EntryRecorded`` log with its chain position.
 
@@ -192,6 +206,15 @@ class LedgerClient:
             block_identifier=block
         )
         return AccountState(int(count), bytes(head)[:HEAD_BYTES], bytes(successor), bool(donation))
+
+    def position_of(self, account: bytes, program: int, block: BlockId = "latest") -> PositionState:
+        values = self.contract.functions.positionOf(account, program).call(block_identifier=block)
+        return PositionState(*(int(v) for v in values))
+
+    def next_expiry(self, account: bytes, program: int, block: BlockId = "latest") -> int:
+        """When mileage of ``account`` in ``program`` may first lapse (0: it holds nothing)."""
+        fn = self.contract.functions.nextExpiry(account, program)
+        return int(fn.call(block_identifier=block))
 
     def is_award_recorded(self, award_no: int, block: BlockId = "latest") -> bool:
         return bool(self.contract.functions.isAwardRecorded(award_no).call(block_identifier=block))

@@ -10,12 +10,14 @@ Storage layout of ``MileageLedger`` (contracts/README.md, "Storage layout"; pinn
 tests/contracts/test_storage_layout.py and tests/integration/test_proofs.py): slots 0-2 belong to
 OpenZeppelin's access control, then
 
-- ``_accountWords`` (slot 3): ``mapping(bytes32 => uint256 word)``, one word per account at
-  ``keccak(account . 3)``: count = bits 0-47, donation consent = bit 48, merged = bit 49, head
-  = bits 64-255 (the ``bytes24`` hash-chain head, ``word >> 64``; contracts/types/AccountWord.sol);
-- ``_positions`` (slot 4): ``mapping(bytes32 => mapping(uint8 => uint256 word))``
-  → word at ``keccak(pad(program) . keccak(account . 4))``; balance = granted (bits 0-95) −
-  debited (bits 96-191).
+- ``_accounts`` (slot 3): ``mapping(bytes32 => uint256[8])``, eight words per account from
+  ``base = keccak(account . 3)``:
+  - the account word at ``base``: count = bits 0-47, donation consent = bit 48, merged = bit 49,
+    head = bits 64-255 (the ``bytes24`` hash-chain head, ``word >> 64``;
+    contracts/types/AccountWord.sol);
+  - the position word of program ``p`` at ``base + p`` (contracts/types/Position.sol): granted
+    [0,40) | debited [40,80) | lastTime [80,112) | oldest [112,144) | count [144,160) | root
+    [160,256); balance = granted − debited.
 
 A bundle (built by ``api.services.audit.bundle``) is the self-contained audit export of one
 account: header, proofs and the entries; ``verify_bundle`` checks that the entries replay to the
@@ -37,9 +39,11 @@ from bridge.errors import BridgeError
 from ledger.domain.hashchain import HEAD_BYTES, ZERO_HEAD
 
 ACCOUNTS_SLOT = 3
-POSITIONS_SLOT = 4
 PROGRAMS = tuple(range(1, 8))
-M96 = (1 << 96) - 1
+#: The position word (contracts/types/Position.sol): 40-bit cumulative credits and debits.
+M40 = (1 << 40) - 1
+M32 = (1 << 32) - 1
+M16 = (1 << 16) - 1
 #: The account word (contracts/types/AccountWord.sol): count, two flags, the bytes24 head on top.
 COUNT_MASK = (1 << 48) - 1
 CONSENT_BIT = 48
@@ -103,8 +107,9 @@ def account_slot(account: bytes) -> int:
 
 
 def position_slot(account: bytes, program: int) -> int:
-    inner = keccak(account + _word(POSITIONS_SLOT))
-    return int.from_bytes(keccak(_word(program) + inner), "big")
+    """The slot of ``account``'s position word in ``program``: the account word's slot +
+    ``program`` (the account's ``uint256[8]`` array)."""
+    return account_slot(account) + program
 
 
 def account_slots(account: bytes) -> list[tuple[str, int]]:
@@ -117,8 +122,38 @@ def account_slots(account: bytes) -> list[tuple[str, int]]:
     ]
 
 
+@dataclass(frozen=True)
+class PositionWord:
+    """A position word's fields (``positionOf`` gives the same, balance included)."""
+
+    granted: int
+    debited: int
+    last_time: int
+    oldest: int
+    live: int
+    root: int
+
+    @property
+    def balance(self) -> int:
+        return self.granted - self.debited
+
+
+def position_of_word(word: int) -> PositionWord:
+    """The fields of a position word, low bits first: granted [0,40), debited [40,80), lastTime
+    [80,112), oldest [112,144), live count [144,160), root [160,256)."""
+    return PositionWord(
+        granted=word & M40,
+        debited=(word >> 40) & M40,
+        last_time=(word >> 80) & M32,
+        oldest=(word >> 112) & M32,
+        live=(word >> 144) & M16,
+        root=word >> 160,
+    )
+
+
 def balance_of_word(word: int) -> int:
-    return (word & M96) - ((word >> 96) & M96)
+    """The balance a position word holds: granted (bits 0-39) − debited (bits 40-79)."""
+    return (word & M40) - ((word >> 40) & M40)
 
 
 def count_of_word(word: int) -> int:

@@ -19,6 +19,13 @@ Exactly once: the contract skips award numbers and conversion ids it has recorde
 protected by its nonce (the stored bytes are re-sent, a new signature only once the old nonce is
 provably used by another transaction and no entry of the deduction exists).
 
+Live checkpoints: once ``nextExpiry`` of the debited position has passed (or is about to), a
+conversion or deduction carries the position's live checkpoint list, built from the indexed
+entries (:func:`ledger.service.witness.live_lists`). While the index cannot give it (it is behind
+the chain), the operation stays ``pending`` and is retried once the index cursor has moved (or
+after :data:`DEFER_SECONDS`); a revert saying the list was missing or stale
+(:data:`RETRY_LATER_ERRORS`) likewise leaves it pending instead of failing it.
+
 Two processes must not share a signing key: they would compete for nonces. Run one process per
 key (one issuer key per program, one converter, one spender). Several processes may serve the same
 program with different issuer keys: leases (and ``SKIP LOCKED`` on PostgreSQL) keep their batches
@@ -46,7 +53,9 @@ from bridge.errors import BridgeError, ChainUnavailable, ContractRevert
 from bridge.logs import get_logger
 from bridge.outbox import ClaimedAward, LeaseLost, Outbox, PendingOperation, StoredTx, _aware
 from bridge.signer import Signer
+from ledger.adapters.orm import IndexCursor
 from ledger.domain.codes import AWARDED_PROGRAMS, EntryKind, Program, Reason
+from ledger.service.witness import IndexBehind, live_lists
 from ledger.settings import Settings
 
 log = get_logger(__name__, component="submitter")
@@ -61,8 +70,18 @@ SYSTEMIC_ERRORS = frozenset(
         "AccessControlUnauthorizedAccount",
     }
 )
+#: Custom errors of an operation that say its live checkpoint list was missing or stale: not the
+#: operation's fault; it stays pending and is retried once the index has caught up.
+RETRY_LATER_ERRORS = frozenset({"LiveCheckpointsRequired", "LiveCheckpointsMismatch"})
 AWARD_SKIPPED_TOPIC = "0x" + keccak(text="AwardSkipped(uint64,bytes32,bytes32)").hex()
 OP_KINDS = ("conversion", "deduction")
+#: The index cursor row the live lists are built from (bridge.indexer.CURSOR_NAME).
+INDEX_CURSOR = "entries"
+#: A spend carries its live list once ``nextExpiry`` is this close (seconds): the transaction is
+#: mined in a later block than the one it was built at.
+LIVE_MARGIN = 600
+#: A deferred operation is retried when the index cursor moves, or after this many seconds.
+DEFER_SECONDS = 30.0
 
 
 class RpcError(BridgeError):
@@ -127,6 +146,8 @@ class StepReport:
     simulations: int = 0
     inflight: int = 0
     blocked: dict[str, str] = field(default_factory=dict)
+    #: operations left pending until the index catches up (op id → why)
+    deferred: dict[str, str] = field(default_factory=dict)
     chain_error: str | None = None
 
     @property
@@ -165,6 +186,7 @@ class StepReport:
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.blocked.update(other.blocked)
+        self.deferred.update(other.deferred)
         self.inflight = other.inflight
         self.chain_error = other.chain_error
 
@@ -227,6 +249,8 @@ class Submitter:
         self._block_gas_limit: int | None = None
         self._last_send: dict[int, float] = {}
         self._lane_wait: dict[str, float] = {}
+        # op id -> (index cursor block when deferred, monotonic deadline, why)
+        self._deferred: dict[str, tuple[int | None, float, str]] = {}
         self._deploy_block = 0
         self.log = log.bind(sender=self.sender, worker=self.worker_id, lanes=self.lanes)
 
@@ -416,9 +440,43 @@ class Submitter:
             time.sleep(seconds)
 
     def _has_runnable_work(self) -> bool:
+        """Pending rows in lanes that are not blocked, or unresolved transactions. Operations
+        deferred until the index catches up count as idle, like a blocked lane."""
         runnable = [p for p in self.programs if not self._lane_waiting(p)]
         ops = [k for k in self.operations if not self._lane_waiting(k)]
-        return self.outbox.has_work(runnable, ops, self.sender)
+        if not self.outbox.has_work(runnable, ops, self.sender):
+            return False
+        if not ops or not self._deferred:
+            return True
+        if self.outbox.has_work(runnable, [], self.sender):
+            return True
+        self._expire_deferrals()
+        pending = self.outbox.pending_operations(ops, limit=len(self._deferred) + 1)
+        return any(op.op_id not in self._deferred for op in pending)
+
+    # --- deferred operations (live lists the index cannot give yet) ---------------------------
+    def _index_cursor(self) -> int | None:
+        with self.factory() as s:
+            row = s.get(IndexCursor, INDEX_CURSOR)
+            return None if row is None else int(row.block_number)
+
+    def _defer(self, op: PendingOperation, why: str, rep: StepReport) -> None:
+        """Leave ``op`` pending; it is tried again once the index cursor has moved."""
+        first = op.op_id not in self._deferred
+        self._deferred[op.op_id] = (self._index_cursor(), time.monotonic() + DEFER_SECONDS, why)
+        rep.deferred[op.op_id] = why
+        if first:
+            self.log.warning("operation waits for the index", op=op.op_id, reason=why)
+
+    def _expire_deferrals(self) -> None:
+        """Forget deferrals whose index cursor has moved or whose wait is over."""
+        if not self._deferred:
+            return
+        cursor = self._index_cursor()
+        now = time.monotonic()
+        for op_id, (at, until, _) in list(self._deferred.items()):
+            if now >= until or (cursor is not None and (at is None or cursor > at)):
+                del self._deferred[op_id]
 
     def _lane_waiting(self, lane: str) -> bool:
         until = self._lane_wait.get(lane)
@@ -643,7 +701,11 @@ class Submitter:
         if err is not None:
             metrics.REVERTS.labels(error=err.error).inc()
         failed_ops: dict[str, str] = {}
-        if err is not None and err.error not in SYSTEMIC_ERRORS:
+        if err is not None and err.error in RETRY_LATER_ERRORS:
+            # the live list went stale between building and mining: pending again, rebuilt
+            for op in ops:
+                self._defer(op, reason, rep)
+        elif err is not None and err.error not in SYSTEMIC_ERRORS:
             failed_ops = {op.op_id: reason for op in ops}
         self.log.warning(
             "transaction reverted", tx=tx.tx_hash, reason=reason, awards=len(awards), ops=len(ops)
@@ -828,33 +890,74 @@ class Submitter:
         return True
 
     # --- submit operations --------------------------------------------------------------------
+    def live_list(self, account_id: str, program: int) -> list[int]:
+        """The live checkpoint list a spend of ``program`` from ``account_id`` carries: empty
+        while ``nextExpiry`` is more than :data:`LIVE_MARGIN` away (the contract ignores it),
+        else built from the indexed entries. Raises `IndexBehind` when the list is needed now
+        (``nextExpiry`` has passed) and the index cannot give it yet."""
+        account = to_bytes32(account_id)
+        block = self._rpc("eth_getBlockByNumber", ["latest", False])
+        number, now = int(block["number"], 16), int(block["timestamp"], 16)
+        try:
+            at = self.client.next_expiry(account, program, number)
+            if at == 0 or at > now + LIVE_MARGIN:
+                return []
+            try:
+                return live_lists(self.client, self.factory, account_id, [program], number)[program]
+            except IndexBehind:
+                if at > now:
+                    return []  # not needed yet: try without (a revert would only defer it)
+                raise
+        except (requests.RequestException, OSError, TimeoutError) as exc:
+            metrics.CHAIN_ERRORS.labels(where="live_list").inc()
+            raise ChainUnavailable(f"live list: node unreachable ({type(exc).__name__})") from exc
+
     def operation_data(self, op: PendingOperation) -> bytes:
-        """Calldata of a conversion (``convert``) or deduction (``deduct``)."""
+        """Calldata of a conversion (``convert``) or deduction (``deduct``), with the debited
+        position's live checkpoints when the contract needs them (:meth:`live_list`; raises
+        `IndexBehind` while the index cannot give them)."""
         account = to_bytes32(op.account_id)
+        program = program_code(op.program)
         if op.kind == "conversion":
             if op.to_program is None:
                 raise ValueError("a conversion needs to_program")
             return self.client.call_data(
                 "convert",
                 account,
-                program_code(op.program),
+                program,
                 program_code(op.to_program),
                 op.amount,
                 to_bytes32(op.op_id),
+                self.live_list(op.account_id, program),
             )
         if op.kind == "deduction":
             ref = to_bytes32(op.reference or op.op_id)
             return self.client.call_data(
-                "deduct", account, program_code(op.program), op.amount, reason_code(op.reason), ref
+                "deduct",
+                account,
+                program,
+                op.amount,
+                reason_code(op.reason),
+                ref,
+                self.live_list(op.account_id, program),
             )
         raise ValueError(f"unknown operation kind {op.kind!r}")
 
     def _submit_operations(self, rep: StepReport, room: int) -> int:
         sent = 0
         kinds = [k for k in self.operations if not self._lane_waiting(k)]
-        for op in self.outbox.pending_operations(kinds, limit=room):
+        self._expire_deferrals()
+        waiting = len(self._deferred)
+        for op in self.outbox.pending_operations(kinds, limit=room + waiting):
+            if sent >= room:
+                break
+            if op.op_id in self._deferred:
+                continue
             try:
                 data = self.operation_data(op)
+            except IndexBehind as exc:
+                self._defer(op, str(exc), rep)
+                continue
             except (ValueError, KeyError) as exc:
                 if self.outbox.fail_operation(op.op_id, f"invalid operation: {exc}"):
                     rep.ops_failed += 1
@@ -862,6 +965,9 @@ class Submitter:
             sim = self.simulate(data)
             rep.simulations += 1
             if not sim.ok:
+                if sim.revert is not None and sim.revert.error in RETRY_LATER_ERRORS:
+                    self._defer(op, describe(sim.revert), rep)
+                    continue
                 if sim.revert is not None and sim.revert.error not in SYSTEMIC_ERRORS:
                     reason = describe(sim.revert)
                     if self.outbox.fail_operation(op.op_id, reason):

@@ -39,16 +39,6 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
     /// @inheritdoc IMileageLedger
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
 
-    /// @dev One account: the hash-chain head alone in its slot, then count and flags in one slot.
-    /// @dev A packed {Position} word (a struct so that its slot is computed once per use).
-    struct WordSlot {
-        uint256 word;
-    }
-
-    struct PositionSlot {
-        uint256 word;
-    }
-
     struct ProgramConfig {
         bool registered;
         bool paused;
@@ -90,9 +80,10 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
     /// @dev No bitmap word is cached yet (award numbers are uint64, so no real word index is this).
     uint256 private constant NO_WORD = type(uint256).max;
 
-    mapping(bytes32 account => WordSlot) private _accountWords;
-    mapping(bytes32 account => mapping(uint8 program => PositionSlot)) private _positions;
-    mapping(bytes32 account => mapping(uint8 program => mapping(uint256 index => uint256 pair))) private _checkpoints;
+    /// @dev Per account: [0] the account word ({AccountWord}: head, count, flags), [program] the
+    /// position word of each program ({Position}). One mapping slot computation serves both words
+    /// a grant writes.
+    mapping(bytes32 account => uint256[8] words) private _accounts;
     mapping(uint256 word => uint256 bits) private _awardBitmap;
     mapping(bytes32 conversionId => bool recorded) private _conversions;
     mapping(bytes32 account => bytes32 successor) private _successors;
@@ -211,7 +202,14 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
     }
 
     /// @inheritdoc IMileageLedger
-    function convert(bytes32 account, uint8 from, uint8 to, uint96 amount, bytes32 conversionId)
+    function convert(
+        bytes32 account,
+        uint8 from,
+        uint8 to,
+        uint96 amount,
+        bytes32 conversionId,
+        uint256[] calldata live
+    )
         external
         onlyRole(CONVERTER_ROLE)
         returns (uint96 credited)
@@ -231,14 +229,14 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
         if (out > type(uint96).max) revert AmountOverflow(out);
         credited = uint96(out);
         _conversions[conversionId] = true;
-        _expire(account, from, cfg.validity);
+        _expire(account, from, cfg.validity, live);
         _debit(account, from, amount, Codes.KIND_CONVERSION_OUT, Codes.REASON_CONVERSION, conversionId);
         _credit(account, to, credited, Codes.KIND_CONVERSION_IN, conversionId);
         _totals[to].credited += credited;
     }
 
     /// @inheritdoc IMileageLedger
-    function deduct(bytes32 account, uint8 program, uint96 amount, uint8 reason, bytes32 ref)
+    function deduct(bytes32 account, uint8 program, uint96 amount, uint8 reason, bytes32 ref, uint256[] calldata live)
         external
         onlyRole(SPENDER_ROLE)
     {
@@ -247,62 +245,78 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
         if (amount == 0) revert ZeroAmount();
         if (reason < Codes.REASON_TAX_PAYMENT || reason > Codes.REASON_DONATION) revert InvalidReason(reason);
         // Expire first, so that lapsed mileage can never be spent.
-        _expire(account, program, cfg.validity);
+        _expire(account, program, cfg.validity, live);
         _debit(account, program, amount, Codes.KIND_DEDUCTION, reason, ref);
     }
 
     /// @inheritdoc IMileageLedger
-    function expire(bytes32 account, uint8 program) external onlyRole(EXPIRER_ROLE) returns (uint96 expired) {
+    function expire(bytes32 account, uint8 program, uint256[] calldata live)
+        external
+        onlyRole(EXPIRER_ROLE)
+        returns (uint96 expired)
+    {
         ProgramConfig memory cfg = _active(program);
-        return _expire(account, program, cfg.validity);
+        return _expire(account, program, cfg.validity, live);
     }
 
     /// @inheritdoc IMileageLedger
-    function expireBatch(uint8 program, bytes32[] calldata accounts)
+    function expireBatch(uint8 program, bytes32[] calldata accounts, uint256[][] calldata lives)
         external
         onlyRole(EXPIRER_ROLE)
         returns (uint256 total)
     {
         ProgramConfig memory cfg = _active(program);
+        if (lives.length != accounts.length) revert LengthMismatch(accounts.length, lives.length);
         for (uint256 i; i < accounts.length; ++i) {
             // A merged account has no position left, so it expires nothing and records nothing.
-            total += _expire(accounts[i], program, cfg.validity);
+            total += _expire(accounts[i], program, cfg.validity, lives[i]);
         }
     }
 
     /// @inheritdoc IMileageLedger
-    function correct(bytes32 account, uint8 program, uint64 awardNo, bytes32 awardId, uint32 grantedAt, uint96 amount)
-        external
-        onlyRole(CORRECTOR_ROLE)
-    {
+    function correct(
+        bytes32 account,
+        uint8 program,
+        uint64 awardNo,
+        bytes32 awardId,
+        uint32 grantedAt,
+        uint96 amount,
+        uint256[] calldata live
+    ) external onlyRole(CORRECTOR_ROLE) {
         _active(program);
         _requireLive(account);
         if (amount == 0) revert ZeroAmount();
         if (!_awardBitmap.isRecorded(awardNo)) revert AwardNotRecorded(awardNo);
-        PositionSlot storage slot = _positions[account][program];
-        mapping(uint256 => uint256) storage cps = _checkpoints[account][program];
-        Position memory p = PositionCodec.unpack(slot.word);
-        (uint256 index, uint256 remaining) = p.remainingAt(cps, grantedAt);
+        uint256[8] storage w = _accounts[account];
+        Position memory p = PositionCodec.unpack(w[program]);
+        (uint256[] memory times, uint256[] memory cums) = _open(p, account, program, live);
+        (uint256 index, uint256 remaining) = p.remainingAt(times, cums, grantedAt);
         if (amount > remaining) revert CorrectionExceedsRemaining(awardNo, uint96(remaining), amount);
-        p.reverse(cps, index, amount);
-        slot.word = p.pack();
+        p.reverse(cums, index, amount);
+        p.seal(account, program, times, cums);
+        w[program] = p.pack();
         _totals[program].debited += amount;
-        _append(account, Codes.KIND_CORRECTION, program, amount, Codes.REASON_CORRECTION, awardId);
+        _append(w, account, Codes.KIND_CORRECTION, program, amount, Codes.REASON_CORRECTION, awardId);
         emit AwardCorrected(awardNo, account, program, amount);
     }
 
     /// @inheritdoc IMileageLedger
-    function mergeAccounts(bytes32 from, bytes32 into) external onlyRole(REGISTRAR_ROLE) {
+    function mergeAccounts(bytes32 from, bytes32 into, uint256[][] calldata fromLive, uint256[][] calldata intoLive)
+        external
+        onlyRole(REGISTRAR_ROLE)
+    {
         if (_paused) revert LedgerPaused();
         if (from == into) revert SameAccount(from);
         if (from == bytes32(0)) revert InvalidAccount(from);
         if (into == bytes32(0)) revert InvalidAccount(into);
         _requireLive(from);
         _requireLive(into);
+        if (fromLive.length != Codes.PROGRAM_MAX) revert LengthMismatch(Codes.PROGRAM_MAX, fromLive.length);
+        if (intoLive.length != Codes.PROGRAM_MAX) revert LengthMismatch(Codes.PROGRAM_MAX, intoLive.length);
         for (uint8 program = 1; program <= Codes.PROGRAM_MAX; ++program) {
-            _mergeProgram(from, into, program);
+            _mergeProgram(from, into, program, fromLive[program - 1], intoLive[program - 1]);
         }
-        _accountWords[from].word |= AccountWord.MERGED;
+        _accounts[from][0] |= AccountWord.MERGED;
         _successors[from] = into;
         emit AccountsMerged(from, into);
     }
@@ -311,9 +325,9 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
     function setDonationConsent(bytes32 account, bool consent) external onlyRole(REGISTRAR_ROLE) {
         if (account == bytes32(0)) revert InvalidAccount(account);
         _requireLive(account);
-        WordSlot storage slot = _accountWords[account];
-        uint256 word = slot.word;
-        slot.word = consent ? word | AccountWord.CONSENT : word & ~AccountWord.CONSENT;
+        uint256[8] storage w = _accounts[account];
+        uint256 word = w[0];
+        w[0] = consent ? word | AccountWord.CONSENT : word & ~AccountWord.CONSENT;
         emit DonationConsentSet(account, consent);
     }
 
@@ -328,13 +342,13 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
 
     /// @inheritdoc IMileageLedger
     function balanceOf(bytes32 account, uint8 program) external view returns (uint256) {
-        return PositionCodec.balanceOf(_positions[account][program].word);
+        return PositionCodec.balanceOf(_positionWord(account, program));
     }
 
     /// @inheritdoc IMileageLedger
     function balancesOf(bytes32 account) external view returns (uint256[8] memory balances) {
         for (uint8 program = 1; program <= Codes.PROGRAM_MAX; ++program) {
-            balances[program] = PositionCodec.balanceOf(_positions[account][program].word);
+            balances[program] = PositionCodec.balanceOf(_accounts[account][program]);
         }
     }
 
@@ -344,7 +358,7 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
         view
         returns (uint64 count, bytes24 head, bytes32 successor, bool donationConsent)
     {
-        uint256 word = _accountWords[account].word;
+        uint256 word = _accounts[account][0];
         // The count is 48 bits wide.
         return (uint64(AccountWord.count(word)), AccountWord.head(word), _successors[account], AccountWord.consents(word));
     }
@@ -398,13 +412,34 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
     }
 
     /// @inheritdoc IMileageLedger
-    function expirable(bytes32 account, uint8 program) external view returns (uint96) {
-        return _expirableAt(account, program, block.timestamp);
+    function positionOf(bytes32 account, uint8 program)
+        external
+        view
+        returns (uint256 balance, uint256 granted, uint256 debited, uint32 lastTime, uint32 oldest, uint16 live, uint96 root)
+    {
+        Position memory p = PositionCodec.unpack(_positionWord(account, program));
+        return (p.balance(), p.granted, p.debited, uint32(p.lastTime), uint32(p.oldest), uint16(p.count), uint96(p.root));
     }
 
     /// @inheritdoc IMileageLedger
-    function expirableAt(bytes32 account, uint8 program, uint256 timestamp) external view returns (uint96) {
-        return _expirableAt(account, program, timestamp);
+    function nextExpiry(bytes32 account, uint8 program) external view returns (uint256 at) {
+        Position memory p = PositionCodec.unpack(_positionWord(account, program));
+        if (p.debited >= p.granted) return 0;
+        return p.oldest + _programs[program].validity;
+    }
+
+    /// @inheritdoc IMileageLedger
+    function expirableAt(bytes32 account, uint8 program, uint256 timestamp, uint256[] calldata live)
+        external
+        view
+        returns (uint96)
+    {
+        uint256 validity = _programs[program].validity;
+        Position memory p = PositionCodec.unpack(_positionWord(account, program));
+        (uint256[] memory times, uint256[] memory cums) = _open(p, account, program, live);
+        if (validity == 0 || timestamp < validity) return 0;
+        // At most `granted`, which fits 40 bits.
+        return uint96(p.lapsed(times, cums, timestamp - validity));
     }
 
     /// @inheritdoc IMileageLedger
@@ -439,126 +474,180 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
         }
         b.bits = bits | bit;
         if (amount > b.maxAward) revert AwardTooLarge(b.program, awardNo, uint96(b.maxAward), amount);
-        uint256 used = b.used + amount;
+        uint256 used;
+        // Sums of uint96 amounts over at most 2**64 award numbers: no overflow.
+        unchecked {
+            used = b.used + amount;
+        }
         if (used > b.budget) {
             revert BudgetExceeded(b.program, b.year, awardNo, uint96(b.budget), uint96(b.used), amount);
         }
         b.used = used;
-        b.total += amount;
+        unchecked {
+            b.total += amount;
+        }
         _credit(account, b.program, amount, Codes.KIND_GRANT, g.awardId);
         return true;
     }
 
     /// @dev Credits `amount` at the current time (a new or extended checkpoint) and records it.
     function _credit(bytes32 account, uint8 program, uint96 amount, uint8 kind, bytes32 ref) private {
-        PositionSlot storage slot = _positions[account][program];
-        uint256 word = slot.word;
-        uint256 fast = PositionCodec.creditInPlace(word, amount, block.timestamp);
-        if (fast != 0) {
-            // No older checkpoint to keep (a new or fully spent position, or a credit in the same
-            // block as the newest checkpoint): one word, no unpacking.
-            slot.word = fast;
-        } else {
-            Position memory p = PositionCodec.unpack(word);
-            if (p.granted + amount > type(uint96).max) revert AmountOverflow(p.granted + amount);
-            if (!p.credit(_checkpoints[account][program], amount, block.timestamp)) {
-                revert TooManyCheckpoints(account, program);
-            }
-            slot.word = p.pack();
+        uint256[8] storage w = _accounts[account];
+        uint256 word;
+        // `w[program]` by hand: the compiler reloads the word before storing it (+100 gas a grant).
+        assembly ("memory-safe") {
+            word := sload(add(w.slot, program))
         }
-        _append(account, kind, program, amount, Codes.REASON_NONE, ref);
+        // One word whatever the position holds: an older checkpoint goes into the root.
+        uint256 next = PositionCodec.credited(word, amount, block.timestamp, account, program);
+        // Accepted (incorrect-equality): 0 is `credited`'s "cannot credit" sentinel; a credited
+        // word is never 0 (amount > 0).
+        // slither-disable-next-line incorrect-equality
+        if (next == 0) {
+            // A spent-out position restarts at `amount`; otherwise `granted` grows by it.
+            // Accepted (incorrect-equality): a zero balance is exactly the restart case.
+            // slither-disable-next-line incorrect-equality
+            uint256 value = PositionCodec.balanceOf(word) == 0 ? amount : (word & PositionCodec.M40) + amount;
+            if (value > PositionCodec.M40) revert AmountOverflow(value);
+            revert TooManyCheckpoints(account, program);
+        }
+        assembly ("memory-safe") {
+            sstore(add(w.slot, program), next)
+        }
+        _append(w, account, kind, program, amount, Codes.REASON_NONE, ref);
     }
 
     /// @dev Debits `amount` (the caller expired lapsed mileage first where it matters) and records it.
     function _debit(bytes32 account, uint8 program, uint96 amount, uint8 kind, uint8 reason, bytes32 ref) private {
-        PositionSlot storage slot = _positions[account][program];
-        Position memory p = PositionCodec.unpack(slot.word);
+        uint256[8] storage w = _accounts[account];
+        Position memory p = PositionCodec.unpack(w[program]);
         uint256 balance = p.balance();
         if (amount > balance) revert InsufficientBalance(account, program, balance, amount);
         p.debited += amount;
-        slot.word = p.pack();
+        w[program] = p.pack();
         _totals[program].debited += amount;
-        _append(account, kind, program, amount, reason, ref);
+        _append(w, account, kind, program, amount, reason, ref);
     }
 
-    /// @dev Expires what lapsed and was not spent. Reads only checkpoints that lapsed since the
-    /// last expiry (the cursor), so the cost does not grow with the account's history.
-    function _expire(bytes32 account, uint8 program, uint256 validity) private returns (uint96) {
+    /// @dev Expires what lapsed and was not spent. Nothing held, or nothing credited at or before
+    /// the cutoff (by the conservative `oldest`): returns at once, no list needed. Otherwise the
+    /// list of live checkpoints must be `live` (none when the newest checkpoint is the only one),
+    /// and the consumed ones are dropped from it, so its length stays bounded by the credits
+    /// still unspent, not by the account's history.
+    function _expire(bytes32 account, uint8 program, uint256 validity, uint256[] calldata live)
+        private
+        returns (uint96)
+    {
         if (block.timestamp < validity) return 0;
-        PositionSlot storage slot = _positions[account][program];
-        Position memory p = PositionCodec.unpack(slot.word);
-        (uint256 amount, uint256 cursor) = p.lapsed(_checkpoints[account][program], block.timestamp - validity);
-        // Accepted (incorrect-equality): exact comparisons of amounts and indexes are intended;
-        // nothing lapsed and the cursor did not move means nothing to write.
-        // slither-disable-next-line incorrect-equality
-        if (amount == 0 && cursor == p.cursor) return 0;
-        p.cursor = cursor;
+        uint256 cutoff = block.timestamp - validity;
+        uint256[8] storage w = _accounts[account];
+        Position memory p = PositionCodec.unpack(w[program]);
+        if (p.debited >= p.granted || p.oldest > cutoff) return 0;
+        (uint256[] memory times, uint256[] memory cums) = _open(p, account, program, live);
+        uint256 amount = p.lapsed(times, cums, cutoff);
         p.debited += amount;
-        slot.word = p.pack();
+        p.seal(account, program, times, cums);
+        w[program] = p.pack();
+        // Accepted (incorrect-equality): nothing lapsed means no entry (the list was compacted).
         // slither-disable-next-line incorrect-equality
         if (amount == 0) return 0;
         _totals[program].debited += amount;
-        uint8 reason = AccountWord.consents(_accountWords[account].word) ? Codes.REASON_EXPIRY_DONATION : Codes.REASON_EXPIRY;
-        // amount <= granted, which is a uint96.
-        _append(account, Codes.KIND_EXPIRY, program, uint96(amount), reason, bytes32(0));
+        uint8 reason = AccountWord.consents(w[0]) ? Codes.REASON_EXPIRY_DONATION : Codes.REASON_EXPIRY;
+        // amount <= granted, which fits 40 bits.
+        _append(w, account, Codes.KIND_EXPIRY, program, uint96(amount), reason, bytes32(0));
         return uint96(amount);
+    }
+
+    /// @dev Reads and checks `p`'s live checkpoints from `live` (see {Checkpoints-open}).
+    function _open(Position memory p, bytes32 account, uint8 program, uint256[] calldata live)
+        private
+        pure
+        returns (uint256[] memory times, uint256[] memory cums)
+    {
+        bool ok;
+        (ok, times, cums) = p.open(account, program, live);
+        if (!ok) {
+            if (live.length == 0) revert LiveCheckpointsRequired(account, program, p.count);
+            revert LiveCheckpointsMismatch(account, program, p.count, live.length);
+        }
     }
 
     /// @dev Moves `from`'s balance in `program` into `into`, keeping every unspent checkpoint's
     /// grant time: both positions are reduced to their unspent (time, amount) segments, merged in
     /// time order and written back as `into`'s position. Expiry of moved mileage is therefore
     /// exactly what it would have been on `from` (lapsed-but-unexpired mileage stays lapsed).
-    function _mergeProgram(bytes32 from, bytes32 into, uint8 program) private {
-        PositionSlot storage src = _positions[from][program];
-        if (src.word == 0) return;
-        Position memory ps = PositionCodec.unpack(src.word);
+    function _mergeProgram(
+        bytes32 from,
+        bytes32 into,
+        uint8 program,
+        uint256[] calldata fromLive,
+        uint256[] calldata intoLive
+    ) private {
+        uint256[8] storage src = _accounts[from];
+        if (src[program] == 0) return;
+        Position memory ps = PositionCodec.unpack(src[program]);
         uint256 moved = ps.balance();
-        delete src.word;
+        delete src[program];
+        // slither-disable-next-line incorrect-equality
         if (moved == 0) return;
         if (_programs[program].paused) revert ProgramPaused(program);
-        _mergeCheckpoints(ps, from, into, program);
+        (uint256[] memory ts, uint256[] memory as_) = _segments(ps, from, program, fromLive);
+        uint256[8] storage dst = _accounts[into];
+        (uint256[] memory td, uint256[] memory ad) = _segments(PositionCodec.unpack(dst[program]), into, program, intoLive);
+        (ts, as_) = Checkpoints.mergeSorted(ts, as_, td, ad);
+        (Position memory merged, bool ok) = Checkpoints.rebuild(into, program, ts, as_);
+        if (!ok) {
+            if (merged.granted > PositionCodec.M40) revert AmountOverflow(merged.granted);
+            revert TooManyCheckpoints(into, program);
+        }
+        dst[program] = merged.pack();
         Totals storage totals = _totals[program];
         totals.credited += uint128(moved);
         totals.debited += moved;
-        _append(from, Codes.KIND_MERGE_OUT, program, uint96(moved), Codes.REASON_MERGE, into);
-        _append(into, Codes.KIND_MERGE_IN, program, uint96(moved), Codes.REASON_NONE, from);
+        _append(src, from, Codes.KIND_MERGE_OUT, program, uint96(moved), Codes.REASON_MERGE, into);
+        _append(dst, into, Codes.KIND_MERGE_IN, program, uint96(moved), Codes.REASON_NONE, from);
     }
 
-    /// @dev Writes `into`'s position in `program` as the time-ordered union of its unspent
-    /// segments and those of `ps` (the position `from` had).
-    function _mergeCheckpoints(Position memory ps, bytes32 from, bytes32 into, uint8 program) private {
-        PositionSlot storage dst = _positions[into][program];
-        mapping(uint256 => uint256) storage dstCps = _checkpoints[into][program];
-        (uint256[] memory ts, uint256[] memory as_) = ps.segments(_checkpoints[from][program]);
-        (uint256[] memory td, uint256[] memory ad) = PositionCodec.unpack(dst.word).segments(dstCps);
-        (ts, as_) = Checkpoints.mergeSorted(ts, as_, td, ad);
-        (Position memory merged, bool ok) = Checkpoints.rebuild(dstCps, ts, as_);
-        if (!ok) revert TooManyCheckpoints(into, program);
-        if (merged.granted > type(uint96).max) revert AmountOverflow(merged.granted);
-        dst.word = merged.pack();
+    /// @dev The unspent (time, amount) segments of a position, oldest first; its live list is
+    /// read from `live` only if it holds anything.
+    function _segments(Position memory p, bytes32 account, uint8 program, uint256[] calldata live)
+        private
+        pure
+        returns (uint256[] memory times, uint256[] memory amounts)
+    {
+        if (p.debited >= p.granted) return (new uint256[](0), new uint256[](0));
+        (uint256[] memory ts, uint256[] memory cs) = _open(p, account, program, live);
+        return p.segments(ts, cs);
     }
 
     /// @dev Appends one entry to `account`'s hash chain and emits it (docs/DESIGN.md).
-    function _append(bytes32 account, uint8 kind, uint8 program, uint96 amount, uint8 reason, bytes32 ref) private {
-        WordSlot storage slot = _accountWords[account];
-        uint256 word = slot.word;
+    function _append(
+        uint256[8] storage w,
+        bytes32 account,
+        uint8 kind,
+        uint8 program,
+        uint96 amount,
+        uint8 reason,
+        bytes32 ref
+    ) private {
+        uint256 word = w[0];
         if (AccountWord.isMerged(word)) revert AccountMerged(account, _successors[account]);
         // 2**48 entries in one account cannot happen (one per block would take 9 million years).
-        uint256 seq = AccountWord.count(word) + 1;
+        uint256 seq;
+        unchecked {
+            seq = AccountWord.count(word) + 1;
+        }
         uint256 entry = HashChain.entryWord(seq, kind, program, reason, block.timestamp, amount);
         bytes24 head = HashChain.next(AccountWord.head(word), account, entry, ref);
-        slot.word = AccountWord.appended(word, head, seq);
+        w[0] = AccountWord.appended(word, head, seq);
         emit EntryRecorded(account, entry, ref);
     }
 
-    function _expirableAt(bytes32 account, uint8 program, uint256 timestamp) private view returns (uint96) {
-        uint256 validity = _programs[program].validity;
-        if (validity == 0 || timestamp < validity) return 0;
-        Position memory p = PositionCodec.unpack(_positions[account][program].word);
-        // Accepted (unused-return): a view has no cursor to store; only the amount is wanted.
-        // slither-disable-next-line unused-return
-        (uint256 amount,) = p.lapsed(_checkpoints[account][program], timestamp - validity);
-        return uint96(amount);
+    /// @dev The position word of a view's (`account`, `program`); 0 for a program out of range
+    /// (index 0 is the account word).
+    function _positionWord(bytes32 account, uint8 program) private view returns (uint256) {
+        if (program == 0 || program > Codes.PROGRAM_MAX) return 0;
+        return _accounts[account][program];
     }
 
     function _budgetOf(uint8 program, uint16 fiscalYear) private view returns (uint96 budget, uint96 used) {
@@ -582,6 +671,6 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
 
     function _requireLive(bytes32 account) private view {
         if (account == bytes32(0)) revert InvalidAccount(account);
-        if (AccountWord.isMerged(_accountWords[account].word)) revert AccountMerged(account, _successors[account]);
+        if (AccountWord.isMerged(_accounts[account][0])) revert AccountMerged(account, _successors[account]);
     }
 }

@@ -2,14 +2,13 @@
 
 Starts a private anvil, deploys the ledger, registers ECO_HOUSEHOLD and measures, per award:
   - new:          every award goes to an account that never had an entry
-  - existing:     the same accounts again, a day later, balance unspent: the grant adds an expiry
-                  checkpoint and spills the previous one into a fresh pair slot (the worst case)
-  - existing_3rd: a third grant: the spill fills the second half of that pair slot
-  - existing_spent: a grant after the account converted its whole balance to SEOUL: the old
-                  history is dropped, nothing spills (the common case of members who use mileage)
-"existing" in the goal is reported both ways: existing_spent (no checkpoint to keep: the grant
-writes the account word and the position word, nothing else) and the steady mean of existing and
-existing_3rd (an unspent balance keeps every grant date, so each new date spills a checkpoint).
+  - existing:     the same accounts again, a day later, balance unspent: the previous grant date
+                  becomes a live checkpoint, chained into the position word's root (no extra slot)
+  - existing_3rd: a third grant date, the same again (the list of live checkpoints grows off-chain)
+  - existing_spent: a grant after the account converted its whole balance to SEOUL: the position
+                  restarts (the common case of members who use their mileage)
+Every existing case writes the account word and the position word, nothing else; the steady mean
+of existing and existing_3rd is the figure for an unspent balance.
 Prints a table and writes bench/gas.json. Run: .venv/bin/python scripts/bench_gas.py
 """
 
@@ -32,6 +31,38 @@ ECO_HOUSEHOLD = 1
 SIZES = (50, 200, 500)
 GOAL_NEW = 50_000
 GOAL_EXISTING = 15_000
+
+
+def _list_calls(w3, c, send, admin, issuer, award_no: int) -> list[dict[str, int]]:
+    """Gas of `expire` and of a `deduct` that must expire first, by the length of the live
+    list: an account granted at n + 1 dates, then 5 years and a day later (one date lapsed)."""
+    from ledger.domain.checkpoints import PositionModel
+
+    expirer, spender = w3.eth.accounts[3], w3.eth.accounts[4]
+    send(c.functions.grantRole(c.functions.EXPIRER_ROLE().call(), expirer), admin)
+    send(c.functions.grantRole(c.functions.SPENDER_ROLE().call(), spender), admin)
+    out = []
+    for n in (1, 12, 60):
+        accts = [keccak(text=f"list|{n}|{k}") for k in range(2)]
+        models = [PositionModel() for _ in accts]
+        for _ in range(n + 1):
+            w3.provider.make_request("evm_increaseTime", [86400])
+            grants = []
+            for a in accts:
+                grants.append((a, award_no, 1_000, keccak(text=f"award|{award_no}")))
+                award_no += 1
+            rc = send(c.functions.grantBatch(ECO_HOUSEHOLD, grants), issuer)
+            t = w3.eth.get_block(rc.blockNumber).timestamp
+            for m in models:
+                m.credit(1_000, t)
+        w3.provider.make_request("evm_increaseTime", [1826 * 86400 - n * 86400 + 3600])
+        lives = [m.live(n) for m in models]
+        exp = send(c.functions.expire(accts[0], ECO_HOUSEHOLD, lives[0]), expirer)
+        ded = send(
+            c.functions.deduct(accts[1], ECO_HOUSEHOLD, 500, 2, b"\x00" * 32, lives[1]), spender
+        )
+        out.append({"live": n, "expire": exp.gasUsed, "deduct": ded.gasUsed})
+    return out
 
 
 def main() -> None:
@@ -75,7 +106,7 @@ def main() -> None:
                     for k, a in enumerate(accounts):
                         bal = c.functions.balanceOf(a, ECO_HOUSEHOLD).call()
                         cid = keccak(text=f"conv|{size}|{k}")
-                        h = c.functions.convert(a, ECO_HOUSEHOLD, 7, bal, cid).transact(
+                        h = c.functions.convert(a, ECO_HOUSEHOLD, 7, bal, cid, []).transact(
                             {"from": converter, "gas": 1_000_000}
                         )
                     w3.eth.wait_for_transaction_receipt(h)
@@ -89,6 +120,7 @@ def main() -> None:
                 result[f"{label}_per_award"] = round(rc.gasUsed / size)
                 result[f"{label}_per_award_excl_21k"] = round((rc.gasUsed - 21_000) / size)
             rows.append(result)
+        lists = _list_calls(w3, c, send, admin, issuer, award_no)
 
     for r in rows:
         r["existing_steady_per_award"] = round(
@@ -109,14 +141,18 @@ def main() -> None:
         print(" | ".join(f"{v:>14,}" for v in vals))
     print("gas per award, including the batch's share of the 21,000 transaction base")
     print(f"goals (batch >= 200): new <= {GOAL_NEW:,}, existing <= {GOAL_EXISTING:,} per award")
+    print("calls that take the live list (gas per call): expire / deduct after nextExpiry")
+    for r in lists:
+        print(f"  {r['live']:>3} live checkpoints: expire {r['expire']:,}, deduct {r['deduct']:,}")
     out = ROOT / "bench" / "gas.json"
     out.parent.mkdir(exist_ok=True)
     notes = (
         "gas per award including the batch's share of the 21,000 base. A new account writes two "
-        "fresh words (account: head + count + flags; position: balance + newest checkpoint). An "
-        "existing one rewrites the same two words; with an unspent balance from an earlier grant "
-        "date the previous checkpoint also spills into the checkpoint array (two per slot: +22,100 "
-        "into a fresh slot, +5,000 into a half-full one). See contracts/README.md, section Gas."
+        "fresh words (account: head + count + flags; position: amounts, times, live count and "
+        "root). An existing one rewrites the same two words whether or not it holds an unspent "
+        "balance from an earlier date: that date becomes a live checkpoint chained into the "
+        "position's root (one keccak), kept off-chain and passed back by expire, correct and "
+        "merge. See contracts/README.md, section Gas."
     )
     out.write_text(
         json.dumps(
@@ -138,6 +174,7 @@ def main() -> None:
                     ),
                 },
                 "notes": notes,
+                "list_calls": lists,
                 "rows": rows,
             },
             indent=2,

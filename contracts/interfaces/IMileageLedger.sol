@@ -64,7 +64,8 @@ interface IMileageLedger {
     error InvalidAccount(bytes32 account);
     /// @notice Converting `amount` from `from` to `to` credits nothing at the route's rate.
     error ConversionRoundsToZero(uint8 from, uint8 to, uint96 amount);
-    /// @notice A computed amount `value` does not fit the ledger's 96-bit amounts.
+    /// @notice A computed amount `value` does not fit: amounts are 96-bit, and an account's
+    /// cumulative credits in one program 40-bit (1.09 x 10^12 KRW until it is spent to zero).
     error AmountOverflow(uint256 value);
     /// @notice Award `awardNo` was never recorded, so it cannot be corrected.
     error AwardNotRecorded(uint64 awardNo);
@@ -74,6 +75,14 @@ interface IMileageLedger {
     error SameAccount(bytes32 account);
     /// @notice `account` has 65,535 live grant dates in `program`; expire or spend before granting more.
     error TooManyCheckpoints(bytes32 account, uint8 program);
+    /// @notice `account` holds `count` live older checkpoints in `program` and this call needs
+    /// them: pass the list (see `live` on {expire}; `mileage` builds it from the indexed entries).
+    error LiveCheckpointsRequired(bytes32 account, uint8 program, uint256 count);
+    /// @notice The `given` list is not `account`'s live checkpoints in `program` (`count` of
+    /// them): it is stale or wrong; rebuild it from the account's entries up to the current block.
+    error LiveCheckpointsMismatch(bytes32 account, uint8 program, uint256 count, uint256 given);
+    /// @notice Two arrays that go together have different lengths (`expected`, `given`).
+    error LengthMismatch(uint256 expected, uint256 given);
 
     // ---------------------------------------------------------------------------------------
     // Events
@@ -229,16 +238,23 @@ interface IMileageLedger {
     /// @notice Converts `amount` of `from` into `to` at the route's rate, rounding down, atomically
     /// (CONVERSION_OUT and CONVERSION_IN entries, both with ref = `conversionId`). A conversion id
     /// already recorded is skipped with {ConversionSkipped} and returns 0. Lapsed mileage of `from`
-    /// is expired first.
+    /// is expired first (see `live`).
     /// @param account the account
     /// @param from the debited program
     /// @param to the credited program
     /// @param amount the amount debited from `from`
     /// @param conversionId the idempotency key
+    /// @param live `account`'s live checkpoints in `from` as for {expire}; needed only once
+    /// something older than its newest credit may have lapsed (`nextExpiry` has passed), else empty
     /// @return credited the amount credited to `to` (0 if skipped)
-    function convert(bytes32 account, uint8 from, uint8 to, uint96 amount, bytes32 conversionId)
-        external
-        returns (uint96 credited);
+    function convert(
+        bytes32 account,
+        uint8 from,
+        uint8 to,
+        uint96 amount,
+        bytes32 conversionId,
+        uint256[] calldata live
+    ) external returns (uint96 credited);
 
     /// @notice Deducts `amount` of `program` for a use (DEDUCTION entry). Lapsed mileage is
     /// expired first, so only valid mileage can be spent (oldest first).
@@ -247,21 +263,35 @@ interface IMileageLedger {
     /// @param amount the amount
     /// @param reason TAX_PAYMENT(2) .. DONATION(9)
     /// @param ref the caller's 32-byte reference (e.g. the ETAX payment id)
-    function deduct(bytes32 account, uint8 program, uint96 amount, uint8 reason, bytes32 ref) external;
+    /// @param live `account`'s live checkpoints in `program` as for {expire}; needed only once
+    /// something older than its newest credit may have lapsed (`nextExpiry` has passed), else empty
+    function deduct(bytes32 account, uint8 program, uint96 amount, uint8 reason, bytes32 ref, uint256[] calldata live)
+        external;
 
     /// @notice Expires the mileage of `program` that lapsed and was not spent (EXPIRY entry with
     /// reason EXPIRY, or EXPIRY_DONATION for accounts consenting to donation). Nothing lapsed:
-    /// no entry. Cost does not grow with the number of grants the account ever received.
+    /// no entry. Before `nextExpiry` it reads nothing and needs no list. Its cost grows with the
+    /// live checkpoints only (credits at distinct times that may still be unspent), never with
+    /// the number of grants the account ever received: consumed checkpoints are dropped here.
     /// @param account the account
     /// @param program the program
+    /// @param live the position's live older checkpoints, oldest first, each
+    /// `time | cumulativeCredits << 32` (`positionOf` gives their count; empty when it is 0).
+    /// They are the checkpoints a replay of the account's entries keeps (a credit at a new time
+    /// turns the previous newest (time, granted) into one; a credit to a spent-out position starts
+    /// afresh; a correction lowers the cumulatives from its checkpoint on; a merge rebuilds from
+    /// the unspent segments), of which the chain keeps the last `count`
     /// @return expired the amount expired
-    function expire(bytes32 account, uint8 program) external returns (uint96 expired);
+    function expire(bytes32 account, uint8 program, uint256[] calldata live) external returns (uint96 expired);
 
     /// @notice {expire} over many accounts (the quarterly job); merged accounts are skipped.
     /// @param program the program
     /// @param accounts the accounts
+    /// @param lives each account's live checkpoints, as for {expire} (same length as `accounts`)
     /// @return total the amount expired over all accounts
-    function expireBatch(uint8 program, bytes32[] calldata accounts) external returns (uint256 total);
+    function expireBatch(uint8 program, bytes32[] calldata accounts, uint256[][] calldata lives)
+        external
+        returns (uint256 total);
 
     /// @notice Reverses `amount` of award `awardNo` (CORRECTION entry, ref = `awardId`), never
     /// more than what remains unspent of the mileage granted to `account` in `program` at `grantedAt`.
@@ -271,14 +301,25 @@ interface IMileageLedger {
     /// @param awardId the award's id (the GRANT entry's ref)
     /// @param grantedAt the GRANT entry's timestamp
     /// @param amount the amount to reverse
-    function correct(bytes32 account, uint8 program, uint64 awardNo, bytes32 awardId, uint32 grantedAt, uint96 amount)
-        external;
+    /// @param live `account`'s live checkpoints in `program`, as for {expire}
+    function correct(
+        bytes32 account,
+        uint8 program,
+        uint64 awardNo,
+        bytes32 awardId,
+        uint32 grantedAt,
+        uint96 amount,
+        uint256[] calldata live
+    ) external;
 
     /// @notice Moves every balance of `from` into `into` (MERGE_OUT on `from`, MERGE_IN on `into`,
     /// per program), keeping each moved mileage's grant date; `from` then takes no further entries.
     /// @param from the account to retire
     /// @param into its successor
-    function mergeAccounts(bytes32 from, bytes32 into) external;
+    /// @param fromLive `from`'s live checkpoints per program (index program - 1, 7 lists), as for {expire}
+    /// @param intoLive `into`'s live checkpoints per program, likewise
+    function mergeAccounts(bytes32 from, bytes32 into, uint256[][] calldata fromLive, uint256[][] calldata intoLive)
+        external;
 
     /// @notice Records whether `account` consents to donating its expiring mileage.
     /// @param account the account
@@ -396,19 +437,49 @@ interface IMileageLedger {
     /// @return denominator the rate's denominator
     function routeOf(uint8 from, uint8 to) external view returns (uint64 numerator, uint64 denominator);
 
-    /// @notice What {expire} would deduct now from `account` in `program`.
+    /// @notice The position of `account` in `program`, unpacked from its storage word.
     /// @param account the account
     /// @param program the program
-    /// @return amount lapsed and unspent mileage
-    function expirable(bytes32 account, uint8 program) external view returns (uint96 amount);
+    /// @return balance granted - debited
+    /// @return granted cumulative credits (they restart when a spent-out position is credited)
+    /// @return debited cumulative debits
+    /// @return lastTime the newest credit's time
+    /// @return oldest a time at or before the oldest credit that may be unspent
+    /// @return live the number of live older checkpoints (the length of the `live` lists)
+    /// @return root the hash chain over them
+    function positionOf(bytes32 account, uint8 program)
+        external
+        view
+        returns (
+            uint256 balance,
+            uint256 granted,
+            uint256 debited,
+            uint32 lastTime,
+            uint32 oldest,
+            uint16 live,
+            uint96 root
+        );
+
+    /// @notice The earliest time at which mileage of `account` in `program` may lapse (`oldest` +
+    /// the program's validity; never later than the truth, possibly earlier when the oldest
+    /// credits were spent); 0 if it holds nothing. Until then spends need no `live` list and
+    /// {expire} has nothing to do.
+    /// @param account the account
+    /// @param program the program
+    /// @return at a unix time
+    function nextExpiry(bytes32 account, uint8 program) external view returns (uint256 at);
 
     /// @notice Mileage of `account` in `program` that will have lapsed unspent by `timestamp` if
-    /// nothing more is spent (for "about to expire" notices).
+    /// nothing more is spent (what {expire} would deduct then; "about to expire" notices).
     /// @param account the account
     /// @param program the program
     /// @param timestamp a unix time (now or later)
+    /// @param live its live checkpoints, as for {expire}
     /// @return amount the amount
-    function expirableAt(bytes32 account, uint8 program, uint256 timestamp) external view returns (uint96 amount);
+    function expirableAt(bytes32 account, uint8 program, uint256 timestamp, uint256[] calldata live)
+        external
+        view
+        returns (uint96 amount);
 
     /// @notice Whether the whole ledger is paused.
     /// @return isPaused true while paused

@@ -1,133 +1,138 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.28;
 
-import {Position} from "../types/Position.sol";
+import {Position, PositionCodec} from "../types/Position.sol";
 
 /// @title Checkpoints: exact first-in-first-out expiry over cumulative credit checkpoints
-/// @notice A {Position} holds the newest checkpoint inline as (lastTime, granted); older ones are
-/// "spilled" into an array of (time, cumulative credits) pairs, two per storage word. Credits in
-/// the same block share a checkpoint. Because spending is first-in-first-out, what has lapsed and
-/// was not spent is max(0, G(cutoff) - debited): one number per checkpoint suffices, and a
-/// monotone cursor skips checkpoints that lapsed and were consumed, so expiring never re-reads them.
-/// @dev Invariant: every spilled checkpoint before `cursor` has cumulative <= `debited` (the cursor
-/// only moves inside an expiry, which then debits up to the last lapsed checkpoint). When all
-/// credits are consumed (`debited >= granted`) the history is dropped on the next credit.
+/// @notice A {Position} holds its newest checkpoint inline as (lastTime, granted). Older ones that
+/// may still hold unspent mileage (the "live" checkpoints, oldest first, each packed as
+/// `time | cumulative << 32`) are not stored: the position keeps their count and a 96-bit hash
+/// chain over them from zero ({PositionCodec-link}), and the functions that need them (expire,
+/// correct, merge, and a spend once something may have lapsed) take the list as calldata and
+/// check it against the count and the root. A grant therefore writes one word whatever the
+/// account holds. Because spending is first-in-first-out, what has lapsed and was not spent is
+/// max(0, G(cutoff) - debited): one number per checkpoint suffices.
+/// @dev Invariants: live times strictly increase and are older than `lastTime`; cumulatives
+/// never decrease and never exceed `granted`. Checkpoints dropped from the list (by {seal}) were
+/// consumed (cumulative <= debited), so starting G at 0 stays exact. The list held on-chain is
+/// always a suffix of the checkpoints a replay of the account's entries builds (credits at new
+/// times append, {seal} drops a consumed prefix), which is how callers rebuild it.
 library Checkpoints {
     uint256 private constant M32 = (1 << 32) - 1;
-    uint256 private constant M96 = (1 << 96) - 1;
-    uint256 private constant M128 = (1 << 128) - 1;
-    uint256 internal constant MAX_SPILLED = (1 << 16) - 1;
 
-    /// @notice Adds a credit of `amount` at `time` (the newest time so far). Returns false if the
-    /// spilled array is full (the caller reverts).
-    function credit(Position memory p, mapping(uint256 => uint256) storage cps, uint256 amount, uint256 time)
+    /// @notice Reads `live` into memory and checks that it is exactly `p`'s live list.
+    /// @return ok whether the length is `p.count` and the chain over the list is `p.root`
+    /// @return times the checkpoints' times
+    /// @return cums the checkpoints' cumulative credits
+    function open(Position memory p, bytes32 account, uint8 program, uint256[] calldata live)
         internal
-        returns (bool ok)
+        pure
+        returns (bool ok, uint256[] memory times, uint256[] memory cums)
     {
-        if (p.granted != 0 && p.lastTime != time) {
-            if (p.debited >= p.granted) {
-                // Everything credited so far is consumed: no older checkpoint can lapse unspent.
-                p.spilled = 0;
-                p.cursor = 0;
-            } else {
-                if (p.spilled == MAX_SPILLED) return false;
-                _write(cps, p.spilled, p.lastTime, p.granted);
-                p.spilled += 1;
-            }
+        uint256 n = live.length;
+        times = new uint256[](n);
+        cums = new uint256[](n);
+        if (n != p.count) return (false, times, cums);
+        uint256 root = 0;
+        for (uint256 i; i < n; ++i) {
+            uint256 w = live[i];
+            root = PositionCodec.link(account, program, root, w);
+            times[i] = w & M32;
+            cums[i] = w >> 32;
         }
-        p.granted += amount;
-        p.lastTime = time;
-        return true;
+        ok = root == p.root;
     }
 
-    /// @notice Mileage lapsed (credited at or before `cutoff`) and not yet debited, and the
-    /// cursor after skipping every spilled checkpoint at or before `cutoff`.
-    function lapsed(Position memory p, mapping(uint256 => uint256) storage cps, uint256 cutoff)
+    /// @notice Mileage credited at or before `cutoff` and not yet debited.
+    function lapsed(Position memory p, uint256[] memory times, uint256[] memory cums, uint256 cutoff)
         internal
-        view
-        returns (uint256 amount, uint256 cursor)
+        pure
+        returns (uint256 amount)
     {
-        // Checkpoints before the cursor are consumed (<= debited), so starting G at 0 is exact.
         uint256 g = 0;
-        cursor = p.cursor;
-        uint256 n = p.spilled;
-        while (cursor < n) {
-            (uint256 t, uint256 cum) = _read(cps, cursor);
-            if (t > cutoff) break;
-            g = cum;
-            ++cursor;
+        uint256 n = times.length;
+        uint256 i = 0;
+        while (i < n && times[i] <= cutoff) {
+            g = cums[i];
+            ++i;
         }
-        if (cursor == n && p.granted != 0 && p.lastTime <= cutoff) g = p.granted;
+        if (i == n && p.granted != 0 && p.lastTime <= cutoff) g = p.granted;
         amount = g > p.debited ? g - p.debited : 0;
     }
 
+    /// @notice Drops the consumed prefix of the list (cumulative <= debited) and stores the rest
+    /// in `p` as its count and root; `oldest` becomes exact (the first unspent credit's time).
+    function seal(
+        Position memory p,
+        bytes32 account,
+        uint8 program,
+        uint256[] memory times,
+        uint256[] memory cums
+    ) internal pure {
+        uint256 n = times.length;
+        uint256 first = 0;
+        while (first < n && cums[first] <= p.debited) ++first;
+        uint256 root = 0;
+        for (uint256 i = first; i < n; ++i) {
+            root = PositionCodec.link(account, program, root, times[i] | (cums[i] << 32));
+        }
+        p.root = root;
+        p.count = n - first;
+        p.oldest = first < n ? times[first] : p.lastTime;
+    }
+
     /// @notice Finds the checkpoint credited at `time` and what of it is unspent.
-    /// @return index its index (`spilled` for the inline newest checkpoint)
+    /// @return index its index in the list (the list's length for the inline newest checkpoint)
     /// @return remaining its unspent amount (0 if there is no such checkpoint)
-    function remainingAt(Position memory p, mapping(uint256 => uint256) storage cps, uint256 time)
+    function remainingAt(Position memory p, uint256[] memory times, uint256[] memory cums, uint256 time)
         internal
-        view
+        pure
         returns (uint256 index, uint256 remaining)
     {
-        uint256 cum = 0;
-        uint256 prev = 0;
+        uint256 n = times.length;
+        uint256 cum;
         if (p.granted != 0 && p.lastTime == time) {
-            index = p.spilled;
+            index = n;
             cum = p.granted;
         } else {
-            // Binary search: spilled times are strictly increasing.
-            uint256 lo = 0;
-            uint256 hi = p.spilled;
-            while (lo < hi) {
-                uint256 mid = (lo + hi) / 2;
-                (uint256 t,) = _read(cps, mid);
-                if (t < time) lo = mid + 1;
-                else hi = mid;
-            }
-            if (lo == p.spilled) return (lo, 0);
-            uint256 tLo;
-            (tLo, cum) = _read(cps, lo);
-            if (tLo != time) return (lo, 0);
-            index = lo;
+            while (index < n && times[index] < time) ++index;
+            if (index == n || times[index] != time) return (index, 0);
+            cum = cums[index];
         }
-        // Before the first kept checkpoint everything is consumed, so 0 is a safe lower bound.
-        if (index > 0) (, prev) = _read(cps, index - 1);
+        // Before the first live checkpoint everything is consumed, so 0 is a safe lower bound.
+        uint256 prev = index > 0 ? cums[index - 1] : 0;
         uint256 floor = p.debited > prev ? p.debited : prev;
         remaining = cum > floor ? cum - floor : 0;
     }
 
     /// @notice Removes `amount` from the checkpoint at `index` (a correction): every later
-    /// cumulative value shifts down. Costs one write per later live checkpoint.
-    function reverse(Position memory p, mapping(uint256 => uint256) storage cps, uint256 index, uint256 amount)
-        internal
-    {
-        for (uint256 j = index; j < p.spilled; ++j) {
-            (uint256 t, uint256 cum) = _read(cps, j);
-            _write(cps, j, t, cum - amount);
+    /// cumulative value, and `granted`, shift down.
+    function reverse(Position memory p, uint256[] memory cums, uint256 index, uint256 amount) internal pure {
+        for (uint256 j = index; j < cums.length; ++j) {
+            cums[j] -= amount;
         }
         p.granted -= amount;
     }
 
-    /// @notice The unspent amount of every live checkpoint, oldest first.
-    function segments(Position memory p, mapping(uint256 => uint256) storage cps)
+    /// @notice The unspent amount of every checkpoint, oldest first.
+    function segments(Position memory p, uint256[] memory ts, uint256[] memory cs)
         internal
-        view
+        pure
         returns (uint256[] memory times, uint256[] memory amounts)
     {
-        uint256 n = p.spilled - p.cursor + 1;
+        uint256 n = ts.length + 1;
         times = new uint256[](n);
         amounts = new uint256[](n);
         uint256 m;
         uint256 prev;
-        for (uint256 j = p.cursor; j < p.spilled; ++j) {
-            (uint256 t, uint256 cum) = _read(cps, j);
+        for (uint256 j; j < ts.length; ++j) {
             uint256 floor = p.debited > prev ? p.debited : prev;
-            if (cum > floor) {
-                times[m] = t;
-                amounts[m] = cum - floor;
+            if (cs[j] > floor) {
+                times[m] = ts[j];
+                amounts[m] = cs[j] - floor;
                 ++m;
             }
-            prev = cum;
+            prev = cs[j];
         }
         uint256 lastFloor = p.debited > prev ? p.debited : prev;
         if (p.granted > lastFloor) {
@@ -176,35 +181,29 @@ library Checkpoints {
         }
     }
 
-    /// @notice Rewrites a position from unspent (time, amount) segments, oldest first: debited
-    /// restarts at 0 and the balance is the sum of the amounts. Returns false if too many.
-    function rebuild(mapping(uint256 => uint256) storage cps, uint256[] memory times, uint256[] memory amounts)
+    /// @notice A position built afresh from unspent (time, amount) segments, oldest first:
+    /// debited 0, the balance the sum of the amounts, every segment but the newest a live
+    /// checkpoint. Returns false if there are too many or the sum does not fit 40 bits.
+    function rebuild(bytes32 account, uint8 program, uint256[] memory times, uint256[] memory amounts)
         internal
+        pure
         returns (Position memory p, bool ok)
     {
         uint256 n = times.length;
         if (n == 0) return (p, true);
-        if (n - 1 > MAX_SPILLED) return (p, false);
+        if (n - 1 > PositionCodec.MAX_LIVE) return (p, false);
         uint256 cum = 0;
+        uint256 root = 0;
         for (uint256 i; i + 1 < n; ++i) {
             cum += amounts[i];
-            _write(cps, i, times[i], cum);
+            root = PositionCodec.link(account, program, root, times[i] | (cum << 32));
         }
         p.granted = cum + amounts[n - 1];
+        if (p.granted > PositionCodec.M40) return (p, false);
         p.lastTime = times[n - 1];
-        p.spilled = n - 1;
+        p.oldest = times[0];
+        p.count = n - 1;
+        p.root = root;
         return (p, true);
-    }
-
-    function _read(mapping(uint256 => uint256) storage cps, uint256 i) private view returns (uint256 t, uint256 cum) {
-        uint256 half = (cps[i >> 1] >> ((i & 1) * 128)) & M128;
-        t = half & M32;
-        cum = (half >> 32) & M96;
-    }
-
-    function _write(mapping(uint256 => uint256) storage cps, uint256 i, uint256 t, uint256 cum) private {
-        uint256 shift = (i & 1) * 128;
-        uint256 word = cps[i >> 1] & ~(M128 << shift);
-        cps[i >> 1] = word | ((t | (cum << 32)) << shift);
     }
 }

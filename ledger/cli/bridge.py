@@ -85,8 +85,18 @@ def run(
         int | None, typer.Option(help="awards per transaction (default MILEAGE_BATCH_SIZE)")
     ] = None,
     worker_id: Annotated[str | None, typer.Option(help="lease owner name (default: key)")] = None,
+    index: Annotated[
+        bool,
+        typer.Option(
+            "--index/--no-index",
+            help="also index the chain's entries into the database (a standby when another "
+            "process indexes: the cursor row is locked)",
+        ),
+    ] = True,
 ) -> None:
-    """Submit awards (grantBatch) and operations (convert/deduct) from the database outbox.
+    """Submit awards (grantBatch) and operations (convert/deduct) from the database outbox, and
+    index the chain's entries (late spends and the expiry run build their live checkpoint lists
+    from the index).
 
     Runs until SIGTERM/SIGINT (the current step is finished, exit code 0). Each process needs its
     own keys: two processes signing with the same key would fight over nonces."""
@@ -122,6 +132,13 @@ def run(
     ]
     for sub in subs:
         log.info("submitter ready", sender=sub.sender, lanes=sub.lanes)
+    indexer = None
+    if index:
+        from bridge.indexer import Indexer
+
+        dep = rt.deployment()
+        start = dep.block_number if dep is not None else 0
+        indexer = Indexer(rt.sessions, rt.client, start, settings.confirmations)
     if metrics_port:
         metrics.serve_metrics(metrics_port)
     stop = threading.Event()
@@ -139,6 +156,12 @@ def run(
             progressed = progressed or rep.progressed
             chain_down = chain_down or rep.chain_error is not None
             pending = pending or rep.inflight > 0
+        if indexer is not None and not stop.is_set() and not chain_down:
+            try:
+                progressed = indexer.step() > 0 or progressed
+            except BridgeError as exc:  # node down, or a gap in the logs: retried after a wait
+                chain_down = True
+                log.warning("indexer step failed", error=str(exc))
         if metrics_port and time.monotonic() - last_gauges > 5:
             last_gauges = time.monotonic()
             _refresh_gauges(rt)
@@ -151,6 +174,7 @@ def run(
             once
             and not progressed
             and not pending
+            and (indexer is None or indexer.caught_up)
             and not any(sub._has_runnable_work() for sub in subs)
         ):
             break

@@ -20,12 +20,27 @@ def expire(
     account: Annotated[list[str] | None, typer.Option(help="only these accounts (0x ids)")] = None,
 ) -> None:
     """Expire mileage older than its validity (5 years) that was not spent, first in first out;
-    accounts consenting to donation record it as EXPIRY_DONATION (EXPIRER key)."""
+    accounts consenting to donation record it as EXPIRY_DONATION (EXPIRER key). Each due account's
+    live checkpoints come from the indexed entries: accounts the index cannot serve yet are
+    skipped and listed (exit code 2); run it again once the index has caught up."""
     from ledger.service.chain_ops import expire_program
 
     try:
         prog = Program[program.upper()]
     except KeyError:
         raise typer.BadParameter(f"unknown program {program!r}", param_hint="--program") from None
-    checked, total = expire_program(Runtime.open(), prog, account or None)
-    typer.echo(f"{prog.name}: {checked} accounts checked, {total:,} mileage expired")
+    res = expire_program(Runtime.open(), prog, account or None)
+    typer.echo(
+        f"{prog.name}: {res.checked} accounts checked, {res.due} due, "
+        f"{res.expired:,} mileage expired"
+    )
+    if res.skipped:
+        typer.echo(
+            f"{len(res.skipped)} due accounts skipped: their live checkpoints cannot be built "
+            "from the index yet (it is behind the chain); let the bridge index "
+            "(`mileage bridge run`) and run `mileage expire` again",
+            err=True,
+        )
+        for acct, why in sorted(res.skipped.items()):
+            typer.echo(f"  skipped {acct}: {why}", err=True)
+        raise typer.Exit(2)

@@ -36,6 +36,7 @@ from ledger.adapters.orm import Award, ChainTx, Entry
 from ledger.domain.codes import AWARDED_PROGRAMS, EntryKind, Program
 from ledger.domain.errors import LedgerError
 from ledger.service.runtime import Runtime
+from ledger.service.witness import live_lists
 
 ZERO32 = b"\x00" * 32
 ADMIN_ROLE_NAME = "admin"
@@ -570,10 +571,11 @@ def correct_award(
     progress: Callable[[str], None] | None = None,
 ) -> CorrectionResult:
     """Reverse ``amount`` (default: all that is left of it) of an erroneous award by its number
-    or id: ``correct(account or successor, program, awardNo, awardId, grantedAt, amount)`` with
-    the admin key (it holds ``CORRECTOR_ROLE`` after ``mileage deploy``). The contract records
-    the award id as the CORRECTION entry's ref; it has no field for ``reason``, which the caller
-    reports with the result."""
+    or id: ``correct(account or successor, program, awardNo, awardId, grantedAt, amount, live)``
+    with the admin key (it holds ``CORRECTOR_ROLE`` after ``mileage deploy``); ``live`` is the
+    position's live checkpoint list, built from the indexed entries (`IndexBehind` while the
+    index is behind the chain). The contract records the award id as the CORRECTION entry's
+    ref; it has no field for ``reason``, which the caller reports with the result."""
     row = _find_award(rt, award)
     label = f"award {row.award_no} ({row.award_id})"
     if row.status == "failed":
@@ -603,7 +605,9 @@ def correct_award(
     target = _live_account(client, to_bytes32(row.account_id))
     if progress is not None and hex32(target) != row.account_id:
         progress(f"account {row.account_id} was merged into {hex32(target)}: correcting there")
-    args = (target, int(program), row.award_no, to_bytes32(row.award_id), granted_at, amount)
+    # the target position's live checkpoints, from the index (IndexBehind: nothing is sent)
+    live = live_lists(client, rt.sessions, hex32(target), [int(program)])[int(program)]
+    args = (target, int(program), row.award_no, to_bytes32(row.award_id), granted_at, amount, live)
     try:
         outcome = _transact(rt, ("correct", args), f"correct {label} by {amount:,}")
     except ContractRevert as err:

@@ -4,20 +4,23 @@ account integration), donation-consent sync and the quarterly expiry run."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from bridge.client import to_bytes32
+from bridge.client import hex32, to_bytes32
 from bridge.signer import load_signer
 from bridge.txs import call_contract
 from ledger.adapters.orm import Account, Award, Balance, Member
 from ledger.domain.codes import Program
 from ledger.domain.errors import LedgerError
 from ledger.service.runtime import Runtime
+from ledger.service.witness import IndexBehind, live_lists
 
 EXPIRE_CHUNK = 200
 ZERO32 = b"\x00" * 32
+#: Every program code, in the order ``mergeAccounts`` takes the live lists (index program - 1).
+PROGRAM_CODES = tuple(range(1, 8))
 
 
 class UnknownCitizen(LedgerError):
@@ -53,10 +56,16 @@ def merge_citizens(rt: Runtime, from_citizen: str, into_citizen: str) -> MergeRe
     sent = False
     if state.successor == ZERO32:
         registrar = load_signer(rt.settings, "registrar")
+        # both accounts' live checkpoints of every program, from the index (IndexBehind if the
+        # index is behind the chain: nothing is sent)
+        from_live = _all_lists(rt, src)
+        into_live = _all_lists(rt, dst)
         call_contract(
             rt.w3,
             registrar.account,
-            client.contract.functions.mergeAccounts(to_bytes32(src), to_bytes32(dst)),
+            client.contract.functions.mergeAccounts(
+                to_bytes32(src), to_bytes32(dst), from_live, into_live
+            ),
             gas_price=rt.settings.gas_price,
             decode=client.decode_revert,
         )
@@ -79,9 +88,33 @@ def merge_citizens(rt: Runtime, from_citizen: str, into_citizen: str) -> MergeRe
     return MergeResult(src, dst, sent, members.rowcount, awards.rowcount)  # type: ignore[attr-defined]
 
 
+def _all_lists(rt: Runtime, account_id: str) -> list[list[int]]:
+    """``account_id``'s live checkpoints of programs 1..7 (index program - 1), as
+    ``mergeAccounts`` takes them."""
+    lists = live_lists(rt.client, rt.sessions, account_id, PROGRAM_CODES)
+    return [lists[p] for p in PROGRAM_CODES]
+
+
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
+
+
+@dataclass
+class ExpiryResult:
+    """What an expiry run did: accounts checked, due accounts (``nextExpiry`` passed) sent to
+    ``expireBatch``, the amount expired, and the due accounts skipped because their live
+    checkpoints could not be built from the index (account id → why): run again once the index
+    has caught up."""
+
+    checked: int = 0
+    sent: int = 0
+    expired: int = 0
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def due(self) -> int:
+        return self.sent + len(self.skipped)
 
 
 def expire_program(
@@ -89,37 +122,58 @@ def expire_program(
     program: Program,
     accounts: Sequence[str] | None = None,
     progress: Callable[[int], None] | None = None,
-) -> tuple[int, int]:
+) -> ExpiryResult:
     """Expire lapsed, unspent mileage of ``program`` (``expireBatch``, EXPIRER key) for the given
-    accounts, or every account holding a balance of it. Returns (accounts checked, amount)."""
+    accounts, or every account holding a balance of it in the index.
+
+    An account is due once its ``nextExpiry`` (0: holds nothing) is at or before the latest
+    block's time; its live checkpoints come from the indexed entries (`live_lists`, checked
+    against the chain's root). A due account whose list the index cannot give yet (`IndexBehind`)
+    is skipped and reported in the result; the others are sent."""
     client = rt.client
+    code = int(program)
     if accounts is None:
         with rt.sessions() as s:
             accounts = list(
                 s.scalars(
-                    sa.select(Balance.account_id).where(
-                        Balance.program == int(program), Balance.balance > 0
-                    )
+                    sa.select(Balance.account_id)
+                    .where(Balance.program == code, Balance.balance > 0)
+                    .order_by(Balance.account_id)
                 )
             )
     expirer = load_signer(rt.settings, "expirer")
-    total = 0
+    result = ExpiryResult(checked=len(accounts))
     for chunk in _chunks(list(accounts), EXPIRE_CHUNK):
-        ids = [to_bytes32(a) for a in chunk]
-        due = [a for a in ids if client.contract.functions.expirable(a, int(program)).call()]
+        block = rt.w3.eth.get_block("latest")
+        now, number = int(block["timestamp"]), int(block["number"])
+        due: list[bytes] = []
+        lives: list[list[int]] = []
+        for account_id in chunk:
+            acc = to_bytes32(account_id)
+            at = client.next_expiry(acc, code, number)
+            if at == 0 or at > now:
+                continue
+            try:
+                live = live_lists(client, rt.sessions, hex32(acc), [code], number)[code]
+            except IndexBehind as exc:
+                result.skipped[hex32(acc)] = str(exc)
+                continue
+            due.append(acc)
+            lives.append(live)
         if due:
-            before = sum(client.balance_of(a, int(program)) for a in due)
+            before = sum(client.balance_of(a, code) for a in due)
             call_contract(
                 rt.w3,
                 expirer.account,
-                client.contract.functions.expireBatch(int(program), due),
+                client.contract.functions.expireBatch(code, due, lives),
                 gas_price=rt.settings.gas_price,
                 decode=client.decode_revert,
             )
-            total += before - sum(client.balance_of(a, int(program)) for a in due)
+            result.sent += len(due)
+            result.expired += before - sum(client.balance_of(a, code) for a in due)
         if progress is not None:
             progress(len(chunk))
-    return len(accounts), total
+    return result
 
 
 def sync_donation_consent(rt: Runtime) -> int:

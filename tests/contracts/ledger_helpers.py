@@ -1,5 +1,7 @@
 """Helpers of the contract tests: deploy MileageLedger, register the 7 programs, grant every role
-to anvil's dev accounts; transact, decode custom errors, replay hash chains.
+to anvil's dev accounts; transact, decode custom errors, replay hash chains, and build the live
+checkpoint lists that expire, correct, merge and late spends take (`live_checkpoints`, the way
+production builds them: a replay of the account's entries with ledger.domain.checkpoints).
 
 `deploy_ledger` is the reference for what a production deploy does (bridge/deploy.py mirrors it;
 contracts/README.md lists the calls).
@@ -7,7 +9,10 @@ contracts/README.md lists the calls).
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from eth_abi import decode
@@ -17,6 +22,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.logs import DISCARD
 
 from bridge.compile import main_artifact
+from ledger.domain.checkpoints import PositionModel, chain_root, replay_positions
 
 # Program codes (docs/DESIGN.md)
 ECO_HOUSEHOLD, ECO_ORG, CAR, BIKE, ECO_SEASON, CAR_SEASON, SEOUL = range(1, 8)
@@ -82,6 +88,11 @@ def acct(label: str | int) -> bytes:
 
 def award_id(n: int) -> bytes:
     return keccak(text=f"mileage-award|TEST|{n}")
+
+
+def hex32(b: bytes) -> str:
+    """A bytes32 as the model keys it (lower-case 0x-hex)."""
+    return "0x" + bytes(b).hex()
 
 
 def issuer_role(program: int) -> bytes:
@@ -158,6 +169,8 @@ def unpack_log(log: Any) -> EntryLog:
 
 def entry_logs(ledger: Ledger, from_block: int = 0) -> list[EntryLog]:
     """Every EntryRecorded log since `from_block`, unpacked, in chain order."""
+    if from_block > ledger.w3.eth.block_number:
+        return []  # nothing mined since (the node refuses a range past its head)
     logs = ledger.contract.events.EntryRecorded().get_logs(from_block=from_block)
     return sorted((unpack_log(lg) for lg in logs), key=lambda x: (x.blockNumber, x.logIndex))
 
@@ -225,6 +238,26 @@ class Ledger:
 
     def now(self) -> int:
         return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def position(self, account: bytes, program: int) -> Position:
+        """`positionOf`, named."""
+        return Position(*(int(v) for v in self.call("positionOf", account, program)))
+
+    def live(self, account: bytes, program: int) -> list[int]:
+        """The live checkpoint list of (account, program), rebuilt from the entries and checked
+        against the chain (see `live_checkpoints`)."""
+        return live_checkpoints(self, account, program)
+
+    def lives(self, account: bytes) -> list[list[int]]:
+        """The 7 live lists of `account` (index program - 1), as mergeAccounts takes them."""
+        logs = entry_logs(self)
+        return [live_checkpoints(self, account, p, logs=logs) for p in PROGRAMS]
+
+    def expirable_at(self, account: bytes, program: int, timestamp: int) -> int:
+        """`expirableAt` with the live list built from the entries."""
+        return int(
+            self.call("expirableAt", account, program, timestamp, self.live(account, program))
+        )
 
     def set_next_time(self, ts: int) -> None:
         self.w3.provider.make_request("anvil_setNextBlockTimestamp", [ts])
@@ -296,3 +329,107 @@ def replay_heads(ledger: Ledger, from_block: int = 0) -> dict[bytes, tuple[int, 
         )
         state[e.account] = (e.seq, head)
     return state
+
+
+# ---------------------------------------------------------------------------------------------
+# Live checkpoint lists, built the way production builds them (ledger/service/witness.py):
+# replay the account's EntryRecorded entries with ledger.domain.checkpoints, cut the list to the
+# count the chain holds, and check it against the chain's root.
+# ---------------------------------------------------------------------------------------------
+
+M32 = (1 << 32) - 1
+M40 = (1 << 40) - 1
+
+
+@dataclass(frozen=True)
+class Position:
+    """`positionOf` (account, program)."""
+
+    balance: int
+    granted: int
+    debited: int
+    last_time: int
+    oldest: int
+    live: int
+    root: int
+
+
+def checkpoint(time: int, cumulative: int) -> int:
+    """One live-list element, packed independently of the model: time | cumulative << 32."""
+    assert 0 <= time <= M32 and 0 <= cumulative <= M40
+    return time | cumulative << 32
+
+
+@dataclass(frozen=True)
+class ReplayEntry:
+    """The fields of an entry that `replay_positions` reads (ref as lower-case 0x-hex)."""
+
+    seq: int
+    kind: int
+    program: int
+    amount: int
+    ref: str
+    timestamp: int
+
+
+def replayed_positions(
+    ledger: Ledger, account: bytes, logs: list[EntryLog] | None = None
+) -> Mapping[int, PositionModel]:
+    """Every program's position of `account` replayed from the chain's EntryRecorded logs:
+    grant times from every GRANT entry (any account, for corrections of merged-in awards),
+    merge sources replayed likewise (recursively, for chains of merges)."""
+    logs = entry_logs(ledger) if logs is None else logs
+    by_account: dict[str, list[ReplayEntry]] = defaultdict(list)
+    grant_times: dict[str, int] = {}
+    for log in logs:
+        e = log.args
+        by_account[hex32(e.account)].append(
+            ReplayEntry(e.seq, e.kind, e.program, e.amount, hex32(e.ref), e.timestamp)
+        )
+        if e.kind == GRANT:
+            grant_times[hex32(e.ref)] = e.timestamp
+
+    @cache
+    def replay(acc: str) -> Mapping[int, PositionModel]:
+        return replay_positions(by_account.get(acc, []), grant_times=grant_times, source=replay)
+
+    return replay(hex32(account))
+
+
+def position_model(
+    ledger: Ledger, account: bytes, program: int, logs: list[EntryLog] | None = None
+) -> tuple[PositionModel, list[int]]:
+    """The replayed position of (account, program) and its live list, after checking them
+    against the chain: the list's chain root is the stored root and, for an account not merged
+    away, the model's amounts and newest time are the stored ones and the stored `oldest` is at
+    or before the oldest unspent credit (nextExpiry is never later than the truth)."""
+    model = replayed_positions(ledger, account, logs).get(program, PositionModel())
+    chain = ledger.position(account, program)
+    live = model.live(chain.live)
+    assert chain_root(account, program, live) == chain.root, (
+        f"the replayed live list of {account.hex()[:8]}/{program} does not give the chain's root",
+        live,
+        chain,
+    )
+    merged = ledger.call("accountState", account)[2] != b"\x00" * 32
+    if not merged:
+        assert (model.granted, model.debited, model.balance) == (
+            chain.granted,
+            chain.debited,
+            chain.balance,
+        ), (model, chain)
+        if model.granted:
+            assert model.last_time == chain.last_time, (model, chain)
+        segments = model.segments()
+        if segments:
+            assert chain.oldest <= segments[0][0], (model, chain)
+    return model, live
+
+
+def live_checkpoints(
+    ledger: Ledger, account: bytes, program: int, *, logs: list[EntryLog] | None = None
+) -> list[int]:
+    """The live list of (account, program) as production builds it: replay the account's
+    entries (`replay_positions`), take the last `positionOf(...).live` checkpoints, and assert
+    that their chain root is the stored root."""
+    return position_model(ledger, account, program, logs)[1]

@@ -16,6 +16,7 @@ from ledger_helpers import (
     VALIDITY,
     acct,
     award_id,
+    checkpoint,
     replay_heads,
 )
 
@@ -37,19 +38,44 @@ def _correct(ledger, account, award_no, granted_at, amount, program=ECO_HOUSEHOL
         award_id(award_no),
         granted_at,
         amount,
+        ledger.live(account, program),
         sender=ledger.roles.corrector,
     )
 
 
 def _expect_correct(
-    ledger, error, *values, account, award_no, granted_at, amount, program=ECO_HOUSEHOLD
+    ledger,
+    error,
+    *values,
+    account,
+    award_no,
+    granted_at,
+    amount,
+    program=ECO_HOUSEHOLD,
+    live=None,
 ):
+    if live is None:
+        live = ledger.live(account, program)
     ledger.expect(
         error,
         *values,
-        call=("correct", account, program, award_no, award_id(award_no), granted_at, amount),
+        call=("correct", account, program, award_no, award_id(award_no), granted_at, amount, live),
         sender=ledger.roles.corrector,
     )
+
+
+def _merge(ledger, old, new):
+    return ledger.tx(
+        "mergeAccounts",
+        old,
+        new,
+        ledger.lives(old),
+        ledger.lives(new),
+        sender=ledger.roles.registrar,
+    )
+
+
+NO_LISTS = [[] for _ in range(7)]
 
 
 def test_correction_reverses_an_award_up_to_what_remains(ledger):
@@ -104,7 +130,9 @@ def test_correction_cannot_take_spent_mileage(ledger):
     t1 = t0 + DAY
     _grant_at(ledger, t0, ECO_HOUSEHOLD, [(a, 1, 10_000, award_id(1))])
     _grant_at(ledger, t1, ECO_HOUSEHOLD, [(a, 2, 20_000, award_id(2))])
-    ledger.tx("deduct", a, ECO_HOUSEHOLD, 15_000, TAX_PAYMENT, ZERO, sender=ledger.roles.spender)
+    ledger.tx(
+        "deduct", a, ECO_HOUSEHOLD, 15_000, TAX_PAYMENT, ZERO, [], sender=ledger.roles.spender
+    )
     # FIFO: award 1 is fully spent, award 2 has 15,000 left.
     _expect_correct(
         ledger,
@@ -139,13 +167,13 @@ def test_correction_keeps_expiry_of_other_awards_exact(ledger):
     _grant_at(ledger, t0, ECO_HOUSEHOLD, [(a, 1, 1_000, award_id(1))])
     _grant_at(ledger, t1, ECO_HOUSEHOLD, [(a, 2, 2_000, award_id(2))])
     _grant_at(ledger, t2, ECO_HOUSEHOLD, [(a, 3, 3_000, award_id(3))])
-    _correct(ledger, a, 2, t1, 2_000)  # a spilled checkpoint in the middle
-    assert ledger.call("expirableAt", a, ECO_HOUSEHOLD, t0 + VALIDITY) == 1_000
-    assert ledger.call("expirableAt", a, ECO_HOUSEHOLD, t1 + VALIDITY) == 1_000
-    assert ledger.call("expirableAt", a, ECO_HOUSEHOLD, t2 + VALIDITY) == 4_000
+    _correct(ledger, a, 2, t1, 2_000)  # a live checkpoint in the middle
+    assert ledger.expirable_at(a, ECO_HOUSEHOLD, t0 + VALIDITY) == 1_000
+    assert ledger.expirable_at(a, ECO_HOUSEHOLD, t1 + VALIDITY) == 1_000
+    assert ledger.expirable_at(a, ECO_HOUSEHOLD, t2 + VALIDITY) == 4_000
     _correct(ledger, a, 1, t0, 1_000)
     # Had the correction been a FIFO debit, nothing of award 3 would be left to lapse.
-    assert ledger.call("expirableAt", a, ECO_HOUSEHOLD, t2 + VALIDITY) == 3_000
+    assert ledger.expirable_at(a, ECO_HOUSEHOLD, t2 + VALIDITY) == 3_000
 
 
 def test_correction_errors(ledger):
@@ -178,17 +206,24 @@ def test_correction_errors(ledger):
     )
     _expect_correct(ledger, "ZeroAmount", account=a, award_no=1, granted_at=t0, amount=0)
     _expect_correct(
-        ledger, "UnknownProgram", 0, account=a, award_no=1, granted_at=t0, amount=1, program=0
+        ledger,
+        "UnknownProgram",
+        0,
+        account=a,
+        award_no=1,
+        granted_at=t0,
+        amount=1,
+        program=0,
+        live=[],
     )
 
 
 def test_merge_moves_every_balance(ledger):
-    r = ledger.roles
     old, new = acct("car-acct"), acct("eco-acct")
     ledger.grant(ECO_HOUSEHOLD, [(old, 1, 10_000, award_id(1)), (new, 2, 5_000, award_id(2))])
     ledger.grant(CAR, [(old, 3, 70_000, award_id(3))])
     totals_before = {p: ledger.call("programTotals", p) for p in (ECO_HOUSEHOLD, CAR)}
-    rc = ledger.tx("mergeAccounts", old, new, sender=r.registrar)
+    rc = _merge(ledger, old, new)
     entries = [
         (e.args.account, e.args.kind, e.args.program, e.args.amount, e.args.reason, e.args.ref)
         for e in ledger.events(rc, "EntryRecorded")
@@ -221,14 +256,17 @@ def test_merge_keeps_grant_dates(ledger):
     _grant_at(ledger, t0 + 10 * DAY, ECO_HOUSEHOLD, [(new, 2, 7_000, award_id(2))])
     _grant_at(ledger, t0 + 20 * DAY, ECO_HOUSEHOLD, [(old, 3, 5_000, award_id(3))])
     ledger.tx(
-        "deduct", old, ECO_HOUSEHOLD, 12_000, TAX_PAYMENT, ZERO, sender=r.spender
+        "deduct", old, ECO_HOUSEHOLD, 12_000, TAX_PAYMENT, ZERO, [], sender=r.spender
     )  # old keeps 3,000 of t0+20d
     ledger.set_next_time(t0 + 30 * DAY)
-    ledger.tx("mergeAccounts", old, new, sender=r.registrar)
+    _merge(ledger, old, new)
     assert ledger.call("balanceOf", new, ECO_HOUSEHOLD) == 10_000
-    assert ledger.call("expirableAt", new, ECO_HOUSEHOLD, t0 + VALIDITY) == 0
-    assert ledger.call("expirableAt", new, ECO_HOUSEHOLD, t0 + 10 * DAY + VALIDITY) == 7_000
-    assert ledger.call("expirableAt", new, ECO_HOUSEHOLD, t0 + 20 * DAY + VALIDITY) == 10_000
+    # Rebuilt from the unspent segments: (t0+10d, 7,000) is live, (t0+20d, 3,000) the newest.
+    assert ledger.live(new, ECO_HOUSEHOLD) == [checkpoint(t0 + 10 * DAY, 7_000)]
+    assert ledger.call("nextExpiry", new, ECO_HOUSEHOLD) == t0 + 10 * DAY + VALIDITY
+    assert ledger.expirable_at(new, ECO_HOUSEHOLD, t0 + VALIDITY) == 0
+    assert ledger.expirable_at(new, ECO_HOUSEHOLD, t0 + 10 * DAY + VALIDITY) == 7_000
+    assert ledger.expirable_at(new, ECO_HOUSEHOLD, t0 + 20 * DAY + VALIDITY) == 10_000
     # The moved award can still be corrected on the successor, by its grant date.
     _correct(ledger, new, 3, t0 + 20 * DAY, 3_000)
     _expect_correct(
@@ -241,42 +279,45 @@ def test_merge_keeps_grant_dates(ledger):
         granted_at=t0 + 20 * DAY,
         amount=1,
     )
-    assert ledger.call("expirableAt", new, ECO_HOUSEHOLD, t0 + 20 * DAY + VALIDITY) == 7_000
+    assert ledger.expirable_at(new, ECO_HOUSEHOLD, t0 + 20 * DAY + VALIDITY) == 7_000
 
 
 def test_merge_errors_and_merged_account_is_closed(ledger):
     r = ledger.roles
     a, b, c = acct("ma"), acct("mb"), acct("mc")
     ledger.grant(ECO_HOUSEHOLD, [(a, 1, 1_000, award_id(1))])
-    ledger.expect("SameAccount", a, call=("mergeAccounts", a, a), sender=r.registrar)
-    ledger.expect("InvalidAccount", ZERO, call=("mergeAccounts", ZERO, a), sender=r.registrar)
-    ledger.expect("InvalidAccount", ZERO, call=("mergeAccounts", a, ZERO), sender=r.registrar)
-    ledger.tx("mergeAccounts", a, b, sender=r.registrar)
-    ledger.expect("AccountMerged", a, b, call=("mergeAccounts", a, c), sender=r.registrar)
-    ledger.expect("AccountMerged", a, b, call=("mergeAccounts", c, a), sender=r.registrar)
+    for x, y in ((a, a), (ZERO, a), (a, ZERO)):
+        error = ("SameAccount", a) if x == y else ("InvalidAccount", ZERO)
+        ledger.expect(*error, call=("mergeAccounts", x, y, NO_LISTS, NO_LISTS), sender=r.registrar)
+    _merge(ledger, a, b)
+    ledger.expect(
+        "AccountMerged", a, b, call=("mergeAccounts", a, c, NO_LISTS, NO_LISTS), sender=r.registrar
+    )
+    ledger.expect(
+        "AccountMerged", a, b, call=("mergeAccounts", c, a, NO_LISTS, NO_LISTS), sender=r.registrar
+    )
     ledger.expect(
         "AccountMerged",
         a,
         b,
-        call=("deduct", a, ECO_HOUSEHOLD, 1, TAX_PAYMENT, ZERO),
+        call=("deduct", a, ECO_HOUSEHOLD, 1, TAX_PAYMENT, ZERO, []),
         sender=r.spender,
     )
     ledger.expect(
         "AccountMerged",
         a,
         b,
-        call=("convert", a, ECO_HOUSEHOLD, SEOUL, 1, ZERO),
+        call=("convert", a, ECO_HOUSEHOLD, SEOUL, 1, ZERO, []),
         sender=r.converter,
     )
     ledger.expect("AccountMerged", a, b, call=("setDonationConsent", a, True), sender=r.registrar)
     # Merging an empty account records no entries but still closes it.
-    rc = ledger.tx("mergeAccounts", c, b, sender=r.registrar)
+    rc = _merge(ledger, c, b)
     assert ledger.events(rc, "EntryRecorded") == []
     assert ledger.call("accountState", c)[2] == b
 
 
 def test_chain_of_merges(ledger):
-    r = ledger.roles
     a, b, c = acct("ca"), acct("cb"), acct("cc")
     t0 = ledger.now() + 100
     _grant_at(
@@ -285,7 +326,8 @@ def test_chain_of_merges(ledger):
         ECO_HOUSEHOLD,
         [(a, 1, 1_000, award_id(1)), (b, 2, 2_000, award_id(2)), (c, 3, 4_000, award_id(3))],
     )
-    ledger.tx("mergeAccounts", a, b, sender=r.registrar)
-    ledger.tx("mergeAccounts", b, c, sender=r.registrar)
+    _merge(ledger, a, b)
+    _merge(ledger, b, c)
     assert ledger.call("balanceOf", c, ECO_HOUSEHOLD) == 7_000
-    assert ledger.call("expirableAt", c, ECO_HOUSEHOLD, t0 + VALIDITY) == 7_000
+    assert ledger.expirable_at(c, ECO_HOUSEHOLD, t0 + VALIDITY - 1) == 0
+    assert ledger.expirable_at(c, ECO_HOUSEHOLD, t0 + VALIDITY) == 7_000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from eth_utils import keccak
 from ledger_helpers import (
     BUDGET,
     CAR,
@@ -11,9 +12,13 @@ from ledger_helpers import (
     MAX_AWARD,
     NONE,
     SEOUL,
+    VALIDITY,
     ZERO_HEAD,
+    Position,
     acct,
     award_id,
+    chain_root,
+    checkpoint,
     next_head,
     replay_heads,
 )
@@ -209,7 +214,7 @@ def test_grant_to_merged_account_names_successor(ledger):
     r = ledger.roles
     old, new = acct("old"), acct("new")
     ledger.grant(ECO_HOUSEHOLD, [(old, 1, 10_000, award_id(1))])
-    ledger.tx("mergeAccounts", old, new, sender=r.registrar)
+    ledger.tx("mergeAccounts", old, new, ledger.lives(old), ledger.lives(new), sender=r.registrar)
     ledger.expect(
         "AccountMerged",
         old,
@@ -224,3 +229,63 @@ def test_same_block_grants_share_a_checkpoint(ledger):
     ledger.grant(ECO_HOUSEHOLD, [(a, i, 1_000, award_id(i)) for i in range(1, 6)])
     assert ledger.call("balanceOf", a, ECO_HOUSEHOLD) == 5_000
     assert ledger.call("accountState", a)[0] == 5
+
+
+def test_grant_at_a_new_time_chains_the_previous_checkpoint(ledger):
+    """An unspent balance from an earlier date: the newest checkpoint becomes a live one, kept
+    off-chain; the word keeps its count and the chain root over it (computed here by hand)."""
+    a = acct("chain")
+    t0 = ledger.now() + 100
+    ledger.set_next_time(t0)
+    ledger.grant(ECO_HOUSEHOLD, [(a, 1, 1_000, award_id(1)), (a, 2, 500, award_id(2))])
+    assert ledger.position(a, ECO_HOUSEHOLD) == Position(1_500, 1_500, 0, t0, t0, 0, 0)
+    t1 = t0 + 86400
+    ledger.set_next_time(t1)
+    # Two awards of one batch at a new time: the first chains (t0, 1,500), the second adds to it.
+    ledger.grant(ECO_HOUSEHOLD, [(a, 3, 2_000, award_id(3)), (a, 4, 1_000, award_id(4))])
+    root1 = _link(a, ECO_HOUSEHOLD, 0, t0 | 1_500 << 32)
+    assert ledger.position(a, ECO_HOUSEHOLD) == Position(4_500, 4_500, 0, t1, t0, 1, root1)
+    assert root1 == chain_root(a, ECO_HOUSEHOLD, [checkpoint(t0, 1_500)])
+    t2 = t1 + 86400
+    ledger.set_next_time(t2)
+    ledger.grant(ECO_HOUSEHOLD, [(a, 5, 3_000, award_id(5))])
+    root2 = _link(a, ECO_HOUSEHOLD, root1, t1 | 4_500 << 32)
+    assert ledger.position(a, ECO_HOUSEHOLD) == Position(7_500, 7_500, 0, t2, t0, 2, root2)
+    # The helper's list (a replay of the entries, as production builds it) is that list.
+    assert ledger.live(a, ECO_HOUSEHOLD) == [checkpoint(t0, 1_500), checkpoint(t1, 4_500)]
+    assert ledger.call("nextExpiry", a, ECO_HOUSEHOLD) == t0 + VALIDITY
+    # The root is bound to the account and the program.
+    assert root2 != chain_root(acct("other"), ECO_HOUSEHOLD, ledger.live(a, ECO_HOUSEHOLD))
+    assert root2 != chain_root(a, CAR, ledger.live(a, ECO_HOUSEHOLD))
+
+
+def test_grant_to_existing_unspent_accounts_meets_the_gas_goal(ledger):
+    """The goal: <= 15,000 gas per award (batch >= 200) for an existing account, also when it
+    holds an unspent balance from an earlier date (one word written, whatever it holds)."""
+    n = 200
+    accounts = [acct(f"gas{i}") for i in range(n)]
+    t0 = ledger.now() + 100
+    ledger.set_next_time(t0)
+    ledger.grant(
+        ECO_HOUSEHOLD, [(x, 1 + i, 10_000, award_id(1 + i)) for i, x in enumerate(accounts)]
+    )
+    for day in (1, 2):
+        ledger.set_next_time(t0 + day * 86400)
+        base = 1 + day * n
+        rc = ledger.grant(
+            ECO_HOUSEHOLD,
+            [(x, base + i, 10_000, award_id(base + i)) for i, x in enumerate(accounts)],
+        )
+        assert rc.gasUsed / n <= 15_000, (day, rc.gasUsed / n)
+        assert ledger.position(accounts[0], ECO_HOUSEHOLD).live == day
+    assert ledger.live(accounts[-1], ECO_HOUSEHOLD) == [
+        checkpoint(t0, 10_000),
+        checkpoint(t0 + 86400, 20_000),
+    ]
+
+
+def _link(account: bytes, program: int, root: int, cp: int) -> int:
+    """PositionCodec.link, by hand: top 96 bits of keccak256(account . uint256(cp | program << 72
+    | root << 160))."""
+    word = cp | program << 72 | root << 160
+    return int.from_bytes(keccak(account + word.to_bytes(32, "big")), "big") >> 160

@@ -1,11 +1,19 @@
 """Property tests: random sequences of operations (hypothesis driving web3.py against anvil) checked
 against a first-in-first-out reference model of lots (grant time, unspent amount).
 
-After every operation: balances equal the model's, what `expirable` reports equals the model's
-lapsed-and-unspent amount, and the transaction succeeded exactly when the model says it should.
-After every sequence: no running balance ever went negative in the event stream, the sum of balances
-per program equals credits minus debits (events and programTotals agree), and the hash-chain heads
-recomputed from EntryRecorded events equal the stored heads.
+The live checkpoint lists that expire, correct, merge (and spends past `nextExpiry`) take are built
+by `ledger_helpers.live_checkpoints`: a replay of the account's entries with
+ledger.domain.checkpoints, whose root is asserted to equal the chain's. Spends and expiries are
+sent with the list or, at random, without it: without it they must revert exactly when the
+position holds live checkpoints and `nextExpiry` has passed.
+
+After every operation: balances equal the model's, what `expirableAt` reports equals the model's
+lapsed-and-unspent amount, the replayed position's unspent segments are the model's lots, and the
+transaction succeeded exactly when the model says it should. After every sequence: no running
+balance ever went negative in the event stream, the sum of balances per program equals credits
+minus debits (events and programTotals agree), the hash-chain heads recomputed from EntryRecorded
+events equal the stored heads, and for every position the replayed live list gives the chain's root
+and `expirableAt` equals the model at every lot's expiry boundary (one second before and at it).
 
 LEDGER_PROPERTY_EXAMPLES (default 15) sets the number of sequences.
 """
@@ -15,7 +23,7 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from ledger_helpers import (
     CAR,
@@ -36,6 +44,7 @@ from ledger_helpers import (
     acct,
     award_id,
     entry_logs,
+    position_model,
     replay_heads,
 )
 
@@ -84,29 +93,56 @@ class Model:
         return next((x for x in self.lots[(a, p)] if x[0] == t), None)
 
 
-op = st.one_of(
-    st.tuples(
-        st.just("grant"),
-        st.sampled_from([ECO_HOUSEHOLD, CAR]),
-        st.lists(
-            st.tuples(st.integers(0, 3), st.integers(1, 12), st.integers(1, 80_000)),
-            min_size=1,
-            max_size=3,
-        ),
+# Grants and waits are weighted up so that positions collect several grant dates and live
+# through their expiry; amounts up to 60,000 make some ECO_HOUSEHOLD batches exceed its largest
+# award (50,000) and revert whole.
+grant_op = st.tuples(
+    st.just("grant"),
+    st.sampled_from([ECO_HOUSEHOLD, CAR]),
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(1, 30), st.integers(1, 60_000)),
+        min_size=1,
+        max_size=3,
     ),
-    st.tuples(st.just("deduct"), st.integers(0, 3), st.sampled_from(PROGS), st.integers(1, 90_000)),
-    st.tuples(
+)
+# Waits in days plus a few seconds either way, often a whole validity (1,826 days) or half of it,
+# so that operations land just before, at and just after the expiry boundaries.
+wait_op = st.tuples(
+    st.just("wait"),
+    st.one_of(st.integers(1, 1200), st.sampled_from([913, 1826])),
+    st.integers(-3, 3),
+)
+spend_amount = st.one_of(st.integers(1, 20_000), st.integers(1, 90_000))
+OPS = {
+    "grant": grant_op,
+    "deduct": st.tuples(
+        st.just("deduct"),
+        st.integers(0, 3),
+        st.sampled_from(PROGS),
+        spend_amount,
+        st.booleans(),
+    ),
+    "convert": st.tuples(
         st.just("convert"),
         st.integers(0, 3),
         st.sampled_from([ECO_HOUSEHOLD, CAR]),
-        st.integers(1, 90_000),
+        spend_amount,
         st.integers(0, 5),
+        st.booleans(),
     ),
-    st.tuples(st.just("expire"), st.integers(0, 3), st.sampled_from(PROGS)),
-    st.tuples(st.just("wait"), st.integers(1, 1200)),
-    st.tuples(st.just("merge"), st.integers(0, 3), st.integers(0, 3)),
-    st.tuples(st.just("correct"), st.integers(1, 12), st.integers(1, 60_000)),
-)
+    "expire": st.tuples(
+        st.just("expire"), st.integers(0, 3), st.sampled_from(PROGS), st.booleans()
+    ),
+    "wait": wait_op,
+    "merge": st.tuples(st.just("merge"), st.integers(0, 3), st.integers(0, 3)),
+    "correct": st.tuples(
+        st.just("correct"),
+        st.integers(1, 30),
+        st.one_of(st.integers(1, 5_000), st.integers(1, 60_000)),
+    ),
+}
+WEIGHTS = {"grant": 4, "deduct": 2, "convert": 2, "expire": 2, "wait": 3, "merge": 1, "correct": 2}
+op = st.sampled_from([k for k, w in WEIGHTS.items() for _ in range(w)]).flatmap(OPS.__getitem__)
 
 
 @settings(
@@ -114,7 +150,7 @@ op = st.one_of(
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
-@given(ops=st.lists(op, min_size=5, max_size=20))
+@given(ops=st.lists(op, min_size=10, max_size=30))
 def test_random_operations_match_the_model(deployed, ops):
     ledger = deployed
     w3 = ledger.w3
@@ -132,12 +168,17 @@ def _run(ledger, ops) -> None:
     now = ledger.now() + 10
 
     def send(fn: str, *args, sender: str) -> tuple[bool, list]:
-        nonlocal now
-        now += 1
+        # `now` is the block time of this transaction (the caller advanced it).
         ledger.set_next_time(now)
         h = getattr(ledger.fn, fn)(*args).transact({"from": sender, "gas": 5_000_000})
         rc = ledger.w3.eth.wait_for_transaction_receipt(h)
         return rc.status == 1, ledger.events(rc, "EntryRecorded") if rc.status == 1 else []
+
+    def needs_list(a: bytes, p: int, at: int) -> bool:
+        """Whether a spend or expiry at time `at` reads the list, which then must be given:
+        live checkpoints are held and nextExpiry (0 when nothing is held) has passed."""
+        nxt = ledger.call("nextExpiry", a, p)
+        return ledger.position(a, p).live > 0 and nxt != 0 and at >= nxt
 
     def touched(o) -> set[bytes]:
         if o[0] == "grant":
@@ -151,8 +192,9 @@ def _run(ledger, ops) -> None:
     for o in ops:
         kind = o[0]
         if kind == "wait":
-            now += o[1] * DAY
+            now += o[1] * DAY + o[2]
             continue
+        now += 1
         if kind == "grant":
             _, p, items = o
             batch = [(ACCOUNTS[i], no, amt, award_id(no)) for i, no, amt in items]
@@ -171,50 +213,74 @@ def _run(ledger, ops) -> None:
                     m.awards[no] = (a, p, now)
                     m.credit(a, p, now, amt)
         elif kind == "deduct":
-            _, i, p, amt = o
+            _, i, p, amt, with_list = o
             a = ACCOUNTS[i]
-            ok, entries = send("deduct", a, p, amt, TAX_PAYMENT, b"\x00" * 32, sender=r.spender)
-            live = a not in m.successor
-            pred = live and m.balance(a, p) - m.lapsed(a, p, now) >= amt
+            live = ledger.live(a, p) if with_list else []
+            refused = not with_list and needs_list(a, p, now)
+            if refused:
+                event(f"{kind}: list omitted past nextExpiry (refused)")
+            ok, entries = send(
+                "deduct", a, p, amt, TAX_PAYMENT, b"\x00" * 32, live, sender=r.spender
+            )
+            alive = a not in m.successor
+            pred = alive and not refused and m.balance(a, p) - m.lapsed(a, p, now) >= amt
             assert ok == pred, o
             if ok:
                 expired = m.expire(a, p, now)
+                if expired:
+                    event("deduct: expired first")
                 assert [(e.args.kind, e.args.amount) for e in entries] == (
                     [(EXPIRY, expired)] if expired else []
                 ) + [(DEDUCTION, amt)]
                 m.debit(a, p, amt)
         elif kind == "convert":
-            _, i, p, amt, cid_n = o
+            _, i, p, amt, cid_n, with_list = o
             a = ACCOUNTS[i]
             cid = award_id(10_000 + cid_n)
-            ok, entries = send("convert", a, p, SEOUL, amt, cid, sender=r.converter)
-            live = a not in m.successor
+            live = ledger.live(a, p) if with_list else []
+            refused = not with_list and needs_list(a, p, now)
+            if refused:
+                event(f"{kind}: list omitted past nextExpiry (refused)")
+            ok, entries = send("convert", a, p, SEOUL, amt, cid, live, sender=r.converter)
+            alive = a not in m.successor
             if cid in m.conversions:
-                assert ok == live and entries == [], o
+                # Skipped before anything is read: no list needed.
+                assert ok == alive and entries == [], o
                 continue
-            pred = live and m.balance(a, p) - m.lapsed(a, p, now) >= amt
+            pred = alive and not refused and m.balance(a, p) - m.lapsed(a, p, now) >= amt
             assert ok == pred, o
             if ok:
                 m.conversions.add(cid)
                 expired = m.expire(a, p, now)
+                if expired:
+                    event("convert: expired first")
                 assert [(e.args.kind, e.args.amount) for e in entries] == (
                     [(EXPIRY, expired)] if expired else []
                 ) + [(CONVERSION_OUT, amt), (CONVERSION_IN, amt)]
                 m.debit(a, p, amt)
                 m.credit(a, SEOUL, now, amt)
         elif kind == "expire":
-            _, i, p = o
+            _, i, p, with_list = o
             a = ACCOUNTS[i]
-            ok, entries = send("expire", a, p, sender=r.expirer)
-            assert ok
-            expired = m.expire(a, p, now)
-            assert [(e.args.kind, e.args.amount) for e in entries] == (
-                [(EXPIRY, expired)] if expired else []
-            )
+            live = ledger.live(a, p) if with_list else []
+            refused = not with_list and needs_list(a, p, now)
+            if refused:
+                event(f"{kind}: list omitted past nextExpiry (refused)")
+            ok, entries = send("expire", a, p, live, sender=r.expirer)
+            assert ok == (not refused), o
+            if ok:
+                expired = m.expire(a, p, now)
+                if expired:
+                    event("expire: expired something")
+                assert [(e.args.kind, e.args.amount) for e in entries] == (
+                    [(EXPIRY, expired)] if expired else []
+                )
         elif kind == "merge":
             _, i, j = o
             a, b = ACCOUNTS[i], ACCOUNTS[j]
-            ok, entries = send("mergeAccounts", a, b, sender=r.registrar)
+            ok, entries = send(
+                "mergeAccounts", a, b, ledger.lives(a), ledger.lives(b), sender=r.registrar
+            )
             pred = a != b and a not in m.successor and b not in m.successor
             assert ok == pred, o
             if ok:
@@ -228,6 +294,7 @@ def _run(ledger, ops) -> None:
                             lots.append([t, amt])
                             lots.sort()
                 m.successor[a] = b
+                event("merge: recorded")
                 assert {e.args.kind for e in entries} <= {MERGE_OUT, MERGE_IN}
         elif kind == "correct":
             _, no, amt = o
@@ -237,24 +304,30 @@ def _run(ledger, ops) -> None:
             while a in m.successor:
                 a = m.successor[a]
             lot = m.lot_at(a, p, t)
-            ok, entries = send("correct", a, p, no, award_id(no), t, amt, sender=r.corrector)
+            live = ledger.live(a, p)
+            ok, entries = send("correct", a, p, no, award_id(no), t, amt, live, sender=r.corrector)
             assert ok == (lot is not None and lot[1] >= amt), (o, lot)
             if ok:
+                event("correct: recorded")
                 assert [(e.args.kind, e.args.amount) for e in entries] == [(CORRECTION, amt)]
                 lot[1] -= amt
                 if lot[1] == 0:
                     m.lots[(a, p)].remove(lot)
-        # After every operation: the touched accounts' balances and expirable amounts
-        # equal the model's.
+        # After every operation, for the touched accounts: balances and expirable amounts equal
+        # the model's, and the replayed position (its root checked against the chain) holds
+        # the model's lots as its unspent segments.
+        logs = entry_logs(ledger)
         for a in touched(o):
             bal = ledger.call("balancesOf", a)
             for p in PROGS:
-                assert bal[p] == m.balance(a, p), (o, a.hex()[:8], p)
-                assert ledger.call("expirableAt", a, p, now) == m.lapsed(a, p, now), (
-                    o,
-                    a.hex()[:8],
-                    p,
-                )
+                where = (o, a.hex()[:8], p)
+                assert bal[p] == m.balance(a, p), where
+                model, live = position_model(ledger, a, p, logs)
+                if live:
+                    event("a position with live checkpoints")
+                assert ledger.call("expirableAt", a, p, now, live) == m.lapsed(a, p, now), where
+                if a not in m.successor:
+                    assert model.segments() == [tuple(x) for x in m.lots[(a, p)]], where
 
     # The event stream: running balances never negative; per-program sums match the totals.
     running: dict[tuple[bytes, int], int] = defaultdict(int)
@@ -277,3 +350,13 @@ def _run(ledger, ops) -> None:
     for a in ACCOUNTS:
         count, head = ledger.call("accountState", a)[:2]
         assert heads.get(a, (0, ZERO_HEAD)) == (count, head)
+    # Every position: the replayed live list gives the chain's root (asserted by the helper),
+    # and what will lapse by each lot's boundary is the model's.
+    logs = entry_logs(ledger)
+    for a in ACCOUNTS:
+        for p in PROGS:
+            _model, live = position_model(ledger, a, p, logs)
+            for t, _amt in m.lots[(a, p)]:
+                for at in (t + VALIDITY - 1, t + VALIDITY):
+                    got = ledger.call("expirableAt", a, p, at, live)
+                    assert got == m.lapsed(a, p, at), (a.hex()[:8], p, at)

@@ -19,6 +19,7 @@ from ledger_helpers import (
 
 ZERO = b"\x00" * 32
 A = acct("roles")
+NO_LISTS = [[] for _ in range(7)]
 
 # (function, args, role constant name or None for DEFAULT_ADMIN_ROLE, or ("issuer", program))
 GATED = [
@@ -29,12 +30,12 @@ GATED = [
     ("setPaused", (True,), "PAUSER_ROLE"),
     ("setProgramPaused", (1, True), "PAUSER_ROLE"),
     ("grantBatch", (ECO_HOUSEHOLD, [(A, 1, 1, award_id(1))]), ("issuer", ECO_HOUSEHOLD)),
-    ("convert", (A, 1, 7, 1, award_id(1)), "CONVERTER_ROLE"),
-    ("deduct", (A, 1, 1, TAX_PAYMENT, ZERO), "SPENDER_ROLE"),
-    ("expire", (A, 1), "EXPIRER_ROLE"),
-    ("expireBatch", (1, [A]), "EXPIRER_ROLE"),
-    ("correct", (A, 1, 1, award_id(1), 0, 1), "CORRECTOR_ROLE"),
-    ("mergeAccounts", (A, acct("x")), "REGISTRAR_ROLE"),
+    ("convert", (A, 1, 7, 1, award_id(1), []), "CONVERTER_ROLE"),
+    ("deduct", (A, 1, 1, TAX_PAYMENT, ZERO, []), "SPENDER_ROLE"),
+    ("expire", (A, 1, []), "EXPIRER_ROLE"),
+    ("expireBatch", (1, [A], [[]]), "EXPIRER_ROLE"),
+    ("correct", (A, 1, 1, award_id(1), 0, 1, []), "CORRECTOR_ROLE"),
+    ("mergeAccounts", (A, acct("x"), NO_LISTS, NO_LISTS), "REGISTRAR_ROLE"),
     ("setDonationConsent", (A, True), "REGISTRAR_ROLE"),
 ]
 
@@ -179,12 +180,12 @@ def test_pause_everything_and_one_program(ledger):
     assert ledger.call("paused")
     for fn, args, who in (
         ("grantBatch", (ECO_HOUSEHOLD, [(A, 2, 1, award_id(2))]), r.issuer),
-        ("convert", (A, 1, 7, 1, award_id(9)), r.converter),
-        ("deduct", (A, 1, 1, TAX_PAYMENT, ZERO), r.spender),
-        ("expire", (A, 1), r.expirer),
-        ("expireBatch", (1, [A]), r.expirer),
-        ("correct", (A, 1, 1, award_id(1), 0, 1), r.corrector),
-        ("mergeAccounts", (A, acct("y")), r.registrar),
+        ("convert", (A, 1, 7, 1, award_id(9), []), r.converter),
+        ("deduct", (A, 1, 1, TAX_PAYMENT, ZERO, []), r.spender),
+        ("expire", (A, 1, []), r.expirer),
+        ("expireBatch", (1, [A], [[]]), r.expirer),
+        ("correct", (A, 1, 1, award_id(1), 0, 1, []), r.corrector),
+        ("mergeAccounts", (A, acct("y"), NO_LISTS, NO_LISTS), r.registrar),
     ):
         ledger.expect("LedgerPaused", call=(fn, *args), sender=who)
     ledger.tx("setPaused", False, sender=r.pauser)
@@ -198,11 +199,14 @@ def test_pause_everything_and_one_program(ledger):
     ledger.expect(
         "ProgramPaused",
         ECO_HOUSEHOLD,
-        call=("convert", A, 1, 7, 1, award_id(9)),
+        call=("convert", A, 1, 7, 1, award_id(9), []),
         sender=r.converter,
     )
     ledger.expect(
-        "ProgramPaused", ECO_HOUSEHOLD, call=("mergeAccounts", A, acct("y")), sender=r.registrar
+        "ProgramPaused",
+        ECO_HOUSEHOLD,
+        call=("mergeAccounts", A, acct("y"), NO_LISTS, NO_LISTS),
+        sender=r.registrar,
     )
     # Other programs keep working.
     ledger.grant(ECO_ORG, [(A, 3, 1, award_id(3))])

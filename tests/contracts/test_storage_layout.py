@@ -1,13 +1,28 @@
-"""The storage slots documented in contracts/README.md (served by the API through eth_getProof)."""
+"""The storage slots documented in contracts/README.md (served by the API through eth_getProof).
+
+`mapping(bytes32 account => uint256[8] words) _accounts` at slot 3: the account word (head, count,
+flags) at `keccak256(abi.encode(account, 3)) + 0` and the position word of program `p` at that
+same base + `p`. Then the award bitmap (4), conversions (5) and successors (6).
+"""
 
 from __future__ import annotations
 
 from eth_abi import encode
 from eth_utils import keccak
-from ledger_helpers import CAR, ECO_HOUSEHOLD, TAX_PAYMENT, acct, award_id
+from ledger_helpers import (
+    CAR,
+    ECO_HOUSEHOLD,
+    PROGRAMS,
+    TAX_PAYMENT,
+    Position,
+    acct,
+    award_id,
+    chain_root,
+)
 
-ACCOUNTS_SLOT, POSITIONS_SLOT, AWARD_BITMAP_SLOT, SUCCESSORS_SLOT = 3, 4, 6, 8
-M96 = (1 << 96) - 1
+ACCOUNTS_SLOT, AWARD_BITMAP_SLOT, CONVERSIONS_SLOT, SUCCESSORS_SLOT = 3, 4, 5, 6
+M16, M32, M40 = (1 << 16) - 1, (1 << 32) - 1, (1 << 40) - 1
+DAY = 86400
 
 
 def account_slot(account: bytes) -> int:
@@ -15,8 +30,22 @@ def account_slot(account: bytes) -> int:
 
 
 def position_slot(account: bytes, program: int) -> int:
-    inner = keccak(encode(["bytes32", "uint256"], [account, POSITIONS_SLOT]))
-    return int.from_bytes(keccak(encode(["uint256", "bytes32"], [program, inner])), "big")
+    return account_slot(account) + program
+
+
+def unpack_position(w: int) -> Position:
+    """A position word decoded from its documented layout (Position.sol): granted [0,40) |
+    debited [40,80) | lastTime [80,112) | oldest [112,144) | count [144,160) | root [160,256)."""
+    granted, debited = w & M40, (w >> 40) & M40
+    return Position(
+        balance=granted - debited,
+        granted=granted,
+        debited=debited,
+        last_time=(w >> 80) & M32,
+        oldest=(w >> 112) & M32,
+        live=(w >> 144) & M16,
+        root=w >> 160,
+    )
 
 
 def _word(ledger, slot: int) -> int:
@@ -26,20 +55,44 @@ def _word(ledger, slot: int) -> int:
 def test_slots_match_views_and_proofs(ledger):
     r = ledger.roles
     a, b = acct("slots"), acct("slots-b")
+    t0 = ledger.now() + 100
+    ledger.set_next_time(t0)
     ledger.grant(ECO_HOUSEHOLD, [(a, 300, 10_000, award_id(300))])
     ledger.grant(CAR, [(a, 301, 70_000, award_id(301))])
-    ledger.tx("deduct", a, CAR, 5_000, TAX_PAYMENT, b"\x00" * 32, sender=r.spender)
+    ledger.tx("deduct", a, CAR, 5_000, TAX_PAYMENT, b"\x00" * 32, [], sender=r.spender)
     ledger.tx("setDonationConsent", a, True, sender=r.registrar)
+    # A second ECO_HOUSEHOLD date with the first unspent: one live checkpoint in the root.
+    ledger.set_next_time(t0 + DAY)
+    ledger.grant(ECO_HOUSEHOLD, [(a, 302, 2_000, award_id(302))])
     count, head, _succ, _don = ledger.call("accountState", a)
 
     word = _word(ledger, account_slot(a))
     assert (word >> 64).to_bytes(24, "big") == head
-    assert word & ((1 << 48) - 1) == count == 3
+    assert word & ((1 << 48) - 1) == count == 4
     assert (word >> 48) & 1 == 1  # donation consent
     assert (word >> 49) & 1 == 0  # not merged
-    for program, expected in ((ECO_HOUSEHOLD, 10_000), (CAR, 65_000)):
-        w = _word(ledger, position_slot(a, program))
-        assert (w & M96) - ((w >> 96) & M96) == expected == ledger.call("balanceOf", a, program)
+    for program, expected in ((ECO_HOUSEHOLD, 12_000), (CAR, 65_000)):
+        pos = unpack_position(_word(ledger, position_slot(a, program)))
+        assert pos.balance == expected == ledger.call("balanceOf", a, program)
+        assert pos == ledger.position(a, program)
+    eco = unpack_position(_word(ledger, position_slot(a, ECO_HOUSEHOLD)))
+    assert (eco.granted, eco.debited, eco.last_time, eco.oldest, eco.live) == (
+        12_000,
+        0,
+        t0 + DAY,
+        t0,
+        1,
+    )
+    # root = top 96 bits of keccak256(account . uint256(checkpoint | program << 72 | 0 << 160))
+    cp = t0 | 10_000 << 32
+    expected_root = int.from_bytes(
+        keccak(a + (cp | ECO_HOUSEHOLD << 72).to_bytes(32, "big")), "big"
+    )
+    assert eco.root == expected_root >> 160 == chain_root(a, ECO_HOUSEHOLD, [cp])
+    # Every other word of the account's array is untouched.
+    for p in set(PROGRAMS) - {ECO_HOUSEHOLD, CAR}:
+        assert _word(ledger, position_slot(a, p)) == 0
+    assert _word(ledger, position_slot(a, 8)) == 0  # the next slot after the array
     bitmap = _word(
         ledger,
         int.from_bytes(
@@ -48,14 +101,22 @@ def test_slots_match_views_and_proofs(ledger):
     )
     assert bitmap >> (300 & 0xFF) & 1 and bitmap >> (301 & 0xFF) & 1
 
-    ledger.tx("mergeAccounts", a, b, sender=r.registrar)
+    cid = award_id(900)
+    ledger.tx("convert", a, CAR, 7, 1_000, cid, [], sender=r.converter)
+    conv_slot = int.from_bytes(
+        keccak(encode(["bytes32", "uint256"], [cid, CONVERSIONS_SLOT])), "big"
+    )
+    assert _word(ledger, conv_slot) == 1
+
+    ledger.tx("mergeAccounts", a, b, ledger.lives(a), ledger.lives(b), sender=r.registrar)
     succ = _word(
         ledger, int.from_bytes(keccak(encode(["bytes32", "uint256"], [a, SUCCESSORS_SLOT])), "big")
     )
     assert succ.to_bytes(32, "big") == b
     assert (_word(ledger, account_slot(a)) >> 49) & 1 == 1  # merged
+    assert all(_word(ledger, position_slot(a, p)) == 0 for p in PROGRAMS)  # moved out
 
-    slots = [account_slot(b), position_slot(b, CAR)]
+    slots = [account_slot(b), position_slot(b, CAR), position_slot(b, ECO_HOUSEHOLD)]
     proof = ledger.w3.eth.get_proof(ledger.contract.address, slots, "latest")
     values = [
         int(p["value"]) if not isinstance(p["value"], bytes) else int.from_bytes(p["value"], "big")
@@ -64,4 +125,6 @@ def test_slots_match_views_and_proofs(ledger):
     count_b, head_b = ledger.call("accountState", b)[:2]
     assert (values[0] >> 64).to_bytes(24, "big") == head_b
     assert values[0] & ((1 << 48) - 1) == count_b
-    assert (values[1] & M96) - ((values[1] >> 96) & M96) == 65_000
+    assert unpack_position(values[1]).balance == 64_000
+    assert unpack_position(values[2]) == ledger.position(b, ECO_HOUSEHOLD)
+    assert unpack_position(values[2]).live == 1  # the merge kept both grant dates

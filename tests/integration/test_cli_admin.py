@@ -207,7 +207,7 @@ def test_pause_and_corrections(env: AnvilProcess, tmp_path: Path) -> None:
         rt.w3,
         spender,
         client.contract.functions.deduct(
-            acc("C2"), int(Program.CAR), 45_000, int(Reason.TAX_PAYMENT), b"\x01" * 32
+            acc("C2"), int(Program.CAR), 45_000, int(Reason.TAX_PAYMENT), b"\x01" * 32, []
         ),
         decode=client.decode_revert,
     )

@@ -78,6 +78,7 @@ class LedgerDriver:
             amount,
             int(Reason.TAX_PAYMENT),
             hashlib.sha256(ref.encode()).digest(),
+            [],
         )
         return self.send(self.d.spender_key, data)
 
@@ -89,6 +90,7 @@ class LedgerDriver:
             int(dst),
             amount,
             hashlib.sha256(cid.encode()).digest(),
+            [],
         )
         return self.send(self.d.converter_key, data)
 

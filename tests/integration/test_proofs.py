@@ -63,8 +63,29 @@ def test_slot_formulas_match_the_contract(env: ApiEnv) -> None:
     assert proofs.account_slots(a)[0] == ("account", proofs.account_slot(a))
     balances = env.deployed.client.balances_of(a)
     for p in range(1, 8):
+        # the account's uint256[8]: the account word, then the position of program p at + p
+        assert proofs.position_slot(a, p) == proofs.account_slot(a) + p
         word = int.from_bytes(w3.eth.get_storage_at(addr, proofs.position_slot(a, p)), "big")
         assert proofs.balance_of_word(word) == balances[p]
+        pos = env.deployed.client.position_of(a, p)
+        fields = proofs.position_of_word(word)
+        assert (fields.balance, fields.granted, fields.debited) == (
+            pos.balance,
+            pos.granted,
+            pos.debited,
+        )
+        assert (fields.last_time, fields.oldest, fields.live, fields.root) == (
+            pos.last_time,
+            pos.oldest,
+            pos.live,
+            pos.root,
+        )
+    # ECO_HOUSEHOLD: two grants in one block (one checkpoint), then 10,000 converted out
+    eco = proofs.position_of_word(
+        int.from_bytes(w3.eth.get_storage_at(addr, proofs.position_slot(a, 1)), "big")
+    )
+    assert (eco.granted, eco.debited, eco.balance) == (40_000, 10_000, 30_000)
+    assert eco.oldest == eco.last_time > 0 and eco.live == 0 and eco.root == 0
 
 
 def test_proof_endpoint_verifies_offline(env: ApiEnv) -> None:

@@ -79,7 +79,9 @@ def test_bad_awards_are_isolated(deployed: Any, session_factory: Any, seed: Any)
     rest of each batch lands."""
     client = deployed.client
     merged, successor = "0x" + "11" * 32, "0x" + "22" * 32
-    deployed.admin_call("mergeAccounts", to_bytes32(merged), to_bytes32(successor))
+    deployed.admin_call(
+        "mergeAccounts", to_bytes32(merged), to_bytes32(successor), [[]] * 7, [[]] * 7
+    )
     amounts = [500] * 40
     amounts[3] = 70_001  # CAR's largest award is 70,000
     amounts[17] = 1_000_000

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from eth_account import Account
 from typer.testing import CliRunner
 
-from ledger.adapters.orm import Award
+from ledger.adapters.orm import Award, Entry
 from ledger.cli import bridge as bridge_cli
 from ledger.cli import keys as keys_cli
 from ledger.settings import get_settings
@@ -88,6 +88,10 @@ def test_bridge_run_once_and_status(
     assert res.exit_code == 0, res.output
     with session_factory() as s:
         assert set(s.scalars(sa.select(Award.status))) == {"final"}
+        # the run also indexed the entries (late spends and expiry build their lists from them)
+        assert s.scalar(sa.select(sa.func.count()).select_from(Entry)) == 30
+    after = json.loads(runner.invoke(bridge_cli.app, ["status", "--json"]).stdout)
+    assert after["indexer_lag"] == 0, after
     text = runner.invoke(bridge_cli.app, ["status"])
     assert text.exit_code == 0 and "CAR" in text.output and "indexer lag" in text.output
 
