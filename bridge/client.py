@@ -21,6 +21,7 @@ from web3.types import BlockIdentifier
 
 from bridge.compile import main_artifact
 from bridge.errors import ContractRevert
+from ledger.domain.checkpoints import PositionState
 from ledger.domain.hashchain import HEAD_BYTES, unpack_entry
 from ledger.domain.hashchain import Entry as ChainEntry
 
@@ -87,20 +88,6 @@ class AccountState:
     head: bytes
     successor: bytes
     donation: bool
-
-
-@dataclass(frozen=True)
-class PositionState:
-    """An account's position in one program at a block (``positionOf``): ``live`` is the length
-    of the live checkpoint list that expire, correct, merge and late spends take."""
-
-    balance: int
-    granted: int
-    debited: int
-    last_time: int
-    oldest: int
-    live: int
-    root: int
 
 
 @dataclass(frozen=True)

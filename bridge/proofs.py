@@ -36,14 +36,12 @@ import rlp  # type: ignore[import-untyped]
 from eth_hash.auto import keccak
 
 from bridge.errors import BridgeError
+from ledger.domain.checkpoints import PositionState, decode_position
 from ledger.domain.hashchain import HEAD_BYTES, ZERO_HEAD
 
 ACCOUNTS_SLOT = 3
 PROGRAMS = tuple(range(1, 8))
 #: The position word (contracts/types/Position.sol): 40-bit cumulative credits and debits.
-M40 = (1 << 40) - 1
-M32 = (1 << 32) - 1
-M16 = (1 << 16) - 1
 #: The account word (contracts/types/AccountWord.sol): count, two flags, the bytes24 head on top.
 COUNT_MASK = (1 << 48) - 1
 CONSENT_BIT = 48
@@ -122,38 +120,14 @@ def account_slots(account: bytes) -> list[tuple[str, int]]:
     ]
 
 
-@dataclass(frozen=True)
-class PositionWord:
-    """A position word's fields (``positionOf`` gives the same, balance included)."""
-
-    granted: int
-    debited: int
-    last_time: int
-    oldest: int
-    live: int
-    root: int
-
-    @property
-    def balance(self) -> int:
-        return self.granted - self.debited
-
-
-def position_of_word(word: int) -> PositionWord:
-    """The fields of a position word, low bits first: granted [0,40), debited [40,80), lastTime
-    [80,112), oldest [112,144), live count [144,160), root [160,256)."""
-    return PositionWord(
-        granted=word & M40,
-        debited=(word >> 40) & M40,
-        last_time=(word >> 80) & M32,
-        oldest=(word >> 112) & M32,
-        live=(word >> 144) & M16,
-        root=word >> 160,
-    )
+def position_of_word(word: int) -> PositionState:
+    """The fields of a position word (see :func:`ledger.domain.checkpoints.decode_position`)."""
+    return decode_position(word)
 
 
 def balance_of_word(word: int) -> int:
     """The balance a position word holds: granted (bits 0-39) − debited (bits 40-79)."""
-    return (word & M40) - ((word >> 40) & M40)
+    return decode_position(word).balance
 
 
 def count_of_word(word: int) -> int:

@@ -62,6 +62,35 @@ class EntryLike(Protocol):
     def timestamp(self) -> int: ...
 
 
+@dataclass(frozen=True)
+class PositionState:
+    """A position word's fields (``positionOf`` returns them in this order): ``live`` is the
+    length of the live list, ``root`` its hash chain."""
+
+    balance: int
+    granted: int
+    debited: int
+    last_time: int
+    oldest: int
+    live: int
+    root: int
+
+
+def decode_position(word: int) -> PositionState:
+    """The fields of a position word, low bits first: granted [0,40), debited [40,80), lastTime
+    [80,112), oldest [112,144), live count [144,160), root [160,256)."""
+    granted, debited = word & M40, (word >> 40) & M40
+    return PositionState(
+        balance=granted - debited,
+        granted=granted,
+        debited=debited,
+        last_time=(word >> 80) & M32,
+        oldest=(word >> 112) & M32,
+        live=(word >> 144) & 0xFFFF,
+        root=word >> 160,
+    )
+
+
 Segment = tuple[int, int]
 """(time, unspent amount) of one credit date, oldest first."""
 

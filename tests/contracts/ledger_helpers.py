@@ -22,7 +22,7 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.logs import DISCARD
 
 from bridge.compile import main_artifact
-from ledger.domain.checkpoints import PositionModel, chain_root, replay_positions
+from ledger.domain.checkpoints import PositionModel, PositionState, chain_root, replay_positions
 
 # Program codes (docs/DESIGN.md)
 ECO_HOUSEHOLD, ECO_ORG, CAR, BIKE, ECO_SEASON, CAR_SEASON, SEOUL = range(1, 8)
@@ -341,17 +341,8 @@ M32 = (1 << 32) - 1
 M40 = (1 << 40) - 1
 
 
-@dataclass(frozen=True)
-class Position:
-    """`positionOf` (account, program)."""
-
-    balance: int
-    granted: int
-    debited: int
-    last_time: int
-    oldest: int
-    live: int
-    root: int
+#: `positionOf` (account, program), field by field.
+Position = PositionState
 
 
 def checkpoint(time: int, cumulative: int) -> int:

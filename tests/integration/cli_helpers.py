@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
+from bridge.anvil import AnvilProcess
 from bridge.indexer import Indexer
 from bridge.signer import signer_from_key
 from bridge.submitter import Submitter
 from ledger.cli.main import app
 from ledger.domain.accounts import account_id
 from ledger.service.runtime import Runtime
+from ledger.settings import get_settings
 
 HMAC_KEY = "integration-test-account-key"
 runner = CliRunner()
@@ -22,6 +27,25 @@ def cli(*args: str, code: int = 0) -> str:
     result = runner.invoke(app, list(args))
     assert result.exit_code == code, result.output
     return result.output
+
+
+@contextmanager
+def cli_env(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, admin_key: str, *, deploy: bool
+) -> Iterator[AnvilProcess]:
+    """A fresh anvil and the environment the CLI reads (``admin_key`` signs), optionally with
+    the ledger deployed by `mileage deploy`."""
+    with AnvilProcess(log_file=tmp_path / "anvil.log") as node:
+        monkeypatch.setenv("MILEAGE_RPC_URL", node.url)
+        monkeypatch.setenv("MILEAGE_DATABASE_URL", db_url)
+        monkeypatch.setenv("MILEAGE_PRIVATE_KEY", admin_key)
+        monkeypatch.setenv("MILEAGE_ACCOUNT_KEY", HMAC_KEY)
+        monkeypatch.setenv("MILEAGE_DATA_DIR", str(tmp_path / "data"))
+        get_settings.cache_clear()
+        if deploy:
+            assert "deployed: MileageLedger" in cli("deploy")
+        yield node
+        get_settings.cache_clear()
 
 
 def write(path: Path, text: str) -> Path:

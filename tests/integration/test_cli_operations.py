@@ -14,21 +14,14 @@ from bridge.client import to_bytes32
 from ledger.domain.codes import EntryKind, Program, Reason
 from ledger.service.runtime import Runtime
 from ledger.settings import get_settings
-from tests.integration.cli_helpers import HMAC_KEY, acc, cli, mirror, write
+from tests.integration.cli_helpers import acc, cli, cli_env, mirror, write
 from tests.integration.conftest import ADMIN_KEY
 
 
 @pytest.fixture
 def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AnvilProcess]:
-    with AnvilProcess(log_file=tmp_path / "anvil.log") as node:
-        monkeypatch.setenv("MILEAGE_RPC_URL", node.url)
-        monkeypatch.setenv("MILEAGE_DATABASE_URL", db_url)
-        monkeypatch.setenv("MILEAGE_PRIVATE_KEY", ADMIN_KEY)
-        monkeypatch.setenv("MILEAGE_ACCOUNT_KEY", HMAC_KEY)
-        monkeypatch.setenv("MILEAGE_DATA_DIR", str(tmp_path / "data"))
-        get_settings.cache_clear()
+    with cli_env(db_url, tmp_path, monkeypatch, ADMIN_KEY, deploy=False) as node:
         yield node
-        get_settings.cache_clear()
 
 
 def test_operator_journey(env: AnvilProcess, tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from ledger.domain.codes import EntryKind, Program
 from ledger.service.runtime import Runtime
 from ledger.service.witness import live_lists
 from ledger.settings import get_settings
-from tests.integration.cli_helpers import HMAC_KEY, cli, mirror
+from tests.integration.cli_helpers import cli, cli_env, mirror
 from tests.integration.conftest import ADMIN_KEY, account_id_for, seed_awards
 
 CAR = int(Program.CAR)
@@ -32,16 +32,8 @@ A, B, C, D, E = (account_id_for(f"live-{n}") for n in "ABCDE")
 
 @pytest.fixture
 def env(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AnvilProcess]:
-    with AnvilProcess(log_file=tmp_path / "anvil.log") as node:
-        monkeypatch.setenv("MILEAGE_RPC_URL", node.url)
-        monkeypatch.setenv("MILEAGE_DATABASE_URL", db_url)
-        monkeypatch.setenv("MILEAGE_PRIVATE_KEY", ADMIN_KEY)
-        monkeypatch.setenv("MILEAGE_ACCOUNT_KEY", HMAC_KEY)
-        monkeypatch.setenv("MILEAGE_DATA_DIR", str(tmp_path / "data"))
-        get_settings.cache_clear()
-        assert "deployed: MileageLedger" in cli("deploy")
+    with cli_env(db_url, tmp_path, monkeypatch, ADMIN_KEY, deploy=True) as node:
         yield node
-        get_settings.cache_clear()
 
 
 def travel(rt: Runtime, days: int) -> None:
