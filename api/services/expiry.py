@@ -16,19 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from ledger.domain.checkpoints import EntryView
 from ledger.domain.codes import EntryKind
-
-
-@dataclass(frozen=True)
-class EntryView:
-    """The fields of an entry the replay needs."""
-
-    seq: int
-    kind: int
-    program: int
-    amount: int
-    ref: str
-    timestamp: int
 
 
 @dataclass(frozen=True)

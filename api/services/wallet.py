@@ -25,8 +25,9 @@ from api.schemas import (
     HistoryOut,
 )
 from api.services.common import anchor_out, entry_out, program_name
-from api.services.expiry import EntryView, Lot, SourceLots, expiring, replay_lots
+from api.services.expiry import Lot, SourceLots, expiring, replay_lots
 from ledger.adapters.orm import Entry
+from ledger.domain.checkpoints import EntryView
 from ledger.domain.codes import EntryKind, Program
 
 

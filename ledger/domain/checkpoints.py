@@ -91,6 +91,19 @@ def decode_position(word: int) -> PositionState:
     )
 
 
+@dataclass(frozen=True)
+class EntryView:
+    """An entry's fields the replays read (a decoded event, or a row read without the ORM);
+    ``ref`` is 0x-hex."""
+
+    seq: int
+    kind: int
+    program: int
+    amount: int
+    ref: str
+    timestamp: int
+
+
 Segment = tuple[int, int]
 """(time, unspent amount) of one credit date, oldest first."""
 

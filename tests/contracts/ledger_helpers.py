@@ -22,7 +22,13 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 from web3.logs import DISCARD
 
 from bridge.compile import main_artifact
-from ledger.domain.checkpoints import PositionModel, PositionState, chain_root, replay_positions
+from ledger.domain.checkpoints import (
+    EntryView,
+    PositionModel,
+    PositionState,
+    chain_root,
+    replay_positions,
+)
 
 # Program codes (docs/DESIGN.md)
 ECO_HOUSEHOLD, ECO_ORG, CAR, BIKE, ECO_SEASON, CAR_SEASON, SEOUL = range(1, 8)
@@ -351,18 +357,6 @@ def checkpoint(time: int, cumulative: int) -> int:
     return time | cumulative << 32
 
 
-@dataclass(frozen=True)
-class ReplayEntry:
-    """The fields of an entry that `replay_positions` reads (ref as lower-case 0x-hex)."""
-
-    seq: int
-    kind: int
-    program: int
-    amount: int
-    ref: str
-    timestamp: int
-
-
 def replayed_positions(
     ledger: Ledger, account: bytes, logs: list[EntryLog] | None = None
 ) -> Mapping[int, PositionModel]:
@@ -370,12 +364,12 @@ def replayed_positions(
     grant times from every GRANT entry (any account, for corrections of merged-in awards),
     merge sources replayed likewise (recursively, for chains of merges)."""
     logs = entry_logs(ledger) if logs is None else logs
-    by_account: dict[str, list[ReplayEntry]] = defaultdict(list)
+    by_account: dict[str, list[EntryView]] = defaultdict(list)
     grant_times: dict[str, int] = {}
     for log in logs:
         e = log.args
         by_account[hex32(e.account)].append(
-            ReplayEntry(e.seq, e.kind, e.program, e.amount, hex32(e.ref), e.timestamp)
+            EntryView(e.seq, e.kind, e.program, e.amount, hex32(e.ref), e.timestamp)
         )
         if e.kind == GRANT:
             grant_times[hex32(e.ref)] = e.timestamp

@@ -5,8 +5,6 @@ comes from this replay and is verified against the on-chain root)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 from eth_utils import keccak
 from hypothesis import given
@@ -14,6 +12,7 @@ from hypothesis import strategies as st
 
 from ledger.domain.checkpoints import (
     CheckpointError,
+    EntryView,
     PositionModel,
     chain_root,
     link,
@@ -28,18 +27,8 @@ B = "0x" + "bb" * 32
 AWARD1, AWARD2 = "0x" + "01" * 32, "0x" + "02" * 32
 
 
-@dataclass(frozen=True)
-class E:
-    seq: int
-    kind: int
-    program: int
-    amount: int
-    ref: str
-    timestamp: int
-
-
-def entries(*rows: tuple[int, int, int, str, int]) -> list[E]:
-    return [E(i + 1, k, p, amt, ref, t) for i, (k, p, amt, ref, t) in enumerate(rows)]
+def entries(*rows: tuple[int, int, int, str, int]) -> list[EntryView]:
+    return [EntryView(i + 1, k, p, amt, ref, t) for i, (k, p, amt, ref, t) in enumerate(rows)]
 
 
 def test_credits_at_new_times_keep_the_older_checkpoints_until_spent_out() -> None:
@@ -116,7 +105,9 @@ def test_replay_follows_every_entry_kind() -> None:
 
 def test_replay_refuses_gaps_and_unknown_references() -> None:
     with pytest.raises(CheckpointError, match="entry 2 is missing"):
-        replay_positions([E(1, K.GRANT, 1, 1, AWARD1, 1), E(3, K.GRANT, 1, 1, AWARD2, 2)])
+        replay_positions(
+            [EntryView(1, K.GRANT, 1, 1, AWARD1, 1), EntryView(3, K.GRANT, 1, 1, AWARD2, 2)]
+        )
     with pytest.raises(CheckpointError, match="corrected award"):
         replay_positions(entries((K.GRANT, 1, 10, AWARD1, 1), (K.CORRECTION, 1, 5, AWARD1, 2)))
     with pytest.raises(CheckpointError, match="source"):
