@@ -37,10 +37,11 @@ from eth_hash.auto import keccak
 
 from bridge.errors import BridgeError
 from ledger.domain.checkpoints import PositionState, decode_position
+from ledger.domain.codes import PROGRAM_CODES
 from ledger.domain.hashchain import HEAD_BYTES, ZERO_HEAD
 
 ACCOUNTS_SLOT = 3
-PROGRAMS = tuple(range(1, 8))
+PROGRAMS = PROGRAM_CODES
 #: The position word (contracts/types/Position.sol): 40-bit cumulative credits and debits.
 #: The account word (contracts/types/AccountWord.sol): count, two flags, the bytes24 head on top.
 COUNT_MASK = (1 << 48) - 1

@@ -46,12 +46,12 @@ from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
 from bridge.errors import BridgeError
-from ledger.domain.codes import EntryKind, Program
+from ledger.domain.codes import PROGRAM_CODES, EntryKind, Program
 from ledger.domain.hashchain import HEAD_BYTES, PREIMAGE_BYTES, ZERO_HEAD
 
 ENTRY_RECORDED_SIGNATURE = "EntryRecorded(bytes32,uint256,bytes32)"
 ENTRY_TOPIC = "0x" + keccak(ENTRY_RECORDED_SIGNATURE.encode()).hex()
-PROGRAMS: tuple[int, ...] = tuple(int(p) for p in Program)  # 1..7
+PROGRAMS = PROGRAM_CODES  # 1..7
 CREDIT_KINDS = frozenset(int(k) for k in EntryKind if k.is_credit)
 KNOWN_KINDS = frozenset(int(k) for k in EntryKind)
 

@@ -69,6 +69,10 @@ class Flag(StrEnum):
 
 
 #: Programs that are awarded from feeds (SEOUL mileage only arrives by conversion).
+#: Every program code in order (1..7): the contract's program indexes, e.g. the order in which
+#: ``mergeAccounts`` takes its live lists (index program - 1).
+PROGRAM_CODES: tuple[int, ...] = tuple(int(p) for p in Program)
+
 AWARDED_PROGRAMS: tuple[Program, ...] = (
     Program.ECO_HOUSEHOLD,
     Program.ECO_ORG,

@@ -12,15 +12,13 @@ from bridge.client import hex32, to_bytes32
 from bridge.signer import load_signer
 from bridge.txs import call_contract
 from ledger.adapters.orm import Account, Award, Balance, Member
-from ledger.domain.codes import Program
+from ledger.domain.codes import PROGRAM_CODES, Program
 from ledger.domain.errors import LedgerError
 from ledger.service.runtime import Runtime
 from ledger.service.witness import IndexBehind, live_lists
 
 EXPIRE_CHUNK = 200
 ZERO32 = b"\x00" * 32
-#: Every program code, in the order ``mergeAccounts`` takes the live lists (index program - 1).
-PROGRAM_CODES = tuple(range(1, 8))
 
 
 class UnknownCitizen(LedgerError):
@@ -142,26 +140,32 @@ def expire_program(
                 )
             )
     expirer = load_signer(rt.settings, "expirer")
+    validity = int(client.contract.functions.programConfig(code).call()[2])
     result = ExpiryResult(checked=len(accounts))
     for chunk in _chunks(list(accounts), EXPIRE_CHUNK):
         block = rt.w3.eth.get_block("latest")
         now, number = int(block["timestamp"]), int(block["number"])
         due: list[bytes] = []
+        before = 0
         lives: list[list[int]] = []
         for account_id in chunk:
             acc = to_bytes32(account_id)
-            at = client.next_expiry(acc, code, number)
-            if at == 0 or at > now:
+            # one read gives both whether it is due (`nextExpiry` = oldest + validity while it
+            # holds anything) and the count and root its list is checked against
+            state = client.position_of(acc, code, number)
+            if state.balance == 0 or state.oldest + validity > now:
                 continue
             try:
-                live = live_lists(client, rt.sessions, hex32(acc), [code], number)[code]
+                live = live_lists(
+                    client, rt.sessions, hex32(acc), [code], number, known={code: state}
+                )[code]
             except IndexBehind as exc:
                 result.skipped[hex32(acc)] = str(exc)
                 continue
             due.append(acc)
             lives.append(live)
+            before += state.balance
         if due:
-            before = sum(client.balance_of(a, code) for a in due)
             call_contract(
                 rt.w3,
                 expirer.account,

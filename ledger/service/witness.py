@@ -18,7 +18,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bridge.client import BlockId, LedgerClient, to_bytes32
 from ledger.adapters.orm import Entry
-from ledger.domain.checkpoints import CheckpointError, PositionModel, chain_root, replay_positions
+from ledger.domain.checkpoints import (
+    CheckpointError,
+    PositionModel,
+    PositionState,
+    chain_root,
+    replay_positions,
+)
 from ledger.domain.codes import EntryKind
 
 __all__ = ["IndexBehind", "live_lists"]
@@ -63,15 +69,16 @@ def live_lists(
     account_id: str,
     programs: Iterable[int],
     block: BlockId = "latest",
+    known: Mapping[int, PositionState] | None = None,
 ) -> dict[int, list[int]]:
     """The live list of ``account_id`` in each of ``programs`` at ``block`` (empty where the
-    chain holds none), checked against the chain. Raises `IndexBehind` when the index cannot
-    give it yet."""
+    chain holds none), checked against the chain (``known``: positions the caller already read
+    at ``block``, not read again). Raises `IndexBehind` when the index cannot give it yet."""
     account = to_bytes32(account_id)
     out: dict[int, list[int]] = {}
     positions: dict[int, PositionModel] | None = None
     for program in programs:
-        state = client.position_of(account, program, block)
+        state = (known or {}).get(program) or client.position_of(account, program, block)
         if state.live == 0:
             out[program] = []
             continue
