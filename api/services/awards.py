@@ -22,6 +22,7 @@ from ledger.adapters.orm import Award, Member
 from ledger.domain.codes import Program
 from ledger.feeds import COLUMNS, ComputedAward, FeedOptions, Reject, iter_awards
 from ledger.service.feeds import bike_earned_before
+from ledger.service.runs import record_feed_run
 
 
 def _cell(value: Any) -> str:
@@ -95,7 +96,7 @@ def submit_awards(ctx: AppContext, body: AwardsIn, period: str | None) -> Awards
                     computed[i] = res
     _record(ctx, program, computed, results, body.source)
     ordered = [results[i] for i in sorted(results)]
-    return AwardsOut(
+    out = AwardsOut(
         program=program.name,
         recorded=sum(r.status == "recorded" for r in ordered),
         already_recorded=sum(r.status == "already_recorded" for r in ordered),
@@ -103,6 +104,17 @@ def submit_awards(ctx: AppContext, body: AwardsIn, period: str | None) -> Awards
         rejected=sum(r.status == "rejected" for r in ordered),
         results=ordered,
     )
+    record_feed_run(
+        ctx.sessions,
+        program.name,
+        f"api:{body.source}",
+        rows=len(ordered),
+        recorded=out.recorded,
+        already_recorded=out.already_recorded,
+        zero=out.zero,
+        rejected=out.rejected,
+    )
+    return out
 
 
 def _member(item: dict[str, Any]) -> str | None:

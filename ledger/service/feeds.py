@@ -22,6 +22,7 @@ from ledger.domain.codes import Program
 from ledger.feeds.formats import FeedOptions
 from ledger.feeds.model import ComputedAward, Reject
 from ledger.feeds.pipeline import EarnedBefore, iter_awards
+from ledger.service.runs import record_feed_run
 
 CHUNK = 5000
 
@@ -90,6 +91,16 @@ def import_feed(
         _record(factory, chunk, report, path.name)
     if progress is not None:
         progress(report.rows % 1000)
+    record_feed_run(
+        factory,
+        program.name,
+        path.name,
+        rows=report.rows,
+        recorded=report.recorded,
+        already_recorded=report.already_recorded,
+        zero=report.zero,
+        rejected=report.rejected,
+    )
     return report
 
 
