@@ -21,7 +21,7 @@ from api.schemas import AwardResult, AwardsIn, AwardsOut
 from ledger.adapters.orm import Award, Member
 from ledger.domain.codes import Program
 from ledger.feeds import COLUMNS, ComputedAward, FeedOptions, Reject, iter_awards
-from ledger.service.feeds import bike_earned_before
+from ledger.service.feeds import bike_earned_before, recorded_awards
 
 
 def _cell(value: Any) -> str:
@@ -76,7 +76,7 @@ def submit_awards(ctx: AppContext, body: AwardsIn, period: str | None) -> Awards
                 w.writerow(columns)
                 for i in good:
                     w.writerow([_cell(body.items[i].get(c)) for c in columns])
-            options = FeedOptions(org_period=period)
+            options = FeedOptions(org_period=period, award_key=ctx.id_keys.award)
             for res in iter_awards(
                 program, path, known.__contains__, options=options, bike_earned_before=earned_before
             ):
@@ -121,14 +121,7 @@ def _record(
         return
     with ctx.sessions() as s, s.begin():
         ids = {i: "0x" + bytes(a.award_id).hex() for i, a in computed.items()}
-        existing: dict[str, int] = {
-            str(r[0]): int(r[1])
-            for r in s.execute(
-                sa.select(Award.award_id, Award.award_no).where(
-                    Award.award_id.in_(set(ids.values()))
-                )
-            )
-        }
+        existing = recorded_awards(s, program.name, computed.values())
         accounts: dict[str, str] = {
             str(r[0]): str(r[1])
             for r in s.execute(
@@ -149,8 +142,10 @@ def _record(
             }
             if a.amount == 0:
                 results[i] = AwardResult(status="zero", **base)
-            elif aid in existing:
-                results[i] = AwardResult(status="already_recorded", award_no=existing[aid], **base)
+            elif (a.member_id, a.period) in existing:
+                results[i] = AwardResult(
+                    status="already_recorded", award_no=existing[a.member_id, a.period], **base
+                )
             else:
                 row = Award(
                     award_id=aid,
@@ -165,5 +160,5 @@ def _record(
                 )
                 s.add(row)
                 s.flush()
-                existing[aid] = row.award_no
+                existing[a.member_id, a.period] = row.award_no
                 results[i] = AwardResult(status="recorded", award_no=row.award_no, **base)

@@ -17,9 +17,11 @@ from typing import Annotated, TextIO
 
 import typer
 
+from ledger.cli._common import friendly_errors
 from ledger.domain.codes import AWARDED_PROGRAMS, Program
 from ledger.domain.errors import InvalidValue
 from ledger.feeds import ComputedAward, FeedOptions, check_org_period, iter_awards
+from ledger.settings import get_settings
 
 app = typer.Typer(
     help="Compute mileage awards from program feeds (pure: needs no chain and no database).",
@@ -60,6 +62,7 @@ def _row(award: ComputedAward) -> list[str]:
 
 
 @app.command()
+@friendly_errors
 def compute(
     feed: Annotated[Path, typer.Argument(help="The feed CSV (UTF-8, with header).")],
     program: Annotated[
@@ -83,7 +86,7 @@ def compute(
             raise typer.BadParameter(str(error), param_hint="--period") from error
     elif period is not None:
         raise typer.BadParameter("only ECO_ORG feeds take a round", param_hint="--period")
-    options = FeedOptions(org_period=period)
+    options = FeedOptions(org_period=period, award_key=get_settings().id_keys().award)
     out = csv.writer(sys.stdout, lineterminator="\n")
     out.writerow(OUTPUT_COLUMNS)
     rejected = 0

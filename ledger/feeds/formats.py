@@ -8,7 +8,7 @@ rows are computed per member-year by the pipeline instead (the yearly cap spans 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 from ledger.domain import awards
@@ -56,11 +56,13 @@ class FeedOptions:
     """Settings of one feed computation.
 
     `org_period` is the ECO_ORG round (`YYYY-MM..YYYY-MM`), which the decisions feed does not
-    carry; `factors` are the CO₂ factors of the eco rules.
+    carry; `factors` are the CO₂ factors of the eco rules; `award_key` keys the award ids
+    (`IdKeys.award`, from the settings: there is deliberately no default).
     """
 
     factors: EmissionFactors = DEFAULT_EMISSION_FACTORS
     org_period: str | None = None
+    award_key: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True, slots=True)

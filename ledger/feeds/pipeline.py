@@ -17,11 +17,13 @@ re-reads the file and yields results in file order.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from ledger.domain import awards
 from ledger.domain.codes import AWARDED_PROGRAMS, Program
-from ledger.domain.errors import DecisionNotAllowed, FeedError, InvalidValue
+from ledger.domain.errors import DecisionNotAllowed, FeedError, InvalidValue, KeyNotConfigured
+from ledger.domain.keys import MIN_SECRET_BYTES
 from ledger.domain.rules import bike
 from ledger.feeds.cells import RowInvalid
 from ledger.feeds.formats import COLUMNS, FeedOptions, parse_ride, parse_row, ride_from_db
@@ -60,6 +62,15 @@ def check_org_period(period: str | None) -> str:
     return awards.org_period(start, end)
 
 
+def check_award_key(key: bytes) -> None:
+    """Raise `KeyNotConfigured` unless ``key`` can key award ids (`IdKeys.award`)."""
+    if len(key) < MIN_SECRET_BYTES:
+        raise KeyNotConfigured(
+            "FeedOptions.award_key",
+            "is not set (pass the award key: Runtime.keys.award or Settings.id_keys().award)",
+        )
+
+
 def iter_awards(
     program: Program,
     path: Path | str,
@@ -72,10 +83,12 @@ def iter_awards(
 
     Yields a `ComputedAward` (amount 0 when nothing is earned) or a `Reject` per data row, in
     file order. A file-level problem (unreadable, not UTF-8, bad header, ECO_ORG without a
-    round) yields one `Reject` (line 0 or 1) and ends the stream.
+    round) yields one `Reject` (line 0 or 1) and ends the stream. ``options.award_key`` keys the
+    award ids; without it the stream raises `KeyNotConfigured` at once.
     """
     path = Path(path)
     options = options or FeedOptions()
+    check_award_key(options.award_key)
     try:
         if program not in AWARDED_PROGRAMS:
             raise FeedError(str(path), 0, f"{program.name} is not awarded from feeds")
@@ -84,9 +97,9 @@ def iter_awards(
                 period = check_org_period(options.org_period)
             except InvalidValue as error:
                 raise FeedError(str(path), 0, str(error)) from error
-            options = FeedOptions(options.factors, period)
+            options = replace(options, org_period=period)
         if program is Program.BIKE:
-            yield from _bike(path, known_members, bike_earned_before)
+            yield from _bike(path, known_members, bike_earned_before, options.award_key)
         else:
             yield from _rows(program, path, known_members, options)
     except FeedError as error:
@@ -129,14 +142,16 @@ def _rows(
                 period=parsed.period,
                 amount=result.amount,
                 tier=result.tier,
-                award_id=awards.award_id(program, parsed.member_id, parsed.period),
+                award_id=awards.award_id(
+                    program, parsed.member_id, parsed.period, options.award_key
+                ),
                 flags=result.flags,
                 savings=parsed.savings,
             )
 
 
 def _bike(
-    path: Path, known: KnownMembers | None, earned_before: EarnedBefore | None
+    path: Path, known: KnownMembers | None, earned_before: EarnedBefore | None, key: bytes
 ) -> Iterator[ComputedAward | Reject]:
     file = str(path)
     columns = COLUMNS[Program.BIKE]
@@ -209,7 +224,7 @@ def _bike(
                 period=period,
                 amount=int(amount),
                 tier=str(tier),
-                award_id=awards.award_id(Program.BIKE, parsed.member_id, period),
+                award_id=awards.award_id(Program.BIKE, parsed.member_id, period, key),
             )
 
 

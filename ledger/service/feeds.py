@@ -3,8 +3,9 @@
 Streaming: rows are read, computed (ledger.feeds) and written in chunks; memory stays flat
 whatever the file size (the member registry of the program is held as a set of ids). Each chunk
 is one transaction, so a crash loses at most the chunk in flight and never half-applies a row;
-award ids are deterministic and unique in the database, so importing a feed again (after a
-crash, or after fixing rejected rows) records only what is not recorded yet.
+an award is unique per (program, member, period) in the database, so importing a feed again
+(after a crash, after fixing rejected rows, or after the ref key was rotated: the database keeps
+the award id it used, docs/keys.md) records only what is not recorded yet.
 """
 
 from __future__ import annotations
@@ -119,6 +120,23 @@ def bike_earned_before(
     return lookup
 
 
+def recorded_awards(
+    s: Session, program: str, items: Iterable[ComputedAward]
+) -> dict[tuple[str, str], int]:
+    """``(member_id, period) -> award_no`` of the awards of ``items`` already recorded in
+    ``program``: found by what they award, not by their id, so a rotated ref key (new ids)
+    never grants twice (served by the ``(program, member_id, period)`` index)."""
+    wanted = {(a.member_id, a.period) for a in items}
+    rows = s.execute(
+        select(Award.member_id, Award.period, Award.award_no).where(
+            Award.program == program,
+            Award.member_id.in_({m for m, _ in wanted}),
+            Award.period.in_({p for _, p in wanted}),
+        )
+    )
+    return {(m, p): int(no) for m, p, no in rows if (m, p) in wanted}
+
+
 def _record(
     factory: sessionmaker[Session], items: Iterable[ComputedAward], report: FeedReport, source: str
 ) -> None:
@@ -126,7 +144,7 @@ def _record(
     with factory() as s, s.begin():
         program = items[0].program.name
         ids = ["0x" + bytes(a.award_id).hex() for a in items]
-        existing = set(s.scalars(select(Award.award_id).where(Award.award_id.in_(ids))))
+        existing = recorded_awards(s, program, items)
         accounts = {
             member: account
             for member, account in s.execute(
@@ -138,10 +156,10 @@ def _record(
         }
         rows = []
         for a, aid in zip(items, ids, strict=True):
-            if aid in existing:
+            if (a.member_id, a.period) in existing:
                 report.already_recorded += 1
                 continue
-            existing.add(aid)
+            existing[a.member_id, a.period] = 0
             rows.append(
                 {
                     "award_id": aid,
