@@ -4,7 +4,8 @@
 
 Writes one CSV row per accepted feed row, in feed order, to stdout; rejected rows go to
 stderr (or --rejects FILE) as `file:line: reason`, and the exit code is 2 if any row was
-rejected.
+rejected. The award ids are keyed by MILEAGE_REF_KEY (docs/keys.md), so outside the embedded demo
+the command needs the keys like every other.
 """
 
 from __future__ import annotations

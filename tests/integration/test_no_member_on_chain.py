@@ -155,7 +155,11 @@ def test_nothing_on_chain_links_to_a_member_without_the_key(env: ApiEnv, tmp_pat
     with env.factory() as s:
         awards = s.execute(sa.select(Award.program, Award.member_id, Award.period, Award.award_id))
         awarded = {(p, m, per): aid for p, m, per, aid in awards}
-        ops = s.execute(sa.select(Operation.kind, Operation.idempotency_key, Operation.reference))
+        ops = s.execute(
+            sa.select(
+                Operation.kind, Operation.idempotency_key, Operation.reference, Operation.op_id
+            )
+        )
         operations = list(ops)
     assert counts.get(topic["entry"]) == len(awarded) + 3  # grants, conversion out+in, deduction
     seen = {(p, per) for p, _, per in awarded}
@@ -169,7 +173,9 @@ def test_nothing_on_chain_links_to_a_member_without_the_key(env: ApiEnv, tmp_pat
     assert _enumerate(words, candidates, seen, demo_keyed) == set()
     citizens = {f"C{n:07d}" for n in range(100_000)}
     assert not {c for c in citizens if account_id(c, DEMO_KEYS.account) in words}
-    for kind, scoped, reference in operations:
+    assert len(operations) == 2
+    for kind, scoped, reference, op_id in operations:
+        assert bytes.fromhex(op_id[2:]) in words  # the keyed operation id is the entry's ref
         assert keccak(f"mileage-op|{kind}|{scoped}".encode()) not in words
         if reference is not None:
             assert bytes.fromhex(reference[2:]) not in words  # the integrator's own reference
