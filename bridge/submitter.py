@@ -6,9 +6,13 @@ One :class:`Submitter` signs with exactly one key and owns that key's nonces. A 
 1. *reconcile* (first step, and after the node was unreachable): the tracked next nonce becomes at
    least the node's pending count; stored transactions the node forgot are sent again, byte for
    byte; a nonce hole nothing fills gets a zero-value filler transaction;
-2. *confirm*: receipts of sent transactions; a success moves its rows to ``mined`` (``final`` at
-   ``confirmations == 0``), a revert puts awards back to ``pending`` and fails operations with the
-   decoded custom error; mined transactions with enough blocks on top become ``final``;
+2. *confirm*: mined or final transactions that left the chain (reorg) are sent again
+   (:mod:`bridge.confirm`); receipts of sent transactions; a success moves its rows to ``mined``
+   (``final`` at ``confirmations == 0``) except skipped awards whose GRANT the chain does not
+   hold, which become ``conflict`` (:mod:`bridge.skips`); a revert puts awards back to
+   ``pending`` and fails operations with the decoded custom error; mined transactions with
+   enough blocks on top become ``final``. A signer whose transactions stop confirming is
+   reported stalled (:class:`bridge.confirm.ProgressWatch`);
 3. *submit*: per program lane, lease a batch of pending awards, simulate ``grantBatch`` with
    ``eth_estimateGas`` and isolate every award the contract would reject (a custom error naming the
    award number or account fails those awards for good; otherwise the batch is halved until a
@@ -42,13 +46,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from sqlalchemy.orm import Session, sessionmaker
 from web3.types import RPCEndpoint
 
-from bridge import metrics
+from bridge import metrics, skips
 from bridge.client import GrantItem, LedgerClient, encode_grant_batch, hex32, to_bytes32
+from bridge.confirm import ProgressWatch, dropped
 from bridge.errors import BridgeError, ChainUnavailable, ContractRevert
 from bridge.logs import get_logger
 from bridge.outbox import ClaimedAward, LeaseLost, Outbox, PendingOperation, StoredTx, _aware
@@ -73,7 +77,6 @@ SYSTEMIC_ERRORS = frozenset(
 #: Custom errors of an operation that say its live checkpoint list was missing or stale: not the
 #: operation's fault; it stays pending and is retried once the index has caught up.
 RETRY_LATER_ERRORS = frozenset({"LiveCheckpointsRequired", "LiveCheckpointsMismatch"})
-AWARD_SKIPPED_TOPIC = "0x" + keccak(text="AwardSkipped(uint64,bytes32,bytes32)").hex()
 OP_KINDS = ("conversion", "deduction")
 #: The index cursor row the live lists are built from (bridge.indexer.CURSOR_NAME).
 INDEX_CURSOR = "entries"
@@ -139,12 +142,16 @@ class StepReport:
     awards_signed: int = 0
     awards_mined: int = 0
     awards_skipped: int = 0
+    awards_conflict: int = 0
     awards_failed: int = 0
     ops_signed: int = 0
     ops_mined: int = 0
     ops_failed: int = 0
     simulations: int = 0
+    txs_dropped: int = 0
     inflight: int = 0
+    #: seconds without progress while transactions are in flight, past MILEAGE_STALL_SECONDS
+    stalled: float | None = None
     blocked: dict[str, str] = field(default_factory=dict)
     #: operations left pending until the index catches up (op id → why)
     deferred: dict[str, str] = field(default_factory=dict)
@@ -153,10 +160,14 @@ class StepReport:
     @property
     def progressed(self) -> bool:
         """Something changed state in this step."""
+        return self.confirmed or any((self.txs_sent, self.txs_resent, self.txs_dropped))
+
+    @property
+    def confirmed(self) -> bool:
+        """The chain settled something in this step (a send alone is no progress: it may sit
+        behind a nonce gap forever)."""
         return any(
             (
-                self.txs_sent,
-                self.txs_resent,
                 self.txs_mined,
                 self.txs_final,
                 self.txs_reverted,
@@ -178,17 +189,20 @@ class StepReport:
             "awards_signed",
             "awards_mined",
             "awards_skipped",
+            "awards_conflict",
             "awards_failed",
             "ops_signed",
             "ops_mined",
             "ops_failed",
             "simulations",
+            "txs_dropped",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.blocked.update(other.blocked)
         self.deferred.update(other.deferred)
         self.inflight = other.inflight
         self.chain_error = other.chain_error
+        self.stalled = other.stalled
 
 
 class Submitter:
@@ -215,6 +229,7 @@ class Submitter:
         resend_after: float = 3.0,
         receipt_wait: float = 2.0,
         gas_per_award: int | None = 100_000,
+        stall_seconds: float | None = None,
     ) -> None:
         self.factory = session_factory
         self.client = client
@@ -251,8 +266,15 @@ class Submitter:
         self._lane_wait: dict[str, float] = {}
         # op id -> (index cursor block when deferred, monotonic deadline, why)
         self._deferred: dict[str, tuple[int | None, float, str]] = {}
-        self._deploy_block = 0
+        self._deploy_block: int | None = None
+        self._skips = skips.SkipDecoder.of(client)
         self.log = log.bind(sender=self.sender, worker=self.worker_id, lanes=self.lanes)
+        self.watch = ProgressWatch(
+            self.sender,
+            settings.stall_seconds if stall_seconds is None else stall_seconds,
+            self.log,
+        )
+        self._in_flight = False
 
     @property
     def lanes(self) -> list[str]:
@@ -349,6 +371,8 @@ class Submitter:
             if not self._ready:
                 self._reconcile(rep)
                 self._ready = True
+            else:
+                self._resend_dropped(rep)
             inflight = self._confirm(rep)
             sent_any = False
             # fill every free in-flight slot, one batch per lane in turn: on a chain with a
@@ -370,6 +394,7 @@ class Submitter:
             if sent_any:
                 inflight = self._confirm(rep, wait=self.receipt_wait)
             rep.inflight = inflight
+            self._in_flight = inflight > 0
             metrics.STEPS.labels(outcome="progress" if rep.progressed else "idle").inc()
         except ChainUnavailable as exc:
             rep.chain_error = str(exc)
@@ -378,6 +403,7 @@ class Submitter:
             self._chain_id = None
             metrics.STEPS.labels(outcome="chain_error").inc()
             self.log.warning("node unavailable", error=str(exc))
+        rep.stalled = self.watch.observe(progressed=rep.confirmed, in_flight=self._in_flight)
         return rep
 
     def run_until_idle(
@@ -507,6 +533,22 @@ class Submitter:
             elif tx.status in ("failed", "replaced"):
                 self._fill_nonce(n, rep)
         self._last_send.clear()  # everything unresolved is due for a resend now
+
+    def _resend_dropped(self, rep: StepReport) -> None:
+        """Mined/final transactions that left the chain while running (reorg): back to ``sent``,
+        sent again byte for byte in this step's confirm pass (:func:`bridge.confirm.dropped`)."""
+        for tx in dropped(self.outbox, self.sender, self._nonce("latest"), self._receipt):
+            self.log.warning(
+                "transaction left the chain (reorg); resending the stored bytes",
+                tx=tx.tx_hash,
+                nonce=tx.nonce,
+                was=tx.status,
+                block=tx.block_number,
+            )
+            self.outbox.unmine(tx.id)
+            self._last_send.pop(tx.id, None)
+            metrics.TX_DROPPED.labels(kind=tx.kind).inc()
+            rep.txs_dropped += 1
 
     def _fill_nonce(self, nonce: int, rep: StepReport) -> None:
         """A nonce no stored transaction can use: fill it with a zero-value self-transfer."""
@@ -648,7 +690,7 @@ class Submitter:
     def _find_deduction(self, op: PendingOperation) -> tuple[int, str] | None:
         ref = (op.reference or op.op_id).lower()
         head = int(self._rpc("eth_blockNumber", []), 16)
-        for ev in self.client.entry_logs(self._deploy_block, head, [to_bytes32(op.account_id)]):
+        for ev in self.client.entry_logs(self.deploy_block, head, [to_bytes32(op.account_id)]):
             if ev.kind == EntryKind.DEDUCTION and hex32(ev.ref) == ref and ev.amount == op.amount:
                 return ev.block_number, hex32(ev.block_hash)
         return None
@@ -664,28 +706,31 @@ class Submitter:
         awards, ops = self.outbox.tx_rows(tx.id)
         if int(receipt["status"], 16) == 1:
             final = self.confirmations == 0
+            skipped = self._skips.award_nos(receipt) if awards else []
+            conflicts = self._conflicts(tx, awards, skipped, block) if skipped else {}
             self.outbox.mark_mined(
-                tx.id, block_number=block, block_hash=block_hash, gas_used=gas_used, final=final
-            )
-            skipped = sum(
-                1
-                for lg in receipt.get("logs", [])
-                if lg.get("topics")
-                and str(lg["topics"][0]).lower() == AWARD_SKIPPED_TOPIC
-                and str(lg.get("address", "")).lower() == self.client.address.lower()
+                tx.id,
+                block_number=block,
+                block_hash=block_hash,
+                gas_used=gas_used,
+                final=final,
+                conflicts=conflicts,
             )
             rep.txs_mined += 1
             rep.txs_final += int(final)
-            rep.awards_mined += len(awards)
-            rep.awards_skipped += skipped
+            rep.awards_mined += len(awards) - len(conflicts)
+            rep.awards_skipped += len(skipped)
+            rep.awards_conflict += len(conflicts)
             rep.ops_mined += len(ops)
             state = "final" if final else "mined"
             for a in awards:
-                metrics.AWARDS_PROCESSED.labels(program=a.program, state=state).inc()
+                if a.award_no not in conflicts:
+                    metrics.AWARDS_PROCESSED.labels(program=a.program, state=state).inc()
             if skipped:
                 metrics.AWARDS_PROCESSED.labels(program=tx.program or "", state="skipped").inc(
-                    skipped
+                    len(skipped)
                 )
+            skips.log_conflicts(self.log, tx.program or "", awards, conflicts)
             return
         # reverted on chain although the simulation passed (state moved in between)
         err = self._replay(tx, block)
@@ -721,6 +766,33 @@ class Submitter:
         )
         rep.txs_reverted += 1
         rep.ops_failed += len(failed_ops)
+
+    def _conflicts(
+        self, tx: StoredTx, awards: Sequence[ClaimedAward], skipped: Sequence[int], block: int
+    ) -> dict[int, str]:
+        """Skipped awards of ``tx`` with no GRANT on chain (:func:`bridge.skips.conflicts`)."""
+        try:
+            return skips.conflicts(
+                self.client,
+                awards,
+                skipped,
+                program_code(tx.program or awards[0].program),
+                from_block=self.deploy_block,
+                to_block=block,
+                tx_hash=tx.tx_hash,
+            )
+        except (requests.RequestException, OSError, TimeoutError) as exc:
+            metrics.CHAIN_ERRORS.labels(where="skips").inc()
+            raise ChainUnavailable(
+                f"skipped awards: node unreachable ({type(exc).__name__})"
+            ) from exc
+
+    @property
+    def deploy_block(self) -> int:
+        """The ledger's deployment block (from the database; 0 when unknown)."""
+        if self._deploy_block is None:
+            self._deploy_block = skips.deployment_block(self.factory, self.client.address)
+        return self._deploy_block
 
     def _replay(self, tx: StoredTx, block: int) -> ContractRevert | None:
         """The revert reason of a mined, failed transaction (replayed on the previous block)."""
