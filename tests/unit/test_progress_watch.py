@@ -1,4 +1,4 @@
-"""``bridge.confirm.ProgressWatch``: a signer with work in flight and nothing confirming is
+"""``bridge.stall.ProgressWatch``: a signer with work in flight and nothing confirming is
 reported stalled (gauge + one warning per period), and clears when something confirms."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from bridge.confirm import ProgressWatch
+from bridge.stall import ProgressWatch
 
 
 class Log:
