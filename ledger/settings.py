@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         description="transactions a signer keeps unconfirmed at once (several share a block)",
     )
     confirmations: int = Field(default=0, ge=0, description="blocks before final (0 for QBFT)")
+    stall_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="a signer with transactions in flight and nothing confirmed for this long is "
+        "reported stalled (mileage_bridge_stalled, a warning)",
+    )
     gas_price: int = Field(default=0, ge=0, description="gas price in wei (0: free-gas chains)")
     api_host: str = "127.0.0.1"
     api_port: int = 8000
