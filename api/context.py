@@ -64,6 +64,7 @@ class AppContext:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _validity: dict[int, int] = field(default_factory=dict)
     _head_cache: tuple[float, int] | None = None
+    _time_cache: tuple[float, int | None, int] | None = None
     metrics: Metrics = field(default_factory=Metrics)
     cache: dict[str, Any] = field(default_factory=dict)
     _routes: dict[tuple[int, int], tuple[float, bool]] = field(default_factory=dict)
@@ -141,6 +142,22 @@ class AppContext:
         number = int(self.w3.eth.block_number)
         self._head_cache = (now + max_age, number)
         return number
+
+    def chain_time(self, max_age: float = 0.0, key: int | None = None) -> int:
+        """The chain's "now": the latest block's timestamp (unix seconds), what the contract
+        compares expiry against. Cached ``max_age`` seconds while ``key`` (e.g. the anchor block)
+        stays the same; ``max_age=0`` asks the node. If the node cannot be asked, the wall clock
+        (never earlier than the last chain time seen)."""
+        now = time.monotonic()
+        hit = self._time_cache
+        if hit is not None and hit[0] > now and hit[1] == key:
+            return hit[2]
+        try:
+            stamp = int(self.w3.eth.get_block("latest")["timestamp"])
+        except Exception:
+            stamp = max(int(time.time()), hit[2] if hit is not None else 0)
+        self._time_cache = (now + max_age, key, stamp)
+        return stamp
 
     def validity(self, program: int) -> int:
         """Seconds a grant of ``program`` stays valid (from the contract, cached)."""
