@@ -124,7 +124,6 @@ class BalancesOut(Model):
                     "seoul_mileage": 10000,
                     "spendable": 40000,
                     "convertible": 30000,
-                    "chain_time": "2026-01-01T00:00:00Z",
                     "anchor": {
                         "chain_id": 31337,
                         "contract": EX_CONTRACT,
@@ -143,9 +142,6 @@ class BalancesOut(Model):
     spendable: int = Field(ge=0, description="sum of spendable over all programs")
     convertible: int = Field(
         ge=0, description="spendable over the environment programs (not SEOUL)"
-    )
-    chain_time: UtcDateTime = Field(
-        description="the chain's time lapses are judged at: the latest block's timestamp"
     )
     anchor: AnchorOut
 

@@ -86,11 +86,12 @@ def balances(ctx: AppContext, account: str) -> dict[str, Any]:
     finally:
         conn.close()  # back to the pool, which rolls the read transaction back
     by_program = {int(r[2]): int(r[3]) for r in rows if r[2] is not None}
-    now = ctx.chain_time(max_age=1.0, key=anchor.block_number)
     lapsed: dict[int, Lapse] = {}
-    if may_have_lapsed(ctx, oldest, now):
-        with ctx.sessions() as session:
-            lapsed = lapses(ctx, session, account, anchor.block_number, now)
+    if oldest:  # no credit, nothing can have lapsed: no chain call
+        now = ctx.chain_time(max_age=1.0, key=anchor.block_number)
+        if may_have_lapsed(ctx, oldest, now):
+            with ctx.sessions() as session:
+                lapsed = lapses(ctx, session, account, anchor.block_number, now)
     programs: list[dict[str, Any]] = []
     spendable: dict[int, int] = {}
     for name, code in _PROGRAMS:
@@ -118,7 +119,6 @@ def balances(ctx: AppContext, account: str) -> dict[str, Any]:
         "seoul_mileage": seoul,
         "spendable": total_spendable,
         "convertible": total_spendable - spendable[int(Program.SEOUL)],
-        "chain_time": _utc_or_none(now),
         "anchor": {
             "chain_id": anchor.chain_id,
             "contract": anchor.contract,
