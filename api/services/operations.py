@@ -156,10 +156,10 @@ def submit(
         check_deduction_rules(body)
         program = Program[body.program.value]
     op_id = operation_id(kind, scoped)
+    now = ctx.chain_time()  # the latest block's time: what the contract expires lapsed mileage at
     try:
         with ctx.sessions() as session, session.begin():
             indexed, pending = available_balance(session, ctx, body.account, int(program))
-            now = ctx.chain_time()  # the latest block's time: what the contract expires at
             lapse = lapse_of(ctx, session, body.account, int(program), now)
             require_spendable(body.account, int(program), body.amount, indexed, pending, lapse)
             op = Operation(
