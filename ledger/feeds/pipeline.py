@@ -170,6 +170,7 @@ def _rows(
                 award_id=awards.award_id(program, parsed.member_id, parsed.period),
                 flags=result.flags,
                 savings=parsed.savings,
+                vehicle_id=parsed.vehicle_id,
             )
 
 

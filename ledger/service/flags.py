@@ -1,0 +1,54 @@
+"""Keep the follow-ups the rules ask for (``ComputedAward.flags``) with their round.
+
+`mileage awards compute` prints them; an import (`feeds import`, `POST /v1/awards`) stores
+them in `award_flags`, in its own transaction, once per (program, member, period, flag):
+importing the same feed again stores nothing twice. `flagged` lists them for notices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import insert, select, tuple_
+from sqlalchemy.orm import Session
+
+from ledger.adapters.orm import AwardFlag
+from ledger.feeds.model import ComputedAward
+
+
+def record_flags(session: Session, items: Sequence[ComputedAward], source: str) -> int:
+    """Store the flags of `items` not stored yet; returns how many were stored."""
+    wanted = {
+        (item.program.name, item.member_id, item.period, str(flag)): item.line
+        for item in items
+        for flag in item.flags
+    }
+    if not wanted:
+        return 0
+    keys = list(wanted)
+    columns = (AwardFlag.program, AwardFlag.member_id, AwardFlag.period, AwardFlag.flag)
+    stored = set(session.execute(select(*columns).where(tuple_(*columns).in_(keys))).tuples())
+    rows = [
+        {
+            "program": program,
+            "member_id": member,
+            "period": period,
+            "flag": flag,
+            "source": f"{source}:{line}"[:256],
+        }
+        for (program, member, period, flag), line in wanted.items()
+        if (program, member, period, flag) not in stored
+    ]
+    if rows:
+        session.execute(insert(AwardFlag), rows)
+    return len(rows)
+
+
+def flagged(session: Session, program: str, period: str) -> list[tuple[str, str]]:
+    """(member_id, flag) of every flag stored for a program's round, by member."""
+    query = (
+        select(AwardFlag.member_id, AwardFlag.flag)
+        .where(AwardFlag.program == program, AwardFlag.period == period)
+        .order_by(AwardFlag.member_id, AwardFlag.flag)
+    )
+    return [(member, flag) for member, flag in session.execute(query)]

@@ -1,0 +1,48 @@
+"""Flags are kept, not only printed (issue 14, item 7): the ≥ 10 % usage-rise flag is stored
+with its round by the import, once, and not at all when the import is rejected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledger.adapters.orm import AwardFlag
+from ledger.domain.codes import Program
+from ledger.service.feeds import import_feed
+from ledger.service.flags import flagged
+from tests.integration.test_award_windows import USAGE, register, usage_row, write
+
+ROSE = "H2,2024-01,2024-06,1200,1000,1000,120,100,100,,,,,,\n"  # use up 20 %: no award, a notice
+
+
+def test_usage_rise_flag_is_stored_with_its_round_once(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    register(
+        session_factory,
+        tmp_path,
+        [("H1", "ECO_HOUSEHOLD", "2020-01-01"), ("H2", "ECO_HOUSEHOLD", "2020-01-01")],
+    )
+    path = write(tmp_path / "h.csv", USAGE + usage_row("H1", "2024-01", "2024-06") + ROSE)
+    report = import_feed(session_factory, Program.ECO_HOUSEHOLD, path)
+    assert report.committed and report.recorded == 1 and report.zero == 1 and report.flagged == 1
+    with session_factory() as s:
+        assert flagged(s, "ECO_HOUSEHOLD", "2024-01..2024-06") == [("H2", "energy_saving_notice")]
+        assert s.scalar(sa.select(AwardFlag.source)) == "h.csv:3"
+    again = import_feed(session_factory, Program.ECO_HOUSEHOLD, path)
+    assert again.committed and again.flagged == 0
+    with session_factory() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(AwardFlag)) == 1
+
+
+def test_a_rejected_import_keeps_no_flag(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    register(session_factory, tmp_path, [("H2", "ECO_HOUSEHOLD", "2020-01-01")])
+    bad = USAGE + ROSE + "H9,2024-01,2024-06,1,1,1,,,,,,,,,\n"  # H9 is not registered
+    report = import_feed(session_factory, Program.ECO_HOUSEHOLD, write(tmp_path / "b.csv", bad))
+    assert not report.committed and report.flagged == 0
+    with session_factory() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(AwardFlag)) == 0
