@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import partial
 
 from ledger.domain import awards
@@ -201,8 +202,14 @@ def _org_row(cells: Cells, options: FeedOptions) -> ParsedRow:
         decision = cells.guard(lambda: eco_org.OrgDecision(category, size, rank, reduction))
     cells.finish()
     assert member is not None and decision is not None and options.org_period is not None
+    assert size is not None and reduction is not None
+    saved_toe = format((max(size, Decimal(0)) * max(reduction, Decimal(0)) / 100).normalize(), "f")
     return ParsedRow(
-        member, options.org_period, (("member_id", member),), partial(eco_org.award, decision)
+        member,
+        options.org_period,
+        (("member_id", member),),
+        partial(eco_org.award, decision),
+        (("toe", saved_toe),),
     )
 
 
@@ -261,7 +268,9 @@ def _car_season_row(cells: Cells, options: FeedOptions) -> ParsedRow:
     assert member is not None and vehicle is not None and period is not None and km is not None
     distance = season.CarSeasonDistance(km)
     unique = (("member_id", member), ("vehicle_id", vehicle))
-    return ParsedRow(member, period, unique, partial(season.car_award, distance), (), vehicle)
+    savings = (("season_km", format(km.normalize(), "f")),)
+    compute = partial(season.car_award, distance)
+    return ParsedRow(member, period, unique, compute, savings, vehicle)
 
 
 def parse_row(program: Program, row: Mapping[str, str], options: FeedOptions) -> ParsedRow:

@@ -254,6 +254,7 @@ def _bike(
                 amount=int(amount),
                 tier=str(tier),
                 award_id=awards.award_id(Program.BIKE, parsed.member_id, period),
+                savings=(("ride_minutes", str(parsed.ride.ride_minutes)),),
             )
 
 

@@ -28,6 +28,7 @@ from ledger.feeds.pipeline import EarnedBefore, iter_row_awards
 from ledger.feeds.reader import Rows, read_rows
 from ledger.service import windows
 from ledger.service.flags import record_flags
+from ledger.service.runs import record_feed_run
 
 CHUNK = 5000
 
@@ -159,6 +160,16 @@ def record_awards(
             raise
     if progress is not None:
         progress(report.rows % 1000)
+    record_feed_run(
+        factory,
+        program.name,
+        source,
+        rows=report.rows,
+        recorded=report.recorded,
+        already_recorded=report.already_recorded,
+        zero=report.zero,
+        rejected=report.rejected,
+    )
     return report
 
 

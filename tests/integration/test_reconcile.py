@@ -50,10 +50,17 @@ def cli(deployed: Any, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
     get_settings.cache_clear()
 
 
-def test_clean_index_exits_zero(indexed: list[str], cli: Any) -> None:
+def test_clean_index_exits_zero(indexed: list[str], cli: Any, session_factory: Any) -> None:
     res = cli()
     assert res.exit_code == 0, res.output
     assert "8 accounts, 15 indexed entries: OK" in res.output
+    # the console's operator page shows the last run
+    from ledger.adapters.orm import ReconcileRun
+
+    with session_factory() as s:
+        (run,) = s.query(ReconcileRun).all()
+    assert (run.accounts, run.entries, run.discrepancies) == (8, 15, 0)
+    assert "8 accounts, 15 indexed entries: OK" in run.summary
 
 
 def test_registered_in_the_mileage_command(indexed: list[str], cli: Any) -> None:

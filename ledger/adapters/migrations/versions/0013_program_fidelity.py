@@ -11,7 +11,7 @@
 - ``correction_reasons``: the reason of each correction, by its transaction hash.
 
 Revision ID: 0013
-Revises: 0004 (the lead re-chains)
+Revises: 0011 (0004 in the brief; chained after main's 0011 at the merge)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0004"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
