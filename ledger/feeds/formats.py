@@ -40,7 +40,8 @@ USAGE_COLUMNS: tuple[str, ...] = (
     "window_end",
     *(f"{column}{suffix}" for _, column in ENERGY_TYPES for suffix in ("", "_prev1", "_prev2")),
 )
-ORG_COLUMNS = ("member_id", "category", "size_toe", "rank", "reduction_pct")
+ORG_SELECTION_COLUMNS = ("electricity_registered", "energy_types", "saving_case")
+ORG_COLUMNS = ("member_id", "category", "size_toe", "rank", "reduction_pct", *ORG_SELECTION_COLUMNS)
 VEHICLE_COLUMNS = ("seoul_registered", "commercial", "seats")
 CAR_COLUMNS = (
     "member_id",
@@ -197,18 +198,32 @@ def _org_row(cells: Cells, options: FeedOptions) -> ParsedRow:
     size = cells.decimal("size_toe")
     rank = cells.choice("rank", eco_org.OrgRank)
     reduction = cells.decimal("reduction_pct", signed=True)
+    electricity = cells.boolean("electricity_registered")
+    types = cells.integer("energy_types")
+    case = cells.boolean("saving_case")
     decision: eco_org.OrgDecision | None = None
-    if category is not None and size is not None and rank is not None and reduction is not None:
-        decision = cells.guard(lambda: eco_org.OrgDecision(category, size, rank, reduction))
+    if (
+        category is not None
+        and size is not None
+        and rank is not None
+        and reduction is not None
+        and electricity is not None
+        and types is not None
+        and case is not None
+    ):
+        decision = cells.guard(
+            lambda: eco_org.OrgDecision(category, size, rank, reduction, electricity, types, case)
+        )
     cells.finish()
     assert member is not None and decision is not None and options.org_period is not None
     assert size is not None and reduction is not None
     saved_toe = format((max(size, Decimal(0)) * max(reduction, Decimal(0)) / 100).normalize(), "f")
+    table = eco_org.table_for(int(options.org_period[:4]))  # the round picks the plan year
     return ParsedRow(
         member,
         options.org_period,
         (("member_id", member),),
-        partial(eco_org.award, decision),
+        partial(eco_org.award, decision, table),
         (("toe", saved_toe),),
     )
 

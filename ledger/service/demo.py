@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from ledger.feeds import safecsv
-from ledger.feeds.formats import VEHICLE_COLUMNS
+from ledger.feeds.formats import ORG_SELECTION_COLUMNS, VEHICLE_COLUMNS
 
 DISTRICTS = (
     "Jongno-gu",
@@ -52,6 +52,8 @@ MEMBERS_HEADER = [
     "donation_consent",
     "joined_at",
 ]
+ORG_SELECTED = ("true", "2", "true")
+"""Demo organisations: electricity registered, two energy types, a saving case submitted."""
 CAR_OK = ("true", "false", "5")
 """Demo cars: registered in Seoul, private, 5 seats (docs/feeds.md, CAR)."""
 SEASON_PHOTOS = ("2024-11-20", "2025-04-05")
@@ -154,14 +156,15 @@ def generate(out_dir: Path, citizens: int = 3000, seed: int = 20211) -> DemoFile
         category = rng.choice(["general", "general", "public", "school"])
         size = rng.choice(["25", "120", "600", "1500"]) if category == "general" else "80"
         rank = rng.choice(["top", "excellent", "encouragement", "none", "none"])
-        org.append([mid, category, size, rank, rng.choice(["10.0", "12.5", "18.0"])])
+        reduction = rng.choice(["10.0", "12.5", "18.0"])
+        org.append([mid, category, size, rank, reduction, *ORG_SELECTED])
 
     files = {
         "ECO_HOUSEHOLD": ("eco_household.csv", ECO_HEADER, eco),
         "ECO_SEASON": ("eco_season.csv", ECO_HEADER, season),
         "ECO_ORG": (
             "eco_org.csv",
-            ["member_id", "category", "size_toe", "rank", "reduction_pct"],
+            ["member_id", "category", "size_toe", "rank", "reduction_pct", *ORG_SELECTION_COLUMNS],
             org,
         ),
         "CAR": (

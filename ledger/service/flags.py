@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import func, insert, select, tuple_
 from sqlalchemy.orm import Session
 
-from ledger.adapters.orm import AwardFlag
+from ledger.adapters.orm import Award, AwardFlag
+from ledger.domain.codes import Flag
 from ledger.feeds.model import ComputedAward
 
 
@@ -52,3 +53,26 @@ def flagged(session: Session, program: str, period: str) -> list[tuple[str, str]
         .order_by(AwardFlag.member_id, AwardFlag.flag)
     )
     return [(member, flag) for member, flag in session.execute(query)]
+
+
+IN_KIND_NOTE = (
+    "in-kind rewards (보상품) of organisations, recorded at their value so that budgets and "
+    "reports count them (docs/rules.md §2.2, project choice); included in 'awarded'"
+)
+
+
+def in_kind_totals(session: Session) -> dict[str, tuple[int, int]]:
+    """{program: (awards, amount)} of the awards flagged in kind (not failed), for reports."""
+    query = (
+        select(Award.program, func.count(), func.coalesce(func.sum(Award.amount), 0))
+        .join(
+            AwardFlag,
+            (AwardFlag.program == Award.program)
+            & (AwardFlag.member_id == Award.member_id)
+            & (AwardFlag.period == Award.period),
+        )
+        .where(AwardFlag.flag == str(Flag.IN_KIND), Award.status != "failed")
+        .group_by(Award.program)
+        .order_by(Award.program)
+    )
+    return {program: (int(n), int(total)) for program, n, total in session.execute(query)}

@@ -1,5 +1,6 @@
-"""Flags are kept, not only printed (issue 14, item 7): the ≥ 10 % usage-rise flag is stored
-with its round by the import, once, and not at all when the import is rejected."""
+"""Flags are kept, not only printed (issue 14, items 7 and 6): the ≥ 10 % usage-rise flag is
+stored with its round by the import, once, and not at all when the import is rejected; the
+organisations' in-kind reward is flagged on its award and shown as such in the report."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.adapters.orm import AwardFlag
 from ledger.domain.codes import Program
+from ledger.feeds import FeedOptions
 from ledger.service.feeds import import_feed
 from ledger.service.flags import flagged
+from ledger.service.report import build_report
 from tests.integration.test_award_windows import USAGE, register, usage_row, write
 
 ROSE = "H2,2024-01,2024-06,1200,1000,1000,120,100,100,,,,,,\n"  # use up 20 %: no award, a notice
@@ -46,3 +49,28 @@ def test_a_rejected_import_keeps_no_flag(
     assert not report.committed and report.flagged == 0
     with session_factory() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(AwardFlag)) == 0
+
+
+ORG = (
+    "member_id,category,size_toe,rank,reduction_pct,electricity_registered,energy_types,"
+    "saving_case\nO1,general,120,none,12,true,2,true\nO2,school,300,top,15,true,3,true\n"
+)
+
+
+def test_in_kind_rewards_are_flagged_and_reported_as_such(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    register(
+        session_factory,
+        tmp_path,
+        [("O1", "ECO_ORG", "2020-01-01"), ("O2", "ECO_ORG", "2020-01-01")],
+    )
+    options = FeedOptions(org_period="2024-12..2025-03")
+    path = write(tmp_path / "org.csv", ORG)
+    report = import_feed(session_factory, Program.ECO_ORG, path, options=options)
+    assert report.committed and report.recorded == 2 and report.flagged == 1
+    with session_factory() as s:
+        assert flagged(s, "ECO_ORG", "2024-12..2025-03") == [("O1", "in_kind")]
+        shown = build_report(s, year=2025)
+    assert shown.in_kind == {"ECO_ORG": (1, 200_000)}
+    assert "in-kind" in str(shown.to_dict()["in_kind"])

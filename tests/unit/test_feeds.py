@@ -29,6 +29,10 @@ def feed(tmp_path: Path) -> Callable[[str, str], Path]:
     return write
 
 
+ORG_HEADER = (
+    "member_id,category,size_toe,rank,reduction_pct,electricity_registered,energy_types,"
+    "saving_case\n"
+)
 CAR_HEADER = (
     "member_id,vehicle_id,period_start,period_end,baseline_km,actual_km,"
     "seoul_registered,commercial,seats\n"
@@ -118,13 +122,12 @@ def test_season_feed(feed: Callable[..., Path]) -> None:
 
 def test_org_feed(feed: Callable[..., Path]) -> None:
     path = feed(
-        "member_id,category,size_toe,rank,reduction_pct\n"
-        "O1,general,1200,top,12.5\n"
-        "O2,school,0,excellent,10\n"
-        "O3,general,30,none,10\n"
-        "O4,public,5,top,9\n"
-        "O5,general,5,top,15\n"
-        "O6,hospital,5,best,abc\n"
+        ORG_HEADER + "O1,general,1200,top,12.5,true,2,true\n"
+        "O2,school,0,excellent,10,true,2,true\n"
+        "O3,general,30,none,10,true,2,true\n"
+        "O4,public,5,top,9,true,2,true\n"
+        "O5,general,5,top,15,true,2,true\n"
+        "O6,hospital,5,best,abc,true,2,true\n"
     )
     items = run(Program.ECO_ORG, path, options=FeedOptions(org_period="2024-12..2025-03"))
     assert awards_of(items) == [
@@ -144,7 +147,7 @@ def test_org_feed(feed: Callable[..., Path]) -> None:
 
 
 def test_org_feed_needs_a_round(feed: Callable[..., Path]) -> None:
-    path = feed("member_id,category,size_toe,rank,reduction_pct\nO1,general,1200,top,12.5\n")
+    path = feed(ORG_HEADER + "O1,general,1200,top,12.5,true,2,true\n")
     items = run(Program.ECO_ORG, path)
     assert items == [
         Reject(str(path), 0, "period: ECO_ORG feeds need the round, e.g. --period 2024-12..2025-03")
@@ -382,7 +385,7 @@ def test_the_current_month_is_accepted_and_starts_are_configurable(
 
 
 def test_org_round_outside_the_programs_life_is_a_file_reject(feed: Callable[..., Path]) -> None:
-    path = feed("member_id,category,size_toe,rank,reduction_pct\nO1,school,300,top,20\n")
+    path = feed(ORG_HEADER + "O1,school,300,top,20,true,2,true\n")
     options = FeedOptions(org_period="2040-06..2040-09", today=TODAY)
     [reject] = run(Program.ECO_ORG, path, options=options)
     assert isinstance(reject, Reject) and reject.line == 0
