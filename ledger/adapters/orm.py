@@ -40,7 +40,10 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-AWARD_STATES = ("pending", "signed", "sent", "mined", "final", "failed")
+#: ``conflict``: the contract skipped the award (its number was already recorded) and the chain
+#: holds no GRANT of this award: it was not granted; an operator resolves it
+#: (docs/bridge-operations.md).
+AWARD_STATES = ("pending", "signed", "sent", "mined", "final", "failed", "conflict")
 TX_STATES = ("signed", "sent", "mined", "final", "failed", "replaced")
 HEX32 = 66  # "0x" + 64 hex digits
 
@@ -98,7 +101,9 @@ class Award(Base):
     """An award to mirror on-chain: the outbox row of a grant.
 
     pending → signed (its batch transaction is signed and stored) → sent → mined → final; or
-    failed (the contract rejects it for good; ``error`` holds the decoded custom error).
+    failed (the contract rejects it for good; ``error`` holds the decoded custom error); or
+    conflict (mined, but skipped: its award number holds another award on chain; never retried
+    by the bridge, ``error`` says what the chain holds).
     """
 
     __tablename__ = "awards"

@@ -80,11 +80,13 @@ class FeedOptions:
     `org_period` is the ECO_ORG round (`YYYY-MM..YYYY-MM`), which the decisions feed does not
     carry; `factors` are the CO₂ factors of the eco rules; `starts` the first month of each
     program (ledger.feeds.periods) and `today` the current month (None: the clock's), which
-    bound the periods a feed may award.
+    bound the periods a feed may award; `award_key` keys the award ids (`IdKeys.award`, from
+    the settings: there is deliberately no default).
     """
 
     factors: EmissionFactors = DEFAULT_EMISSION_FACTORS
     org_period: str | None = None
+    award_key: bytes = field(default=b"", repr=False)
     starts: Mapping[Program, YearMonth] = field(default_factory=lambda: PROGRAM_STARTS)
     today: YearMonth | None = None
 

@@ -16,10 +16,12 @@ from ledger.adapters.db import make_engine, make_sessionmaker
 from ledger.adapters.orm import Award, AwardWindow, Member
 from ledger.domain import awards
 from ledger.domain.codes import Program
+from ledger.feeds import FeedOptions
 from ledger.feeds.model import ComputedAward
 from ledger.service import windows
 from ledger.service.feeds import FeedReport, import_feed
 from ledger.service.members import import_members
+from tests.keyring import KEYS
 
 KEY = b"award-windows-test-account-key-32"
 USAGE = (
@@ -49,6 +51,27 @@ def register(
     assert report.committed, report.rejects
 
 
+def feed_import(
+    factory: sessionmaker[Session], program: Program, path: Path, **options: object
+) -> FeedReport:
+    """`import_feed` with the tests' award key (and `options` such as org_period)."""
+    return import_feed(
+        factory,
+        program,
+        path,
+        options=FeedOptions(award_key=KEYS.award, **options),  # type: ignore[arg-type]
+    )
+
+
+def award_of(factory: sessionmaker[Session], member: str, period: str) -> str:
+    with factory() as s:
+        found = s.scalar(
+            sa.select(Award.award_id).where(Award.member_id == member, Award.period == period)
+        )
+    assert found is not None
+    return found
+
+
 def usage_row(member: str, start: str, end: str) -> str:
     # 16 % less electricity and gas than the baseline: 50,000
     return f"{member},{start},{end},840,1000,1000,84,100,100,,,,,,\n"
@@ -58,14 +81,14 @@ def test_overlapping_household_windows_across_feeds_are_rejected_naming_the_awar
     session_factory: sessionmaker[Session], tmp_path: Path
 ) -> None:
     register(session_factory, tmp_path, [("H1", "ECO_HOUSEHOLD", "2020-01-01")])
-    first = import_feed(
+    first = feed_import(
         session_factory,
         Program.ECO_HOUSEHOLD,
         write(tmp_path / "h1.csv", USAGE + usage_row("H1", "2024-01", "2024-06")),
     )
     assert first.recorded == 1 and first.recorded_amount == 50_000
-    paid = "0x" + awards.award_id(Program.ECO_HOUSEHOLD, "H1", "2024-01..2024-06").hex()
-    second = import_feed(
+    paid = award_of(session_factory, "H1", "2024-01..2024-06")
+    second = feed_import(
         session_factory,
         Program.ECO_HOUSEHOLD,
         write(tmp_path / "h2.csv", USAGE + usage_row("H1", "2024-02", "2024-07")),
@@ -76,13 +99,13 @@ def test_overlapping_household_windows_across_feeds_are_rejected_naming_the_awar
     assert reject.reason.startswith("period: ECO_HOUSEHOLD 2024-02..2024-07 of member 'H1'")
     assert f"overlaps award {paid} (2024-01..2024-06, member 'H1', from h1.csv:2)" in reject.reason
     # the next window that does not overlap is paid; the same file again records nothing twice
-    third = import_feed(
+    third = feed_import(
         session_factory,
         Program.ECO_HOUSEHOLD,
         write(tmp_path / "h3.csv", USAGE + usage_row("H1", "2024-07", "2024-12")),
     )
     assert third.recorded == 1
-    again = import_feed(session_factory, Program.ECO_HOUSEHOLD, tmp_path / "h1.csv")
+    again = feed_import(session_factory, Program.ECO_HOUSEHOLD, tmp_path / "h1.csv")
     assert again.committed and again.already_recorded == 1 and again.recorded == 0
     with session_factory() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(Award)) == 2
@@ -97,13 +120,13 @@ def test_a_vehicle_holds_its_window_whoever_claims_it(
         tmp_path,
         [("CAR-1", "CAR", "2020-01-01"), ("CAR-2", "CAR", "2020-01-01")],
     )
-    one = import_feed(
+    one = feed_import(
         session_factory,
         Program.CAR,
         write(tmp_path / "c1.csv", CAR + "CAR-1,12가3456,2024-01,2024-06,6000,4000,true,false,5\n"),
     )
     assert one.recorded == 1
-    two = import_feed(
+    two = feed_import(
         session_factory,
         Program.CAR,
         write(
@@ -133,7 +156,7 @@ def test_no_award_for_a_window_before_sign_up(
             ("H4", "ECO_SEASON", "2024-12-01"),
         ],
     )
-    house = import_feed(
+    house = feed_import(
         session_factory,
         Program.ECO_HOUSEHOLD,
         write(
@@ -148,7 +171,7 @@ def test_no_award_for_a_window_before_sign_up(
             "started (2024-01-01); no award for a window before sign-up, drop the row",
         )
     ]
-    season = import_feed(
+    season = feed_import(
         session_factory,
         Program.ECO_SEASON,
         write(
@@ -176,7 +199,7 @@ def test_members_without_joined_at_fall_back_to_the_import_date(
         "member_id,vehicle_id,season,season_km,seoul_registered,commercial,seats,"
         "start_photo_at,end_photo_at\nC1,12가3456,2019,1200,true,false,5,2019-11-20,2020-04-05\n"
     )
-    found = import_feed(session_factory, Program.CAR_SEASON, write(tmp_path / "cs.csv", feed))
+    found = feed_import(session_factory, Program.CAR_SEASON, write(tmp_path / "cs.csv", feed))
     assert [r.line for r in found.rejects] == [2]
     assert "not before the season starting 2019-12-01" in found.rejects[0].reason
 
@@ -202,7 +225,7 @@ def _computed(member: str, period: str) -> ComputedAward:
         period=period,
         amount=50_000,
         tier="15pct_plus",
-        award_id=awards.award_id(Program.ECO_HOUSEHOLD, member, period),
+        award_id=awards.award_id(Program.ECO_HOUSEHOLD, member, period, KEYS.award),
     )
 
 
@@ -219,7 +242,7 @@ def test_two_concurrent_imports_cannot_both_pay_overlapping_windows(
     result: list[FeedReport] = []
     feed = write(tmp_path / "b.csv", USAGE + usage_row("H1", "2024-03", "2024-08"))
     thread = threading.Thread(
-        target=lambda: result.append(import_feed(factory, Program.ECO_HOUSEHOLD, feed))
+        target=lambda: result.append(feed_import(factory, Program.ECO_HOUSEHOLD, feed))
     )
     thread.start()
     # Import B passes its check (A's rows are not visible) and waits on A's key in the index.
@@ -241,7 +264,7 @@ def test_two_concurrent_imports_cannot_both_pay_overlapping_windows(
     [report] = result
     assert not report.committed and report.recorded == 0
     [reject] = report.rejects
-    paid = "0x" + awards.award_id(Program.ECO_HOUSEHOLD, "H1", "2024-01..2024-06").hex()
+    paid = "0x" + awards.award_id(Program.ECO_HOUSEHOLD, "H1", "2024-01..2024-06", KEYS.award).hex()
     assert f"overlaps award {paid}" in reject.reason
     with factory() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(Award)) == 0

@@ -11,11 +11,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.adapters.orm import AwardFlag
 from ledger.domain.codes import Program
-from ledger.feeds import FeedOptions
-from ledger.service.feeds import import_feed
 from ledger.service.flags import flagged
 from ledger.service.report import build_report
-from tests.integration.test_award_windows import USAGE, register, usage_row, write
+from tests.integration.test_award_windows import (
+    USAGE,
+    feed_import,
+    register,
+    usage_row,
+    write,
+)
 
 ROSE = "H2,2024-01,2024-06,1200,1000,1000,120,100,100,,,,,,\n"  # use up 20 %: no award, a notice
 
@@ -29,12 +33,12 @@ def test_usage_rise_flag_is_stored_with_its_round_once(
         [("H1", "ECO_HOUSEHOLD", "2020-01-01"), ("H2", "ECO_HOUSEHOLD", "2020-01-01")],
     )
     path = write(tmp_path / "h.csv", USAGE + usage_row("H1", "2024-01", "2024-06") + ROSE)
-    report = import_feed(session_factory, Program.ECO_HOUSEHOLD, path)
+    report = feed_import(session_factory, Program.ECO_HOUSEHOLD, path)
     assert report.committed and report.recorded == 1 and report.zero == 1 and report.flagged == 1
     with session_factory() as s:
         assert flagged(s, "ECO_HOUSEHOLD", "2024-01..2024-06") == [("H2", "energy_saving_notice")]
         assert s.scalar(sa.select(AwardFlag.source)) == "h.csv:3"
-    again = import_feed(session_factory, Program.ECO_HOUSEHOLD, path)
+    again = feed_import(session_factory, Program.ECO_HOUSEHOLD, path)
     assert again.committed and again.flagged == 0
     with session_factory() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(AwardFlag)) == 1
@@ -45,7 +49,7 @@ def test_a_rejected_import_keeps_no_flag(
 ) -> None:
     register(session_factory, tmp_path, [("H2", "ECO_HOUSEHOLD", "2020-01-01")])
     bad = USAGE + ROSE + "H9,2024-01,2024-06,1,1,1,,,,,,,,,\n"  # H9 is not registered
-    report = import_feed(session_factory, Program.ECO_HOUSEHOLD, write(tmp_path / "b.csv", bad))
+    report = feed_import(session_factory, Program.ECO_HOUSEHOLD, write(tmp_path / "b.csv", bad))
     assert not report.committed and report.flagged == 0
     with session_factory() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(AwardFlag)) == 0
@@ -65,9 +69,8 @@ def test_in_kind_rewards_are_flagged_and_reported_as_such(
         tmp_path,
         [("O1", "ECO_ORG", "2020-01-01"), ("O2", "ECO_ORG", "2020-01-01")],
     )
-    options = FeedOptions(org_period="2024-12..2025-03")
     path = write(tmp_path / "org.csv", ORG)
-    report = import_feed(session_factory, Program.ECO_ORG, path, options=options)
+    report = feed_import(session_factory, Program.ECO_ORG, path, org_period="2024-12..2025-03")
     assert report.committed and report.recorded == 2 and report.flagged == 1
     with session_factory() as s:
         assert flagged(s, "ECO_ORG", "2024-12..2025-03") == [("O1", "in_kind")]

@@ -16,6 +16,7 @@ from bridge.verify import RawLedgerReader
 from ledger.adapters.orm import AccountHead, Balance, Entry
 from ledger.domain.codes import Program
 from ledger.settings import get_settings
+from tests.keyring import set_key_env
 
 pytestmark = pytest.mark.chain
 
@@ -41,6 +42,7 @@ def cli(deployed: Any, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
     monkeypatch.setenv("MILEAGE_DATABASE_URL", db_url)
     monkeypatch.setenv("MILEAGE_RPC_URL", deployed.url)
     monkeypatch.setenv("MILEAGE_CONTRACT_ADDRESS", deployed.address)
+    set_key_env(monkeypatch)
     get_settings.cache_clear()
 
     def run(*args: str) -> Result:

@@ -13,6 +13,7 @@ from ledger.domain.errors import DecisionNotAllowed
 from ledger.domain.rules import eco_org
 from ledger.domain.rules.eco_org import OrgCategory, OrgDecision, OrgRank, OrgTable
 from ledger.feeds import ComputedAward, FeedOptions, Reject, iter_awards
+from tests.keyring import KEYS
 
 G, NONE, TOP = OrgCategory.GENERAL, OrgRank.NONE, OrgRank.TOP
 HEADER = (
@@ -74,7 +75,11 @@ def test_org_feed_carries_the_selection_columns(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     items = list(
-        iter_awards(Program.ECO_ORG, path, options=FeedOptions(org_period="2024-12..2025-03"))
+        iter_awards(
+            Program.ECO_ORG,
+            path,
+            options=FeedOptions(org_period="2024-12..2025-03", award_key=KEYS.award),
+        )
     )
     good = [i for i in items if isinstance(i, ComputedAward)]
     assert [(i.member_id, i.amount, i.tier, i.flags) for i in good] == [

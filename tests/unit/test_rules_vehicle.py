@@ -12,6 +12,7 @@ from ledger.domain.codes import Program
 from ledger.domain.rules.vehicle import Vehicle, photo_problems, vehicle_problems
 from ledger.domain.types import YearMonth
 from ledger.feeds import ComputedAward, FeedOptions, Reject, iter_awards
+from tests.keyring import KEYS
 
 CAR = (
     "member_id,vehicle_id,period_start,period_end,baseline_km,actual_km,"
@@ -21,7 +22,7 @@ SEASON = (
     "member_id,vehicle_id,season,season_km,seoul_registered,commercial,seats,"
     "start_photo_at,end_photo_at\n"
 )
-OPTIONS = FeedOptions(today=YearMonth(2026, 12))
+OPTIONS = FeedOptions(today=YearMonth(2026, 12), award_key=KEYS.award)
 
 
 def run(program: Program, path: Path) -> list[ComputedAward | Reject]:
