@@ -403,6 +403,10 @@ class TrailEntry(EntryOut):
     prev_head: Head24
     recomputed_head: Head24
     link_ok: bool = Field(description="the recomputed head equals the indexed head")
+    note: str | None = Field(
+        default=None,
+        description="CORRECTION entries: the reason given to `mileage correct` (kept off chain)",
+    )
 
 
 class ChainState(Model):
