@@ -202,6 +202,22 @@ class ExpiringOut(Model):
     anchor: AnchorOut
 
 
+class AccruedMonthOut(Model):
+    month: str = Field(description="riding month YYYY-MM")
+    amount: int = Field(ge=0, description="accrued after the caps of docs/rules.md §2.4")
+    payout_period: str = Field(description="the payout period that will pay it, e.g. 2025, 2025-H1")
+
+
+class BikeAccrualOut(Model):
+    """BIKE mileage accrued and not yet paid (docs/rules.md §2.4): not on chain, not spendable
+    until the payout of its period (`mileage bike payout`)."""
+
+    account: str
+    payout_cadence: str = Field(description="MILEAGE_BIKE_PAYOUT: yearly, half-yearly, ...")
+    accrued_unpaid: int = Field(ge=0)
+    months: list[AccruedMonthOut]
+
+
 class StorageProofOut(Model):
     label: str = Field(
         description=(

@@ -31,8 +31,9 @@ DEFAULT_PROGRAMS: dict[int, dict[str, int]] = {
     2: {"max_award": 10_000_000, "annual_budget": 499_000_000},  # ECO_ORG
     # 2021 plan 4-2, 사업비 "기타보상금 2,485백만원" (the incentive line, not the program's total)
     3: {"max_award": 70_000, "annual_budget": 2_485_000_000},  # CAR
-    # 2021 plan 4-4, "시범운영 4억원" (1,200 M at full scale); max award: the monthly cap
-    4: {"max_award": 2_000, "annual_budget": 400_000_000},  # BIKE
+    # 2021 plan 4-4, "시범운영 4억원" (1,200 M at full scale); max award: the yearly cap of
+    # docs/rules.md §2.4 (16,000), since a yearly payout carries a whole year's accrual
+    4: {"max_award": 16_000, "annual_budget": 400_000_000},  # BIKE
     # 2021 plan 4-6, "소요예산 550백만원(에코 250백만원, 승용차 300백만원)"
     5: {"max_award": 12_000, "annual_budget": 250_000_000},  # ECO_SEASON
     6: {"max_award": 10_000, "annual_budget": 300_000_000},  # CAR_SEASON

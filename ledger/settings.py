@@ -17,6 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.domain.errors import KeyNotConfigured
 from ledger.domain.keys import DEMO_ACCOUNT_KEY, DEMO_KEYS, DEMO_REF_KEY, IdKeys, check_secret
+from ledger.domain.rules.bike_payout import Cadence
 
 # anvil's first well-known development key (public knowledge, only for the embedded local chain).
 ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -91,6 +92,11 @@ class Settings(BaseSettings):
         description="deepest JSON nesting the API parses; deeper: 400 json_too_deep",
     )
     log_json: bool = Field(default=False, description="JSON logs instead of console lines")
+    bike_payout: Cadence = Field(
+        default=Cadence.YEARLY,
+        description="how often accrued BIKE mileage is paid: yearly (the pilot, §2.4), "
+        "half-yearly, quarterly or monthly",
+    )
 
     @property
     def embedded_chain(self) -> bool:

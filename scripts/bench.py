@@ -75,7 +75,10 @@ from bridge.anvil import free_port
 from bridge.client import GrantItem, encode_grant_batch
 from bridge.compile import main_artifact
 from ledger.domain.codes import Program
+from ledger.domain.rules.bike_payout import Cadence
+from ledger.domain.types import YearMonth
 from ledger.feeds import FeedOptions
+from ledger.service.bike_accruals import pay
 from ledger.settings import ANVIL_DEV_KEY
 
 PARTS = ("mirror", "proof", "gas", "api", "audit", "rss", "scaling")
@@ -160,6 +163,8 @@ def part_mirror(
         frep = import_feed(
             env.rt.sessions, Program.BIKE, feed, options=FeedOptions(award_key=env.rt.keys.award)
         )
+        # BIKE accrues (docs/rules.md §2.4): a monthly payout makes one award per row again
+        pay(env.rt.sessions, Cadence.MONTHLY, YearMonth(2025, 6), env.rt.keys.award)
     t1 = time.perf_counter()
     c1 = time.process_time()
     assert frep.recorded == rows and frep.rejected == 0, frep
@@ -321,6 +326,8 @@ def part_pipeline(
         frep = import_feed(
             env.rt.sessions, Program.BIKE, feed, options=FeedOptions(award_key=env.rt.keys.award)
         )
+        # BIKE accrues (docs/rules.md §2.4): a monthly payout makes one award per row again
+        pay(env.rt.sessions, Cadence.MONTHLY, YearMonth(2025, 6), env.rt.keys.award)
         t1 = time.perf_counter()
         say(f"pipeline: import done in {t1 - t0:.1f}s; waiting for the bridge")
         for kind, proc in procs.items():

@@ -163,11 +163,11 @@ def write_bike_feed(path: Path, n_members: int, months: list[str], seed: int = 1
     rows = 0
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = safecsv.writer(fh)
-        w.writerow(["member_id", "month", "ride_days", "ride_minutes"])
+        w.writerow(["member_id", "month", "ride_days", "ride_minutes", "pass_365"])
         for month in months:
             for i in range(1, n_members + 1):
                 days = rng.randrange(10, 26)
-                w.writerow([bike_member(i), month, days, days * rng.randrange(10, 60)])
+                w.writerow([bike_member(i), month, days, days * rng.randrange(10, 60), "true"])
                 rows += 1
     return rows
 

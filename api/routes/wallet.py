@@ -12,9 +12,19 @@ from fastapi.concurrency import run_in_threadpool
 from api.context import AppContext
 from api.deps import AccountPath, Ctx, DbSession, ReadableAccount
 from api.errors import error_responses
-from api.schemas import BalancesOut, ExpiringOut, HistoryOut, KindName, ProgramName, ProofOut
+from api.schemas import (
+    AccruedMonthOut,
+    BalancesOut,
+    BikeAccrualOut,
+    ExpiringOut,
+    HistoryOut,
+    KindName,
+    ProgramName,
+    ProofOut,
+)
 from api.services import proofs, wallet
 from api.strict_query import StrictQueryRoute
+from ledger.service.bike_accruals import accrued_unpaid
 
 router = APIRouter(
     route_class=StrictQueryRoute,
@@ -88,6 +98,25 @@ def get_expiring(
     days: Annotated[int, Query(ge=0, le=3650)] = 60,
 ) -> ExpiringOut:
     return wallet.expiring_soon(ctx, session, account, days)
+
+
+@router.get(
+    "/{account}/bike-accrual",
+    response_model=BikeAccrualOut,
+    summary="BIKE mileage accrued and not yet paid, per month, with the payout period of each",
+)
+def get_bike_accrual(ctx: Ctx, session: DbSession, account: ReadableAccount) -> BikeAccrualOut:
+    cadence = ctx.settings.bike_payout
+    months = accrued_unpaid(session, account, cadence)
+    return BikeAccrualOut(
+        account=account,
+        payout_cadence=cadence.value,
+        accrued_unpaid=sum(m.amount for m in months),
+        months=[
+            AccruedMonthOut(month=m.month, amount=m.amount, payout_period=m.payout_period)
+            for m in months
+        ],
+    )
 
 
 @router.get(

@@ -120,7 +120,8 @@ def _result(i: int, a: ComputedAward, status: str, numbers: dict[str, int]) -> A
         index=i,
         member_id=a.member_id,
         status=status,  # type: ignore[arg-type]
-        award_id=aid,
+        # a BIKE month accrues: its award is the payout's (ledger.service.bike_accruals)
+        award_id=None if a.program is Program.BIKE else aid,
         award_no=numbers.get(aid),
         amount=a.amount,
         tier=a.tier,

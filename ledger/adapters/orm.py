@@ -148,6 +148,24 @@ class AwardWindow(Base):
     award_id: Mapped[str] = mapped_column(String(HEX32), index=True)
 
 
+class BikeAccrual(Base):
+    """A member's BIKE mileage of one month, accrued at import with the caps of §2.4 applied,
+    and paid later, once per payout period (ledger.domain.rules.bike_payout): ``award_id`` is
+    the payout award that paid it (None: accrued, unpaid)."""
+
+    __tablename__ = "bike_accruals"
+    __table_args__ = (CheckConstraint("amount >= 0", name="amount"),)
+    member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(HEX32), index=True)
+    amount: Mapped[int] = mapped_column(BigInteger)
+    tier: Mapped[str] = mapped_column(String(64), default="")
+    source: Mapped[str] = mapped_column(String(256), default="")
+    savings: Mapped[str | None] = mapped_column(Text, nullable=True)
+    award_id: Mapped[str | None] = mapped_column(String(HEX32), nullable=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class AwardFlag(Base):
     """A follow-up a rule asked for, kept with its round: e.g. ``energy_saving_notice`` when a
     household's use rose by 10 % or more (docs/rules.md §2.1). Recorded by the import that

@@ -13,6 +13,7 @@ SUBAPPS: list[tuple[str, str | None]] = [
     ("awards", "awards"),
     ("members", "members"),
     ("feeds", "feeds"),
+    ("bike", "bike"),
     ("report", None),
     ("expire", None),
     ("bridge", "bridge"),

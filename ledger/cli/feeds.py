@@ -77,8 +77,9 @@ def import_(
             err=True,
         )
         raise typer.Exit(2)
+    what = "monthly accruals (paid by `mileage bike payout`)" if prog is Program.BIKE else "awards"
     typer.echo(
-        f"{file}: {report.rows} rows; recorded {report.recorded} awards "
+        f"{file}: {report.rows} rows; recorded {report.recorded} {what} "
         f"({report.recorded_amount:,} mileage); already recorded {report.already_recorded}; "
         f"nothing earned {report.zero}; flags kept {report.flagged}; rejected 0"
     )

@@ -61,7 +61,7 @@ CAR_SEASON_COLUMNS = (
     "start_photo_at",
     "end_photo_at",
 )
-BIKE_COLUMNS = ("member_id", "month", "ride_days", "ride_minutes")
+BIKE_COLUMNS = ("member_id", "month", "ride_days", "ride_minutes", "pass_365")
 
 COLUMNS: Mapping[Program, tuple[str, ...]] = {
     Program.ECO_HOUSEHOLD: USAGE_COLUMNS,
@@ -126,6 +126,8 @@ class ParsedRide:
 
     member_id: str
     ride: bike.BikeMonth
+    pass_365: bool = True
+    """Holds the 365-day pass in that month (§2.4: only holders are paid)."""
 
 
 def _usage(cells: Cells) -> HouseholdUsage | None:
@@ -310,14 +312,15 @@ def parse_ride(row: Mapping[str, str], options: FeedOptions) -> ParsedRide:
     member = cells.member_id()
     month = cells.month("month")
     days, minutes = cells.integer("ride_days"), cells.integer("ride_minutes")
+    holder = cells.boolean("pass_365")
     ride = None
     if month is not None:
         options.check_period(cells, Program.BIKE, month, month, "month")
     if month is not None and days is not None and minutes is not None:
         ride = cells.guard(lambda: bike.BikeMonth(month, days, minutes))
     cells.finish()
-    assert member is not None and ride is not None
-    return ParsedRide(member, ride)
+    assert member is not None and ride is not None and holder is not None
+    return ParsedRide(member, ride, holder)
 
 
 def ride_from_db(year: int, month: int, days: int, minutes: int) -> bike.BikeMonth:

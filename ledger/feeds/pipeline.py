@@ -45,6 +45,9 @@ chunk of at most ``EARNED_CHUNK`` members, so a database answers a feed of a mil
 a few thousand queries instead of one query per member-year."""
 RECORDED_TIER = "recorded_before"
 """Tier of a BIKE row whose month already has an award: its recorded amount, not recomputed."""
+NO_PASS_TIER = "no_365_pass"
+"""Tier of a BIKE row of a member without the 365-day pass that month: 0, and the month does
+not use up the yearly cap (§2.4: the pilot pays pass holders only)."""
 
 _BATCH = 1_000
 EARNED_CHUNK = 500
@@ -200,14 +203,14 @@ def _bike(
         db = scratch.db
         db.execute(
             "CREATE TABLE rides(line INTEGER PRIMARY KEY, member TEXT, year INTEGER,"
-            " month INTEGER, days INTEGER, minutes INTEGER)"
+            " month INTEGER, days INTEGER, minutes INTEGER, holder INTEGER)"
         )
         db.execute(
             "CREATE TABLE results(line INTEGER PRIMARY KEY, amount INTEGER, tier TEXT,"
             " first_line INTEGER)"
         )
         # Pass 1: store the good rows; problems are reported in pass 2.
-        batch: list[tuple[int, str, int, int, int, int]] = []
+        batch: list[tuple[int, str, int, int, int, int, int]] = []
         for item in rows():
             if isinstance(item, RowProblem):
                 continue
@@ -225,12 +228,13 @@ def _bike(
                     ride.month.month,
                     ride.ride_days,
                     ride.ride_minutes,
+                    int(parsed.pass_365),
                 )
             )
             if len(batch) >= _BATCH:
-                db.executemany("INSERT INTO rides VALUES (?, ?, ?, ?, ?, ?)", batch)
+                db.executemany("INSERT INTO rides VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
                 batch.clear()
-        db.executemany("INSERT INTO rides VALUES (?, ?, ?, ?, ?, ?)", batch)
+        db.executemany("INSERT INTO rides VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
         batch.clear()
         _apply_bike_caps(scratch, earned_before)
         # Pass 2: the file again, in order, with the results computed per member-year.
@@ -306,18 +310,20 @@ def _apply_bike_caps(scratch: Scratch, earned_before: EarnedBefore | None) -> No
 
     Each member-year goes to `bike.year_awards` (the one implementation of the caps) with
     everything already recorded for the member in that year as `earned_before`; a month that
-    already has an award keeps it (tier `RECORDED_TIER`), and a second row of a month is a
+    already has an award keeps it (tier `RECORDED_TIER`), a month without the 365-day pass
+    earns 0 (tier `NO_PASS_TIER`) outside the caps, and a second row of a month is a
     duplicate naming the first.
     """
     db = scratch.db
     _load_earned(scratch, earned_before)
     reader = db.execute(
-        "SELECT line, member, year, month, days, minutes FROM rides"
+        "SELECT line, member, year, month, days, minutes, holder FROM rides"
         " ORDER BY member, year, month, line"
     )
     out: list[tuple[int, int, str, int | None]] = []
     group: list[tuple[int, bike.BikeMonth]] = []
     key: tuple[str, int] | None = None
+    no_pass: set[int] = set()  # months of the group without the 365-day pass
 
     def flush() -> None:
         if key is None:
@@ -329,6 +335,10 @@ def _apply_bike_caps(scratch: Scratch, earned_before: EarnedBefore | None) -> No
             )
         }
         new = [(line, ride) for line, ride in group if ride.month.month not in recorded]
+        for line, ride in new:
+            if ride.month.month in no_pass:
+                out.append((line, 0, NO_PASS_TIER, None))
+        new = [(line, ride) for line, ride in new if ride.month.month not in no_pass]
         results = bike.year_awards([ride for _, ride in new], sum(recorded.values()))
         for (line, _), result in zip(new, results, strict=True):
             out.append((line, result.amount, result.tier, None))
@@ -336,10 +346,11 @@ def _apply_bike_caps(scratch: Scratch, earned_before: EarnedBefore | None) -> No
             if ride.month.month in recorded:
                 out.append((line, recorded[ride.month.month], RECORDED_TIER, None))
         group.clear()
+        no_pass.clear()
 
     first_of_month: tuple[str, int, int, int] | None = None  # member, year, month, line
     while rows := reader.fetchmany(_BATCH):
-        for line, member, year, month, days, minutes in rows:
+        for line, member, year, month, days, minutes, holder in rows:
             if (member, year) != key:
                 flush()
                 key = (member, year)
@@ -347,6 +358,8 @@ def _apply_bike_caps(scratch: Scratch, earned_before: EarnedBefore | None) -> No
                 out.append((line, 0, "duplicate", first_of_month[3]))
                 continue
             first_of_month = (member, year, month, line)
+            if not holder:
+                no_pass.add(month)
             group.append((line, ride_from_db(year, month, days, minutes)))
         db.executemany("INSERT INTO results VALUES (?, ?, ?, ?)", out)
         out.clear()

@@ -147,9 +147,9 @@ def generate(out_dir: Path, citizens: int = 3000, seed: int = 20211) -> DemoFile
             for month in range(1, 13):
                 if rng.random() < 0.6:
                     days = rng.randrange(3, 25)
-                    bike.append(
-                        [mid, f"2025-{month:02d}", str(days), str(days * rng.randrange(10, 60))]
-                    )
+                    minutes = str(days * rng.randrange(10, 60))
+                    holder = "true" if rng.random() < 0.9 else "false"  # §2.4: pass holders
+                    bike.append([mid, f"2025-{month:02d}", str(days), minutes, holder])
     for j in range(1, max(2, citizens // 60) + 1):
         mid = f"O{j:05d}"
         members.append([mid, "ECO_ORG", f"ORG{j:05d}", DISTRICTS[j % len(DISTRICTS)], "false"])
@@ -183,7 +183,7 @@ def generate(out_dir: Path, citizens: int = 3000, seed: int = 20211) -> DemoFile
             ],
             car_season,
         ),
-        "BIKE": ("bike.csv", ["member_id", "month", "ride_days", "ride_minutes"], bike),
+        "BIKE": ("bike.csv", ["member_id", "month", "ride_days", "ride_minutes", "pass_365"], bike),
     }
     feeds: dict[str, Path] = {}
     for program, (name, header, rows) in files.items():

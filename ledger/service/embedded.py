@@ -23,8 +23,9 @@ from bridge.errors import DeploymentError
 from bridge.signer import available_roles, write_keystore
 from ledger.adapters.orm import Award, Member
 from ledger.domain.codes import AWARDED_PROGRAMS, Program
+from ledger.domain.types import YearMonth
 from ledger.feeds.formats import FeedOptions
-from ledger.service import demo
+from ledger.service import bike_accruals, demo
 from ledger.service.deployment import ensure_deployment
 from ledger.service.feeds import import_feed
 from ledger.service.members import import_members
@@ -42,6 +43,8 @@ ROLES = (
     *(f"issuer-{p.name}" for p in AWARDED_PROGRAMS),
 )
 DEMO_ORG_ROUND = "2024-12..2025-03"
+DEMO_BIKE_THROUGH = YearMonth(2025, 12)
+"""The demo's BIKE rides are of 2025 (ledger.service.demo): paid through its December."""
 
 
 def ensure_local_keys(settings: Settings) -> Settings:
@@ -139,6 +142,14 @@ class Embedded:
                 f"({rep.recorded_amount:>12,} mileage), {rep.already_recorded} already, "
                 f"{rep.rejected} rejected"
             )
+        # BIKE accrued (docs/rules.md §2.4): pay the demo's riding year at the configured cadence
+        payout = bike_accruals.pay(
+            self.rt.sessions, self.settings.bike_payout, DEMO_BIKE_THROUGH, self.rt.keys.award
+        )
+        self.say(
+            f"demo BIKE payout ({payout.cadence.value}) through {DEMO_BIKE_THROUGH}: "
+            f"{payout.awards} awards ({payout.amount:,} mileage)"
+        )
 
     def make_bridge(self) -> Callable[[], int]:
         """One step of every submitter (one per role key) and the indexer; returns work done."""

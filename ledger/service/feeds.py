@@ -8,6 +8,8 @@ inserted in chunks inside that transaction (the member registry of the program i
 set of ids). An award is unique per (program, member, period) in the database, so recording
 the same rows again (after fixing rejected rows, or after the ref key was rotated: the
 database keeps the award id it used, docs/keys.md) records only what is not recorded yet.
+BIKE rows are recorded the same way but as monthly accruals (`ledger.service.bike_accruals`),
+paid later by `mileage bike payout`.
 """
 
 from __future__ import annotations
@@ -25,9 +27,9 @@ from ledger.adapters.orm import Award, Member
 from ledger.domain.codes import Program
 from ledger.feeds.formats import COLUMNS, FeedOptions
 from ledger.feeds.model import ComputedAward, Reject
-from ledger.feeds.pipeline import EarnedBefore, iter_row_awards
+from ledger.feeds.pipeline import iter_row_awards
 from ledger.feeds.reader import Rows, read_rows
-from ledger.service import windows
+from ledger.service import bike_accruals, windows
 from ledger.service.flags import record_flags
 from ledger.service.runs import record_feed_run
 
@@ -110,6 +112,8 @@ def record_awards(
     If any row is rejected the transaction is rolled back and the report lists the rejects.
     """
     report = FeedReport()
+    # BIKE months accrue (paid later, per payout period: ledger.service.bike_accruals).
+    record = bike_accruals.accrue if program is Program.BIKE else _insert
     with factory() as session:
         query = select(Member.member_id).where(Member.program == program.name)
         if members is not None:
@@ -124,7 +128,7 @@ def record_awards(
                 rows,
                 known.__contains__,
                 options=options,
-                bike_earned_before=bike_earned_before(session),
+                bike_earned_before=bike_accruals.earned_lookup(session),
             ):
                 report.rows += 1
                 if isinstance(item, Reject):
@@ -141,12 +145,12 @@ def record_awards(
                     report.flagged += record_flags(session, flagged, source)
                     flagged = []
                 if len(chunk) >= CHUNK:
-                    _insert(session, chunk, report, file, source, outcome)
+                    record(session, chunk, report, file, source, outcome)
                     chunk = []
                 if progress is not None and report.rows % 1000 == 0:
                     progress(1000)
             if chunk and not report.rejected:
-                _insert(session, chunk, report, file, source, outcome)
+                record(session, chunk, report, file, source, outcome)
             if flagged and not report.rejected:
                 report.flagged += record_flags(session, flagged, source)
             if report.rejected:
@@ -172,27 +176,6 @@ def record_awards(
         rejected=report.rejected,
     )
     return report
-
-
-def bike_earned_before(session: Session) -> EarnedBefore:
-    """The BIKE yearly cap's lookup for `iter_awards`: every award recorded for a chunk of
-    members in a calendar year, whatever file or batch it came from, per month (an award that
-    failed counts 0); served by the ``(program, member_id, period)`` index."""
-
-    def lookup(year: int, members: Iterable[str]) -> list[tuple[str, int, int]]:
-        periods = [f"{year:04d}-{month:02d}" for month in range(1, 13)]
-        query = select(Award.member_id, Award.period, Award.amount, Award.status).where(
-            Award.program == Program.BIKE.name,
-            Award.member_id.in_(list(members)),
-            Award.period.in_(periods),
-        )
-        months: dict[tuple[str, int], int] = {}
-        for member, period, amount, status in session.execute(query):
-            key = (member, int(period[5:7]))
-            months[key] = months.get(key, 0) + (0 if status == "failed" else int(amount))
-        return [(member, month, amount) for (member, month), amount in months.items()]
-
-    return lookup
 
 
 def recorded_awards(

@@ -18,7 +18,11 @@ from api.auth import create_api_key
 from bridge.reconcile import reconcile
 from bridge.verify import RawLedgerReader
 from ledger.adapters.orm import Account, Member
+from ledger.domain.rules.bike_payout import Cadence
+from ledger.domain.types import YearMonth
+from ledger.service.bike_accruals import pay
 from ledger.service.runs import record_reconcile_run
+from tests.keyring import KEYS
 
 pytestmark = [pytest.mark.chain, pytest.mark.browser]
 
@@ -58,10 +62,24 @@ def seed(stack: Any) -> dict[str, str]:
     out = post("/v1/awards", json={"program": "CAR", "items": [car], "source": "r1"})
     assert out.json()["recorded"] == 1, out.text
     rides = [
-        {"member_id": "BIKE-7", "month": "2026-05", "ride_days": 15, "ride_minutes": 500},
-        {"member_id": "BIKE-7", "month": "2026-06", "ride_days": 12, "ride_minutes": 300},
+        {
+            "member_id": "BIKE-7",
+            "month": "2026-05",
+            "ride_days": 15,
+            "ride_minutes": 500,
+            "pass_365": True,
+        },
+        {
+            "member_id": "BIKE-7",
+            "month": "2026-06",
+            "ride_days": 12,
+            "ride_minutes": 300,
+            "pass_365": True,
+        },
     ]
     assert post("/v1/awards", json={"program": "BIKE", "items": rides}).status_code == 200
+    # BIKE accrues (docs/rules.md §2.4): paid month by month here, two awards
+    assert pay(stack.sessions, Cadence.MONTHLY, YearMonth(2026, 6), KEYS.award).awards == 2
     stack.wait_rounds(2)
     conv = _client(stack, keys["integrator"]).post(
         "/v1/conversions",

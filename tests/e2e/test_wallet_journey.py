@@ -27,6 +27,10 @@ from api.client import (
     verify_trail,
 )
 from ledger.adapters.orm import Account, Entry, Member
+from ledger.domain.rules.bike_payout import Cadence
+from ledger.domain.types import YearMonth
+from ledger.service.bike_accruals import pay
+from tests.keyring import KEYS
 
 pytestmark = [pytest.mark.chain]
 
@@ -64,8 +68,17 @@ def test_citizen_journey(stack: Any, tmp_path: Path) -> None:
     out = operator_car.submit_awards("CAR", [car])
     assert out["recorded"] == 1 and out["results"][0]["amount"] == 70_000, out
     assert operator_car.submit_awards("CAR", [car])["already_recorded"] == 1
-    bike = {"member_id": "BIKE-1", "month": "2026-05", "ride_days": 15, "ride_minutes": 500}
+    bike = {
+        "member_id": "BIKE-1",
+        "month": "2026-05",
+        "ride_days": 15,
+        "ride_minutes": 500,
+        "pass_365": True,
+    }
     assert operator_bike.submit_awards("BIKE", [bike])["results"][0]["amount"] == 1_500
+    # BIKE accrues (docs/rules.md §2.4); the payout of May makes it an award for the chain
+    paid = pay(stack.sessions, Cadence.MONTHLY, YearMonth(2026, 5), KEYS.award)
+    assert (paid.awards, paid.amount) == (1, 1_500)
     with pytest.raises(ApiError) as denied:
         operator_bike.submit_awards("CAR", [car])
     assert denied.value.status == 403

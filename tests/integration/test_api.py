@@ -13,8 +13,11 @@ from test_api_harness import ApiEnv, acct, make_env
 from api.client import ApiError
 from bridge.client import to_bytes32
 from ledger.adapters.orm import ApiKey, Award, IndexCursor, Operation
+from ledger.domain.rules.bike_payout import Cadence
+from ledger.domain.types import YearMonth
+from ledger.service.bike_accruals import pay
 from ledger.service.witness import live_lists
-from tests.keyring import set_key_env
+from tests.keyring import KEYS, set_key_env
 
 pytestmark = pytest.mark.chain
 
@@ -315,14 +318,44 @@ def test_awards_batch(env: ApiEnv) -> None:
     env.member("BIKE", "B-2", BOB)
     op = env.key("operator:BIKE")
     good = [
-        {"member_id": "B-1", "month": "2026-05", "ride_days": 12, "ride_minutes": 300},
-        {"member_id": "B-2", "month": "2026-05", "ride_days": 3, "ride_minutes": 300},
+        {
+            "member_id": "B-1",
+            "month": "2026-05",
+            "ride_days": 12,
+            "ride_minutes": 300,
+            "pass_365": True,
+        },
+        {
+            "member_id": "B-2",
+            "month": "2026-05",
+            "ride_days": 3,
+            "ride_minutes": 300,
+            "pass_365": True,
+        },
     ]
     bad = [
-        {"member_id": "B-9", "month": "2026-05", "ride_days": 12, "ride_minutes": 300},
-        {"member_id": "B-1", "month": "2026-13", "ride_days": 12, "ride_minutes": 300},
+        {
+            "member_id": "B-9",
+            "month": "2026-05",
+            "ride_days": 12,
+            "ride_minutes": 300,
+            "pass_365": True,
+        },
+        {
+            "member_id": "B-1",
+            "month": "2026-13",
+            "ride_days": 12,
+            "ride_minutes": 300,
+            "pass_365": True,
+        },
         {"member_id": "B-2", "month": "2026-05", "ride_days": 12, "bogus": 1},
-        {"member_id": "B-1\nB-2", "month": "2026-05", "ride_days": 12, "ride_minutes": 1},
+        {
+            "member_id": "B-1\nB-2",
+            "month": "2026-05",
+            "ride_days": 12,
+            "ride_minutes": 1,
+            "pass_365": True,
+        },
     ]
     # all or nothing: one rejected item and nothing of the batch is recorded (422 lists them)
     r = env.post("/v1/awards", op, {"program": "BIKE", "items": good + bad})
@@ -349,9 +382,29 @@ def test_awards_batch(env: ApiEnv) -> None:
     assert_error(
         env.post("/v1/awards", env.key("integrator"), {"program": "BIKE", "items": good[:1]}), 403
     )
+    # BIKE accrues (docs/rules.md §2.4): visible to the member, nothing on chain before payout
+    accrual = f"/v1/accounts/{ALICE}/bike-accrual"
+    wallet = env.key("wallet", account=ALICE)
+    assert env.get(accrual, wallet).json() == {
+        "account": ALICE,
+        "payout_cadence": "yearly",
+        "accrued_unpaid": 900,
+        "months": [{"month": "2026-05", "amount": 900, "payout_period": "2026"}],
+    }
+    assert_error(env.get(f"/v1/accounts/{BOB}/bike-accrual", wallet), 403, "forbidden")
+    assert_error(env.get(accrual, env.key("integrator")), 403, "forbidden")
+    assert_error(env.get(accrual), 401, "unauthorized")
+    env.submit("issuer", "BIKE")
+    env.index()
+    assert env.deployed.client.balance_of(to_bytes32(ALICE), 4) == 0
+    paid = pay(
+        env.factory, Cadence.YEARLY, YearMonth(2026, 12), KEYS.award, today=YearMonth(2027, 1)
+    )
+    assert (paid.awards, paid.amount) == (1, 900)
     env.submit("issuer", "BIKE")
     env.index()
     assert env.deployed.client.balance_of(to_bytes32(ALICE), 4) == 900
+    assert env.get(accrual, env.key("auditor")).json()["accrued_unpaid"] == 0
 
 
 def test_awards_batch_keeps_savings_for_reports(env: ApiEnv) -> None:

@@ -64,16 +64,22 @@ B1,BIKE,C1,Seocho-gu,false,2020-01-01
         rides = write(
             tmp_path / "bike.csv",
             """
-member_id,month,ride_days,ride_minutes
-B1,2025-04,12,400
-B1,2025-03,15,900
+member_id,month,ride_days,ride_minutes,pass_365
+B1,2025-04,12,400,true
+B1,2025-03,15,900,true
 """,
         )
-        assert "recorded 2 awards" in cli("feeds", "import", "--program", "BIKE", str(rides))
+        assert "recorded 2 monthly accruals" in cli(
+            "feeds", "import", "--program", "BIKE", str(rides)
+        )
+        # §2.4: accrued monthly, paid once a year (the default MILEAGE_BIKE_PAYOUT)
+        assert "recorded 1 awards (3,200 mileage) for 2 accrued months" in cli(
+            "bike", "payout", "--through", "2025-12"
+        )
         rt = Runtime.open(get_settings())
         mirror(rt, ADMIN_KEY)
-        # March: 900 min x 3 = 2,700, capped at 2,000; April: 400 x 3 = 1,200.
+        # March: 900 min x 3 = 2,700, capped at 2,000; April: 400 x 3 = 1,200; one payout.
         assert rt.client.balance_of(acc("C1"), Program.BIKE) == 3_200
-        assert rt.client.account_state(acc("C1")).count == 2
+        assert rt.client.account_state(acc("C1")).count == 1
     finally:
         get_settings.cache_clear()

@@ -1,5 +1,6 @@
 """The feed import against a real database (SQLite and PostgreSQL): BIKE's yearly cap across
-feeds, from the grouped per-year lookup of what earlier feeds awarded."""
+feeds, from the grouped per-year lookup of what earlier feeds accrued (or awarded before
+accruals existed)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,19 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger.adapters.orm import Award
+from ledger.adapters.orm import Award, BikeAccrual
 from ledger.domain import awards
 from ledger.domain.codes import Program
 from ledger.domain.keys import IdKeys
 from ledger.feeds import FeedOptions
 from ledger.feeds.pipeline import EARNED_CHUNK
-from ledger.service.feeds import bike_earned_before, import_feed
+from ledger.service.bike_accruals import earned_lookup
+from ledger.service.feeds import import_feed
 from ledger.service.members import import_members
 from tests.keyring import KEYS
 
 KEY = b"feed-import-test-account-key-32b"
-HEADER = "member_id,month,ride_days,ride_minutes\n"
+HEADER = "member_id,month,ride_days,ride_minutes,pass_365\n"
 OPTS = FeedOptions(award_key=KEYS.award)
 
 
@@ -37,8 +39,13 @@ def register(factory: sessionmaker[Session], tmp_path: Path, members: list[str])
 
 
 def amounts(factory: sessionmaker[Session], source: str) -> dict[tuple[str, str], int]:
+    """The BIKE months ``source`` accrued."""
     with factory() as s:
-        rows = s.execute(sa.select(Award.member_id, Award.period, Award.amount, Award.source))
+        rows = s.execute(
+            sa.select(
+                BikeAccrual.member_id, BikeAccrual.month, BikeAccrual.amount, BikeAccrual.source
+            )
+        )
         return {(m, p): a for m, p, a, src in rows if src.rpartition(":")[0] == source}
 
 
@@ -49,22 +56,30 @@ def test_bike_yearly_cap_counts_earlier_feeds(
     register(session_factory, tmp_path, members)
     # feed 1: seven months at the monthly cap (2,000 each) for every member: 14,000 in 2025
     months = [f"2025-{m:02d}" for m in range(1, 8)]
-    first = HEADER + "".join(f"{m},{mo},20,1000\n" for mo in months for m in members)
+    rows = [(m, mo) for mo in months for m in members if (m, mo) != (members[-1], "2025-07")]
+    first = HEADER + "".join(f"{m},{mo},20,1000,true\n" for m, mo in rows)
+    # the last member's July was awarded before accruals existed (a monthly award), and that
+    # award failed on chain: it no longer counts toward the cap
+    with session_factory() as s, s.begin():
+        s.add(
+            Award(
+                award_id="0x" + "ab" * 32,
+                program="BIKE",
+                member_id=members[-1],
+                account_id="0x" + "cd" * 32,
+                period="2025-07",
+                amount=2_000,
+                status="failed",
+            )
+        )
     rep1 = import_feed(
         session_factory, Program.BIKE, write(tmp_path / "bike-h1.csv", first), options=OPTS
     )
-    assert rep1.recorded == 7 * len(members) and rep1.rejected == 0
-    # one award of feed 1 failed on chain: it no longer counts toward the cap
-    with session_factory() as s, s.begin():
-        s.execute(
-            sa.update(Award)
-            .where(Award.member_id == members[-1], Award.period == "2025-07")
-            .values(status="failed")
-        )
+    assert rep1.recorded == 7 * len(members) - 1 and rep1.rejected == 0
     # feed 2: August and September; only 2,000 of the 16,000 is left (4,000 for the last member),
     # and 2026 starts from zero
     second = HEADER + "".join(
-        f"{m},{mo},20,1000\n" for mo in ("2025-08", "2025-09", "2026-01") for m in members
+        f"{m},{mo},20,1000,true\n" for mo in ("2025-08", "2025-09", "2026-01") for m in members
     )
     path2 = write(tmp_path / "bike-h2.csv", second)
     rep2 = import_feed(session_factory, Program.BIKE, path2, options=OPTS)
@@ -85,10 +100,14 @@ def test_earned_before_lookup_groups_per_member(
     session_factory: sessionmaker[Session], tmp_path: Path
 ) -> None:
     register(session_factory, tmp_path, ["B1", "B2", "B3"])
-    feed = HEADER + "B1,2025-01,20,300\nB1,2025-02,20,400\nB2,2025-01,20,500\nB3,2024-12,20,100\n"
+    feed = (
+        HEADER
+        + "B1,2025-01,20,300,true\nB1,2025-02,20,400,true\n"
+        + "B2,2025-01,20,500,true\nB3,2024-12,20,100,true\n"
+    )
     import_feed(session_factory, Program.BIKE, write(tmp_path / "bike.csv", feed), options=OPTS)
     with session_factory() as s:
-        lookup = bike_earned_before(s)
+        lookup = earned_lookup(s)
         assert sorted(lookup(2025, ["B1", "B2", "B3", "B9"])) == [
             ("B1", 1, 900),
             ("B1", 2, 1_200),
@@ -100,9 +119,7 @@ def test_earned_before_lookup_groups_per_member(
 def bike_total(factory: sessionmaker[Session], member: str, year: int) -> int:
     with factory() as s:
         rows = s.execute(
-            sa.select(Award.period, Award.amount).where(
-                Award.program == "BIKE", Award.member_id == member
-            )
+            sa.select(BikeAccrual.month, BikeAccrual.amount).where(BikeAccrual.member_id == member)
         )
         return sum(a for p, a in rows if p.startswith(f"{year}-"))
 
@@ -116,8 +133,8 @@ def test_bike_cap_counts_every_earlier_award_whatever_the_file_name(
     register(session_factory, tmp_path, ["B1"])
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
-    first = HEADER + "".join(f"B1,2025-{m:02d},20,1000\n" for m in range(1, 8))
-    second = HEADER + "".join(f"B1,2025-{m:02d},20,1000\n" for m in range(8, 13))
+    first = HEADER + "".join(f"B1,2025-{m:02d},20,1000,true\n" for m in range(1, 8))
+    second = HEADER + "".join(f"B1,2025-{m:02d},20,1000,true\n" for m in range(8, 13))
     rep1 = import_feed(
         session_factory, Program.BIKE, write(tmp_path / "a" / "bike.csv", first), options=OPTS
     )
@@ -136,9 +153,9 @@ def test_feed_is_all_or_nothing_on_a_late_decoding_error(
     recorded (the old import had recorded the 450 rows before it)."""
     members = [f"B{i:04d}" for i in range(450)]
     register(session_factory, tmp_path, members)
-    good = HEADER + "".join(f"{m},2025-03,20,600\n" for m in members)
+    good = HEADER + "".join(f"{m},2025-03,20,600,true\n" for m in members)
     path = tmp_path / "late.csv"
-    path.write_bytes(good.encode() + b"B0001,2025-04,20,6\xff0\n")
+    path.write_bytes(good.encode() + b"B0001,2025-04,20,6\xff0,true\n")
     report = import_feed(session_factory, Program.BIKE, path, options=OPTS)
     assert [(r.line, r.reason[:30]) for r in report.rejects] == [
         (452, "not valid UTF-8 at byte 19 of ")
@@ -151,7 +168,7 @@ def test_feed_with_a_bad_row_records_nothing_then_the_fixed_file_records_all(
     session_factory: sessionmaker[Session], tmp_path: Path
 ) -> None:
     register(session_factory, tmp_path, ["B1", "B2"])
-    bad = HEADER + 'B1,2025-03,20,600\n"B2\nX",2025-03,20,600\nB2,2025-13,20,600\n'
+    bad = HEADER + 'B1,2025-03,20,600,true\n"B2\nX",2025-03,20,600,true\nB2,2025-13,20,600,true\n'
     report = import_feed(
         session_factory, Program.BIKE, write(tmp_path / "bike.csv", bad), options=OPTS
     )
@@ -159,7 +176,7 @@ def test_feed_with_a_bad_row_records_nothing_then_the_fixed_file_records_all(
     assert [r.line for r in report.rejects] == [3, 5]
     assert "U+000A" in report.rejects[0].reason
     assert amounts(session_factory, "bike.csv") == {}
-    fixed = HEADER + "B1,2025-03,20,600\nB2,2025-03,20,600\n"
+    fixed = HEADER + "B1,2025-03,20,600,true\nB2,2025-03,20,600,true\n"
     report = import_feed(
         session_factory, Program.BIKE, write(tmp_path / "bike.csv", fixed), options=OPTS
     )
@@ -174,16 +191,16 @@ def test_a_rotated_ref_key_never_grants_twice(
     session_factory: sessionmaker[Session], tmp_path: Path
 ) -> None:
     """docs/keys.md: after MILEAGE_REF_KEY is rotated the same feed computes new award ids, yet
-    re-importing it records nothing: the database keeps the id each award was recorded with."""
+    re-importing it records nothing: accruals are recognised by member and month."""
     register(session_factory, tmp_path, ["B1", "B2"])
-    feed = write(tmp_path / "bike.csv", HEADER + "B1,2025-01,20,300\nB2,2025-01,20,500\n")
+    feed = write(tmp_path / "bike.csv", HEADER + "B1,2025-01,20,300,true\nB2,2025-01,20,500,true\n")
     first = import_feed(session_factory, Program.BIKE, feed, options=OPTS)
     assert first.recorded == 2
-    with session_factory() as s:
-        before = {m: a for m, a in s.execute(sa.select(Award.member_id, Award.award_id))}
+    before = amounts(session_factory, "bike.csv")
     rotated = IdKeys.from_secrets(b"a" * 32, b"the-new-ref-key-after-rotation-0123").award
-    assert awards.award_id(Program.BIKE, "B1", "2025-01", rotated).hex() != before["B1"][2:]
+    assert awards.award_id(Program.BIKE, "B1", "2025-01", rotated) != awards.award_id(
+        Program.BIKE, "B1", "2025-01", KEYS.award
+    )
     again = import_feed(session_factory, Program.BIKE, feed, options=FeedOptions(award_key=rotated))
     assert (again.recorded, again.already_recorded) == (0, 2)
-    with session_factory() as s:
-        assert {m: a for m, a in s.execute(sa.select(Award.member_id, Award.award_id))} == before
+    assert amounts(session_factory, "bike.csv") == before

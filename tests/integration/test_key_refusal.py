@@ -24,7 +24,10 @@ def _commands(tmp_path: Path) -> list[list[str]]:
         tmp_path / "members.csv",
         "member_id,program,citizen_id,district,donation_consent\n1,BIKE,C0000001,D01,false",
     )
-    bike = write(tmp_path / "bike.csv", "member_id,month,ride_days,ride_minutes\n1,2025-05,20,300")
+    bike = write(
+        tmp_path / "bike.csv",
+        "member_id,month,ride_days,ride_minutes,pass_365\n1,2025-05,20,300,true",
+    )
     return [
         ["members", "import", str(members)],
         ["members", "merge", "--from-citizen", "C1", "--into-citizen", "C2"],

@@ -28,8 +28,11 @@ from ledger.domain.accounts import account_id
 from ledger.domain.awards import award_id
 from ledger.domain.codes import Program
 from ledger.domain.keys import DEMO_KEYS
+from ledger.domain.rules.bike_payout import Cadence
+from ledger.domain.types import YearMonth
 from ledger.feeds import FeedOptions
 from ledger.service import demo
+from ledger.service.bike_accruals import pay
 from ledger.service.feeds import import_feed
 from ledger.service.members import import_members
 from tests.keyring import KEYS
@@ -60,8 +63,8 @@ def _populate(env: ApiEnv, tmp_path: Path) -> None:
     members += [f"{m},BIKE,C{int(m):07d},D01,false" for m in bike]
     members += [f"{m},CAR,C{m[1:]},D02,true" for m in CAR_MEMBERS]
     import_members(env.factory, _write(tmp_path / "members.csv", members), KEYS.account)
-    rides = ["member_id,month,ride_days,ride_minutes"]
-    rides += [f"{m},2025-{mo:02d},20,300" for m in bike for mo in (5, 6)]
+    rides = ["member_id,month,ride_days,ride_minutes,pass_365"]
+    rides += [f"{m},2025-{mo:02d},20,300,true" for m in bike for mo in (5, 6)]
     cars = ["member_id,vehicle_id,period_start,period_end,baseline_km,actual_km"]
     cars += [f"{m},{m}-CAR,2025-05,2025-10,8000,5000" for m in CAR_MEMBERS]
     options = FeedOptions(award_key=KEYS.award)
@@ -70,6 +73,7 @@ def _populate(env: ApiEnv, tmp_path: Path) -> None:
             env.factory, program, _write(tmp_path / f"{name}.csv", lines), options=options
         )
         assert rep.recorded == len(lines) - 1 and rep.rejected == 0
+    pay(env.factory, Cadence.MONTHLY, YearMonth(2025, 6), KEYS.award)  # BIKE accrued (§2.4)
     env.submit("issuer", "BIKE")
     env.submit("issuer", "CAR")
     env.index()

@@ -24,7 +24,7 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_compute_prints_one_row_per_good_row(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        "member_id,month,ride_days,ride_minutes\nB1,2024-01,12,100\nB2,2024-01,3,100\n",
+        "member_id,month,ride_days,ride_minutes,pass_365\nB1,2024-01,12,100,true\nB2,2024-01,3,100,true\n",
     )
     result = runner.invoke(awards.app, ["compute", "--program", "bike", str(path)])
     assert result.exit_code == 0, result.output
@@ -44,7 +44,7 @@ def test_compute_prints_one_row_per_good_row(tmp_path: Path) -> None:
 def test_rejects_go_to_stderr_and_exit_2(tmp_path: Path) -> None:
     path = write(
         tmp_path,
-        "member_id,month,ride_days,ride_minutes\nB1,2024-01,12,100\nB1,2024-1,12,-5\n",
+        "member_id,month,ride_days,ride_minutes,pass_365\nB1,2024-01,12,100,true\nB1,2024-1,12,-5,true\n",
     )
     result = runner.invoke(awards.app, ["compute", "-p", "BIKE", str(path)])
     assert result.exit_code == 2
@@ -57,12 +57,12 @@ def test_rejects_go_to_stderr_and_exit_2(tmp_path: Path) -> None:
 
 
 def test_rejects_file(tmp_path: Path) -> None:
-    path = write(tmp_path, "member_id,month,ride_days,ride_minutes\nB1,2024-01,12\n")
+    path = write(tmp_path, "member_id,month,ride_days,ride_minutes,pass_365\nB1,2024-01,12\n")
     out = tmp_path / "rejects.txt"
     result = runner.invoke(awards.app, ["compute", "-p", "BIKE", "--rejects", str(out), str(path)])
     assert result.exit_code == 2
     assert out.read_text(encoding="utf-8") == (
-        f"{path}:2: row has 3 cells but the header has 4 columns (missing cells)\n"
+        f"{path}:2: row has 3 cells but the header has 5 columns (missing cells)\n"
     )
 
 
@@ -92,7 +92,9 @@ def test_unknown_program(tmp_path: Path) -> None:
 def test_mounted_in_main_cli(tmp_path: Path) -> None:
     main = pytest.importorskip("ledger.cli.main", reason="the lead's ledger/cli/main.py")
     app = main.app
-    path = write(tmp_path, "member_id,month,ride_days,ride_minutes\nB1,2024-01,12,100\n")
+    path = write(
+        tmp_path, "member_id,month,ride_days,ride_minutes,pass_365\nB1,2024-01,12,100,true\n"
+    )
     result = runner.invoke(app, ["awards", "compute", "--program", "BIKE", str(path)])
     assert result.exit_code == 0, result.output
     assert "B1,BIKE,2024-01,300,per_minute" in result.stdout
@@ -102,8 +104,8 @@ def test_compute_output_neutralises_formula_cells(tmp_path: Path) -> None:
     """Issue 13.7: a member id such as `=HYPERLINK(...)` must not run in a spreadsheet."""
     path = write(
         tmp_path,
-        "member_id,month,ride_days,ride_minutes\n"
-        '"=HYPERLINK(""http://x"")",2024-01,12,100\n@SUM(A1),2024-01,12,100\n-B3,2024-01,12,100\n',
+        "member_id,month,ride_days,ride_minutes,pass_365\n"
+        '"=HYPERLINK(""http://x"")",2024-01,12,100,true\n@SUM(A1),2024-01,12,100,true\n-B3,2024-01,12,100,true\n',
     )
     result = runner.invoke(awards.app, ["compute", "--program", "bike", str(path)])
     assert result.exit_code == 0, result.output

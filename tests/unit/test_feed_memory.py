@@ -17,11 +17,11 @@ from tests.keyring import KEYS
 def bike_feed(path: Path, rows: int) -> Path:
     rng = random.Random(7)
     with path.open("w", encoding="utf-8") as out:
-        out.write("member_id,month,ride_days,ride_minutes\n")
+        out.write("member_id,month,ride_days,ride_minutes,pass_365\n")
         for _ in range(rows):
             month = rng.randrange(1, 13)
             out.write(
-                f"M{rng.randrange(rows)},2024-{month:02d},{rng.randrange(28)},{rng.randrange(3000)}\n"
+                f"M{rng.randrange(rows)},2024-{month:02d},{rng.randrange(28)},{rng.randrange(3000)},true\n"
             )
     return path
 

@@ -208,10 +208,11 @@ def test_unknown_members(feed: Callable[..., Path]) -> None:
 
 
 def test_bike_feed_unsorted_with_caps(feed: Callable[..., Path]) -> None:
-    rows = ["member_id,month,ride_days,ride_minutes"]
+    rows = ["member_id,month,ride_days,ride_minutes,pass_365"]
     # December first, then the rest of the year: the cap must follow month order.
-    rows += ["B1,2024-12,20,1000"] + [f"B1,2024-{m:02d},20,1000" for m in range(1, 12)]
-    rows += ["B2,2024-01,9,1000", "B1,2025-01,20,1000", "B1,2024-03,20,5", "B3,2024-02,30,10"]
+    rows += ["B1,2024-12,20,1000,true"] + [f"B1,2024-{m:02d},20,1000,true" for m in range(1, 12)]
+    rows += ["B2,2024-01,9,1000,true", "B1,2025-01,20,1000,true"]
+    rows += ["B1,2024-03,20,5,true", "B3,2024-02,30,10,true"]
     items = run(Program.BIKE, feed("\n".join(rows) + "\n"))
     got = {(a[0]): a[2] for a in awards_of(items)}
     assert got[2] == 0  # December comes after the cap is used up
@@ -231,7 +232,7 @@ def test_bike_feed_unsorted_with_caps(feed: Callable[..., Path]) -> None:
 
 
 def test_bike_earned_before(feed: Callable[..., Path]) -> None:
-    path = feed("member_id,month,ride_days,ride_minutes\nB1,2024-05,20,1000\n")
+    path = feed("member_id,month,ride_days,ride_minutes,pass_365\nB1,2024-05,20,1000,true\n")
     items = run(
         Program.BIKE,
         path,
@@ -244,10 +245,10 @@ def test_bike_earned_before_is_asked_per_year_in_chunks(feed: Callable[..., Path
     """One lookup per year and chunk of EARNED_CHUNK members, each member-year asked once;
     members the lookup leaves out earned nothing before."""
     n = EARNED_CHUNK + 3
-    rows = [f"M{i:04d},2024-05,20,1000" for i in range(n)]
-    rows += [f"M{i:04d},2024-06,20,1000" for i in range(n)]  # same member-years again
-    rows += ["M0000,2025-01,20,1000"]
-    path = feed("member_id,month,ride_days,ride_minutes\n" + "\n".join(rows) + "\n")
+    rows = [f"M{i:04d},2024-05,20,1000,true" for i in range(n)]
+    rows += [f"M{i:04d},2024-06,20,1000,true" for i in range(n)]  # same member-years again
+    rows += ["M0000,2025-01,20,1000,true"]
+    path = feed("member_id,month,ride_days,ride_minutes,pass_365\n" + "\n".join(rows) + "\n")
     calls: list[tuple[int, list[str]]] = []
 
     def lookup(year: int, members: Sequence[str]) -> list[tuple[str, int, int]]:
@@ -268,15 +269,19 @@ def test_bike_earned_before_is_asked_per_year_in_chunks(feed: Callable[..., Path
     [
         (
             "member_id,month,ride_days\nB1,2024-01,1\n",
-            "header: missing column(s) ride_minutes; the header must be exactly: "
-            "member_id,month,ride_days,ride_minutes",
+            "header: missing column(s) ride_minutes, pass_365; the header must be exactly: "
+            "member_id,month,ride_days,ride_minutes,pass_365",
         ),
         (
-            "member_id,month,ride_days,ride_minutes,extra\n",
+            "member_id,month,ride_days,ride_minutes,pass_365,extra\n",
             "header: unexpected column(s) 'extra'; the header must be exactly: "
-            "member_id,month,ride_days,ride_minutes",
+            "member_id,month,ride_days,ride_minutes,pass_365",
         ),
-        ("", "the file is empty; expected the header member_id,month,ride_days,ride_minutes"),
+        (
+            "",
+            "the file is empty; expected the header "
+            "member_id,month,ride_days,ride_minutes,pass_365",
+        ),
     ],
 )
 def test_header_problems(feed: Callable[..., Path], text: str, reason: str) -> None:
@@ -286,7 +291,7 @@ def test_header_problems(feed: Callable[..., Path], text: str, reason: str) -> N
 
 def test_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "latin1.csv"
-    path.write_bytes(b"member_id,month,ride_days,ride_minutes\nB\xe9,2024-01,1,1\n")
+    path.write_bytes(b"member_id,month,ride_days,ride_minutes,pass_365\nB\xe9,2024-01,1,1,true\n")
     [reject] = run(Program.BIKE, path)
     assert isinstance(reject, Reject)
     assert reject.line == 2
@@ -297,7 +302,7 @@ def test_not_utf8(tmp_path: Path) -> None:
 def test_bom_blank_lines_and_spaces(tmp_path: Path) -> None:
     path = tmp_path / "bom.csv"
     path.write_text(
-        "\ufeffmember_id, month ,ride_days,ride_minutes\n\nB1, 2024-01 ,10,100\n\n",
+        "\ufeffmember_id, month ,ride_days,ride_minutes, pass_365\n\nB1, 2024-01 ,10,100,true\n\n",
         encoding="utf-8",
     )
     assert awards_of(run(Program.BIKE, path)) == [(3, "B1", 300, "per_minute")]
@@ -342,12 +347,12 @@ TODAY = YearMonth(2026, 12)
     [
         (
             Program.BIKE,
-            "member_id,month,ride_days,ride_minutes\nB1,1800-01,20,100\n",
+            "member_id,month,ride_days,ride_minutes,pass_365\nB1,1800-01,20,100,true\n",
             "month: 1800-01 is before BIKE began (2021-10)",
         ),
         (
             Program.BIKE,
-            "member_id,month,ride_days,ride_minutes\nB1,9999-12,20,100\n",
+            "member_id,month,ride_days,ride_minutes,pass_365\nB1,9999-12,20,100,true\n",
             "month: the period ends in 9999-12, after the current month 2026-12",
         ),
         (
@@ -382,7 +387,10 @@ def test_periods_outside_the_programs_life_are_rejected(
 def test_the_current_month_is_accepted_and_starts_are_configurable(
     feed: Callable[..., Path],
 ) -> None:
-    path = feed("member_id,month,ride_days,ride_minutes\nB1,2026-12,20,100\nB1,2020-01,20,100\n")
+    path = feed(
+        "member_id,month,ride_days,ride_minutes,pass_365\n"
+        "B1,2026-12,20,100,true\nB1,2020-01,20,100,true\n"
+    )
     assert [r[0] for r in rejects(run(Program.BIKE, path, options=FeedOptions(today=TODAY)))] == [3]
     starts = {Program.BIKE: YearMonth(2019, 1)}
     options = FeedOptions(today=TODAY, starts=starts)
@@ -445,7 +453,8 @@ def test_decoding_error_names_its_own_line(tmp_path: Path) -> None:
     """A small file is decoded in one block by a text reader: the old reader blamed line 1."""
     path = tmp_path / "late.csv"
     path.write_bytes(
-        b"member_id,month,ride_days,ride_minutes\nB1,2024-01,10,100\nB2,2024-01,10,100\n"
+        b"member_id,month,ride_days,ride_minutes,pass_365\n"
+        b"B1,2024-01,10,100,true\nB2,2024-01,10,100,true\n"
         b"B3,2024-01,10,1\xc3(0\n"
     )
     [reject] = run(Program.BIKE, path)
@@ -467,6 +476,26 @@ def test_production_caps_go_through_the_domain_year_awards(
         return real(rides, earned_before)
 
     monkeypatch.setattr(bike, "year_awards", spy)
-    path = feed("member_id,month,ride_days,ride_minutes\nB1,2024-01,20,100\nB1,2024-02,20,1\n")
+    path = feed(
+        "member_id,month,ride_days,ride_minutes,pass_365\n"
+        "B1,2024-01,20,100,true\nB1,2024-02,20,1,true\n"
+    )
     assert [a[2] for a in awards_of(run(Program.BIKE, path))] == [300, 3]
     assert calls == [2]
+
+
+def test_bike_pays_only_365_day_pass_holders(feed: Callable[..., Path]) -> None:
+    """§2.4: the pilot is for holders of the 365-day pass. A non-holder's month earns 0 with
+    tier `no_365_pass` and does not use up the yearly cap; the column is required."""
+    rows = ["member_id,month,ride_days,ride_minutes,pass_365"]
+    rows += [f"B1,2024-{m:02d},20,1000,false" for m in range(1, 5)]  # not a holder yet
+    rows += [f"B1,2024-{m:02d},20,1000,true" for m in range(5, 13)]
+    rows += ["B2,2024-01,20,100,maybe", "B3,2024-01,20,100,"]
+    items = run(Program.BIKE, feed("\n".join(rows) + "\n"))
+    got = awards_of(items)
+    assert [a[2:] for a in got[:4]] == [(0, "no_365_pass")] * 4
+    assert [a[2] for a in got[4:12]] == [2_000] * 8  # all 8 paid months fit the 16,000 cap
+    assert rejects(items) == [
+        (14, "pass_365: 'maybe' is not true or false"),
+        (15, "pass_365: is empty; a value is required"),
+    ]

@@ -52,7 +52,9 @@ def test_award_id_refuses_a_missing_key() -> None:
 
 def test_feed_without_award_key_is_refused(tmp_path: Path) -> None:
     feed = tmp_path / "bike.csv"
-    feed.write_text("member_id,month,ride_days,ride_minutes\n1,2025-05,12,100\n", encoding="utf-8")
+    feed.write_text(
+        "member_id,month,ride_days,ride_minutes,pass_365\n1,2025-05,12,100,true\n", encoding="utf-8"
+    )
     with pytest.raises(KeyNotConfigured, match=r"FeedOptions\.award_key"):
         list(iter_awards(Program.BIKE, feed))
 

@@ -1,0 +1,298 @@
+"""BIKE accruals and payouts (PROGRAM_RULES §2.4): a BIKE feed (or API batch) records monthly
+accruals, not awards; `pay` turns the accrued, unpaid months of each closed payout period into
+one award per member and period, which the bridge then mirrors.
+
+Recording goes through `ledger.service.feeds.record_awards` (the one recording path): for BIKE
+it calls `accrue` where other programs insert awards. The caps are applied at accrual by the
+pipeline (`ledger.domain.rules.bike.year_awards`, fed by `earned_lookup`), so a payout only
+adds up months that already respect them. A payout award's id is the keyed award id of
+(BIKE, member, payout period): re-running a payout never pays twice (the accruals it paid name
+it, and the award is unique per program, member and period).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledger.adapters.orm import Award, AwardWindow, BikeAccrual, Member
+from ledger.domain import awards
+from ledger.domain.codes import Program
+from ledger.domain.errors import InvalidValue
+from ledger.domain.rules.bike_payout import Accrual, Cadence, payout_period, plan_payouts
+from ledger.domain.rules.signup import signup_problem
+from ledger.domain.types import YearMonth
+from ledger.domain.windows import holder
+from ledger.feeds.model import ComputedAward, Reject
+from ledger.feeds.periods import current_month
+
+if TYPE_CHECKING:  # feeds imports this module
+    from ledger.service.feeds import FeedReport
+
+PAYOUT_TIER = "bike_payout"
+"""Tier of a payout award (its months' tiers stay on the accruals)."""
+
+
+def accrue(
+    session: Session,
+    items: list[ComputedAward],
+    report: FeedReport,
+    file: str,
+    source: str,
+    outcome: Callable[[ComputedAward, str], None] | None,
+) -> None:
+    """Record the BIKE months `items` as accruals (inside the import's transaction). A month
+    already accrued, or awarded before accruals existed, counts as already recorded; a month
+    before the member's sign-up is rejected."""
+    members = {a.member_id for a in items}
+    months = {a.period for a in items}
+    existing = {
+        (m, p)
+        for m, p in session.execute(
+            select(BikeAccrual.member_id, BikeAccrual.month).where(
+                BikeAccrual.member_id.in_(members), BikeAccrual.month.in_(months)
+            )
+        )
+    }
+    existing |= {
+        (m, p)
+        for m, p in session.execute(
+            select(Award.member_id, Award.period).where(
+                Award.program == Program.BIKE.name,
+                Award.member_id.in_(members),
+                Award.period.in_(months),
+            )
+        )
+    }
+    accounts: dict[str, str] = {}
+    joined: dict[str, date] = {}
+    for member, account, joined_at in session.execute(
+        select(Member.member_id, Member.account_id, Member.joined_at).where(
+            Member.program == Program.BIKE.name, Member.member_id.in_(members)
+        )
+    ):
+        accounts[member] = account
+        if joined_at is not None:
+            joined[member] = joined_at
+    problems = 0
+    for a in items:
+        if (a.member_id, a.period) not in existing and a.member_id in joined:
+            found = signup_problem(Program.BIKE, a.period, joined[a.member_id])
+            if found is not None:
+                report.reject(Reject(file, a.line, found))
+                problems += 1
+    if problems:
+        return
+    rows = []
+    for a in items:
+        if (a.member_id, a.period) in existing:
+            report.already_recorded += 1
+            if outcome is not None:
+                outcome(a, "already_recorded")
+            continue
+        existing.add((a.member_id, a.period))
+        rows.append(
+            {
+                "member_id": a.member_id,
+                "month": a.period,
+                "account_id": accounts[a.member_id],
+                "amount": a.amount,
+                "tier": a.tier[:64],
+                "source": f"{source}:{a.line}"[:256],
+                "savings": json.dumps(dict(a.savings)) if a.savings else None,
+            }
+        )
+        report.recorded += 1
+        report.recorded_amount += a.amount
+        if outcome is not None:
+            outcome(a, "recorded")
+    if rows:
+        session.execute(insert(BikeAccrual), rows)
+
+
+def earned_lookup(session: Session) -> Callable[[int, Iterable[str]], list[tuple[str, int, int]]]:
+    """The yearly cap's lookup for the pipeline (`EarnedBefore`): per member and month of
+    `year`, what counts toward the cap: the accrual, or a monthly BIKE award recorded before
+    accruals existed (a failed one counts 0)."""
+
+    def lookup(year: int, members: Iterable[str]) -> list[tuple[str, int, int]]:
+        wanted = list(members)
+        periods = [f"{year:04d}-{month:02d}" for month in range(1, 13)]
+        months: dict[tuple[str, int], int] = {}
+        for member, period, amount, status in session.execute(
+            select(Award.member_id, Award.period, Award.amount, Award.status).where(
+                Award.program == Program.BIKE.name,
+                Award.member_id.in_(wanted),
+                Award.period.in_(periods),
+            )
+        ):
+            key = (member, int(period[5:7]))
+            months[key] = months.get(key, 0) + (0 if status == "failed" else int(amount))
+        for member, month, amount in session.execute(
+            select(BikeAccrual.member_id, BikeAccrual.month, BikeAccrual.amount).where(
+                BikeAccrual.member_id.in_(wanted), BikeAccrual.month.in_(periods)
+            )
+        ):
+            key = (member, int(month[5:7]))
+            months[key] = months.get(key, 0) + int(amount)
+        return [(member, month, amount) for (member, month), amount in months.items()]
+
+    return lookup
+
+
+@dataclass
+class PayoutReport:
+    """What a payout did: awards recorded for the bridge, and accruals it could not pay."""
+
+    cadence: Cadence
+    through: YearMonth
+    awards: int = 0
+    amount: int = 0
+    months: int = 0
+    late: list[tuple[str, str]] = field(default_factory=list)
+    """(member, period) whose period was paid before these months accrued: left unpaid."""
+
+
+def pay(
+    factory: sessionmaker[Session],
+    cadence: Cadence,
+    through: YearMonth,
+    award_key: bytes,
+    *,
+    today: YearMonth | None = None,
+) -> PayoutReport:
+    """Pay every accrued, unpaid month of the payout periods closed by `through`: one award per
+    member and period, in one transaction. `through` must be a finished month."""
+    now = today or current_month()
+    if not through < now:
+        raise InvalidValue(
+            "through",
+            f"{through} is not over yet (this month is {now}); "
+            f"pay through {now.plus(-1)} or earlier",
+        )
+    report = PayoutReport(cadence, through)
+    with factory() as session, session.begin():
+        unpaid = session.execute(
+            select(
+                BikeAccrual.member_id,
+                BikeAccrual.month,
+                BikeAccrual.amount,
+                BikeAccrual.account_id,
+                BikeAccrual.savings,
+            ).where(BikeAccrual.award_id.is_(None), BikeAccrual.month <= str(through))
+        ).all()
+        accounts = {m: acc for m, _, _, acc, _ in unpaid}
+        minutes = {(m, mo): _minutes(sv) for m, mo, _, _, sv in unpaid}
+        plan = plan_payouts(
+            [Accrual(m, YearMonth.parse(mo), int(a)) for m, mo, a, _, _ in unpaid],
+            cadence,
+            through,
+        )
+        paid = {
+            (m, p)
+            for m, p in session.execute(
+                select(Award.member_id, Award.period).where(
+                    Award.program == Program.BIKE.name,
+                    Award.member_id.in_({p.member_id for p in plan}),
+                    Award.period.in_({p.period for p in plan}),
+                )
+            )
+        }
+        for payout in plan:
+            if (payout.member_id, payout.period) in paid:
+                report.late.append((payout.member_id, payout.period))
+                continue
+            aid = (
+                "0x"
+                + awards.award_id(Program.BIKE, payout.member_id, payout.period, award_key).hex()
+            )
+            ride = sum(minutes[(payout.member_id, str(m))] for m in payout.months)
+            session.execute(
+                insert(Award).values(
+                    award_id=aid,
+                    program=Program.BIKE.name,
+                    member_id=payout.member_id,
+                    account_id=accounts[payout.member_id],
+                    period=payout.period,
+                    amount=payout.amount,
+                    tier=PAYOUT_TIER,
+                    source=f"bike-payout:{cadence.value}:{through}",
+                    savings=json.dumps({"ride_minutes": str(ride)}),
+                    status="pending",
+                )
+            )
+            owner = holder(Program.BIKE, payout.member_id, None)
+            session.execute(
+                insert(AwardWindow),
+                [
+                    {
+                        "program": Program.BIKE.name,
+                        "holder": owner,
+                        "month": str(m),
+                        "award_id": aid,
+                    }
+                    for m in payout.months
+                ],
+            )
+            session.execute(
+                update(BikeAccrual)
+                .where(
+                    BikeAccrual.member_id == payout.member_id,
+                    BikeAccrual.month.in_([str(m) for m in payout.months]),
+                    BikeAccrual.award_id.is_(None),
+                )
+                .values(award_id=aid)
+            )
+            report.awards += 1
+            report.amount += payout.amount
+            report.months += len(payout.months)
+    return report
+
+
+def _minutes(savings: str | None) -> Decimal:
+    if not savings:
+        return Decimal(0)
+    return Decimal(str(json.loads(savings).get("ride_minutes", "0")))
+
+
+@dataclass(frozen=True, slots=True)
+class AccruedMonth:
+    """An accrued, unpaid month of an account, and the payout period that will pay it."""
+
+    month: str
+    amount: int
+    payout_period: str
+
+
+def accrued_unpaid(session: Session, account_id: str, cadence: Cadence) -> list[AccruedMonth]:
+    """The account's accrued, unpaid BIKE months (amount > 0), in month order."""
+    rows = session.execute(
+        select(BikeAccrual.month, BikeAccrual.amount)
+        .where(
+            BikeAccrual.account_id == account_id,
+            BikeAccrual.award_id.is_(None),
+            BikeAccrual.amount > 0,
+        )
+        .order_by(BikeAccrual.month)
+    )
+    return [
+        AccruedMonth(month, int(amount), payout_period(YearMonth.parse(month), cadence))
+        for month, amount in rows
+    ]
+
+
+def accrued_total(session: Session, account_id: str) -> int:
+    """The account's accrued, unpaid BIKE mileage."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(BikeAccrual.amount), 0)).where(
+            BikeAccrual.account_id == account_id, BikeAccrual.award_id.is_(None)
+        )
+    )
+    return int(total or 0)
