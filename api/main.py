@@ -27,7 +27,8 @@ Every read carries its **anchor**: chain id, contract address, block number and 
 the indexer's cursor. `GET /v1/accounts/{account}/proof` and the audit bundle let a client
 holding a trusted block header verify an answer without trusting this server.
 
-Authenticate with `Authorization: Bearer <API key>` (keys: `mileage apikeys create`).
+Authenticate with `Authorization: Bearer <API key>` (keys: `mileage apikeys create`); the wallet
+app's `/v1/me/...` reads take the citizen's OpenID Connect access token instead.
 Errors always have the body `{"code", "message", "details"}`.
 """
 
@@ -40,7 +41,8 @@ def create_app(
     max_lag_blocks: int = 20,
 ) -> FastAPI:
     """Build the API for ``settings`` (default: the process settings)."""
-    from api.routes import audit, health, integrators, operators, wallet
+    from api.oidc import install_oidc
+    from api.routes import audit, health, integrators, me, operations_list, operators, wallet
 
     settings = settings or get_settings()
     ctx = AppContext.build(settings, engine)
@@ -60,6 +62,7 @@ def create_app(
         description=DESCRIPTION,
         openapi_tags=[
             {"name": "wallet", "description": "reads of one account (wallet, auditor keys)"},
+            {"name": "me", "description": "the signed-in citizen's wallet (OIDC access token)"},
             {"name": "integrators", "description": "conversions and deductions (integrator)"},
             {"name": "operators", "description": "award batches (operator:<PROGRAM>)"},
             {"name": "audit", "description": "trails, totals and proof bundles (auditor)"},
@@ -68,7 +71,8 @@ def create_app(
     )
     app.state.ctx = ctx
     install_error_handlers(app)
-    for module in (wallet, integrators, operators, audit, health):
+    install_oidc(app)
+    for module in (wallet, me, integrators, operations_list, operators, audit, health):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
 
