@@ -125,6 +125,21 @@ class Award(Base):
     )
 
 
+class UsageNotice(Base):
+    """A member whose usage rose 10 % or more in an award round (no award; PROGRAM_RULES §2.1
+    asks for an energy-saving notice): recorded at feed import, listed by
+    ``mileage notices usage-rise``."""
+
+    __tablename__ = "usage_notices"
+    __table_args__ = (Index("ix_usage_notices_program_period", "program", "period"),)
+    program: Mapped[str] = mapped_column(String(16), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period: Mapped[str] = mapped_column(String(32), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(HEX32))
+    source: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class ChainTx(Base):
     """A signed transaction: raw bytes and hash stored *before* it is sent, so a restart resends
     the identical transaction instead of signing a new one."""

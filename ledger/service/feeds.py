@@ -22,6 +22,7 @@ from ledger.domain.codes import Program
 from ledger.feeds.formats import FeedOptions
 from ledger.feeds.model import ComputedAward, Reject
 from ledger.feeds.pipeline import EarnedBefore, iter_awards
+from ledger.service.notices import record_usage_rise
 
 CHUNK = 5000
 
@@ -68,6 +69,7 @@ def import_feed(
         known = set(s.scalars(select(Member.member_id).where(Member.program == program.name)))
     report = FeedReport()
     chunk: list[ComputedAward] = []
+    flagged: list[ComputedAward] = []  # no award but a notice (usage rose 10 %): notices.py
     # BIKE yearly cap: what *other* feeds already awarded (this file's own rows, if imported
     # before, are recognised by their award ids instead)
     earned_before = bike_earned_before(factory, exclude_source=path.name)
@@ -79,6 +81,11 @@ def import_feed(
             report.reject(item)
         elif item.amount == 0:
             report.zero += 1
+            if item.flags:
+                flagged.append(item)
+            if len(flagged) >= CHUNK:
+                record_usage_rise(factory, flagged, path.name)
+                flagged = []
         else:
             chunk.append(item)
         if len(chunk) >= CHUNK:
@@ -88,6 +95,7 @@ def import_feed(
             progress(1000)
     if chunk:
         _record(factory, chunk, report, path.name)
+    record_usage_rise(factory, flagged, path.name)
     if progress is not None:
         progress(report.rows % 1000)
     return report

@@ -1,0 +1,237 @@
+"""Notices for the city's messaging system: who to tell what, as CSV or JSON rows.
+
+Three lists, each holding only what a message needs (citizen id, account, amounts and dates):
+
+- ``expiring``: mileage that lapses within N days unless spent (the plans notify every two
+  months), replayed from the indexed entries like the API's ``/expiring`` (FIFO lots);
+- ``awards``: award confirmations of a program's round (the award is final on chain; the date
+  is the block time of its GRANT entry);
+- ``usage_rise``: members whose usage rose 10 % or more in a round (no award, an energy-saving
+  notice instead, PROGRAM_RULES §2.1), as recorded at feed import (``usage_notices``).
+
+Dates are Korea time (``+09:00``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledger.adapters.orm import (
+    Account,
+    Award,
+    Balance,
+    Entry,
+    IndexCursor,
+    Member,
+    UsageNotice,
+)
+from ledger.domain.codes import EntryKind, Flag, Program
+from ledger.domain.csvsafe import csv_text
+from ledger.domain.errors import InvalidValue
+from ledger.feeds.model import ComputedAward
+
+KST = timezone(timedelta(hours=9), "KST")
+FORMATS = ("csv", "json")
+CURSOR_NAME = "entries"  # bridge.indexer.CURSOR_NAME
+
+
+@dataclass(frozen=True)
+class ExpiringNotice:
+    citizen_id: str
+    account: str
+    program: str
+    amount: int
+    expires_on: str
+
+
+@dataclass(frozen=True)
+class AwardNotice:
+    citizen_id: str
+    account: str
+    program: str
+    period: str
+    amount: int
+    awarded_at: str
+
+
+@dataclass(frozen=True)
+class UsageRiseNotice:
+    citizen_id: str
+    account: str
+    program: str
+    period: str
+    recorded_at: str
+
+
+Notice = ExpiringNotice | AwardNotice | UsageRiseNotice
+ValidityLookup = Callable[[int], int]
+
+
+def kst(timestamp: int | datetime) -> str:
+    """ISO 8601 in Korea time."""
+    if isinstance(timestamp, datetime):
+        aware = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)
+        return aware.astimezone(KST).isoformat()
+    return datetime.fromtimestamp(timestamp, KST).isoformat()
+
+
+def render(rows: Sequence[Notice], fmt: str, columns: Sequence[str]) -> str:
+    """``rows`` as CSV (formula-like cells neutralised) or a JSON array."""
+    if fmt == "json":
+        return json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=1) + "\n"
+    if fmt == "csv":
+        return csv_text(columns, ([getattr(r, c) for c in columns] for r in rows))
+    raise InvalidValue("format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
+
+
+def _cursor_block(s: Session) -> int:
+    block = s.execute(
+        sa.select(IndexCursor.block_number).where(IndexCursor.name == CURSOR_NAME)
+    ).scalar_one_or_none()
+    if block is None:
+        raise InvalidValue("index", "nothing is indexed yet; run `mileage bridge` (the indexer)")
+    return int(block)
+
+
+def expiring(
+    factory: sessionmaker[Session],
+    within_days: int,
+    *,
+    now: int,
+    validity: ValidityLookup,
+) -> list[ExpiringNotice]:
+    """Mileage lapsing within ``within_days`` of ``now`` (unix s), per account, program and
+    expiry date, at the indexer's cursor. Only accounts that can hold such lots are replayed:
+    a positive balance and a credit old enough to lapse (or a merge, which carries old lots)."""
+    from api.services.expiry import expiring as due_lots
+    from api.services.wallet import account_lots
+
+    if within_days < 0:
+        raise InvalidValue("within_days", f"{within_days} is negative; pass 0 or more days")
+    until = now + within_days * 86400
+    oldest_validity = min(validity(int(p)) for p in Program)
+    credits = (int(EntryKind.GRANT), int(EntryKind.CONVERSION_IN))
+    out: list[ExpiringNotice] = []
+    with factory() as s:
+        block = _cursor_block(s)
+        candidates = (
+            sa.select(Entry.account_id)
+            .where(
+                Entry.block_number <= block,
+                sa.or_(
+                    sa.and_(Entry.kind.in_(credits), Entry.timestamp <= until - oldest_validity),
+                    Entry.kind == int(EntryKind.MERGE_IN),
+                ),
+            )
+            .distinct()
+        )
+        with_balance = sa.select(Balance.account_id).where(Balance.balance > 0).distinct()
+        rows = s.execute(
+            sa.select(Account.account_id, Account.citizen_id)
+            .where(Account.account_id.in_(candidates), Account.account_id.in_(with_balance))
+            .order_by(Account.citizen_id)
+        ).all()
+        for account, citizen in rows:
+            lots = account_lots(s, account, block)
+            grouped: dict[tuple[int, int], int] = {}
+            for lot, exp in due_lots(lots, validity, until):
+                day = exp - (exp + 9 * 3600) % 86400  # the KST day it lapses (start of day)
+                grouped[(lot.program, day)] = grouped.get((lot.program, day), 0) + lot.amount
+            out += [
+                ExpiringNotice(citizen, account, Program(p).name, amount, kst(day)[:10])
+                for (p, day), amount in sorted(grouped.items())
+            ]
+    return out
+
+
+def awards(factory: sessionmaker[Session], program: Program, period: str) -> list[AwardNotice]:
+    """Confirmations of ``program``'s awards for ``period`` that are final and indexed."""
+    with factory() as s:
+        rows = s.execute(
+            sa.select(Account.citizen_id, Award.account_id, Award.amount, Entry.timestamp)
+            .join(Account, Account.account_id == Award.account_id)
+            .join(
+                Entry,
+                sa.and_(
+                    Entry.account_id == Award.account_id,
+                    Entry.ref == Award.award_id,
+                    Entry.kind == int(EntryKind.GRANT),
+                ),
+            )
+            .where(Award.program == program.name, Award.period == period)
+            .where(Award.status == "final")
+            .order_by(Account.citizen_id, Award.award_no)
+        ).all()
+    return [
+        AwardNotice(str(c), str(a), program.name, period, int(amount), kst(int(ts)))
+        for c, a, amount, ts in rows
+    ]
+
+
+def usage_rise(
+    factory: sessionmaker[Session], period: str, program: Program | None = None
+) -> list[UsageRiseNotice]:
+    """Members whose usage rose 10 % or more in ``period`` (recorded at feed import)."""
+    q = (
+        sa.select(Account.citizen_id, UsageNotice)
+        .join(Account, Account.account_id == UsageNotice.account_id)
+        .where(UsageNotice.period == period)
+        .order_by(Account.citizen_id, UsageNotice.program)
+    )
+    if program is not None:
+        q = q.where(UsageNotice.program == program.name)
+    with factory() as s:
+        return [
+            UsageRiseNotice(str(c), n.account_id, n.program, n.period, kst(n.created_at))
+            for c, n in s.execute(q).all()
+        ]
+
+
+def record_usage_rise(
+    factory: sessionmaker[Session], items: Iterable[ComputedAward], source: str
+) -> int:
+    """Store the energy-saving-notice flags among ``items`` (one feed's rows) with the members'
+    accounts; a round already recorded is kept as it was. Returns how many are new."""
+    flagged = [a for a in items if Flag.ENERGY_SAVING_NOTICE in a.flags]
+    if not flagged:
+        return 0
+    program = flagged[0].program.name
+    members = {a.member_id for a in flagged}
+    with factory() as s, s.begin():
+        accounts: dict[str, str] = dict(
+            s.execute(
+                sa.select(Member.member_id, Member.account_id).where(
+                    Member.program == program, Member.member_id.in_(members)
+                )
+            ).all()
+        )
+        seen = {
+            (str(m), str(p))
+            for m, p in s.execute(
+                sa.select(UsageNotice.member_id, UsageNotice.period).where(
+                    UsageNotice.program == program, UsageNotice.member_id.in_(members)
+                )
+            )
+        }
+        new = []
+        for a in flagged:
+            if (a.member_id, a.period) in seen or a.member_id not in accounts:
+                continue
+            seen.add((a.member_id, a.period))
+            new.append(
+                UsageNotice(
+                    program=program,
+                    member_id=a.member_id,
+                    period=a.period,
+                    account_id=accounts[a.member_id],
+                    source=f"{source}:{a.line}",
+                )
+            )
+        s.add_all(new)
+    return len(new)
