@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,8 +23,8 @@ from api.history_schemas import ReadableEntryOut, ReadableHistoryOut
 from api.schemas import HistoryOut
 from ledger.adapters.orm import Award, Entry
 from ledger.domain.codes import EntryKind, Program, Reason
+from ledger.domain.koreatime import kst
 
-KST = timezone(timedelta(hours=9), "KST")
 LANGUAGES = ("ko", "en")
 
 PROGRAMS: dict[str, tuple[str, str]] = {
@@ -119,11 +118,6 @@ def tier_label(tier: str, lang: str) -> str:
     if head and rank in _RANKS:
         return f"{head} {_pick(_RANKS[rank], lang)}"
     return tier
-
-
-def kst(timestamp: int) -> str:
-    """Unix seconds as ISO 8601 in Korea time, e.g. ``2026-03-01T09:00:00+09:00``."""
-    return datetime.fromtimestamp(timestamp, KST).isoformat()
 
 
 def _awards(session: Session, refs: set[str]) -> dict[str, tuple[str, str]]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta, timezone
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,9 +33,9 @@ from ledger.adapters.orm import (
 from ledger.domain.codes import EntryKind, Flag, Program
 from ledger.domain.csvsafe import csv_text
 from ledger.domain.errors import InvalidValue
+from ledger.domain.koreatime import kst
 from ledger.feeds.model import ComputedAward
 
-KST = timezone(timedelta(hours=9), "KST")
 FORMATS = ("csv", "json")
 CURSOR_NAME = "entries"  # bridge.indexer.CURSOR_NAME
 
@@ -71,14 +70,6 @@ class UsageRiseNotice:
 
 Notice = ExpiringNotice | AwardNotice | UsageRiseNotice
 ValidityLookup = Callable[[int], int]
-
-
-def kst(timestamp: int | datetime) -> str:
-    """ISO 8601 in Korea time."""
-    if isinstance(timestamp, datetime):
-        aware = timestamp if timestamp.tzinfo else timestamp.replace(tzinfo=UTC)
-        return aware.astimezone(KST).isoformat()
-    return datetime.fromtimestamp(timestamp, KST).isoformat()
 
 
 def render(rows: Sequence[Notice], fmt: str, columns: Sequence[str]) -> str:
