@@ -97,6 +97,7 @@ class JwksCache:
         self._timeout = timeout
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at: float | None = None
+        self._failure: str | None = None  # why the last fetch failed (None: it succeeded)
         self._lock = threading.Lock()
         self.fetches = 0
 
@@ -110,6 +111,8 @@ class JwksCache:
             if found is None and self._may_refresh():
                 self._refresh()
                 found = self._keys.get(kid)
+        if found is None and self._failure is not None:
+            raise SignInUnavailable(self._failure, {"jwks_url": self._url})
         if found is None:
             raise InvalidToken(
                 f"unknown signing key (kid {kid[:64]!r}) at the identity provider; sign in again"
@@ -127,10 +130,11 @@ class JwksCache:
             response.raise_for_status()
             data = response.json()
         except (httpx.HTTPError, ValueError) as exc:
-            raise SignInUnavailable(
-                f"cannot fetch the identity provider's keys ({type(exc).__name__}); retry later",
-                {"jwks_url": self._url},
-            ) from exc
+            self._failure = (
+                f"cannot fetch the identity provider's keys ({type(exc).__name__}); retry later"
+            )
+            raise SignInUnavailable(self._failure, {"jwks_url": self._url}) from exc
+        self._failure = None
         keys: dict[str, jwt.PyJWK] = {}
         for entry in data.get("keys", []) if isinstance(data, dict) else []:
             try:

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from api.oidc import InvalidToken, JwksCache, OidcConfig, OidcVerifier
+from api.oidc import InvalidToken, JwksCache, OidcConfig, OidcVerifier, SignInUnavailable
 from ledger.domain.accounts import account_id
 from ledger.settings import Settings
 from tests.oidc_helpers import AUDIENCE, ISSUER, Provider, ec_key, rsa_key, serve_jwks
@@ -154,6 +154,20 @@ def test_key_rotation_and_refresh_interval(provider: Provider) -> None:
     assert v.citizen(f"Bearer {token}").citizen_id == "citizen-7"  # refreshed, accepted
     assert provider.hits == 2
     assert "unknown signing key" in reason(v, provider.token(RSA))  # the retired key
+
+
+def test_provider_down_is_503_not_a_rejection_and_is_not_hammered(provider: Provider) -> None:
+    clock = Clock()
+    url = provider.url
+    jwks = JwksCache("http://127.0.0.1:9/certs", 60.0, clock=clock)  # nothing listens there
+    v = OidcVerifier(OidcConfig(url, ISSUER, AUDIENCE), ACCOUNT_KEY, jwks)
+    for _ in range(3):
+        with pytest.raises(SignInUnavailable, match="cannot fetch"):
+            v.citizen(f"Bearer {provider.token(RSA)}")
+    assert jwks.fetches == 1  # within the interval: no new attempt
+    jwks._url = url  # the provider is back
+    clock.now += 60
+    assert v.citizen(f"Bearer {provider.token(RSA)}").citizen_id == "citizen-001"
 
 
 def _app(tmp_path: Path, provider: Provider | None) -> TestClient:
