@@ -58,7 +58,7 @@ def jwks_of(key: rsa.RSAPrivateKey) -> dict[str, Any]:
 def install_dev_sign_in(app: FastAPI, settings: Settings, citizen_id: str) -> str:
     """Serve the development JWKS on ``app``, make it the app's sign-in, and return an access
     token (12 h) for ``citizen_id``. Raises :class:`DevSignInRefused` outside the embedded demo."""
-    if not settings.embedded_chain or settings.oidc_jwks_url:
+    if not settings.embedded_demo or settings.oidc_jwks_url:
         raise DevSignInRefused(
             "the development sign-in runs only in the embedded demo without MILEAGE_OIDC_JWKS_URL"
         )
@@ -71,7 +71,7 @@ def install_dev_sign_in(app: FastAPI, settings: Settings, citizen_id: str) -> st
 
     url = f"http://{settings.api_host}:{settings.api_port}{JWKS_PATH}"
     config = OidcConfig(url, DEV_ISSUER, DEV_AUDIENCE, settings.oidc_citizen_claim)
-    app.state.oidc = OidcVerifier(config, settings.account_key.get_secret_value().encode())
+    app.state.oidc = OidcVerifier(config, settings.id_keys().account)
     now = int(time.time())
     claims = {"iss": DEV_ISSUER, "aud": DEV_AUDIENCE, "iat": now, "exp": now + 12 * 3600}
     claims[settings.oidc_citizen_claim] = citizen_id

@@ -42,7 +42,17 @@ def create_app(
 ) -> FastAPI:
     """Build the API for ``settings`` (default: the process settings)."""
     from api.oidc import install_oidc
-    from api.routes import audit, health, integrators, me, operations_list, operators, wallet
+    from api.routes import (
+        audit,
+        console,
+        health,
+        integrators,
+        me,
+        operations_list,
+        operators,
+        summary,
+        wallet,
+    )
 
     settings = settings or get_settings()
     ctx = AppContext.build(settings, engine)
@@ -57,6 +67,8 @@ def create_app(
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc: api.routes.console, with assets served offline
+        redoc_url=None,
         title="Seoul environment mileage ledger API",
         version="1.0.0",
         description=DESCRIPTION,
@@ -72,7 +84,8 @@ def create_app(
     app.state.ctx = ctx
     install_error_handlers(app)
     install_oidc(app)
-    for module in (wallet, me, integrators, operations_list, operators, audit, health):
+    modules = (wallet, me, integrators, operations_list, operators, summary, audit, health, console)
+    for module in modules:
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
 

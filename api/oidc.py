@@ -218,8 +218,9 @@ class OidcVerifier:
         return Citizen(citizen.strip(), account)
 
 
-def verifier_for(app: FastAPI, settings: Settings) -> OidcVerifier:
-    """The app's verifier (built on first use); 503 while sign-in is not configured."""
+def verifier_for(app: FastAPI, settings: Settings, account_key: bytes) -> OidcVerifier:
+    """The app's verifier (built on first use; ``account_key``: the key of the account ids,
+    as ``members import`` uses it); 503 while sign-in is not configured."""
     verifier: OidcVerifier | None = getattr(app.state, "oidc", None)
     if verifier is not None:
         return verifier
@@ -229,7 +230,7 @@ def verifier_for(app: FastAPI, settings: Settings) -> OidcVerifier:
             "wallet sign-in is not configured: set MILEAGE_OIDC_JWKS_URL, MILEAGE_OIDC_ISSUER "
             "and MILEAGE_OIDC_AUDIENCE"
         )
-    verifier = OidcVerifier(config, settings.account_key.get_secret_value().encode())
+    verifier = OidcVerifier(config, account_key)
     app.state.oidc = verifier
     return verifier
 

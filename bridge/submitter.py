@@ -646,10 +646,12 @@ class Submitter:
         rep.txs_replaced += 1
 
     def _find_deduction(self, op: PendingOperation) -> tuple[int, str] | None:
-        ref = (op.reference or op.op_id).lower()
+        # the ref is the (keyed) operation id; a deduction sent before docs/keys.md carried the
+        # integrator's reference itself
+        refs = {op.op_id.lower(), (op.reference or op.op_id).lower()}
         head = int(self._rpc("eth_blockNumber", []), 16)
         for ev in self.client.entry_logs(self._deploy_block, head, [to_bytes32(op.account_id)]):
-            if ev.kind == EntryKind.DEDUCTION and hex32(ev.ref) == ref and ev.amount == op.amount:
+            if ev.kind == EntryKind.DEDUCTION and hex32(ev.ref) in refs and ev.amount == op.amount:
                 return ev.block_number, hex32(ev.block_hash)
         return None
 
@@ -931,7 +933,7 @@ class Submitter:
                 self.live_list(op.account_id, program),
             )
         if op.kind == "deduction":
-            ref = to_bytes32(op.reference or op.op_id)
+            ref = to_bytes32(op.op_id)  # keyed; the integrator's reference stays off chain
             return self.client.call_data(
                 "deduct",
                 account,

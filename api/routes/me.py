@@ -36,7 +36,8 @@ def signed_in(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(citizen_token)],
 ) -> Citizen:
     """The citizen of the request's access token (401 ``invalid_token`` saying why if not)."""
-    verifier = verifier_for(request.app, request.app.state.ctx.settings)
+    ctx = request.app.state.ctx
+    verifier = verifier_for(request.app, ctx.settings, ctx.id_keys.account)
     header = f"Bearer {credentials.credentials}" if credentials is not None else None
     return verifier.citizen(header)
 

@@ -22,7 +22,7 @@ from api.errors import ApiError
 from api.schemas import OperationOut
 from api.services.operations import operation_out
 from ledger.adapters.orm import Operation
-from ledger.domain.csvsafe import csv_text
+from ledger.feeds import safecsv
 
 CSV_COLUMNS = (
     "id", "kind", "status", "account", "program", "to_program", "amount", "reason", "reference",
@@ -122,4 +122,4 @@ def operations_csv(rows: Sequence[OperationOut]) -> str:
         ]
         for r in rows
     ]
-    return csv_text(CSV_COLUMNS, data)
+    return safecsv.text(CSV_COLUMNS, data)

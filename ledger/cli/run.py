@@ -118,7 +118,7 @@ def run(
             return
         emb.start_bridge_loop(step)
         app_ = create_app(emb.settings)
-        dev = _dev_token(app_, emb, account) if emb.settings.embedded_chain else ""
+        dev = _dev_token(app_, emb, account) if emb.settings.embedded_demo else ""
         typer.echo(_things_to_try(emb.settings, account, keys) + dev, err=True)
         uvicorn.run(app_, host=settings.api_host, port=settings.api_port, log_level="warning")
     finally:

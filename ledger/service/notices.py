@@ -31,9 +31,9 @@ from ledger.adapters.orm import (
     UsageNotice,
 )
 from ledger.domain.codes import EntryKind, Flag, Program
-from ledger.domain.csvsafe import csv_text
 from ledger.domain.errors import InvalidValue
 from ledger.domain.koreatime import kst
+from ledger.feeds import safecsv
 from ledger.feeds.model import ComputedAward
 
 FORMATS = ("csv", "json")
@@ -77,7 +77,7 @@ def render(rows: Sequence[Notice], fmt: str, columns: Sequence[str]) -> str:
     if fmt == "json":
         return json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=1) + "\n"
     if fmt == "csv":
-        return csv_text(columns, ([getattr(r, c) for c in columns] for r in rows))
+        return safecsv.text(columns, ([getattr(r, c) for c in columns] for r in rows))
     raise InvalidValue("format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
 
 
@@ -184,45 +184,45 @@ def usage_rise(
         ]
 
 
-def record_usage_rise(
-    factory: sessionmaker[Session], items: Iterable[ComputedAward], source: str
-) -> int:
-    """Store the energy-saving-notice flags among ``items`` (one feed's rows) with the members'
-    accounts; a round already recorded is kept as it was. Returns how many are new."""
+def record_usage_rise(session: Session, items: Iterable[ComputedAward], source: str) -> int:
+    """Add the energy-saving-notice flags among ``items`` (one feed's rows) with the members'
+    accounts to ``session`` (the feed's transaction: committed with its awards, or not at all);
+    a round already recorded is kept as it was. Returns how many are new."""
     flagged = [a for a in items if Flag.ENERGY_SAVING_NOTICE in a.flags]
     if not flagged:
         return 0
     program = flagged[0].program.name
     members = {a.member_id for a in flagged}
-    with factory() as s, s.begin():
-        accounts: dict[str, str] = dict(
-            s.execute(
-                sa.select(Member.member_id, Member.account_id).where(
-                    Member.program == program, Member.member_id.in_(members)
-                )
-            ).all()
+    accounts: dict[str, str] = {
+        str(m): str(a)
+        for m, a in session.execute(
+            sa.select(Member.member_id, Member.account_id).where(
+                Member.program == program, Member.member_id.in_(members)
+            )
         )
-        seen = {
-            (str(m), str(p))
-            for m, p in s.execute(
-                sa.select(UsageNotice.member_id, UsageNotice.period).where(
-                    UsageNotice.program == program, UsageNotice.member_id.in_(members)
-                )
+    }
+    seen = {
+        (str(m), str(p))
+        for m, p in session.execute(
+            sa.select(UsageNotice.member_id, UsageNotice.period).where(
+                UsageNotice.program == program, UsageNotice.member_id.in_(members)
             )
-        }
-        new = []
-        for a in flagged:
-            if (a.member_id, a.period) in seen or a.member_id not in accounts:
-                continue
-            seen.add((a.member_id, a.period))
-            new.append(
-                UsageNotice(
-                    program=program,
-                    member_id=a.member_id,
-                    period=a.period,
-                    account_id=accounts[a.member_id],
-                    source=f"{source}:{a.line}",
-                )
+        )
+    }
+    new = []
+    for a in flagged:
+        if (a.member_id, a.period) in seen or a.member_id not in accounts:
+            continue
+        seen.add((a.member_id, a.period))
+        new.append(
+            UsageNotice(
+                program=program,
+                member_id=a.member_id,
+                period=a.period,
+                account_id=accounts[a.member_id],
+                source=f"{source}:{a.line}"[:256],
             )
-        s.add_all(new)
+        )
+    session.add_all(new)
+    session.flush()
     return len(new)

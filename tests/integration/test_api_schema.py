@@ -49,7 +49,7 @@ def api_env(deployed: Any, _sqlite_template: Path, tmp_path: Path) -> Iterator[A
     env.member("BIKE", "B-1", ALICE)
     _STATE["admin"] = env.key("admin")
     # the wallet's sign-in (/v1/me/...): a citizen with mileage, a token from a served JWKS
-    secret = env.settings.account_key.get_secret_value().encode()
+    secret = env.app.state.ctx.id_keys.account
     env.grant("CAR", "0x" + account_id("citizen-7", secret).hex(), [20_000])
     key = rsa_key("schema-1")
     with serve_jwks(key) as provider:

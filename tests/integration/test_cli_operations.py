@@ -4,6 +4,7 @@ donation consent, and the expiry run five years later."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,10 +52,21 @@ V2,22NA2222,2025-05,2025-10,5000,-3
 """,
     )
     out = cli("feeds", "import", "--program", "CAR", str(car), code=2)
-    assert "recorded 2 awards" in out and "rejected 2" in out
+    assert "rejected 2" in out and "nothing was recorded" in out  # all or nothing
     rejects = (tmp_path / "car.rejects.csv").read_text()
     assert "car.csv,4," in rejects and "unknown member" in rejects
     assert "car.csv,5," in rejects
+
+    # After fixing the file: the good rows are recorded, once.
+    fixed = write(
+        tmp_path / "car-fixed.csv",
+        """
+member_id,vehicle_id,period_start,period_end,baseline_km,actual_km
+V1,11GA1111,2025-05,2025-10,6000,4500
+V2,22NA2222,2025-05,2025-10,5000,4000
+""",
+    )
+    assert "recorded 2 awards" in cli("feeds", "import", "--program", "CAR", str(fixed))
 
     rt = Runtime.open(get_settings())
     mirror(rt, ADMIN_KEY)
@@ -64,19 +76,15 @@ V2,22NA2222,2025-05,2025-10,5000,-3
     assert client.balance_of(acc("C2"), Program.CAR) == 50_000
 
     report = cli("report")
-    assert "CAR" in report and "Mapo-gu" in report and "50,000" in report
+    assert "CAR" in report and "Mapo-gu" in report and "100,000" in report
     # GHG: 1,500 + 1,000 km not driven x 0.2289 kgCO2/km (docs/feeds.md) = 0.572 tCO2.
-    assert "2,500 km" in report and "0.572 tCO2" in report
+    figures = json.loads(cli("report", "--format", "json"))
+    assert figures["ghg"]["CAR"]["km"] == "2500" and figures["ghg"]["CAR"]["tco2"] == "0.572"
+    car_year = next(f for f in figures["fiscal_years"] if f["program"] == "CAR")
+    assert car_year["awarded"] == car_year["outstanding"] == car_year["issued"] == 100_000
+    assert "section,key,period,metric,value" in cli("report", "--format", "csv")
 
-    # Re-import after fixing: only the fixed row is new, nothing is granted twice.
-    fixed = write(
-        tmp_path / "car-fixed.csv",
-        """
-member_id,vehicle_id,period_start,period_end,baseline_km,actual_km
-V1,11GA1111,2025-05,2025-10,6000,4500
-V2,22NA2222,2025-05,2025-10,5000,4000
-""",
-    )
+    # Importing the fixed file again grants nothing twice.
     assert "recorded 0 awards" in cli("feeds", "import", "--program", "CAR", str(fixed))
 
     # Account integration: C2's account merges into C1's.

@@ -25,14 +25,14 @@ KEY = rsa_key("k1")
 def env(deployed: Any, session_factory: Any, db_url: str) -> Iterator[tuple[ApiEnv, Provider]]:
     e = make_env(deployed, session_factory, db_url)
     with serve_jwks(KEY) as provider:
-        secret = e.settings.account_key.get_secret_value().encode()
+        secret = e.app.state.ctx.id_keys.account
         e.app.state.oidc = OidcVerifier(OidcConfig(provider.url, ISSUER, AUDIENCE), secret)
         yield e, provider
     e.http.close()
 
 
 def citizen_account(e: ApiEnv, citizen: str) -> str:
-    return "0x" + account_id(citizen, e.settings.account_key.get_secret_value().encode()).hex()
+    return "0x" + account_id(citizen, e.app.state.ctx.id_keys.account).hex()
 
 
 def me(e: ApiEnv, provider: Provider, path: str, citizen: str, **headers: str) -> Any:

@@ -21,13 +21,14 @@ from test_api_harness import ApiEnv, acct, make_env
 from ledger.adapters.orm import Account, Award, Entry, UsageNotice
 from ledger.domain.accounts import account_id
 from ledger.domain.codes import Program
-from ledger.feeds.formats import USAGE_COLUMNS
+from ledger.feeds.formats import USAGE_COLUMNS, FeedOptions
 from ledger.service import notices
 from ledger.service.feeds import import_feed
 from ledger.service.members import import_members
 from ledger.settings import get_settings
+from tests.keyring import KEYS, set_key_env
 
-KEY = b"notices-test-account-key"
+KEY = KEYS.account
 KST = timezone(timedelta(hours=9))
 FEED = (
     ",".join(USAGE_COLUMNS) + "\n"
@@ -40,6 +41,7 @@ FEED = (
 @pytest.fixture
 def cli_db(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     monkeypatch.setenv("MILEAGE_DATABASE_URL", db_url)
+    set_key_env(monkeypatch)
     monkeypatch.setenv("MILEAGE_DATA_DIR", str(tmp_path / "data"))
     get_settings.cache_clear()
     yield db_url
@@ -58,10 +60,16 @@ def test_usage_rise_is_recorded_at_import_and_listed(
         encoding="utf-8",
     )
     import_members(session_factory, members, KEY)
+    opts = FeedOptions(award_key=KEYS.award)
+    broken = tmp_path / "broken.csv"
+    broken.write_text(FEED + "H9,2024-01,2024-06,x,1,1,1,1,1,,,,,,\n", encoding="utf-8")
+    assert not import_feed(session_factory, Program.ECO_HOUSEHOLD, broken, options=opts).committed
+    with session_factory() as s:  # a rejected feed records nothing, its notices neither
+        assert s.execute(sa.select(sa.func.count()).select_from(UsageNotice)).scalar() == 0
     feed = tmp_path / "household-2024h1.csv"
     feed.write_text(FEED, encoding="utf-8")
-    import_feed(session_factory, Program.ECO_HOUSEHOLD, feed)
-    import_feed(session_factory, Program.ECO_HOUSEHOLD, feed)  # again: nothing new
+    import_feed(session_factory, Program.ECO_HOUSEHOLD, feed, options=opts)
+    import_feed(session_factory, Program.ECO_HOUSEHOLD, feed, options=opts)  # again: nothing new
     with session_factory() as s:
         assert s.execute(sa.select(sa.func.count()).select_from(UsageNotice)).scalar() == 2
     out = tmp_path / "notices.csv"

@@ -17,6 +17,7 @@ from api.auth import create_api_key
 from api.main import create_app
 from ledger.adapters.orm import Operation
 from ledger.settings import Settings
+from tests.keyring import ACCOUNT_KEY, REF_KEY
 
 T0 = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
 
@@ -80,7 +81,7 @@ class Env:
 
 @pytest.fixture
 def env(db_url: str, session_factory: sessionmaker[Session]) -> Iterator[Env]:
-    app = create_app(Settings(database_url=db_url))
+    app = create_app(Settings(database_url=db_url, account_key=ACCOUNT_KEY, ref_key=REF_KEY))  # type: ignore[arg-type]
     with TestClient(app) as http:
         yield Env(session_factory, http)
 

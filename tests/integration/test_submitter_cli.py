@@ -20,6 +20,7 @@ from ledger.adapters.orm import Award, Entry
 from ledger.cli import bridge as bridge_cli
 from ledger.cli import keys as keys_cli
 from ledger.settings import get_settings
+from tests.keyring import set_key_env
 
 pytestmark = pytest.mark.chain
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +42,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MILEAGE_DATA_DIR", str(tmp_path / "data"))
+    set_key_env(monkeypatch)
     yield set_env
     get_settings.cache_clear()
 

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from ledger.cli import awards
 from ledger.domain import awards as awards_mod
 from ledger.domain.codes import Program
+from ledger.domain.keys import DEMO_KEYS
 
 runner = CliRunner()
 
@@ -34,7 +35,8 @@ def test_compute_prints_one_row_per_good_row(tmp_path: Path) -> None:
     ]
     assert rows[0]["period"] == "2024-01"
     assert rows[0]["program"] == "BIKE"
-    expected = awards_mod.award_id(Program.BIKE, "B1", "2024-01")
+    # no MILEAGE_RPC_URL / MILEAGE_DATABASE_URL: the embedded demo, so the demo award key
+    expected = awards_mod.award_id(Program.BIKE, "B1", "2024-01", DEMO_KEYS.award)
     assert rows[0]["award_id"] == "0x" + expected.hex()
     assert result.stderr == ""
 
@@ -90,3 +92,17 @@ def test_mounted_in_main_cli(tmp_path: Path) -> None:
     result = runner.invoke(app, ["awards", "compute", "--program", "BIKE", str(path)])
     assert result.exit_code == 0, result.output
     assert "B1,BIKE,2024-01,300,per_minute" in result.stdout
+
+
+def test_compute_output_neutralises_formula_cells(tmp_path: Path) -> None:
+    """Issue 13.7: a member id such as `=HYPERLINK(...)` must not run in a spreadsheet."""
+    path = write(
+        tmp_path,
+        "member_id,month,ride_days,ride_minutes\n"
+        '"=HYPERLINK(""http://x"")",2024-01,12,100\n@SUM(A1),2024-01,12,100\n-B3,2024-01,12,100\n',
+    )
+    result = runner.invoke(awards.app, ["compute", "--program", "bike", str(path)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["member_id"] for r in rows] == ['\'=HYPERLINK("http://x")', "'@SUM(A1)", "'-B3"]
+    assert [r["amount"] for r in rows] == ["300", "300", "300"]

@@ -16,6 +16,7 @@ from api.dev_oidc import DEV_AUDIENCE, DEV_ISSUER, DevSignInRefused, install_dev
 from api.main import create_app
 from ledger.adapters.db import migrate
 from ledger.settings import Settings
+from tests.keyring import ACCOUNT_KEY, REF_KEY
 
 
 def _free_port() -> int:
@@ -25,9 +26,8 @@ def _free_port() -> int:
 
 
 def test_dev_token_is_verified_against_the_served_jwks(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'ledger.db'}"
-    migrate(url)
-    settings = Settings(data_dir=tmp_path, database_url=url, api_port=_free_port())
+    settings = Settings(data_dir=tmp_path, api_port=_free_port())  # the embedded demo's
+    migrate(settings.effective_database_url)
     app = create_app(settings)
     token = install_dev_sign_in(app, settings, "C0000001")
     assert "/dev/oidc/jwks.json" not in app.openapi()["paths"]
@@ -58,7 +58,8 @@ def test_dev_token_is_verified_against_the_served_jwks(tmp_path: Path) -> None:
 
 
 def test_refused_outside_the_embedded_demo(tmp_path: Path) -> None:
-    external = Settings(data_dir=tmp_path, rpc_url="http://127.0.0.1:1")
+    keys = {"account_key": ACCOUNT_KEY, "ref_key": REF_KEY}
+    external = Settings(data_dir=tmp_path, rpc_url="http://127.0.0.1:1", **keys)  # type: ignore[arg-type]
     with pytest.raises(DevSignInRefused):
         install_dev_sign_in(create_app(external), external, "C1")
     configured = Settings(data_dir=tmp_path, oidc_jwks_url="https://id.example/certs")

@@ -21,9 +21,11 @@ from api.main import create_app
 from api.oidc import InvalidToken, JwksCache, OidcConfig, OidcVerifier, SignInUnavailable
 from ledger.domain.accounts import account_id
 from ledger.settings import Settings
+from tests.keyring import ACCOUNT_KEY as KEYRING_ACCOUNT_KEY
+from tests.keyring import REF_KEY
 from tests.oidc_helpers import AUDIENCE, ISSUER, Provider, ec_key, rsa_key, serve_jwks
 
-ACCOUNT_KEY = b"test-account-key-0123456789"
+ACCOUNT_KEY = KEYRING_ACCOUNT_KEY.encode()
 RSA = rsa_key("rsa-1")
 EC = ec_key("ec-1")
 
@@ -178,7 +180,8 @@ def _app(tmp_path: Path, provider: Provider | None) -> TestClient:
     )
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'x.db'}",
-        account_key=ACCOUNT_KEY.decode(),  # type: ignore[arg-type]
+        account_key=KEYRING_ACCOUNT_KEY,  # type: ignore[arg-type]
+        ref_key=REF_KEY,  # type: ignore[arg-type]
         **extra,  # type: ignore[arg-type]
     )
     return TestClient(create_app(settings))

@@ -1,7 +1,7 @@
 """usage notices: members whose usage rose 10 % or more in an award round
 
 Revision ID: 0012
-Revises: 0004
+Revises: 0011
 Create Date: 2026-12-01 16:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
-down_revision = "0004"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
