@@ -15,8 +15,12 @@ from sqlalchemy import Engine
 
 from api.context import AppContext
 from api.errors import install_error_handlers
+from api.guard import RequestGuard
 from api.metrics import MetricsMiddleware
+from ledger.recursion import restore_recursion_limit
 from ledger.settings import Settings, get_settings
+
+restore_recursion_limit()  # py_ecc raised it to 100,000: deep input would crash the process
 
 DESCRIPTION = """
 Seoul environment mileage ledger: balances and history for the Seoul Wallet app, conversions
@@ -29,7 +33,11 @@ holding a trusted block header verify an answer without trusting this server.
 
 Authenticate with `Authorization: Bearer <API key>` (keys: `mileage apikeys create`); the wallet
 app's `/v1/me/...` reads take the citizen's OpenID Connect access token instead.
-Errors always have the body `{"code", "message", "details"}`.
+Errors always have the body `{"code", "message", "details"}`. The key is checked before the body
+is read; bodies over `MILEAGE_API_MAX_BODY_BYTES` get 413, JSON nested deeper than
+`MILEAGE_API_MAX_JSON_DEPTH` 400 (`json_too_deep`); amounts are JSON integers only. Debits are
+checked against the **spendable** balance: mileage lapsed at the chain's time (latest block) gets
+409 `mileage_lapsed`. Every timestamp is UTC with its zone.
 """
 
 
@@ -87,6 +95,7 @@ def create_app(
     modules = (wallet, me, integrators, operations_list, operators, summary, audit, health, console)
     for module in modules:
         app.include_router(module.router)
+    app.add_middleware(RequestGuard, ctx=ctx)  # the key, then a bounded body, before routing
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
 
     return app

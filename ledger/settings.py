@@ -70,6 +70,12 @@ class Settings(BaseSettings):
         description="transactions a signer keeps unconfirmed at once (several share a block)",
     )
     confirmations: int = Field(default=0, ge=0, description="blocks before final (0 for QBFT)")
+    stall_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="a signer with transactions in flight and nothing confirmed for this long is "
+        "reported stalled (mileage_bridge_stalled, a warning)",
+    )
     gas_price: int = Field(default=0, ge=0, description="gas price in wei (0: free-gas chains)")
     oidc_jwks_url: str | None = Field(
         default=None, description="wallet sign-in: the identity provider's JWKS URL"
@@ -83,6 +89,17 @@ class Settings(BaseSettings):
     )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_max_body_bytes: int = Field(
+        default=1 << 20,
+        ge=1024,
+        description="largest request body the API reads (bytes); larger: 413",
+    )
+    api_max_json_depth: int = Field(
+        default=32,
+        ge=4,
+        le=512,
+        description="deepest JSON nesting the API parses; deeper: 400 json_too_deep",
+    )
     log_json: bool = Field(default=False, description="JSON logs instead of console lines")
 
     @property

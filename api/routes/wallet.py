@@ -37,7 +37,9 @@ async def get_balances(request: Request, account: AccountPath) -> Response:
     # dict serialised once (its shape is BalancesOut, checked by the schemathesis test).
     # Same checks as the ReadableAccount dependency.
     ctx: AppContext = request.app.state.ctx
-    caller = ctx.keys.resolve(request.headers.get("authorization"))
+    caller = getattr(request.state, "principal", None) or ctx.keys.resolve(
+        request.headers.get("authorization")
+    )
     acct = account.lower()
     caller.require_account(acct)
     body = json.dumps(wallet.balances(ctx, acct), separators=(",", ":"))

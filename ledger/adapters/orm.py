@@ -3,6 +3,8 @@
 Invariants the database enforces:
 - an award id is recorded once (``awards.award_id`` unique) and gets one sequential on-chain
   number (``awards.award_no``, the primary key): re-importing a feed never grants twice;
+- a month of a program is held by one award per member, or per vehicle for cars
+  (``award_windows`` primary key): a member's windows never overlap, across every feed;
 - indexed entries are unique per (account, seq): the index cannot hold an entry twice;
 - the indexer cursor and the rows it indexed are written in one transaction;
 - an idempotency key maps to exactly one operation (``operations.idempotency_key`` unique);
@@ -12,12 +14,13 @@ Amounts are integers (1 mileage = 1 KRW); ids are 0x-prefixed lowercase hex.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -37,7 +40,10 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-AWARD_STATES = ("pending", "signed", "sent", "mined", "final", "failed")
+#: ``conflict``: the contract skipped the award (its number was already recorded) and the chain
+#: holds no GRANT of this award: it was not granted; an operator resolves it
+#: (docs/bridge-operations.md).
+AWARD_STATES = ("pending", "signed", "sent", "mined", "final", "failed", "conflict")
 TX_STATES = ("signed", "sent", "mined", "final", "failed", "replaced")
 HEX32 = 66  # "0x" + 64 hex digits
 
@@ -86,13 +92,18 @@ class Member(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
     district: Mapped[str] = mapped_column(String(64), default="")
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Sign-up date in the program's own system (members file `joined_at`; the import date
+    # when the file has none). No award for a window starting before it (docs/rules.md §2.5).
+    joined_at: Mapped[date | None] = mapped_column(Date, nullable=True)
 
 
 class Award(Base):
     """An award to mirror on-chain: the outbox row of a grant.
 
     pending → signed (its batch transaction is signed and stored) → sent → mined → final; or
-    failed (the contract rejects it for good; ``error`` holds the decoded custom error).
+    failed (the contract rejects it for good; ``error`` holds the decoded custom error); or
+    conflict (mined, but skipped: its award number holds another award on chain; never retried
+    by the bridge, ``error`` says what the chain holds).
     """
 
     __tablename__ = "awards"
@@ -125,18 +136,42 @@ class Award(Base):
     )
 
 
-class UsageNotice(Base):
-    """A member whose usage rose 10 % or more in an award round (no award; PROGRAM_RULES §2.1
-    asks for an energy-saving notice): recorded at feed import, listed by
-    ``mileage notices usage-rise``."""
+class AwardWindow(Base):
+    """A month held by an award: one award per member (vehicle) per window, across every feed
+    (ledger.domain.windows). Written with the award, in its transaction; the primary key is
+    what stops two imports, even concurrent ones, from paying overlapping windows."""
 
-    __tablename__ = "usage_notices"
-    __table_args__ = (Index("ix_usage_notices_program_period", "program", "period"),)
+    __tablename__ = "award_windows"
+    program: Mapped[str] = mapped_column(String(16), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(80), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    award_id: Mapped[str] = mapped_column(String(HEX32), index=True)
+
+
+class AwardFlag(Base):
+    """A follow-up a rule asked for, kept with its round: e.g. ``energy_saving_notice`` when a
+    household's use rose by 10 % or more (docs/rules.md §2.1). Recorded by the import that
+    computed it, whether or not the row earned anything."""
+
+    __tablename__ = "award_flags"
     program: Mapped[str] = mapped_column(String(16), primary_key=True)
     member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     period: Mapped[str] = mapped_column(String(32), primary_key=True)
-    account_id: Mapped[str] = mapped_column(String(HEX32))
+    flag: Mapped[str] = mapped_column(String(32), primary_key=True)
     source: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CorrectionReason(Base):
+    """Why an award was corrected: the chain's CORRECTION entry has no field for it, so the
+    reason given to `mileage correct` is kept here by the correction's transaction."""
+
+    __tablename__ = "correction_reasons"
+    tx_hash: Mapped[str] = mapped_column(String(HEX32), primary_key=True)
+    award_no: Mapped[int] = mapped_column(Integer, index=True)
+    award_id: Mapped[str] = mapped_column(String(HEX32))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

@@ -69,7 +69,11 @@ def expiring(
 ) -> None:
     """Citizens whose mileage lapses within N days unless spent (per program and date)."""
     rt = Runtime.open()
-    rows = notices.expiring(rt.sessions, within_days, now=int(time.time()), validity=_validity(rt))
+    try:  # the chain's time, as the API's /expiring uses it
+        now = int(rt.w3.eth.get_block("latest")["timestamp"])
+    except Exception:  # chain unreachable: this machine's clock
+        now = int(time.time())
+    rows = notices.expiring(rt.sessions, within_days, now=now, validity=_validity(rt))
     _emit(notices.render(rows, fmt, EXPIRING_COLUMNS), output, len(rows))
 
 

@@ -7,7 +7,7 @@ Three lists, each holding only what a message needs (citizen id, account, amount
 - ``awards``: award confirmations of a program's round (the award is final on chain; the date
   is the block time of its GRANT entry);
 - ``usage_rise``: members whose usage rose 10 % or more in a round (no award, an energy-saving
-  notice instead, PROGRAM_RULES §2.1), as recorded at feed import (``usage_notices``).
+  notice instead, PROGRAM_RULES §2.1), as the feed import keeps them (``award_flags``).
 
 Dates are Korea time (``+09:00``).
 """
@@ -15,7 +15,7 @@ Dates are Korea time (``+09:00``).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 import sqlalchemy as sa
@@ -24,17 +24,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from ledger.adapters.orm import (
     Account,
     Award,
+    AwardFlag,
     Balance,
     Entry,
     IndexCursor,
     Member,
-    UsageNotice,
 )
 from ledger.domain.codes import EntryKind, Flag, Program
 from ledger.domain.errors import InvalidValue
 from ledger.domain.koreatime import kst
 from ledger.feeds import safecsv
-from ledger.feeds.model import ComputedAward
 
 FORMATS = ("csv", "json")
 CURSOR_NAME = "entries"  # bridge.indexer.CURSOR_NAME
@@ -101,7 +100,7 @@ def expiring(
     expiry date, at the indexer's cursor. Only accounts that can hold such lots are replayed:
     a positive balance and a credit old enough to lapse (or a merge, which carries old lots)."""
     from api.services.expiry import expiring as due_lots
-    from api.services.wallet import account_lots
+    from api.services.lots import account_lots
 
     if within_days < 0:
         raise InvalidValue("within_days", f"{within_days} is negative; pass 0 or more days")
@@ -168,61 +167,22 @@ def awards(factory: sessionmaker[Session], program: Program, period: str) -> lis
 def usage_rise(
     factory: sessionmaker[Session], period: str, program: Program | None = None
 ) -> list[UsageRiseNotice]:
-    """Members whose usage rose 10 % or more in ``period`` (recorded at feed import)."""
+    """Members whose usage rose 10 % or more in ``period``: the ``energy_saving_notice`` flags
+    the feed import keeps (``award_flags``), with the member's account and citizen id."""
     q = (
-        sa.select(Account.citizen_id, UsageNotice)
-        .join(Account, Account.account_id == UsageNotice.account_id)
-        .where(UsageNotice.period == period)
-        .order_by(Account.citizen_id, UsageNotice.program)
+        sa.select(Account.citizen_id, Member.account_id, AwardFlag)
+        .join(
+            Member,
+            sa.and_(Member.program == AwardFlag.program, Member.member_id == AwardFlag.member_id),
+        )
+        .join(Account, Account.account_id == Member.account_id)
+        .where(AwardFlag.period == period, AwardFlag.flag == str(Flag.ENERGY_SAVING_NOTICE))
+        .order_by(Account.citizen_id, AwardFlag.program)
     )
     if program is not None:
-        q = q.where(UsageNotice.program == program.name)
+        q = q.where(AwardFlag.program == program.name)
     with factory() as s:
         return [
-            UsageRiseNotice(str(c), n.account_id, n.program, n.period, kst(n.created_at))
-            for c, n in s.execute(q).all()
+            UsageRiseNotice(str(c), str(a), f.program, f.period, kst(f.created_at))
+            for c, a, f in s.execute(q).all()
         ]
-
-
-def record_usage_rise(session: Session, items: Iterable[ComputedAward], source: str) -> int:
-    """Add the energy-saving-notice flags among ``items`` (one feed's rows) with the members'
-    accounts to ``session`` (the feed's transaction: committed with its awards, or not at all);
-    a round already recorded is kept as it was. Returns how many are new."""
-    flagged = [a for a in items if Flag.ENERGY_SAVING_NOTICE in a.flags]
-    if not flagged:
-        return 0
-    program = flagged[0].program.name
-    members = {a.member_id for a in flagged}
-    accounts: dict[str, str] = {
-        str(m): str(a)
-        for m, a in session.execute(
-            sa.select(Member.member_id, Member.account_id).where(
-                Member.program == program, Member.member_id.in_(members)
-            )
-        )
-    }
-    seen = {
-        (str(m), str(p))
-        for m, p in session.execute(
-            sa.select(UsageNotice.member_id, UsageNotice.period).where(
-                UsageNotice.program == program, UsageNotice.member_id.in_(members)
-            )
-        )
-    }
-    new = []
-    for a in flagged:
-        if (a.member_id, a.period) in seen or a.member_id not in accounts:
-            continue
-        seen.add((a.member_id, a.period))
-        new.append(
-            UsageNotice(
-                program=program,
-                member_id=a.member_id,
-                period=a.period,
-                account_id=accounts[a.member_id],
-                source=f"{source}:{a.line}"[:256],
-            )
-        )
-    session.add_all(new)
-    session.flush()
-    return len(new)

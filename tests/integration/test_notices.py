@@ -18,7 +18,7 @@ from cli_helpers import cli
 from sqlalchemy.orm import Session, sessionmaker
 from test_api_harness import ApiEnv, acct, make_env
 
-from ledger.adapters.orm import Account, Award, Entry, UsageNotice
+from ledger.adapters.orm import Account, Award, AwardFlag, Entry
 from ledger.domain.accounts import account_id
 from ledger.domain.codes import Program
 from ledger.feeds.formats import USAGE_COLUMNS, FeedOptions
@@ -53,10 +53,10 @@ def test_usage_rise_is_recorded_at_import_and_listed(
 ) -> None:
     members = tmp_path / "members.csv"
     members.write_text(
-        "member_id,program,citizen_id,district,donation_consent\n"
-        "H1,ECO_HOUSEHOLD,citizen-1,Mapo,false\n"
-        "H2,ECO_HOUSEHOLD,=HYPERLINK(1),Mapo,false\n"  # a hostile id must not run as a formula
-        "H3,ECO_HOUSEHOLD,citizen-3,Jung,false\n",
+        "member_id,program,citizen_id,district,donation_consent,joined_at\n"
+        "H1,ECO_HOUSEHOLD,citizen-1,Mapo,false,2023-01-01\n"
+        "H2,ECO_HOUSEHOLD,=HYPERLINK(1),Mapo,false,2023-01-01\n"  # must not run as a formula
+        "H3,ECO_HOUSEHOLD,citizen-3,Jung,false,2023-01-01\n",
         encoding="utf-8",
     )
     import_members(session_factory, members, KEY)
@@ -65,13 +65,13 @@ def test_usage_rise_is_recorded_at_import_and_listed(
     broken.write_text(FEED + "H9,2024-01,2024-06,x,1,1,1,1,1,,,,,,\n", encoding="utf-8")
     assert not import_feed(session_factory, Program.ECO_HOUSEHOLD, broken, options=opts).committed
     with session_factory() as s:  # a rejected feed records nothing, its notices neither
-        assert s.execute(sa.select(sa.func.count()).select_from(UsageNotice)).scalar() == 0
+        assert s.execute(sa.select(sa.func.count()).select_from(AwardFlag)).scalar() == 0
     feed = tmp_path / "household-2024h1.csv"
     feed.write_text(FEED, encoding="utf-8")
     import_feed(session_factory, Program.ECO_HOUSEHOLD, feed, options=opts)
     import_feed(session_factory, Program.ECO_HOUSEHOLD, feed, options=opts)  # again: nothing new
     with session_factory() as s:
-        assert s.execute(sa.select(sa.func.count()).select_from(UsageNotice)).scalar() == 2
+        assert s.execute(sa.select(sa.func.count()).select_from(AwardFlag)).scalar() == 2
     out = tmp_path / "notices.csv"
     assert "2 notices" in cli(
         "notices", "usage-rise", "--period", "2024-01..2024-06", "-o", str(out)

@@ -1,7 +1,7 @@
 """feed runs (rounds with their rejected rows) and reconcile runs, for the console
 
 Revision ID: 0011
-Revises: 0004
+Revises: 0005
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
