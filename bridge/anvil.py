@@ -149,6 +149,7 @@ class AnvilProcess:
             )
         if self.state_file is not None and self.state_file.exists():
             private_file(self.state_file)
+        log_start = self.log_file.stat().st_size if self.log_file and self.log_file.exists() else 0
         out = (
             open(private_file(self.log_file), "ab")  # noqa: SIM115
             if self.log_file
@@ -168,14 +169,29 @@ class AnvilProcess:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise ChainUnavailable(
-                    f"anvil exited with code {self.proc.returncode} at start; see {self.log_file}"
-                )
+                raise ChainUnavailable(self._start_failure(log_start))
             if rpc_ready(self.url, 0.5):
                 return self
             time.sleep(0.1)
         self.stop()
         raise ChainUnavailable(f"anvil did not answer on {self.url} within {timeout:.0f}s")
+
+    def _start_failure(self, log_start: int) -> str:
+        """Why anvil exited at start: its exit code and its error line (e.g. a state file cut
+        short by a crash while anvil saved it), from what this start wrote to the log."""
+        assert self.proc is not None
+        message = f"anvil exited with code {self.proc.returncode} at start"
+        if self.log_file is None:
+            return message
+        with self.log_file.open("rb") as fh:
+            fh.seek(log_start)
+            lines = fh.read().decode(errors="replace").splitlines()
+        errors = [line.strip() for line in lines if line.lower().startswith("error")]
+        if errors:
+            message += f": {errors[-1]}"
+        if self.state_file is not None and "state" in message:
+            message += f" (restore {self.state_file} from a backup, or remove it: a new chain)"
+        return f"{message}; see {self.log_file}"
 
     def stop(self, timeout: float = 20.0) -> int | None:
         """Stop gracefully (SIGINT: anvil dumps its state file), then kill if it hangs.

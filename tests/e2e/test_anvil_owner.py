@@ -141,3 +141,13 @@ def test_a_stale_pid_file_never_stops_an_unrelated_process(tmp_path: Path) -> No
     finally:
         bystander.send_signal(signal.SIGKILL)
         bystander.wait(30)
+
+
+def test_a_damaged_state_file_is_named_in_the_error(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    with AnvilProcess(state_file=state):
+        pass
+    state.write_text(state.read_text()[:100])  # cut short, as by a crash while anvil saved it
+    node = AnvilProcess(state_file=state, log_file=tmp_path / "anvil.log")
+    with pytest.raises(ChainUnavailable, match=r"(?s)code 2 at start.*state.json.*parse json"):
+        node.start()
