@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import structlog
 
 from bridge.errors import ChainUnavailable
 from bridge.processes import (
@@ -35,6 +36,7 @@ from bridge.processes import (
 from ledger.adapters.private_files import private_file
 
 ROOT = Path(__file__).resolve().parent.parent
+log = structlog.get_logger("mileage.anvil")
 
 
 def anvil_binary() -> str:
@@ -106,6 +108,7 @@ class AnvilProcess:
         pid = read_pid_file(self.pid_file) if self.pid_file else None
         if pid is None or not self.owns(pid):
             return False
+        log.warning("anvil_left_over_stopped", pid=pid, state_file=str(self.state_file))
         terminate(pid)
         return True
 

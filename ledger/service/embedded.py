@@ -202,10 +202,10 @@ class Embedded:
         if self.rt is not None:
             self.rt.close()
             self.rt = None
-        if self.anvil is not None:
+        anvil, self.anvil = self.anvil, None
+        if anvil is not None and anvil.proc is not None:
             self.say("stopping anvil (saving chain state)")
-            code = self.anvil.stop()
-            self.anvil = None
+            code = anvil.stop()
             if code == 0:
                 self.say(f"chain state saved in {self.settings.anvil_state_file}")
             else:

@@ -107,7 +107,11 @@ class MileageRun:
 
     def wait_for(self, text: str, timeout: float = 300) -> None:
         """Wait until this start printed ``text`` (fails if the process exits first)."""
-        poll(lambda: text in self.output() or self._exited(), f"no {text!r}:\n{self.output()}")
+        poll(
+            lambda: text in self.output() or self._exited(),
+            f"mileage run did not print {text!r} (see {self.log})",
+            timeout,
+        )
 
     def wait_ready(self) -> None:
         """Wait until the API answers after the start printed its demo keys."""
