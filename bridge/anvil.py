@@ -104,10 +104,17 @@ class AnvilProcess:
 
     def take_over(self) -> bool:
         """Stop a node of an earlier run on the same state file (it dumps its state first).
-        True if there was one."""
-        pid = read_pid_file(self.pid_file) if self.pid_file else None
-        if pid is None or not self.owns(pid):
+        True if there was one. A node whose parent still runs (another process using the same
+        state file) is not stopped: that is refused with :class:`ChainUnavailable`."""
+        recorded = read_pid_file(self.pid_file) if self.pid_file else None
+        if recorded is None or not self.owns(pid := recorded[0]):
             return False
+        parent = recorded[1]
+        if parent is not None and parent != os.getpid() and command_line(parent) is not None:
+            raise ChainUnavailable(
+                f"{self.state_file} is in use by process {parent} (its anvil, pid {pid}, "
+                f"serves it): stop that process first, or use another data directory"
+            )
         log.warning("anvil_left_over_stopped", pid=pid, state_file=str(self.state_file))
         terminate(pid)
         return True

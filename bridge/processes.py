@@ -57,22 +57,26 @@ def child_setup() -> Callable[[], None]:
 
 
 def write_pid_file(path: Path, pid: int) -> None:
-    """Record ``pid`` in ``path`` (mode 0600)."""
-    private_file(path).write_text(f"{pid}\n")
+    """Record ``pid`` and its parent, this process, in ``path`` (mode 0600)."""
+    private_file(path).write_text(f"{pid}\n{os.getpid()}\n")
 
 
-def read_pid_file(path: Path) -> int | None:
-    """The pid recorded in ``path``; None if there is no file or it holds no pid."""
+def read_pid_file(path: Path) -> tuple[int, int | None] | None:
+    """The pid recorded in ``path`` and its parent's (None if not recorded); None if there is
+    no file or it holds no pid."""
     try:
-        text = path.read_text().strip()
+        words = path.read_text().split()
     except FileNotFoundError:
         return None
-    return int(text) if text.isdigit() else None
+    if not words or not all(w.isdigit() for w in words[:2]):
+        return None
+    return int(words[0]), int(words[1]) if len(words) > 1 else None
 
 
 def remove_pid_file(path: Path, pid: int) -> None:
     """Remove ``path`` if it still records ``pid`` (a newer owner's file is left alone)."""
-    if read_pid_file(path) == pid:
+    recorded = read_pid_file(path)
+    if recorded is not None and recorded[0] == pid:
         path.unlink(missing_ok=True)
 
 

@@ -127,7 +127,7 @@ class MileageRun:
         poll(ready, f"mileage run did not come up:\n{self.output()[-4000:]}", timeout=300)
 
     def node_pid_recorded(self) -> int:
-        return int(self.pid_file.read_text())
+        return int(self.pid_file.read_text().split()[0])
 
     def node_pids(self) -> list[int]:
         """Every running anvil on this data dir's state file (found by its command line)."""

@@ -104,7 +104,8 @@ def test_restart_stops_the_leftover_node_of_the_same_state_file_and_takes_over(
         assert new.proc is not None and new.proc.pid != old.proc.pid
         assert int(str(rpc(new.url, "eth_blockNumber")), 16) == 5, "its chain was not taken over"
         pid_file = new.pid_file
-        assert pid_file is not None and pid_file.read_text().strip() == str(new.proc.pid)
+        assert pid_file is not None
+        assert pid_file.read_text().split() == [str(new.proc.pid), str(os.getpid())]
         for path in (state, pid_file, tmp_path / "anvil.log"):
             assert mode(path) == 0o600, path
     finally:
@@ -151,3 +152,25 @@ def test_a_damaged_state_file_is_named_in_the_error(tmp_path: Path) -> None:
     node = AnvilProcess(state_file=state, log_file=tmp_path / "anvil.log")
     with pytest.raises(ChainUnavailable, match=r"(?s)code 2 at start.*state.json.*parse json"):
         node.start()
+
+
+def test_the_node_of_a_live_parent_is_not_taken_over(tmp_path: Path) -> None:
+    """Two runs on one data dir: the second is refused, the first keeps its node."""
+    port, state = free_port(), tmp_path / "state.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    parent = subprocess.Popen(
+        [sys.executable, "-c", PARENT, str(port), str(state)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert parent.stdout is not None
+        pid = int(parent.stdout.readline())
+        second = AnvilProcess(port=port, state_file=state)
+        with pytest.raises(ChainUnavailable, match=rf"in use by process {parent.pid}"):
+            second.start()
+        assert alive(pid) and rpc_ready(f"http://127.0.0.1:{port}")
+    finally:
+        parent.kill()
+        parent.wait(30)
