@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.adapters.private_files import narrow_existing, private_dir, private_file
@@ -39,9 +39,9 @@ def private_sqlite_file(url: str) -> None:
     """Create the SQLite database file of ``url`` with mode 0600 (in a 0700 directory if the
     directory is new) before SQLite opens it, so that its -wal and -shm, which SQLite creates
     with the database's mode, are 0600 too; narrow existing ones that others can read."""
-    db_path = url.split("///", 1)[-1].split("?", 1)[0]
+    db_path = make_url(url).database
     if not db_path or db_path == ":memory:" or db_path.startswith("file:"):
-        return
+        return  # in memory, or a URI filename SQLite resolves itself
     path = Path(db_path)
     if not path.parent.exists():
         private_dir(path.parent)

@@ -104,3 +104,15 @@ def test_embedded_keys_password_and_data_dir_are_private(tmp_path: Path) -> None
     assert mode(settings.keystore_password_file) == 0o600
     files = list(keydir.glob("*.json"))
     assert files and all(mode(f) == 0o600 for f in files)
+
+
+def test_an_in_memory_database_creates_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for url in ("sqlite://", "sqlite:///:memory:"):
+        engine = make_engine(url)
+        with engine.connect() as c:
+            assert c.scalar(sa.text("select 1")) == 1
+        engine.dispose()
+    assert list(tmp_path.iterdir()) == []
