@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -86,8 +85,6 @@ def run(
 
     settings = get_settings()
     configure_logging(json=settings.log_json or None)
-    for noisy in ("httpx", "alembic", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
     def say(message: str) -> None:
         typer.echo(message, err=True)
