@@ -3,17 +3,33 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, Header, Query, Response
+from pydantic import BeforeValidator
 from sqlalchemy.orm import Session
 
 from api.context import AppContext
 from api.history_schemas import ReadableHistoryOut
 from api.schemas import KindName, ProgramName
 from api.services import history_labels, wallet
+
+_ISO_DATE_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def _iso_only(value: object) -> object:
+    """Refuse what the schema's ``date-time`` does not allow but pydantic would take (unix
+    seconds such as ``6``, a date without a time)."""
+    if isinstance(value, str) and not _ISO_DATE_TIME.match(value):
+        raise ValueError("give an ISO 8601 date-time, e.g. 2026-03-01T00:00:00+09:00")
+    return value
+
+
+#: a query date-time: ISO 8601 only (with a zone, or UTC)
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
 
 
 @dataclass(frozen=True)
@@ -36,8 +52,10 @@ def history_params(
     ] = None,
     program: Annotated[ProgramName | None, Query()] = None,
     kind: Annotated[KindName | None, Query()] = None,
-    since: Annotated[datetime | None, Query(description="entries at or after (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="entries before (ISO 8601)")] = None,
+    since: Annotated[IsoDateTime | None, Query(description="entries at or after (ISO 8601)")] = (
+        None
+    ),
+    until: Annotated[IsoDateTime | None, Query(description="entries before (ISO 8601)")] = None,
     accept_language: Annotated[
         str | None,
         Header(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Response
@@ -12,6 +11,7 @@ from pydantic import Field
 from api.auth import Principal
 from api.deps import Ctx, require
 from api.errors import error_responses
+from api.history_params import IsoDateTime
 from api.schemas import EX_HASH, Hex32, Model, OperationOut
 from api.services import operations_list
 from api.services.operations_list import OperationsQuery
@@ -77,8 +77,10 @@ async def list_operations(
     kind: Annotated[Literal["conversion", "deduction"] | None, Query()] = None,
     status: Annotated[OperationStatus | None, Query()] = None,
     reference: Annotated[Hex32 | None, Query(description="the deduction's reference")] = None,
-    since: Annotated[datetime | None, Query(description="created at or after (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="created before (ISO 8601)")] = None,
+    since: Annotated[IsoDateTime | None, Query(description="created at or after (ISO 8601)")] = (
+        None
+    ),
+    until: Annotated[IsoDateTime | None, Query(description="created before (ISO 8601)")] = None,
     accept: Annotated[str | None, Header(max_length=512, include_in_schema=False)] = None,
 ) -> Response:
     q = OperationsQuery(limit, cursor, kind, status, reference, since, until)

@@ -113,6 +113,9 @@ def test_filters(env: Env) -> None:
     assert env.all_ids(k, since=day1) == [failed, ded]
     assert env.all_ids(k, until=day1) == [conv]
     assert env.all_ids(k, since=T0.isoformat(), until=day1, kind="deduction") == []
+    for not_iso in ("6", "2026-03-01"):  # unix seconds, a date without time: not date-time
+        r = env.get(k, until=not_iso)
+        assert r.status_code == 422 and "until" in r.json()["message"], not_iso
     bad = env.get(k, kind="refund")
     assert bad.status_code == 422 and "kind" in bad.json()["message"]
     assert env.get(k, stauts="final").status_code == 422  # a misspelt filter is an error
