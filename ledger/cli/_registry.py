@@ -23,6 +23,7 @@ SUBAPPS: list[tuple[str, str | None]] = [
     ("apikeys", "apikeys"),
     ("admin", "admin"),
     ("corrections", None),
+    ("notices", "notices"),
 ]
 
 

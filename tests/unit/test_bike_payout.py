@@ -145,3 +145,12 @@ def test_the_cadence_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MILEAGE_BIKE_PAYOUT", "weekly")
     with pytest.raises(ValidationError, match="yearly"):
         Settings()
+
+
+def test_the_payout_tier_has_a_label() -> None:
+    """The wallet's history labels a payout award (main's history labels, merged)."""
+    from api.services.history_labels import tier_label
+    from ledger.service.bike_accruals import PAYOUT_TIER
+
+    assert tier_label(PAYOUT_TIER, "en") == "accrued mileage paid out"
+    assert tier_label(PAYOUT_TIER, "ko") == "적립 마일리지 지급"
