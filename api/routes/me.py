@@ -19,8 +19,9 @@ from api.errors import error_responses
 from api.history_params import HistoryQuery, history_answer
 from api.history_schemas import ReadableHistoryOut
 from api.oidc import Citizen, verifier_for
-from api.schemas import BalancesOut, ExpiringOut, ProofOut
+from api.schemas import BalancesOut, BikeAccrualOut, ExpiringOut, ProofOut
 from api.services import proofs, wallet
+from api.services.bike_accrual import bike_accrual
 from api.strict_query import StrictQueryRoute
 
 citizen_token = HTTPBearer(
@@ -88,6 +89,15 @@ def get_my_expiring(
     ctx: Ctx, session: DbSession, me: Me, days: Annotated[int, Query(ge=0, le=3650)] = 60
 ) -> ExpiringOut:
     return wallet.expiring_soon(ctx, session, me.account, days)
+
+
+@router.get(
+    "/bike-accrual",
+    response_model=BikeAccrualOut,
+    summary="The signed-in citizen's accrued, unpaid BIKE mileage (as .../bike-accrual)",
+)
+def get_my_bike_accrual(ctx: Ctx, session: DbSession, me: Me) -> BikeAccrualOut:
+    return bike_accrual(ctx, session, me.account)
 
 
 @router.get(

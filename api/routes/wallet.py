@@ -13,10 +13,10 @@ from api.deps import AccountPath, Ctx, DbSession, ReadableAccount
 from api.errors import error_responses
 from api.history_params import HistoryQuery, history_answer
 from api.history_schemas import ReadableHistoryOut
-from api.schemas import AccruedMonthOut, BalancesOut, BikeAccrualOut, ExpiringOut, ProofOut
+from api.schemas import BalancesOut, BikeAccrualOut, ExpiringOut, ProofOut
 from api.services import proofs, wallet
+from api.services.bike_accrual import bike_accrual
 from api.strict_query import StrictQueryRoute
-from ledger.service.bike_accruals import accrued_unpaid
 
 router = APIRouter(
     route_class=StrictQueryRoute,
@@ -78,17 +78,7 @@ def get_expiring(
     summary="BIKE mileage accrued and not yet paid, per month, with the payout period of each",
 )
 def get_bike_accrual(ctx: Ctx, session: DbSession, account: ReadableAccount) -> BikeAccrualOut:
-    cadence = ctx.settings.bike_payout
-    months = accrued_unpaid(session, account, cadence)
-    return BikeAccrualOut(
-        account=account,
-        payout_cadence=cadence.value,
-        accrued_unpaid=sum(m.amount for m in months),
-        months=[
-            AccruedMonthOut(month=m.month, amount=m.amount, payout_period=m.payout_period)
-            for m in months
-        ],
-    )
+    return bike_accrual(ctx, session, account)
 
 
 @router.get(

@@ -109,3 +109,20 @@ def test_a_citizen_not_yet_a_member_gets_empty_anchored_answers(
     assert history["entries"] == [] and history["anchor"] == body["anchor"]
     expiring = me(e, provider, "expiring", "newcomer-1").json()
     assert expiring["total"] == 0 and expiring["anchor"] == body["anchor"]
+
+
+def test_me_bike_accrual(env: tuple[ApiEnv, Provider]) -> None:
+    """The citizen sees the BIKE mileage accrued and not yet paid (docs/rules.md §2.4), as the
+    account endpoint answers it."""
+    e, provider = env
+    alice = citizen_account(e, "citizen-7")
+    e.member("BIKE", "B-7", alice)
+    ride = {"member_id": "B-7", "month": "2026-05", "ride_days": 12, "ride_minutes": 300}
+    items = [{**ride, "pass_365": True}]
+    r = e.post("/v1/awards", e.key("operator:BIKE"), {"program": "BIKE", "items": items})
+    assert r.status_code == 200, r.text
+    mine = me(e, provider, "bike-accrual", "citizen-7")
+    assert mine.status_code == 200, mine.text
+    assert mine.json()["accrued_unpaid"] == 900
+    assert mine.json() == e.get(f"/v1/accounts/{alice}/bike-accrual", e.key("auditor")).json()
+    assert me(e, provider, "bike-accrual", "citizen-8").json()["accrued_unpaid"] == 0
