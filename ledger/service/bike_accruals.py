@@ -36,6 +36,7 @@ from ledger.feeds.periods import current_month
 if TYPE_CHECKING:  # feeds imports this module
     from ledger.service.feeds import FeedReport
 
+_CHUNK = 5000
 PAYOUT_TIER = "bike_payout"
 """Tier of a payout award (its months' tiers stay on the accruals)."""
 
@@ -195,16 +196,18 @@ def pay(
             cadence,
             through,
         )
-        paid = {
+        paid = {  # the payout periods at hand are few: one query, whatever the members
             (m, p)
             for m, p in session.execute(
                 select(Award.member_id, Award.period).where(
                     Award.program == Program.BIKE.name,
-                    Award.member_id.in_({p.member_id for p in plan}),
                     Award.period.in_({p.period for p in plan}),
                 )
             )
         }
+        awards_rows: list[dict[str, object]] = []
+        window_rows: list[dict[str, object]] = []
+        paid_rows: list[dict[str, object]] = []
         for payout in plan:
             if (payout.member_id, payout.period) in paid:
                 report.late.append((payout.member_id, payout.period))
@@ -214,45 +217,40 @@ def pay(
                 + awards.award_id(Program.BIKE, payout.member_id, payout.period, award_key).hex()
             )
             ride = sum(minutes[(payout.member_id, str(m))] for m in payout.months)
-            session.execute(
-                insert(Award).values(
-                    award_id=aid,
-                    program=Program.BIKE.name,
-                    member_id=payout.member_id,
-                    account_id=accounts[payout.member_id],
-                    period=payout.period,
-                    amount=payout.amount,
-                    tier=PAYOUT_TIER,
-                    source=f"bike-payout:{cadence.value}:{through}",
-                    savings=json.dumps({"ride_minutes": str(ride)}),
-                    status="pending",
-                )
+            awards_rows.append(
+                {
+                    "award_id": aid,
+                    "program": Program.BIKE.name,
+                    "member_id": payout.member_id,
+                    "account_id": accounts[payout.member_id],
+                    "period": payout.period,
+                    "amount": payout.amount,
+                    "tier": PAYOUT_TIER,
+                    "source": f"bike-payout:{cadence.value}:{through}",
+                    "savings": json.dumps({"ride_minutes": str(ride)}),
+                    "status": "pending",
+                }
             )
             owner = holder(Program.BIKE, payout.member_id, None)
-            session.execute(
-                insert(AwardWindow),
-                [
+            for m in payout.months:
+                window_rows.append(
                     {
                         "program": Program.BIKE.name,
                         "holder": owner,
                         "month": str(m),
                         "award_id": aid,
                     }
-                    for m in payout.months
-                ],
-            )
-            session.execute(
-                update(BikeAccrual)
-                .where(
-                    BikeAccrual.member_id == payout.member_id,
-                    BikeAccrual.month.in_([str(m) for m in payout.months]),
-                    BikeAccrual.award_id.is_(None),
                 )
-                .values(award_id=aid)
-            )
+                paid_rows.append({"member_id": payout.member_id, "month": str(m), "award_id": aid})
             report.awards += 1
             report.amount += payout.amount
             report.months += len(payout.months)
+        for i in range(0, len(awards_rows), _CHUNK):
+            session.execute(insert(Award), awards_rows[i : i + _CHUNK])
+        for i in range(0, len(window_rows), _CHUNK):
+            session.execute(insert(AwardWindow), window_rows[i : i + _CHUNK])
+        for i in range(0, len(paid_rows), _CHUNK):  # ORM bulk update by primary key
+            session.execute(update(BikeAccrual), paid_rows[i : i + _CHUNK])
     return report
 
 

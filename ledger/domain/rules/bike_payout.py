@@ -103,13 +103,16 @@ def plan_payouts(unpaid: Iterable[Accrual], cadence: Cadence, through: YearMonth
     """One payout per member and closed payout period (`through` or earlier) of the `unpaid`
     accruals, sorted by member and period. Accruals of 0 are left out; a payout of 0 is none."""
     groups: dict[tuple[str, str], list[Accrual]] = {}
+    closed: dict[str, bool] = {}
     for accrual in unpaid:
         if accrual.amount < 0:
             raise InvalidValue("amount", f"accrual of {accrual.member_id} is negative")
         if accrual.amount == 0:
             continue
         period = payout_period(accrual.month, cadence)
-        if is_closed(period, through):
+        if period not in closed:
+            closed[period] = is_closed(period, through)
+        if closed[period]:
             groups.setdefault((accrual.member_id, period), []).append(accrual)
     plan = []
     for (member, period), items in sorted(groups.items()):
