@@ -45,6 +45,7 @@ from eth_hash.auto import keccak
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
+from bridge.audit_rules import AwardRules, Grant
 from bridge.errors import BridgeError
 from ledger.domain.codes import PROGRAM_CODES, EntryKind, Program
 from ledger.domain.hashchain import HEAD_BYTES, PREIMAGE_BYTES, ZERO_HEAD
@@ -854,6 +855,8 @@ class TrailChecker:
         self._last_pos = b""  # the last record's position bytes (block 8, log index 4)
         self._keccak = make_keccak256(PREIMAGE_BYTES, HEAD_BYTES)
         self._new: list[bytes] = []
+        #: awards and the corrections bound to them (bridge/audit_rules.py)
+        self.awards = AwardRules(complete=accounts is None)
 
     def take_new_accounts(self) -> list[str]:
         """Accounts first seen since the last call, as ``0x`` ids."""
@@ -888,6 +891,9 @@ class TrailChecker:
         credit_kinds = CREDIT_KINDS
         known = KNOWN_KINDS
         grant = int(EntryKind.GRANT)
+        correction = int(EntryKind.CORRECTION)
+        merge_out, merge_in = int(EntryKind.MERGE_OUT), int(EntryKind.MERGE_IN)
+        awards = self.awards
         m48, m96 = _M48, _M96
         last_pos = self._last_pos
         head_of = self._keccak
@@ -945,7 +951,14 @@ class TrailChecker:
                 credited[program] += amount
                 if kind == grant:
                     granted[program] += amount
+                    awards.grant(account, program, amount, rec[base + _R_REF : end], pos, seq)
+                elif kind == merge_in:
+                    awards.merge(account, rec[base + _R_REF : end], False)
             else:
+                if kind == correction:
+                    awards.correction(account, program, amount, rec[base + _R_REF : end], pos, seq)
+                elif kind == merge_out:
+                    awards.merge(account, rec[base + _R_REF : end], True)
                 bal[program] -= amount
                 debited[program] += amount
                 if bal[program] < 0 and not st.broken:
@@ -997,6 +1010,10 @@ class TrailChecker:
                         st.balances[p],
                         "",
                     )
+        self.mismatches.extend(
+            Mismatch(f.account, f.field, f.expected, f.actual, f.detail)
+            for f in self.awards.take_findings()
+        )
         if totals is not None:
             for p, tot in totals.items():
                 name = Program(p).name
@@ -1091,6 +1108,8 @@ class VerifyReport:
     fetch_seconds: float
     state_seconds: float
     mismatches: list[Mismatch]
+    #: the GRANT entries replayed, by award id (``bridge.award_audit.unmatched_in_grants``)
+    grants: dict[bytes, Grant] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -1190,6 +1209,7 @@ def verify_ledger(
             fetch_seconds=fetch,
             state_seconds=state_seconds,
             mismatches=mismatches,
+            grants=checker.awards.grants,
         )
     finally:
         if own:
