@@ -15,9 +15,9 @@ A run over chosen accounts only (``complete=False``) sees no other account's eve
 correction on an account that took a merge, whose award was granted to the merged account, is
 then left unjudged rather than flagged.
 
-One pass, one dictionary entry per GRANT (award id → account, program, amount), which
-:func:`bridge.award_audit.check_awards` also uses to check the database's awards against the
-chain.
+One pass, one dictionary entry per GRANT (award id → the record's account and entry word, 64
+bytes: no object the garbage collector tracks, so a million grants cost no collection pauses);
+:func:`bridge.award_audit.unmatched_in_grants` looks the database's awards up in it.
 """
 
 from __future__ import annotations
@@ -65,10 +65,13 @@ def _name(program: int) -> str:
 class AwardRules:
     """Collects GRANT, CORRECTION and MERGE_OUT entries (in chain order) and flags corrections
     that are not bound to their award. Feed with :meth:`grant`, :meth:`correction` and
-    :meth:`merge_out`; read :attr:`findings` and :attr:`grants`."""
+    :meth:`merge`; read :meth:`take_findings` and :meth:`grant_of`."""
 
     complete: bool = True
-    grants: dict[bytes, Grant] = field(default_factory=dict)
+    #: award id -> account (32 bytes) + entry word (32 bytes) of its GRANT; the verifier's hot
+    #: loop fills it inline (``TrailChecker.feed_records``) and calls :meth:`grant` only for a
+    #: second GRANT of one award id
+    grants: dict[bytes, bytes] = field(default_factory=dict)
     corrected: dict[bytes, int] = field(default_factory=dict)
     successors: dict[bytes, bytes] = field(default_factory=dict)
     merged_into: set[bytes] = field(default_factory=set)
@@ -79,12 +82,20 @@ class AwardRules:
         out, self.findings = self.findings, []
         return out
 
+    def grant_of(self, ref: bytes) -> Grant | None:
+        """The GRANT of award id ``ref`` (the first one), if any."""
+        raw = self.grants.get(ref)
+        if raw is None:
+            return None
+        word = int.from_bytes(raw[32:])
+        return Grant(raw[:32], word >> 56 & 0xFF, word >> 112)
+
     def grant(
         self, account: bytes, program: int, amount: int, ref: bytes, pos: bytes, seq: int
     ) -> None:
         """A GRANT entry of ``amount`` in ``program`` with award id ``ref`` (at ``pos``, ``seq``:
-        see :func:`where`)."""
-        first = self.grants.get(ref)
+        see :func:`where`), given here by a caller that has not recorded it yet."""
+        first = self.grant_of(ref)
         if first is not None:
             at = where(pos, seq)
             self.findings.append(
@@ -98,7 +109,8 @@ class AwardRules:
                 )
             )
             return
-        self.grants[ref] = Grant(account, program, amount)
+        word = program << 56 | amount << 112
+        self.grants[ref] = account + word.to_bytes(32)
 
     def merge(self, account: bytes, other: bytes, out: bool) -> None:
         """A MERGE_OUT (``out``: ``account`` was merged into ``other``, its ref) or MERGE_IN
@@ -126,7 +138,7 @@ class AwardRules:
         at = where(pos, seq)
         who = "0x" + account.hex()
         award = f"award id 0x{ref.hex()}"
-        g = self.grants.get(ref)
+        g = self.grant_of(ref)
         if g is None:
             if not self.complete and account in self.merged_into:
                 return  # granted, perhaps, to a merged account whose events were not read

@@ -9,7 +9,7 @@ award an ``AwardSkipped``, and nothing else happens on chain), so every audit ch
   index equal to the chain; ``/v1/audit/programs``; ``mileage bridge status``): one SQL query
   (``NOT EXISTS`` on the entries), then the differing GRANT, if any, of the few awards found;
 - :func:`unmatched_in_grants` against the GRANT entries the verifier replayed from the chain's
-  events (``mileage audit verify``, ``bridge.audit_rules.AwardRules.grants``): one pass over
+  events (``mileage audit verify``, ``bridge.audit_rules.AwardRules.grant_of``): one pass over
   the awards, a dictionary look-up each.
 
 Only awards whose transaction was mined at or before the block checked are compared (a newer
@@ -18,7 +18,7 @@ one is not in the index or the replay yet).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,13 +156,15 @@ def count_unmatched_in_index(session: Session, max_block: int | None) -> dict[st
     return counts
 
 
-def unmatched_in_grants(rows: Iterable[Any], grants: Mapping[bytes, Grant]) -> list[UnmatchedAward]:
+def unmatched_in_grants(
+    rows: Iterable[Any], grant_of: Callable[[bytes], Grant | None]
+) -> list[UnmatchedAward]:
     """The award ``rows`` (from :func:`load_on_chain_awards`) whose GRANT, looked up by award id
-    in ``grants`` (replayed from the chain's events), is missing or differs."""
+    with ``grant_of`` (replayed from the chain's events), is missing or differs."""
     out = []
     for r in rows:
         try:
-            g = grants.get(bytes.fromhex(str(r.award_id)[2:]))
+            g = grant_of(bytes.fromhex(str(r.award_id)[2:]))
         except ValueError:
             g = None
         grant = None if g is None else ("0x" + g.account.hex(), g.program, g.amount)
@@ -183,7 +185,7 @@ def check_database_awards(
     address: str,
     chain_id: int,
     block: int,
-    grants: Mapping[bytes, Grant],
+    grant_of: Callable[[bytes], Grant | None],
     accounts: Collection[str] | None = None,
 ) -> list[UnmatchedAward] | None:
     """:func:`unmatched_in_grants` of the awards in the database at ``database_url``, if that
@@ -211,4 +213,4 @@ def check_database_awards(
             rows = load_on_chain_awards(s, block, accounts)
     finally:
         engine.dispose()
-    return unmatched_in_grants(rows, grants)
+    return unmatched_in_grants(rows, grant_of)

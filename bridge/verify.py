@@ -45,7 +45,7 @@ from eth_hash.auto import keccak
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
-from bridge.audit_rules import AwardRules, Grant
+from bridge.audit_rules import AwardRules
 from bridge.errors import BridgeError
 from ledger.domain.codes import PROGRAM_CODES, EntryKind, Program
 from ledger.domain.hashchain import HEAD_BYTES, PREIMAGE_BYTES, ZERO_HEAD
@@ -894,6 +894,7 @@ class TrailChecker:
         correction = int(EntryKind.CORRECTION)
         merge_out, merge_in = int(EntryKind.MERGE_OUT), int(EntryKind.MERGE_IN)
         awards = self.awards
+        keep_grant = awards.grants.setdefault
         m48, m96 = _M48, _M96
         last_pos = self._last_pos
         head_of = self._keccak
@@ -951,7 +952,11 @@ class TrailChecker:
                 credited[program] += amount
                 if kind == grant:
                     granted[program] += amount
-                    awards.grant(account, program, amount, rec[base + _R_REF : end], pos, seq)
+                    # inline: one dict entry of two slices (bytes: nothing for the GC to track)
+                    ref = rec[base + _R_REF : end]
+                    kept = rec[base : base + _R_REF]
+                    if keep_grant(ref, kept) is not kept:  # the award id was granted before
+                        awards.grant(account, program, amount, ref, pos, seq)
                 elif kind == merge_in:
                     awards.merge(account, rec[base + _R_REF : end], False)
             else:
@@ -1108,8 +1113,8 @@ class VerifyReport:
     fetch_seconds: float
     state_seconds: float
     mismatches: list[Mismatch]
-    #: the GRANT entries replayed, by award id (``bridge.award_audit.unmatched_in_grants``)
-    grants: dict[bytes, Grant] = field(default_factory=dict)
+    #: the GRANT entries replayed (``grant_of``; ``bridge.award_audit.unmatched_in_grants``)
+    awards: AwardRules = field(default_factory=AwardRules)
 
     @property
     def ok(self) -> bool:
@@ -1209,7 +1214,7 @@ def verify_ledger(
             fetch_seconds=fetch,
             state_seconds=state_seconds,
             mismatches=mismatches,
-            grants=checker.awards.grants,
+            awards=checker.awards,
         )
     finally:
         if own:

@@ -125,7 +125,7 @@ def verify(
                 report.address,
                 chain_id,
                 report.block,
-                report.grants,
+                report.awards.grant_of,
                 only,
             )
     except (BridgeError, LedgerError) as exc:

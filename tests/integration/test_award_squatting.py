@@ -119,8 +119,8 @@ def test_squatted_number_is_reported_by_every_audit(env: ApiEnv, seed: Any) -> N
     assert "WARNING: 1 mined/final award(s) without a matching GRANT entry" in out.output
 
 
-def test_clean_ledger_passes_every_award_check(env: ApiEnv, seed: Any) -> None:
-    seed("CAR", [50_000, 20_000], prefix="ok")
+def test_clean_ledger_passes_and_a_differing_award_is_named(env: ApiEnv, seed: Any) -> None:
+    nos = seed("CAR", [50_000, 20_000], prefix="ok")
     env.submit("issuer", "CAR")
     env.index()
     out = mileage("reconcile")
@@ -129,3 +129,15 @@ def test_clean_ledger_passes_every_award_check(env: ApiEnv, seed: Any) -> None:
     assert out.exit_code == 0, out.output
     assert "database awards (mined/final) against GRANT entries: OK" in out.output
     assert env.client(env.key("auditor")).programs()["verdict"] == "ok"
+
+    # The database's award no longer says what the chain granted (amount edited).
+    env.execute(sa.update(Award).where(Award.award_no == nos[1]).values(amount=21_000))
+    account = env.scalar(sa.select(Award.account_id).where(Award.award_no == nos[1]))
+    differs = f"its GRANT entry differs: 20,000 CAR to {account}"
+    out = mileage("reconcile")
+    assert out.exit_code == 1, out.output
+    assert f"award {nos[1]} (CAR" in out.output and differs in out.output
+    out = mileage("audit", "verify", "--all")
+    assert out.exit_code == 1, out.output
+    assert f"AWARD WITHOUT GRANT award {nos[1]} (" in out.output and differs in out.output
+    assert f"award {nos[0]} (" not in out.output
