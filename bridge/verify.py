@@ -838,7 +838,8 @@ class TrailChecker:
     account's next, its entry word sets no bit outside the layout, its codes are known, and no
     balance goes below zero. Every head is computed (``bytes24(keccak256(previous head ‖ entry))``;
     the log carries none), so a missing, altered or reordered entry shows in :meth:`finish`, where
-    the replayed head differs from the contract's.
+    the replayed head differs from the contract's. GRANT, CORRECTION and MERGE entries also go to
+    :attr:`awards` (``bridge.audit_rules``): a correction not bound to its award is a mismatch.
     """
 
     def __init__(self, accounts: Iterable[str] | None = None) -> None:
