@@ -87,6 +87,12 @@ class RuleViolation(ApiError):
     code = "rule_violation"
 
 
+class RowsRejected(RuleViolation):
+    """Rows of a batch were rejected; nothing of the batch was recorded (details.rejects)."""
+
+    code = "rows_rejected"
+
+
 class ServiceUnavailable(ApiError):
     """A dependency (database, chain, indexer) is not available."""
 

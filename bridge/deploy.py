@@ -1,9 +1,9 @@
 """Deploy and configure MileageLedger: register the programs with their limits, grant roles.
 
-Program limits are a **project choice** (PROGRAM_RULES leaves the on-chain caps open): the largest
-single award of each program follows its award table (§2), the annual budgets follow the 2021
-budgets of §4. Override them with a JSON file (``mileage deploy --programs FILE``) shaped like
-:data:`DEFAULT_PROGRAMS`.
+Program limits: the largest single award of each program is the top of its award table, and the
+annual budgets are the 2021 plan's incentive lines, each cited in ``docs/rules.md`` §4 (BIKE: the
+pilot's 400 M KRW). Override them with a JSON file (``mileage deploy --programs FILE``) shaped like
+:data:`DEFAULT_PROGRAMS`, or per fiscal year with ``mileage admin set-budget``.
 """
 
 from __future__ import annotations
@@ -25,12 +25,17 @@ FIVE_YEARS = 1826 * 24 * 3600  # 5 years counted in days, leap days included
 
 # program code -> (largest single award, annual budget); validity is FIVE_YEARS for all.
 DEFAULT_PROGRAMS: dict[int, dict[str, int]] = {
-    1: {"max_award": 50_000, "annual_budget": 3_800_000_000},  # ECO_HOUSEHOLD §2.1, §4
-    2: {"max_award": 10_000_000, "annual_budget": 2_000_000_000},  # ECO_ORG §2.2 (budget: ours)
-    3: {"max_award": 70_000, "annual_budget": 2_839_960_000},  # CAR §2.3, §4
-    4: {"max_award": 2_000, "annual_budget": 1_200_000_000},  # BIKE §2.4 (monthly cap), §4
-    5: {"max_award": 12_000, "annual_budget": 250_000_000},  # ECO_SEASON §2.5, §4
-    6: {"max_award": 10_000, "annual_budget": 300_000_000},  # CAR_SEASON §2.5, §4
+    # 2021 plan 4-1, 사업비 "개인회원 3,800백만원"
+    1: {"max_award": 50_000, "annual_budget": 3_800_000_000},  # ECO_HOUSEHOLD
+    # 2021 plan 4-1, 사업비 "단체 499백만원"
+    2: {"max_award": 10_000_000, "annual_budget": 499_000_000},  # ECO_ORG
+    # 2021 plan 4-2, 사업비 "기타보상금 2,485백만원" (the incentive line, not the program's total)
+    3: {"max_award": 70_000, "annual_budget": 2_485_000_000},  # CAR
+    # 2021 plan 4-4, "시범운영 4억원" (1,200 M at full scale); max award: the monthly cap
+    4: {"max_award": 2_000, "annual_budget": 400_000_000},  # BIKE
+    # 2021 plan 4-6, "소요예산 550백만원(에코 250백만원, 승용차 300백만원)"
+    5: {"max_award": 12_000, "annual_budget": 250_000_000},  # ECO_SEASON
+    6: {"max_award": 10_000, "annual_budget": 300_000_000},  # CAR_SEASON
     7: {"max_award": 0, "annual_budget": 0},  # SEOUL: only by conversion
 }
 

@@ -7,7 +7,6 @@ the ledger deployed with the development key (one key holds every role). Nothing
 
 from __future__ import annotations
 
-import csv
 import os
 import platform
 import random
@@ -30,6 +29,7 @@ from pydantic import SecretStr  # noqa: E402
 
 from bridge.anvil import AnvilProcess, anvil_binary  # noqa: E402
 from ledger.adapters.orm import Deployment  # noqa: E402
+from ledger.feeds import safecsv  # noqa: E402
 from ledger.service.deployment import ensure_deployment  # noqa: E402
 from ledger.service.runtime import Runtime  # noqa: E402
 from ledger.settings import ANVIL_DEV_KEY, Settings  # noqa: E402
@@ -133,7 +133,7 @@ def write_bike_members(path: Path, n: int, seed: int = 7) -> Path:
     """members.csv: ``n`` BIKE members, one citizen each."""
     rng = random.Random(seed)
     with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
+        w = safecsv.writer(fh)
         w.writerow(["member_id", "program", "citizen_id", "district", "donation_consent"])
         for i in range(1, n + 1):
             w.writerow(
@@ -149,7 +149,7 @@ def write_bike_feed(path: Path, n_members: int, months: list[str], seed: int = 1
     rng = random.Random(seed)
     rows = 0
     with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
+        w = safecsv.writer(fh)
         w.writerow(["member_id", "month", "ride_days", "ride_minutes"])
         for month in months:
             for i in range(1, n_members + 1):

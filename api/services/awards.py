@@ -1,35 +1,56 @@
-"""Award batches from program operators, validated by the feed code itself.
+"""Award batches from program operators, recorded by the feeds' one recording path.
 
-The JSON items are written as a CSV of the program's feed format (``ledger.feeds.COLUMNS``) and
-run through ``ledger.feeds.iter_awards``: the same cell checks, registry check, rules,
-uniqueness and BIKE caps as a feed file. Accepted awards become pending ``Award`` rows (the
-bridge's outbox); award ids are deterministic, so a batch sent twice records nothing twice.
+The JSON items are rows of the program's feed format (``ledger.feeds.COLUMNS``) and go, as
+parsed rows (no CSV in between), through ``ledger.service.feeds.record_awards``: the same cell
+checks, registry check, rules, periods, uniqueness and BIKE caps as a feed file, and the same
+all-or-nothing recording: if any item is rejected nothing is recorded and the answer is 422
+listing every rejected item by index. Award ids are deterministic, so a batch sent twice
+records nothing twice.
 """
 
 from __future__ import annotations
 
-import csv
-import tempfile
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
 
 from api.context import AppContext
-from api.errors import RuleViolation
+from api.errors import RowsRejected, RuleViolation
 from api.schemas import AwardResult, AwardsIn, AwardsOut
-from ledger.adapters.orm import Award, Member
+from ledger.adapters.orm import Award
 from ledger.domain.codes import Program
-from ledger.feeds import COLUMNS, ComputedAward, FeedOptions, Reject, iter_awards
-from ledger.service.feeds import bike_earned_before
+from ledger.feeds import COLUMNS, ComputedAward, FeedOptions
+from ledger.feeds.reader import RowItem, RowProblem
+from ledger.service.feeds import record_awards
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any) -> str | None:
+    """The text of a JSON value as a feed cell would hold it (None: not a scalar)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    if isinstance(value, str | int | float):
+        return str(value)
+    return None
+
+
+def item_rows(items: list[dict[str, Any]], columns: tuple[str, ...]) -> Iterator[RowItem]:
+    """The items as feed rows numbered from 1 (item ``i`` is row ``i + 1``)."""
+    for i, item in enumerate(items):
+        problems = [
+            f"items.{i}.{k}: unknown column; expected {', '.join(columns)}"
+            for k in sorted(set(item) - set(columns))
+        ]
+        row: dict[str, str] = {}
+        for column in columns:
+            text = _cell(item.get(column))
+            if text is None:
+                problems.append(f"items.{i}.{column}: must be a string or a number")
+                text = ""
+            row[column] = text
+        yield RowProblem(i + 1, "; ".join(problems)) if problems else (i + 1, row)
 
 
 def submit_awards(ctx: AppContext, body: AwardsIn, period: str | None) -> AwardsOut:
@@ -37,133 +58,75 @@ def submit_awards(ctx: AppContext, body: AwardsIn, period: str | None) -> Awards
     columns = COLUMNS.get(program)
     if columns is None:
         raise RuleViolation(f"{program.name} is not awarded from feeds", {"program": program.name})
-    results: dict[int, AwardResult] = {}
-    good: list[int] = []
-    for i, item in enumerate(body.items):
-        extra = sorted(set(item) - set(columns))
-        if extra:
-            results[i] = AwardResult(
-                index=i,
-                member_id=_member(item),
-                status="rejected",
-                errors=[
-                    {
-                        "field": f"items.{i}.{k}",
-                        "message": f"unknown column; expected {', '.join(columns)}",
-                    }
-                    for k in extra
-                ],
-            )
-        else:
-            good.append(i)
-    computed: dict[int, ComputedAward] = {}
-    if good:
-        members = {str(body.items[i].get("member_id", "")) for i in good}
-        with ctx.sessions() as s:
-            known = set(
-                s.scalars(
-                    sa.select(Member.member_id).where(
-                        Member.program == program.name, Member.member_id.in_(members)
-                    )
-                )
-            )
+    outcomes: dict[int, tuple[ComputedAward, str]] = {}
 
-        earned_before = bike_earned_before(ctx.sessions)
-        with tempfile.TemporaryDirectory(prefix="mileage-awards-") as tmp:
-            path = Path(tmp) / "batch.csv"
-            with path.open("w", encoding="utf-8", newline="") as fh:
-                w = csv.writer(fh)
-                w.writerow(columns)
-                for i in good:
-                    w.writerow([_cell(body.items[i].get(c)) for c in columns])
-            options = FeedOptions(org_period=period)
-            for res in iter_awards(
-                program, path, known.__contains__, options=options, bike_earned_before=earned_before
-            ):
-                if isinstance(res, Reject):
-                    if res.line < 2:  # the batch as a whole (e.g. ECO_ORG without a period)
-                        raise RuleViolation(res.reason, {"program": program.name})
-                    i = good[res.line - 2]
-                    results[i] = AwardResult(
-                        index=i,
-                        member_id=_member(body.items[i]),
-                        status="rejected",
-                        errors=[{"field": f"items.{i}", "message": res.reason}],
-                    )
-                else:
-                    i = good[res.line - 2]
-                    computed[i] = res
-    _record(ctx, program, computed, results, body.source)
-    ordered = [results[i] for i in sorted(results)]
+    def outcome(award: ComputedAward, status: str) -> None:
+        outcomes[award.line - 1] = (award, status)
+
+    members = {str(item.get("member_id", "")) for item in body.items}
+    report = record_awards(
+        ctx.sessions,
+        program,
+        "items",
+        lambda: item_rows(body.items, columns),
+        source=f"api:{body.source}",
+        options=FeedOptions(org_period=period),
+        members=members,
+        outcome=outcome,
+    )
+    if report.rejects and report.rejects[0].line == 0:  # the batch as a whole
+        raise RuleViolation(report.rejects[0].reason, {"program": program.name})
+    if report.rejected:
+        rejects = [
+            {
+                "index": r.line - 1,
+                "field": f"items.{r.line - 1}",
+                "member_id": _member(body.items[r.line - 1]),
+                "message": r.reason,
+            }
+            for r in report.rejects
+        ]
+        raise RowsRejected(
+            f"{report.rejected} of {len(body.items)} items rejected; nothing was recorded. "
+            "Fix the items listed in details.rejects and send the batch again.",
+            {"program": program.name, "rejects": rejects},
+        )
+    numbers = _award_numbers(ctx, [a for a, status in outcomes.values() if status != "zero"])
+    results = [
+        _result(i, award, status, numbers) for i, (award, status) in sorted(outcomes.items())
+    ]
     return AwardsOut(
         program=program.name,
-        recorded=sum(r.status == "recorded" for r in ordered),
-        already_recorded=sum(r.status == "already_recorded" for r in ordered),
-        zero=sum(r.status == "zero" for r in ordered),
-        rejected=sum(r.status == "rejected" for r in ordered),
-        results=ordered,
+        recorded=report.recorded,
+        already_recorded=report.already_recorded,
+        zero=report.zero,
+        rejected=0,
+        results=results,
+    )
+
+
+def _award_numbers(ctx: AppContext, awards: list[ComputedAward]) -> dict[str, int]:
+    ids = {"0x" + bytes(a.award_id).hex() for a in awards}
+    if not ids:
+        return {}
+    with ctx.sessions() as s:
+        rows = s.execute(sa.select(Award.award_id, Award.award_no).where(Award.award_id.in_(ids)))
+        return {str(aid): int(no) for aid, no in rows}
+
+
+def _result(i: int, a: ComputedAward, status: str, numbers: dict[str, int]) -> AwardResult:
+    aid = "0x" + bytes(a.award_id).hex()
+    return AwardResult(
+        index=i,
+        member_id=a.member_id,
+        status=status,  # type: ignore[arg-type]
+        award_id=aid,
+        award_no=numbers.get(aid),
+        amount=a.amount,
+        tier=a.tier,
     )
 
 
 def _member(item: dict[str, Any]) -> str | None:
     value = item.get("member_id")
     return str(value) if value is not None else None
-
-
-def _record(
-    ctx: AppContext,
-    program: Program,
-    computed: dict[int, ComputedAward],
-    results: dict[int, AwardResult],
-    source: str,
-) -> None:
-    if not computed:
-        return
-    with ctx.sessions() as s, s.begin():
-        ids = {i: "0x" + bytes(a.award_id).hex() for i, a in computed.items()}
-        existing: dict[str, int] = {
-            str(r[0]): int(r[1])
-            for r in s.execute(
-                sa.select(Award.award_id, Award.award_no).where(
-                    Award.award_id.in_(set(ids.values()))
-                )
-            )
-        }
-        accounts: dict[str, str] = {
-            str(r[0]): str(r[1])
-            for r in s.execute(
-                sa.select(Member.member_id, Member.account_id).where(
-                    Member.program == program.name,
-                    Member.member_id.in_({a.member_id for a in computed.values()}),
-                )
-            )
-        }
-        for i, a in sorted(computed.items()):
-            aid = ids[i]
-            base: dict[str, Any] = {
-                "index": i,
-                "member_id": a.member_id,
-                "award_id": aid,
-                "amount": a.amount,
-                "tier": a.tier,
-            }
-            if a.amount == 0:
-                results[i] = AwardResult(status="zero", **base)
-            elif aid in existing:
-                results[i] = AwardResult(status="already_recorded", award_no=existing[aid], **base)
-            else:
-                row = Award(
-                    award_id=aid,
-                    program=program.name,
-                    member_id=a.member_id,
-                    account_id=accounts[a.member_id],
-                    period=a.period,
-                    amount=a.amount,
-                    tier=a.tier[:64],
-                    source=f"api:{source}"[:256],
-                    status="pending",
-                )
-                s.add(row)
-                s.flush()
-                existing[aid] = row.award_no
-                results[i] = AwardResult(status="recorded", award_no=row.award_no, **base)

@@ -9,7 +9,6 @@ rejected.
 
 from __future__ import annotations
 
-import csv
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -19,7 +18,7 @@ import typer
 
 from ledger.domain.codes import AWARDED_PROGRAMS, Program
 from ledger.domain.errors import InvalidValue
-from ledger.feeds import ComputedAward, FeedOptions, check_org_period, iter_awards
+from ledger.feeds import ComputedAward, FeedOptions, check_org_period, iter_awards, safecsv
 
 app = typer.Typer(
     help="Compute mileage awards from program feeds (pure: needs no chain and no database).",
@@ -84,7 +83,7 @@ def compute(
     elif period is not None:
         raise typer.BadParameter("only ECO_ORG feeds take a round", param_hint="--period")
     options = FeedOptions(org_period=period)
-    out = csv.writer(sys.stdout, lineterminator="\n")
+    out = safecsv.writer(sys.stdout, lineterminator="\n")
     out.writerow(OUTPUT_COLUMNS)
     rejected = 0
     with ExitStack() as stack:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -12,6 +11,7 @@ from tqdm import tqdm
 
 from ledger.cli._common import friendly_errors
 from ledger.domain.codes import Program
+from ledger.feeds import safecsv
 from ledger.feeds.formats import FeedOptions
 from ledger.feeds.model import Reject
 from ledger.service.feeds import count_rows, import_feed
@@ -23,7 +23,7 @@ app = typer.Typer(help="Program feeds (eco, car, bike, season).", no_args_is_hel
 def write_rejects(path: Path, rejects: list[Reject]) -> None:
     """The rejects report: CSV ``file, line, reason``."""
     with path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
+        w = safecsv.writer(fh)
         w.writerow(["file", "line", "reason"])
         w.writerows([r.file, r.line, r.reason] for r in rejects)
 
@@ -41,7 +41,8 @@ def import_(
     ] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
 ) -> None:
-    """Validate, compute and record the awards of FILE; bad rows go to the rejects report."""
+    """Validate, compute and record the awards of FILE, all or nothing: if any row is rejected
+    nothing is recorded and the rejects report lists every bad row."""
     try:
         prog = Program[program.upper()]
     except KeyError:
@@ -62,13 +63,18 @@ def import_(
         rt.sessions, prog, file, options=FeedOptions(org_period=period), progress=advance
     )
     bar.close()
-    typer.echo(
-        f"{file}: {report.rows} rows; recorded {report.recorded} awards "
-        f"({report.recorded_amount:,} mileage); already recorded {report.already_recorded}; "
-        f"nothing earned {report.zero}; rejected {report.rejected}"
-    )
     if report.rejected:
         target = rejects or file.with_suffix(".rejects.csv")
         write_rejects(target, report.rejects)
-        typer.echo(f"rejected rows are listed in {target}", err=True)
+        typer.echo(
+            f"{file}: {report.rows} rows; rejected {report.rejected}; nothing was recorded "
+            f"(a feed is recorded whole or not at all). Fix the rows listed in {target} and "
+            "import the file again.",
+            err=True,
+        )
         raise typer.Exit(2)
+    typer.echo(
+        f"{file}: {report.rows} rows; recorded {report.recorded} awards "
+        f"({report.recorded_amount:,} mileage); already recorded {report.already_recorded}; "
+        f"nothing earned {report.zero}; rejected 0"
+    )

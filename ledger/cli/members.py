@@ -19,18 +19,24 @@ app = typer.Typer(help="Program memberships and unified citizen accounts.", no_a
 def import_(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="members CSV")],
 ) -> None:
-    """Import ``member_id, program, citizen_id, district, donation_consent`` rows."""
+    """Import ``member_id, program, citizen_id, district, donation_consent`` rows, all or
+    nothing (a rejected row leaves the database unchanged)."""
     rt = Runtime.open()
     key = rt.settings.account_key.get_secret_value().encode()
     report = import_members(rt.sessions, file, key)
     for r in report.rejects:
         typer.echo(f"rejected {r}", err=True)
+    if report.rejects:
+        typer.echo(
+            f"{file}: rejected {len(report.rejects)} rows; nothing was recorded (a members file "
+            "is imported whole or not at all). Fix the rows above and import the file again.",
+            err=True,
+        )
+        raise typer.Exit(2)
     typer.echo(
         f"accounts created: {report.accounts_created}, members created: {report.members_created}, "
-        f"updated: {report.updated}, unchanged: {report.unchanged}, rejected: {len(report.rejects)}"
+        f"updated: {report.updated}, unchanged: {report.unchanged}, rejected: 0"
     )
-    if report.rejects:
-        raise typer.Exit(2)
 
 
 @app.command("merge")

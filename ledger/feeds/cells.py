@@ -8,9 +8,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import TypeVar
 
-from ledger.domain.awards import check_member_id
 from ledger.domain.errors import InvalidValue
 from ledger.domain.types import YearMonth
+from ledger.feeds.fields import member_id_problem, text_problem
 
 _UNSIGNED = re.compile(r"\d+(\.\d+)?")
 _SIGNED = re.compile(r"[+-]?\d+(\.\d+)?")
@@ -69,14 +69,22 @@ class Cells:
         return text
 
     def member_id(self, column: str = "member_id") -> str | None:
-        """The member id, checked to be usable in an award id."""
+        """The member id, checked by the one member-id rule (ledger.feeds.fields)."""
+        text = self.raw(column)
+        problem = member_id_problem(text)
+        if problem is not None:
+            self.problem(column, problem)
+            return None
+        return text
+
+    def text(self, column: str, max_chars: int) -> str | None:
+        """A required, printable text of at most `max_chars` characters."""
         text = self.required(column)
         if text is None:
             return None
-        try:
-            check_member_id(text)
-        except InvalidValue as error:
-            self.problem(column, error.problem)
+        problem = text_problem(text, max_chars)
+        if problem is not None:
+            self.problem(column, problem)
             return None
         return text
 
@@ -132,5 +140,5 @@ class Cells:
             return enum(text.lower())
         except ValueError:
             allowed = " | ".join(member.value for member in enum)
-            self.problem(column, f"{text!r} is not one of {allowed}")
+            self.problem(column, f"{text[:40]!r} is not one of {allowed}")
             return None

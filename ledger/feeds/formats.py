@@ -8,7 +8,7 @@ rows are computed per member-year by the pipeline instead (the yearly cap spans 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 
 from ledger.domain import awards
@@ -23,6 +23,8 @@ from ledger.domain.rules.energy import (
 )
 from ledger.domain.types import YearMonth
 from ledger.feeds.cells import Cells
+from ledger.feeds.fields import VEHICLE_ID_MAX
+from ledger.feeds.periods import PROGRAM_STARTS, current_month, period_problem
 
 ENERGY_TYPES: tuple[tuple[str, str], ...] = (
     ("electricity", "electricity_kwh"),
@@ -56,11 +58,27 @@ class FeedOptions:
     """Settings of one feed computation.
 
     `org_period` is the ECO_ORG round (`YYYY-MM..YYYY-MM`), which the decisions feed does not
-    carry; `factors` are the CO₂ factors of the eco rules.
+    carry; `factors` are the CO₂ factors of the eco rules; `starts` the first month of each
+    program (ledger.feeds.periods) and `today` the current month (None: the clock's), which
+    bound the periods a feed may award.
     """
 
     factors: EmissionFactors = DEFAULT_EMISSION_FACTORS
     org_period: str | None = None
+    starts: Mapping[Program, YearMonth] = field(default_factory=lambda: PROGRAM_STARTS)
+    today: YearMonth | None = None
+
+    def check_period(
+        self, cells: Cells, program: Program, first: YearMonth, last: YearMonth, columns: str
+    ) -> None:
+        """Record a problem when `first`..`last` lies outside `program`'s life; `columns` is
+        'first_column,last_column' (or one column for both)."""
+        first_column, _, last_column = columns.partition(",")
+        today = self.today or current_month()
+        found = period_problem(program, first, last, self.starts, today)
+        if found is not None:
+            at_first, problem = found
+            cells.problem(first_column if at_first else (last_column or first_column), problem)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +149,8 @@ def _usage_row(program: Program, cells: Cells, options: FeedOptions) -> ParsedRo
         else:
             year = cells.guard(lambda: awards.season_year(start, end))
             period = None if year is None else awards.season_period(year)
+        if period is not None:
+            options.check_period(cells, program, start, end, "window_start,window_end")
     cells.finish()
     assert member is not None and period is not None and usage is not None
     factors = options.factors
@@ -167,14 +187,16 @@ def _org_row(cells: Cells, options: FeedOptions) -> ParsedRow:
     )
 
 
-def _car_row(cells: Cells) -> ParsedRow:
+def _car_row(cells: Cells, options: FeedOptions) -> ParsedRow:
     member = cells.member_id()
-    vehicle = cells.required("vehicle_id")
+    vehicle = cells.text("vehicle_id", VEHICLE_ID_MAX)
     start, end = cells.month("period_start"), cells.month("period_end")
     baseline, actual = cells.decimal("baseline_km"), cells.decimal("actual_km")
     period = None
     if start is not None and end is not None:
         period = cells.guard(lambda: awards.window_period(start, end, "period_start", "period_end"))
+        if period is not None:
+            options.check_period(cells, Program.CAR, start, end, "period_start,period_end")
     cells.finish()
     assert member is not None and vehicle is not None and period is not None
     assert baseline is not None and actual is not None
@@ -184,9 +206,9 @@ def _car_row(cells: Cells) -> ParsedRow:
     return ParsedRow(member, period, unique, partial(car.award, distance), (("km", saved_km),))
 
 
-def _car_season_row(cells: Cells) -> ParsedRow:
+def _car_season_row(cells: Cells, options: FeedOptions) -> ParsedRow:
     member = cells.member_id()
-    vehicle = cells.required("vehicle_id")
+    vehicle = cells.text("vehicle_id", VEHICLE_ID_MAX)
     year = cells.integer("season")
     km = cells.decimal("season_km")
     period = None
@@ -195,6 +217,9 @@ def _car_season_row(cells: Cells) -> ParsedRow:
             cells.problem("season", f"{cells.raw('season')!r} is not a 4-digit year")
         else:
             period = cells.guard(lambda: awards.season_period(year))
+            if period is not None:
+                first = YearMonth(year, 12)
+                options.check_period(cells, Program.CAR_SEASON, first, first.plus(3), "season")
     cells.finish()
     assert member is not None and vehicle is not None and period is not None and km is not None
     distance = season.CarSeasonDistance(km)
@@ -210,19 +235,21 @@ def parse_row(program: Program, row: Mapping[str, str], options: FeedOptions) ->
     if program is Program.ECO_ORG:
         return _org_row(cells, options)
     if program is Program.CAR:
-        return _car_row(cells)
+        return _car_row(cells, options)
     if program is Program.CAR_SEASON:
-        return _car_season_row(cells)
+        return _car_season_row(cells, options)
     raise ValueError(f"{program.name} rows are not parsed by parse_row")
 
 
-def parse_ride(row: Mapping[str, str]) -> ParsedRide:
+def parse_ride(row: Mapping[str, str], options: FeedOptions) -> ParsedRide:
     """Parse one BIKE row; raises `RowInvalid` listing every problem."""
     cells = Cells(row)
     member = cells.member_id()
     month = cells.month("month")
     days, minutes = cells.integer("ride_days"), cells.integer("ride_minutes")
     ride = None
+    if month is not None:
+        options.check_period(cells, Program.BIKE, month, month, "month")
     if month is not None and days is not None and minutes is not None:
         ride = cells.guard(lambda: bike.BikeMonth(month, days, minutes))
     cells.finish()

@@ -10,13 +10,17 @@ month; the first good row wins, later ones are rejected naming it).
 
 BIKE needs the whole member-year (the yearly cap is applied in month order even when the
 feed is unsorted), so a BIKE feed is read twice: pass 1 stores the good rows in the scratch
-database, which sorts them by member, year and month on disk to apply the caps; pass 2
-re-reads the file and yields results in file order.
+database, which sorts them by member, year and month on disk; each member-year then goes
+through the one cap implementation, `ledger.domain.rules.bike.year_awards`; pass 2 re-reads
+the file and yields results in file order.
+
+`iter_row_awards` is the same for rows that do not come from a file (the API's batches).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from ledger.domain import awards
@@ -26,16 +30,20 @@ from ledger.domain.rules import bike
 from ledger.feeds.cells import RowInvalid
 from ledger.feeds.formats import COLUMNS, FeedOptions, parse_ride, parse_row, ride_from_db
 from ledger.feeds.model import ComputedAward, Reject
-from ledger.feeds.reader import RowProblem, read_rows
+from ledger.feeds.periods import current_month, period_problem
+from ledger.feeds.reader import RowProblem, Rows, read_rows
 from ledger.feeds.scratch import Scratch
 
 KnownMembers = Callable[[str], bool]
 """Member registry predicate: True if the member id is registered (for the program)."""
-EarnedBefore = Callable[[int, Sequence[str]], Iterable[tuple[str, int]]]
-"""BIKE: for a calendar year and a chunk of member ids, ``(member_id, amount)`` of the mileage
-earlier feeds already awarded those members in that year (members with nothing may be left out).
-Called once per chunk of at most ``EARNED_CHUNK`` members, so a database answers a feed of
-a million rows with a few thousand grouped queries instead of one query per member-year."""
+EarnedBefore = Callable[[int, Sequence[str]], Iterable[tuple[str, int, int]]]
+"""BIKE: for a calendar year and a chunk of member ids, ``(member_id, month, amount)`` of every
+award already recorded for those members in that year, whatever feed or batch it came from
+(``amount`` is what counts toward the yearly cap: 0 for an award that failed). Called once per
+chunk of at most ``EARNED_CHUNK`` members, so a database answers a feed of a million rows with
+a few thousand queries instead of one query per member-year."""
+RECORDED_TIER = "recorded_before"
+"""Tier of a BIKE row whose month already has an award: its recorded amount, not recomputed."""
 
 _BATCH = 1_000
 EARNED_CHUNK = 500
@@ -52,12 +60,19 @@ def _duplicate(column: str, key: str, first: int) -> str:
     )
 
 
-def check_org_period(period: str | None) -> str:
-    """The normalised ECO_ORG round; raises `InvalidValue` if missing or not a peak window."""
+def check_org_period(period: str | None, options: FeedOptions | None = None) -> str:
+    """The normalised ECO_ORG round; raises `InvalidValue` if missing, not a peak window or
+    outside the program's life (`options`' starts and current month)."""
     if period is None:
         raise InvalidValue("period", "ECO_ORG feeds need the round, e.g. --period 2024-12..2025-03")
     start, end = awards.parse_window_period(period)
-    return awards.org_period(start, end)
+    normalised = awards.org_period(start, end)
+    options = options or FeedOptions()
+    today = options.today or current_month()
+    found = period_problem(Program.ECO_ORG, start, end, options.starts, today)
+    if found is not None:
+        raise InvalidValue("period", found[1])
+    return normalised
 
 
 def iter_awards(
@@ -72,33 +87,56 @@ def iter_awards(
 
     Yields a `ComputedAward` (amount 0 when nothing is earned) or a `Reject` per data row, in
     file order. A file-level problem (unreadable, not UTF-8, bad header, ECO_ORG without a
-    round) yields one `Reject` (line 0 or 1) and ends the stream.
+    round) yields one `Reject` (line 0 or the line at fault) and ends the stream.
     """
     path = Path(path)
+    columns = COLUMNS.get(program, ())
+    yield from iter_row_awards(
+        program,
+        str(path),
+        lambda: read_rows(path, columns),
+        known_members,
+        options=options,
+        bike_earned_before=bike_earned_before,
+    )
+
+
+def iter_row_awards(
+    program: Program,
+    file: str,
+    rows: Rows,
+    known_members: KnownMembers | None = None,
+    *,
+    options: FeedOptions | None = None,
+    bike_earned_before: EarnedBefore | None = None,
+) -> Iterator[ComputedAward | Reject]:
+    """`iter_awards` for any source of rows: `rows()` starts a pass over (number, row) pairs
+    (BIKE makes two passes); rejects name `file` and the row's number."""
     options = options or FeedOptions()
+    if options.today is None:
+        options = replace(options, today=current_month())
     try:
         if program not in AWARDED_PROGRAMS:
-            raise FeedError(str(path), 0, f"{program.name} is not awarded from feeds")
+            raise FeedError(file, 0, f"{program.name} is not awarded from feeds")
         if program is Program.ECO_ORG:
             try:
-                period = check_org_period(options.org_period)
+                period = check_org_period(options.org_period, options)
             except InvalidValue as error:
-                raise FeedError(str(path), 0, str(error)) from error
-            options = FeedOptions(options.factors, period)
+                raise FeedError(file, 0, str(error)) from error
+            options = replace(options, org_period=period)
         if program is Program.BIKE:
-            yield from _bike(path, known_members, bike_earned_before)
+            yield from _bike(file, rows, known_members, bike_earned_before, options)
         else:
-            yield from _rows(program, path, known_members, options)
+            yield from _rows(program, file, rows, known_members, options)
     except FeedError as error:
         yield Reject(error.file, error.line, error.problem)
 
 
 def _rows(
-    program: Program, path: Path, known: KnownMembers | None, options: FeedOptions
+    program: Program, file: str, rows: Rows, known: KnownMembers | None, options: FeedOptions
 ) -> Iterator[ComputedAward | Reject]:
-    file = str(path)
     with Scratch() as scratch:
-        for item in read_rows(path, COLUMNS[program]):
+        for item in rows():
             if isinstance(item, RowProblem):
                 yield Reject(file, item.line, item.message)
                 continue
@@ -136,10 +174,12 @@ def _rows(
 
 
 def _bike(
-    path: Path, known: KnownMembers | None, earned_before: EarnedBefore | None
+    file: str,
+    rows: Rows,
+    known: KnownMembers | None,
+    earned_before: EarnedBefore | None,
+    options: FeedOptions,
 ) -> Iterator[ComputedAward | Reject]:
-    file = str(path)
-    columns = COLUMNS[Program.BIKE]
     with Scratch() as scratch:
         db = scratch.db
         db.execute(
@@ -152,12 +192,12 @@ def _bike(
         )
         # Pass 1: store the good rows; problems are reported in pass 2.
         batch: list[tuple[int, str, int, int, int, int]] = []
-        for item in read_rows(path, columns):
+        for item in rows():
             if isinstance(item, RowProblem):
                 continue
             line, row = item
             try:
-                parsed = parse_ride(row)
+                parsed = parse_ride(row, options)
             except RowInvalid:
                 continue
             ride = parsed.ride
@@ -178,22 +218,25 @@ def _bike(
         batch.clear()
         _apply_bike_caps(scratch, earned_before)
         # Pass 2: the file again, in order, with the results computed per member-year.
-        for item in read_rows(path, columns):
+        for item in rows():
             if isinstance(item, RowProblem):
                 yield Reject(file, item.line, item.message)
                 continue
             line, row = item
             try:
-                parsed = parse_ride(row)
+                parsed = parse_ride(row, options)
             except RowInvalid as error:
                 yield Reject(file, line, str(error))
                 continue
             if known is not None and not known(parsed.member_id):
                 yield Reject(file, line, _unknown(parsed.member_id))
                 continue
-            amount, tier, first = db.execute(
+            found = db.execute(
                 "SELECT amount, tier, first_line FROM results WHERE line = ?", (line,)
             ).fetchone()
+            if found is None:
+                raise FeedError(file, line, "the file changed while it was read; import it again")
+            amount, tier, first = found
             period = awards.bike_period(parsed.ride.month)
             if first is not None:
                 reason = (
@@ -214,12 +257,12 @@ def _bike(
 
 
 def _load_earned(scratch: Scratch, earned_before: EarnedBefore | None) -> None:
-    """Fill the scratch table `earned` (member, year, amount) from `earned_before`, asked once
-    per year and chunk of `EARNED_CHUNK` members of the feed."""
+    """Fill the scratch table `earned` (member, year, month, amount) from `earned_before`,
+    asked once per year and chunk of `EARNED_CHUNK` members of the feed."""
     db = scratch.db
     db.execute(
-        "CREATE TABLE earned(member TEXT, year INTEGER, amount INTEGER,"
-        " PRIMARY KEY(member, year)) WITHOUT ROWID"
+        "CREATE TABLE earned(member TEXT, year INTEGER, month INTEGER, amount INTEGER,"
+        " PRIMARY KEY(member, year, month)) WITHOUT ROWID"
     )
     if earned_before is None:
         return
@@ -227,8 +270,8 @@ def _load_earned(scratch: Scratch, earned_before: EarnedBefore | None) -> None:
     pending: dict[int, list[str]] = {}
 
     def ask(year: int, members: list[str]) -> None:
-        found = [(m, year, int(a)) for m, a in earned_before(year, members) if a]
-        db.executemany("INSERT INTO earned VALUES (?, ?, ?)", found)
+        found = [(m, year, int(month), int(a)) for m, month, a in earned_before(year, members)]
+        db.executemany("INSERT OR REPLACE INTO earned VALUES (?, ?, ?, ?)", found)
         members.clear()
 
     for year, member in groups:
@@ -242,30 +285,53 @@ def _load_earned(scratch: Scratch, earned_before: EarnedBefore | None) -> None:
 
 
 def _apply_bike_caps(scratch: Scratch, earned_before: EarnedBefore | None) -> None:
-    """Compute every stored ride's award in member-year and month order, into `results`."""
+    """Compute every stored ride's award per member-year, into `results`.
+
+    Each member-year goes to `bike.year_awards` (the one implementation of the caps) with
+    everything already recorded for the member in that year as `earned_before`; a month that
+    already has an award keeps it (tier `RECORDED_TIER`), and a second row of a month is a
+    duplicate naming the first.
+    """
     db = scratch.db
     _load_earned(scratch, earned_before)
     reader = db.execute(
-        "SELECT r.line, r.member, r.year, r.month, r.days, r.minutes, COALESCE(e.amount, 0)"
-        " FROM rides r LEFT JOIN earned e ON e.member = r.member AND e.year = r.year"
-        " ORDER BY r.member, r.year, r.month, r.line"
+        "SELECT line, member, year, month, days, minutes FROM rides"
+        " ORDER BY member, year, month, line"
     )
     out: list[tuple[int, int, str, int | None]] = []
-    group: tuple[str, int] | None = None
-    earned = 0
-    last_month: tuple[int, int] | None = None  # (month, first line of that month)
-    while rows := reader.fetchmany(_BATCH):
-        for line, member, year, month, days, minutes, before in rows:
-            if (member, year) != group:
-                group = (member, year)
-                earned = int(before)
-                last_month = None
-            if last_month is not None and last_month[0] == month:
-                out.append((line, 0, "duplicate", last_month[1]))
-                continue
-            last_month = (month, line)
-            result = bike.month_award(ride_from_db(year, month, days, minutes), earned)
-            earned += result.amount
+    group: list[tuple[int, bike.BikeMonth]] = []
+    key: tuple[str, int] | None = None
+
+    def flush() -> None:
+        if key is None:
+            return
+        recorded = {
+            int(month): int(amount)
+            for month, amount in db.execute(
+                "SELECT month, amount FROM earned WHERE member = ? AND year = ?", key
+            )
+        }
+        new = [(line, ride) for line, ride in group if ride.month.month not in recorded]
+        results = bike.year_awards([ride for _, ride in new], sum(recorded.values()))
+        for (line, _), result in zip(new, results, strict=True):
             out.append((line, result.amount, result.tier, None))
+        for line, ride in group:
+            if ride.month.month in recorded:
+                out.append((line, recorded[ride.month.month], RECORDED_TIER, None))
+        group.clear()
+
+    first_of_month: tuple[str, int, int, int] | None = None  # member, year, month, line
+    while rows := reader.fetchmany(_BATCH):
+        for line, member, year, month, days, minutes in rows:
+            if (member, year) != key:
+                flush()
+                key = (member, year)
+            if first_of_month is not None and first_of_month[:3] == (member, year, month):
+                out.append((line, 0, "duplicate", first_of_month[3]))
+                continue
+            first_of_month = (member, year, month, line)
+            group.append((line, ride_from_db(year, month, days, minutes)))
         db.executemany("INSERT INTO results VALUES (?, ?, ?, ?)", out)
         out.clear()
+    flush()
+    db.executemany("INSERT INTO results VALUES (?, ?, ?, ?)", out)

@@ -7,10 +7,11 @@ the award ids make the second import a no-op). The files use the documented feed
 
 from __future__ import annotations
 
-import csv
 import random
 from dataclasses import dataclass
 from pathlib import Path
+
+from ledger.feeds import safecsv
 
 DISTRICTS = (
     "Jongno-gu",
@@ -157,7 +158,7 @@ def generate(out_dir: Path, citizens: int = 3000, seed: int = 20211) -> DemoFile
 def _write(path: Path, header: list[str], rows: list[list[str]]) -> Path:
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
+        w = safecsv.writer(fh)
         w.writerow(header)
         w.writerows(rows)
     tmp.replace(path)

@@ -1,34 +1,41 @@
-"""Import a program feed: validate, compute and record awards in the outbox for the bridge.
+"""Record awards in the outbox for the bridge: the one recording path of feeds and the API.
 
-Streaming: rows are read, computed (ledger.feeds) and written in chunks; memory stays flat
-whatever the file size (the member registry of the program is held as a set of ids). Each chunk
-is one transaction, so a crash loses at most the chunk in flight and never half-applies a row;
-award ids are deterministic and unique in the database, so importing a feed again (after a
-crash, or after fixing rejected rows) records only what is not recorded yet.
+`record_awards` takes rows (a feed file's, or the API's parsed JSON items), validates and
+computes them (ledger.feeds) and records the awards **all or nothing**: everything goes into
+one database transaction, which is rolled back if any row (or the file itself, e.g. a
+decoding error on its last line) is rejected. Memory stays flat: rows stream, awards are
+inserted in chunks inside that transaction (the member registry of the program is held as a
+set of ids). Award ids are deterministic and unique in the database, so recording the same
+rows again records nothing twice.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.adapters.orm import Award, Member
 from ledger.domain.codes import Program
-from ledger.feeds.formats import FeedOptions
+from ledger.feeds.formats import COLUMNS, FeedOptions
 from ledger.feeds.model import ComputedAward, Reject
-from ledger.feeds.pipeline import EarnedBefore, iter_awards
+from ledger.feeds.pipeline import EarnedBefore, iter_row_awards
+from ledger.feeds.reader import Rows, read_rows
 
 CHUNK = 5000
+
+Outcome = Callable[[ComputedAward, str], None]
+"""Told the status of every computed award: ``recorded``, ``already_recorded`` or ``zero``."""
 
 
 @dataclass
 class FeedReport:
-    """What an import did."""
+    """What an import did. When anything was rejected, nothing is recorded (`committed` is
+    False and the recorded counts are 0)."""
 
     rows: int = 0
     recorded: int = 0
@@ -37,6 +44,7 @@ class FeedReport:
     zero: int = 0
     rejects: list[Reject] = field(default_factory=list)
     rejected: int = 0
+    committed: bool = False
     max_rejects_kept: int = 100_000
 
     def reject(self, r: Reject) -> None:
@@ -63,100 +71,148 @@ def import_feed(
     options: FeedOptions | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> FeedReport:
-    """Validate and record the awards of ``path``; returns counts and the rejected rows."""
-    with factory() as s:
-        known = set(s.scalars(select(Member.member_id).where(Member.program == program.name)))
+    """Validate the feed at ``path`` and record its awards, all or nothing."""
+    columns = COLUMNS.get(program, ())
+    return record_awards(
+        factory,
+        program,
+        str(path),
+        lambda: read_rows(path, columns),
+        source=path.name,
+        options=options,
+        progress=progress,
+    )
+
+
+def record_awards(
+    factory: sessionmaker[Session],
+    program: Program,
+    file: str,
+    rows: Rows,
+    *,
+    source: str,
+    options: FeedOptions | None = None,
+    members: Collection[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+    outcome: Outcome | None = None,
+) -> FeedReport:
+    """Validate and compute ``rows`` and record their awards in one transaction.
+
+    ``file`` names the rows in rejects; ``source`` is stored with each award (``source:line``).
+    ``members``, when given, limits the registry lookup to those member ids (a small batch).
+    If any row is rejected the transaction is rolled back and the report lists the rejects.
+    """
     report = FeedReport()
-    chunk: list[ComputedAward] = []
-    # BIKE yearly cap: what *other* feeds already awarded (this file's own rows, if imported
-    # before, are recognised by their award ids instead)
-    earned_before = bike_earned_before(factory, exclude_source=path.name)
-    for item in iter_awards(
-        program, path, known.__contains__, options=options, bike_earned_before=earned_before
-    ):
-        report.rows += 1
-        if isinstance(item, Reject):
-            report.reject(item)
-        elif item.amount == 0:
-            report.zero += 1
-        else:
-            chunk.append(item)
-        if len(chunk) >= CHUNK:
-            _record(factory, chunk, report, path.name)
-            chunk = []
-        if progress is not None and report.rows % 1000 == 0:
-            progress(1000)
-    if chunk:
-        _record(factory, chunk, report, path.name)
+    with factory() as session:
+        query = select(Member.member_id).where(Member.program == program.name)
+        if members is not None:
+            query = query.where(Member.member_id.in_(set(members)))
+        known = set(session.scalars(query))
+        chunk: list[ComputedAward] = []
+        try:
+            for item in iter_row_awards(
+                program,
+                file,
+                rows,
+                known.__contains__,
+                options=options,
+                bike_earned_before=bike_earned_before(session),
+            ):
+                report.rows += 1
+                if isinstance(item, Reject):
+                    report.reject(item)
+                elif item.amount == 0:
+                    report.zero += 1
+                    if outcome is not None:
+                        outcome(item, "zero")
+                elif not report.rejected:  # after a reject nothing will be recorded
+                    chunk.append(item)
+                if len(chunk) >= CHUNK:
+                    _insert(session, chunk, report, source, outcome)
+                    chunk = []
+                if progress is not None and report.rows % 1000 == 0:
+                    progress(1000)
+            if chunk and not report.rejected:
+                _insert(session, chunk, report, source, outcome)
+            if report.rejected:
+                session.rollback()
+                report.recorded = report.recorded_amount = report.already_recorded = 0
+            else:
+                session.commit()
+                report.committed = True
+        except BaseException:
+            session.rollback()
+            raise
     if progress is not None:
         progress(report.rows % 1000)
     return report
 
 
-def bike_earned_before(
-    factory: sessionmaker[Session], *, exclude_source: str | None = None
-) -> EarnedBefore:
-    """The BIKE yearly cap's lookup for `iter_awards`: per year and chunk of members, one
-    grouped query over the awards not failed (served by the ``(program, member_id, period)``
-    index). ``exclude_source`` leaves out the awards recorded from that feed file."""
+def bike_earned_before(session: Session) -> EarnedBefore:
+    """The BIKE yearly cap's lookup for `iter_awards`: every award recorded for a chunk of
+    members in a calendar year, whatever file or batch it came from, per month (an award that
+    failed counts 0); served by the ``(program, member_id, period)`` index."""
 
-    def lookup(year: int, members: Sequence[str]) -> list[tuple[str, int]]:
-        query = (
-            select(Award.member_id, func.sum(Award.amount))
-            .where(
-                Award.program == Program.BIKE.name,
-                Award.member_id.in_(members),
-                Award.period.like(f"{year:04d}-%"),
-                Award.status != "failed",
-            )
-            .group_by(Award.member_id)
+    def lookup(year: int, members: Iterable[str]) -> list[tuple[str, int, int]]:
+        periods = [f"{year:04d}-{month:02d}" for month in range(1, 13)]
+        query = select(Award.member_id, Award.period, Award.amount, Award.status).where(
+            Award.program == Program.BIKE.name,
+            Award.member_id.in_(list(members)),
+            Award.period.in_(periods),
         )
-        if exclude_source is not None:
-            query = query.where(Award.source.not_like(f"{exclude_source}:%"))
-        with factory() as s:
-            return [(member, int(total or 0)) for member, total in s.execute(query)]
+        months: dict[tuple[str, int], int] = {}
+        for member, period, amount, status in session.execute(query):
+            key = (member, int(period[5:7]))
+            months[key] = months.get(key, 0) + (0 if status == "failed" else int(amount))
+        return [(member, month, amount) for (member, month), amount in months.items()]
 
     return lookup
 
 
-def _record(
-    factory: sessionmaker[Session], items: Iterable[ComputedAward], report: FeedReport, source: str
+def _insert(
+    session: Session,
+    items: list[ComputedAward],
+    report: FeedReport,
+    source: str,
+    outcome: Outcome | None,
 ) -> None:
-    items = list(items)
-    with factory() as s, s.begin():
-        program = items[0].program.name
-        ids = ["0x" + bytes(a.award_id).hex() for a in items]
-        existing = set(s.scalars(select(Award.award_id).where(Award.award_id.in_(ids))))
-        accounts = {
-            member: account
-            for member, account in s.execute(
-                select(Member.member_id, Member.account_id).where(
-                    Member.program == program,
-                    Member.member_id.in_({a.member_id for a in items}),
-                )
+    program = items[0].program.name
+    ids = ["0x" + bytes(a.award_id).hex() for a in items]
+    existing = set(session.scalars(select(Award.award_id).where(Award.award_id.in_(ids))))
+    accounts: dict[str, str] = {
+        member: account
+        for member, account in session.execute(
+            select(Member.member_id, Member.account_id).where(
+                Member.program == program,
+                Member.member_id.in_({a.member_id for a in items}),
             )
-        }
-        rows = []
-        for a, aid in zip(items, ids, strict=True):
-            if aid in existing:
-                report.already_recorded += 1
-                continue
-            existing.add(aid)
-            rows.append(
-                {
-                    "award_id": aid,
-                    "program": program,
-                    "member_id": a.member_id,
-                    "account_id": accounts[a.member_id],
-                    "period": a.period,
-                    "amount": a.amount,
-                    "tier": a.tier[:64],
-                    "source": f"{source}:{a.line}",
-                    "savings": json.dumps(dict(a.savings)) if a.savings else None,
-                    "status": "pending",
-                }
-            )
-            report.recorded += 1
-            report.recorded_amount += a.amount
-        if rows:
-            s.execute(insert(Award), rows)
+        )
+    }
+    rows = []
+    for a, aid in zip(items, ids, strict=True):
+        if aid in existing:
+            report.already_recorded += 1
+            if outcome is not None:
+                outcome(a, "already_recorded")
+            continue
+        existing.add(aid)
+        rows.append(
+            {
+                "award_id": aid,
+                "program": program,
+                "member_id": a.member_id,
+                "account_id": accounts[a.member_id],
+                "period": a.period,
+                "amount": a.amount,
+                "tier": a.tier[:64],
+                "source": f"{source}:{a.line}"[:256],
+                "savings": json.dumps(dict(a.savings)) if a.savings else None,
+                "status": "pending",
+            }
+        )
+        report.recorded += 1
+        report.recorded_amount += a.amount
+        if outcome is not None:
+            outcome(a, "recorded")
+    if rows:
+        session.execute(insert(Award), rows)

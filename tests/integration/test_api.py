@@ -12,7 +12,7 @@ from test_api_harness import ApiEnv, acct, make_env
 
 from api.client import ApiError
 from bridge.client import to_bytes32
-from ledger.adapters.orm import ApiKey, IndexCursor, Operation
+from ledger.adapters.orm import ApiKey, Award, IndexCursor, Operation
 from ledger.service.witness import live_lists
 
 pytestmark = pytest.mark.chain
@@ -313,37 +313,62 @@ def test_awards_batch(env: ApiEnv) -> None:
     env.member("BIKE", "B-1", ALICE)
     env.member("BIKE", "B-2", BOB)
     op = env.key("operator:BIKE")
-    items = [
+    good = [
         {"member_id": "B-1", "month": "2026-05", "ride_days": 12, "ride_minutes": 300},
         {"member_id": "B-2", "month": "2026-05", "ride_days": 3, "ride_minutes": 300},
+    ]
+    bad = [
         {"member_id": "B-9", "month": "2026-05", "ride_days": 12, "ride_minutes": 300},
         {"member_id": "B-1", "month": "2026-13", "ride_days": 12, "ride_minutes": 300},
         {"member_id": "B-2", "month": "2026-05", "ride_days": 12, "bogus": 1},
+        {"member_id": "B-1\nB-2", "month": "2026-05", "ride_days": 12, "ride_minutes": 1},
     ]
-    r = env.post("/v1/awards", op, {"program": "BIKE", "items": items})
+    # all or nothing: one rejected item and nothing of the batch is recorded (422 lists them)
+    r = env.post("/v1/awards", op, {"program": "BIKE", "items": good + bad})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["code"] == "rows_rejected" and "nothing was recorded" in body["message"]
+    rejects = body["details"]["rejects"]
+    assert [x["index"] for x in rejects] == [2, 3, 4, 5]
+    assert "unknown member" in rejects[0]["message"]
+    assert rejects[1]["message"].startswith("month:")
+    assert rejects[2]["message"].startswith("items.4.bogus: unknown column")
+    assert "U+000A" in rejects[3]["message"]  # a line break in a cell: a reject, not a 500
+    with env.factory() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Award)) == 0
+    r = env.post("/v1/awards", op, {"program": "BIKE", "items": good})
     assert r.status_code == 200, r.text
     out = r.json()
-    assert [x["status"] for x in out["results"]] == [
-        "recorded",
-        "zero",
-        "rejected",
-        "rejected",
-        "rejected",
-    ]
+    assert [x["status"] for x in out["results"]] == ["recorded", "zero"]
     assert out["results"][0]["amount"] == 900
-    assert "unknown member" in out["results"][2]["errors"][0]["message"]
-    assert "month" in out["results"][3]["errors"][0]["message"]
-    assert out["results"][4]["errors"][0]["field"] == "items.4.bogus"
-    again = env.post("/v1/awards", op, {"program": "BIKE", "items": items[:1]}).json()
+    again = env.post("/v1/awards", op, {"program": "BIKE", "items": good[:1]}).json()
     assert again["results"][0]["status"] == "already_recorded"
     assert again["results"][0]["award_no"] == out["results"][0]["award_no"]
-    assert_error(env.post("/v1/awards", op, {"program": "CAR", "items": items[:1]}), 403)
+    assert_error(env.post("/v1/awards", op, {"program": "CAR", "items": good[:1]}), 403)
     assert_error(
-        env.post("/v1/awards", env.key("integrator"), {"program": "BIKE", "items": items[:1]}), 403
+        env.post("/v1/awards", env.key("integrator"), {"program": "BIKE", "items": good[:1]}), 403
     )
     env.submit("issuer", "BIKE")
     env.index()
     assert env.deployed.client.balance_of(to_bytes32(ALICE), 4) == 900
+
+
+def test_awards_batch_keeps_savings_for_reports(env: ApiEnv) -> None:
+    """Issue 17.3: awards posted through the API carry what the member saved, like a feed."""
+    env.member("CAR", "V-1", ALICE)
+    op = env.key("operator:CAR")
+    item = {
+        "member_id": "V-1",
+        "vehicle_id": "12GA3456",
+        "period_start": "2025-01",
+        "period_end": "2025-06",
+        "baseline_km": 6200,
+        "actual_km": 4100,
+    }
+    r = env.post("/v1/awards", op, {"program": "CAR", "items": [item]})
+    assert r.status_code == 200, r.text
+    with env.factory() as s:
+        assert s.scalars(sa.select(Award.savings)).all() == ['{"km": "2100"}']
 
 
 # --- audit ---------------------------------------------------------------------------------------

@@ -51,10 +51,21 @@ V2,22NA2222,2025-05,2025-10,5000,-3
 """,
     )
     out = cli("feeds", "import", "--program", "CAR", str(car), code=2)
-    assert "recorded 2 awards" in out and "rejected 2" in out
+    assert "rejected 2" in out and "nothing was recorded" in out  # all or nothing
     rejects = (tmp_path / "car.rejects.csv").read_text()
     assert "car.csv,4," in rejects and "unknown member" in rejects
     assert "car.csv,5," in rejects
+
+    # After fixing the file: the good rows are recorded, once.
+    fixed = write(
+        tmp_path / "car-fixed.csv",
+        """
+member_id,vehicle_id,period_start,period_end,baseline_km,actual_km
+V1,11GA1111,2025-05,2025-10,6000,4500
+V2,22NA2222,2025-05,2025-10,5000,4000
+""",
+    )
+    assert "recorded 2 awards" in cli("feeds", "import", "--program", "CAR", str(fixed))
 
     rt = Runtime.open(get_settings())
     mirror(rt, ADMIN_KEY)
@@ -68,15 +79,7 @@ V2,22NA2222,2025-05,2025-10,5000,-3
     # GHG: 1,500 + 1,000 km not driven x 0.2289 kgCO2/km (docs/feeds.md) = 0.572 tCO2.
     assert "2,500 km" in report and "0.572 tCO2" in report
 
-    # Re-import after fixing: only the fixed row is new, nothing is granted twice.
-    fixed = write(
-        tmp_path / "car-fixed.csv",
-        """
-member_id,vehicle_id,period_start,period_end,baseline_km,actual_km
-V1,11GA1111,2025-05,2025-10,6000,4500
-V2,22NA2222,2025-05,2025-10,5000,4000
-""",
-    )
+    # Importing the fixed file again grants nothing twice.
     assert "recorded 0 awards" in cli("feeds", "import", "--program", "CAR", str(fixed))
 
     # Account integration: C2's account merges into C1's.

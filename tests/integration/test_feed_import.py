@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,12 +33,8 @@ def register(factory: sessionmaker[Session], tmp_path: Path, members: list[str])
 
 def amounts(factory: sessionmaker[Session], source: str) -> dict[tuple[str, str], int]:
     with factory() as s:
-        rows = s.execute(
-            sa.select(Award.member_id, Award.period, Award.amount).where(
-                Award.source.like(f"{source}:%")
-            )
-        )
-        return {(m, p): a for m, p, a in rows}
+        rows = s.execute(sa.select(Award.member_id, Award.period, Award.amount, Award.source))
+        return {(m, p): a for m, p, a, src in rows if src.rpartition(":")[0] == source}
 
 
 def test_bike_yearly_cap_counts_earlier_feeds(
@@ -71,7 +68,7 @@ def test_bike_yearly_cap_counts_earlier_feeds(
     assert got[(members[-1], "2025-09")] == 2_000
     assert all(got[(m, "2026-01")] == 2_000 for m in members)
     assert rep2.recorded == len(got) == 2 * len(members) + 1
-    # importing feed 2 again: its own rows do not count against it, nothing is recorded twice
+    # importing feed 2 again: its own rows are already recorded, nothing is recorded twice
     again = import_feed(session_factory, Program.BIKE, path2)
     assert again.recorded == 0 and again.already_recorded == rep2.recorded
     assert amounts(session_factory, "bike-h2.csv") == got
@@ -83,7 +80,76 @@ def test_earned_before_lookup_groups_per_member(
     register(session_factory, tmp_path, ["B1", "B2", "B3"])
     feed = HEADER + "B1,2025-01,20,300\nB1,2025-02,20,400\nB2,2025-01,20,500\nB3,2024-12,20,100\n"
     import_feed(session_factory, Program.BIKE, write(tmp_path / "bike.csv", feed))
-    lookup = bike_earned_before(session_factory)
-    assert sorted(lookup(2025, ["B1", "B2", "B3", "B9"])) == [("B1", 2_100), ("B2", 1_500)]
-    assert lookup(2024, ["B3"]) == [("B3", 300)]
-    assert bike_earned_before(session_factory, exclude_source="bike.csv")(2025, ["B1"]) == []
+    with session_factory() as s:
+        lookup = bike_earned_before(s)
+        assert sorted(lookup(2025, ["B1", "B2", "B3", "B9"])) == [
+            ("B1", 1, 900),
+            ("B1", 2, 1_200),
+            ("B2", 1, 1_500),
+        ]
+        assert list(lookup(2024, ["B3"])) == [("B3", 12, 300)]
+
+
+def bike_total(factory: sessionmaker[Session], member: str, year: int) -> int:
+    with factory() as s:
+        rows = s.execute(
+            sa.select(Award.period, Award.amount).where(
+                Award.program == "BIKE", Award.member_id == member
+            )
+        )
+        return sum(a for p, a in rows if p.startswith(f"{year}-"))
+
+
+@pytest.mark.parametrize("name", ["bike.csv", "%.csv", "_ike.csv"])
+def test_bike_cap_counts_every_earlier_award_whatever_the_file_name(
+    session_factory: sessionmaker[Session], tmp_path: Path, name: str
+) -> None:
+    """Issue 13.5: a second feed with the same name (or a name that is a LIKE pattern) must not
+    hide the first feed's awards from the yearly cap."""
+    register(session_factory, tmp_path, ["B1"])
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = HEADER + "".join(f"B1,2025-{m:02d},20,1000\n" for m in range(1, 8))
+    second = HEADER + "".join(f"B1,2025-{m:02d},20,1000\n" for m in range(8, 13))
+    rep1 = import_feed(session_factory, Program.BIKE, write(tmp_path / "a" / "bike.csv", first))
+    assert rep1.recorded_amount == 14_000
+    rep2 = import_feed(session_factory, Program.BIKE, write(tmp_path / "b" / name, second))
+    assert rep2.recorded_amount == 2_000
+    assert bike_total(session_factory, "B1", 2025) == 16_000
+
+
+def test_feed_is_all_or_nothing_on_a_late_decoding_error(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """Issue 13.7: invalid UTF-8 on the last line: one reject naming that line, nothing
+    recorded (the old import had recorded the 450 rows before it)."""
+    members = [f"B{i:04d}" for i in range(450)]
+    register(session_factory, tmp_path, members)
+    good = HEADER + "".join(f"{m},2025-03,20,600\n" for m in members)
+    path = tmp_path / "late.csv"
+    path.write_bytes(good.encode() + b"B0001,2025-04,20,6\xff0\n")
+    report = import_feed(session_factory, Program.BIKE, path)
+    assert [(r.line, r.reason[:30]) for r in report.rejects] == [
+        (452, "not valid UTF-8 at byte 19 of ")
+    ]
+    assert report.recorded == 0 and not report.committed
+    assert amounts(session_factory, "late.csv") == {}
+
+
+def test_feed_with_a_bad_row_records_nothing_then_the_fixed_file_records_all(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    register(session_factory, tmp_path, ["B1", "B2"])
+    bad = HEADER + 'B1,2025-03,20,600\n"B2\nX",2025-03,20,600\nB2,2025-13,20,600\n'
+    report = import_feed(session_factory, Program.BIKE, write(tmp_path / "bike.csv", bad))
+    # the record on lines 3-4 (a quoted line break) is reported on line 3, the next on line 5
+    assert [r.line for r in report.rejects] == [3, 5]
+    assert "U+000A" in report.rejects[0].reason
+    assert amounts(session_factory, "bike.csv") == {}
+    fixed = HEADER + "B1,2025-03,20,600\nB2,2025-03,20,600\n"
+    report = import_feed(session_factory, Program.BIKE, write(tmp_path / "bike.csv", fixed))
+    assert report.committed and report.recorded == 2
+    assert amounts(session_factory, "bike.csv") == {
+        ("B1", "2025-03"): 1800,
+        ("B2", "2025-03"): 1800,
+    }

@@ -90,3 +90,17 @@ def test_mounted_in_main_cli(tmp_path: Path) -> None:
     result = runner.invoke(app, ["awards", "compute", "--program", "BIKE", str(path)])
     assert result.exit_code == 0, result.output
     assert "B1,BIKE,2024-01,300,per_minute" in result.stdout
+
+
+def test_compute_output_neutralises_formula_cells(tmp_path: Path) -> None:
+    """Issue 13.7: a member id such as `=HYPERLINK(...)` must not run in a spreadsheet."""
+    path = write(
+        tmp_path,
+        "member_id,month,ride_days,ride_minutes\n"
+        '"=HYPERLINK(""http://x"")",2024-01,12,100\n@SUM(A1),2024-01,12,100\n-B3,2024-01,12,100\n',
+    )
+    result = runner.invoke(awards.app, ["compute", "--program", "bike", str(path)])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["member_id"] for r in rows] == ['\'=HYPERLINK("http://x")', "'@SUM(A1)", "'-B3"]
+    assert [r["amount"] for r in rows] == ["300", "300", "300"]

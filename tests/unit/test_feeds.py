@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 
 from ledger.domain.codes import Flag, Program
+from ledger.domain.rules.common import RuleResult
+from ledger.domain.types import YearMonth
 from ledger.feeds import ComputedAward, FeedOptions, Reject, iter_awards
 from ledger.feeds.pipeline import EARNED_CHUNK
 
@@ -204,7 +206,9 @@ def test_bike_feed_unsorted_with_caps(feed: Callable[..., Path]) -> None:
 def test_bike_earned_before(feed: Callable[..., Path]) -> None:
     path = feed("member_id,month,ride_days,ride_minutes\nB1,2024-05,20,1000\n")
     items = run(
-        Program.BIKE, path, bike_earned_before=lambda year, members: [(m, 15_000) for m in members]
+        Program.BIKE,
+        path,
+        bike_earned_before=lambda year, members: [(m, 1, 15_000) for m in members],
     )
     assert awards_of(items) == [(2, "B1", 1_000, "yearly_cap_remainder")]
 
@@ -219,9 +223,9 @@ def test_bike_earned_before_is_asked_per_year_in_chunks(feed: Callable[..., Path
     path = feed("member_id,month,ride_days,ride_minutes\n" + "\n".join(rows) + "\n")
     calls: list[tuple[int, list[str]]] = []
 
-    def lookup(year: int, members: Sequence[str]) -> list[tuple[str, int]]:
+    def lookup(year: int, members: Sequence[str]) -> list[tuple[str, int, int]]:
         calls.append((year, list(members)))
-        return [(m, 15_500) for m in members if m == "M0001" and year == 2024]
+        return [(m, 1, 15_500) for m in members if m == "M0001" and year == 2024]
 
     got = awards_of(run(Program.BIKE, path, bike_earned_before=lookup))
     assert sorted((y, len(m)) for y, m in calls) == [(2024, 3), (2024, EARNED_CHUNK), (2025, 1)]
@@ -258,8 +262,9 @@ def test_not_utf8(tmp_path: Path) -> None:
     path.write_bytes(b"member_id,month,ride_days,ride_minutes\nB\xe9,2024-01,1,1\n")
     [reject] = run(Program.BIKE, path)
     assert isinstance(reject, Reject)
-    assert reject.reason.startswith("not valid UTF-8 near this line")
-    assert reject.reason.endswith("save the feed as UTF-8")
+    assert reject.line == 2
+    assert reject.reason.startswith("not valid UTF-8 at byte 2 of this line")
+    assert "save the file as UTF-8" in reject.reason
 
 
 def test_bom_blank_lines_and_spaces(tmp_path: Path) -> None:
@@ -274,7 +279,7 @@ def test_bom_blank_lines_and_spaces(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     [reject] = run(Program.BIKE, tmp_path / "nope.csv")
     assert isinstance(reject, Reject)
-    assert reject.line == 0 and reject.reason.startswith("cannot open the feed")
+    assert reject.line == 0 and reject.reason.startswith("cannot open the file")
 
 
 def test_rejected_duplicate_blocks_no_later_row(feed: Callable[..., Path]) -> None:
@@ -289,7 +294,9 @@ def test_rejected_duplicate_blocks_no_later_row(feed: Callable[..., Path]) -> No
     items = run(Program.CAR_SEASON, path)
     assert [a[:2] for a in awards_of(items)] == [(2, "C1"), (4, "C3"), (5, "C4")]
     assert [r[0] for r in rejects(items)] == [3, 6]
-    assert rejects(items)[1][1] == "member_id: 'C|5' contains '|' or a control character"
+    assert rejects(items)[1][1] == (
+        "member_id: 'C|5' contains '|', which separates the parts of an award id"
+    )
 
 
 def test_numbers_are_bounded(feed: Callable[..., Path]) -> None:
@@ -297,3 +304,129 @@ def test_numbers_are_bounded(feed: Callable[..., Path]) -> None:
     assert rejects(run(Program.CAR_SEASON, path)) == [
         (2, "season_km: has 31 characters; numbers are at most 30")
     ]
+
+
+# --- issue 13.7: precise, complete validation ----------------------------------------------------
+
+TODAY = YearMonth(2026, 12)
+
+
+@pytest.mark.parametrize(
+    ("program", "text", "reason"),
+    [
+        (
+            Program.BIKE,
+            "member_id,month,ride_days,ride_minutes\nB1,1800-01,20,100\n",
+            "month: 1800-01 is before BIKE began (2021-10)",
+        ),
+        (
+            Program.BIKE,
+            "member_id,month,ride_days,ride_minutes\nB1,9999-12,20,100\n",
+            "month: the period ends in 9999-12, after the current month 2026-12",
+        ),
+        (
+            Program.CAR_SEASON,
+            "member_id,vehicle_id,season,season_km\nC1,V1,1900,1\n",
+            "season: 1900-12 is before CAR_SEASON began (2019-12)",
+        ),
+        (
+            Program.CAR_SEASON,
+            "member_id,vehicle_id,season,season_km\nC1,V1,2040,1\n",
+            "season: the period ends in 2041-03, after the current month 2026-12",
+        ),
+        (
+            Program.CAR,
+            "member_id,vehicle_id,period_start,period_end,baseline_km,actual_km\n"
+            "C1,V1,2026-08,2027-01,10,5\n",
+            "period_end: the period ends in 2027-01, after the current month 2026-12",
+        ),
+        (
+            Program.ECO_HOUSEHOLD,
+            USAGE_HEADER + "\nH1,1800-01,1800-06,900,1000,1000,90,100,100,,,,,,\n",
+            "window_start: 1800-01 is before ECO_HOUSEHOLD began (2009-01)",
+        ),
+    ],
+)
+def test_periods_outside_the_programs_life_are_rejected(
+    feed: Callable[..., Path], program: Program, text: str, reason: str
+) -> None:
+    items = run(program, feed(text), options=FeedOptions(today=TODAY))
+    assert [(r[0], r[1][: len(reason)]) for r in rejects(items)] == [(2, reason)]
+
+
+def test_the_current_month_is_accepted_and_starts_are_configurable(
+    feed: Callable[..., Path],
+) -> None:
+    path = feed("member_id,month,ride_days,ride_minutes\nB1,2026-12,20,100\nB1,2020-01,20,100\n")
+    assert [r[0] for r in rejects(run(Program.BIKE, path, options=FeedOptions(today=TODAY)))] == [3]
+    starts = {Program.BIKE: YearMonth(2019, 1)}
+    options = FeedOptions(today=TODAY, starts=starts)
+    assert rejects(run(Program.BIKE, path, options=options)) == []
+
+
+def test_org_round_outside_the_programs_life_is_a_file_reject(feed: Callable[..., Path]) -> None:
+    path = feed("member_id,category,size_toe,rank,reduction_pct\nO1,school,300,top,20\n")
+    options = FeedOptions(org_period="2040-06..2040-09", today=TODAY)
+    [reject] = run(Program.ECO_ORG, path, options=options)
+    assert isinstance(reject, Reject) and reject.line == 0
+    assert reject.reason.startswith("period: the period ends in 2040-09")
+
+
+def test_member_and_vehicle_ids_are_bounded_and_printable(feed: Callable[..., Path]) -> None:
+    path = feed(
+        "member_id,vehicle_id,season,season_km\n"
+        + "M" * 65
+        + ",V1,2024,1\n"
+        + "C2,"
+        + "V" * 5000
+        + ",2024,1\n"
+        + "C3,V\u200b3,2024,1\n"
+        + "C\u00a04,V4,2024,1\n"  # a no-break space is printable
+    )
+    assert rejects(run(Program.CAR_SEASON, path)) == [
+        (2, "member_id: has 65 characters; at most 64 are allowed"),
+        (3, "vehicle_id: has 5000 characters; at most 32 are allowed"),
+        (
+            4,
+            "vehicle_id: contains the control character U+200B at position 2; remove tabs, "
+            "line breaks and other invisible characters",
+        ),
+    ]
+
+
+def test_rejects_name_the_line_where_a_record_starts(feed: Callable[..., Path]) -> None:
+    path = feed(
+        'member_id,vehicle_id,season,season_km\nC1,"V\n1\n",2024,1\nC2,V2,2024,x\n"C\n3",V3,2024,1\n'
+    )
+    assert [r[0] for r in rejects(run(Program.CAR_SEASON, path))] == [2, 5, 6]
+
+
+def test_decoding_error_names_its_own_line(tmp_path: Path) -> None:
+    """A small file is decoded in one block by a text reader: the old reader blamed line 1."""
+    path = tmp_path / "late.csv"
+    path.write_bytes(
+        b"member_id,month,ride_days,ride_minutes\nB1,2024-01,10,100\nB2,2024-01,10,100\n"
+        b"B3,2024-01,10,1\xc3(0\n"
+    )
+    [reject] = run(Program.BIKE, path)
+    assert isinstance(reject, Reject)
+    assert (reject.line, reject.reason[:38]) == (4, "not valid UTF-8 at byte 16 of this lin")
+
+
+def test_production_caps_go_through_the_domain_year_awards(
+    feed: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13.5: one implementation of the yearly cap (ledger.domain.rules.bike)."""
+    from ledger.domain.rules import bike
+
+    calls: list[int] = []
+    real = bike.year_awards
+
+    def spy(rides: Sequence[bike.BikeMonth], earned_before: int = 0) -> list[RuleResult]:
+        calls.append(len(list(rides)))
+        return real(rides, earned_before)
+
+    monkeypatch.setattr(bike, "year_awards", spy)
+    path = feed("member_id,month,ride_days,ride_minutes\nB1,2024-01,20,100\nB1,2024-02,20,1\n")
+    assert [a[2] for a in awards_of(run(Program.BIKE, path))] == [300, 3]
+    assert calls == [2]
