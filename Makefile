@@ -8,7 +8,7 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: run test install compile lint typecheck pytest bench postgres clean distclean help
+.PHONY: run test install compile lint typecheck pytest bench postgres browser clean distclean help
 
 help:
 	@echo "make run    - start the ledger on its embedded default (anvil + SQLite) with demo data"
@@ -41,7 +41,14 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install compile postgres
+# The browser tests drive Debian's Chromium (no tool may download its own browser here);
+# Nanum fonts render the console's Korean texts.
+browser:
+	@command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi nanum || \
+	  { apt-get update -qq && apt-get install -y -qq chromium fonts-nanum; } || \
+	  echo "chromium is not installable here: the browser tests will skip (they fail under CI)"
+
+pytest: install compile postgres browser
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest

@@ -22,6 +22,7 @@ from api.errors import ServiceUnavailable
 from api.metrics import Metrics
 from ledger.adapters.db import make_engine, make_sessionmaker
 from ledger.adapters.orm import Deployment, IndexCursor
+from ledger.domain.keys import IdKeys
 from ledger.settings import Settings
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ class AppContext:
     engine: Engine
     sessions: sessionmaker[Session]
     keys: KeyStore
+    id_keys: IdKeys = field(default_factory=IdKeys, repr=False)
+    """The keys of the on-chain ids (award ids, operation ids; docs/keys.md)."""
     cursor_name: str | None = "entries"  # bridge.indexer.CURSOR_NAME
     max_lag_blocks: int = 20
     _w3: Web3 | None = None
@@ -70,6 +73,9 @@ class AppContext:
 
     @classmethod
     def build(cls, settings: Settings, engine: Engine | None = None) -> AppContext:
+        """The context of an app; refuses (`KeyNotConfigured`) without the id keys outside the
+        embedded demo, before opening the database."""
+        id_keys = settings.id_keys()
         url = settings.effective_database_url
         eng = engine
         if eng is None:
@@ -79,7 +85,13 @@ class AppContext:
                 else make_engine(url, pool_size=16, max_overflow=32)
             )
         sessions = make_sessionmaker(eng)
-        return cls(settings=settings, engine=eng, sessions=sessions, keys=KeyStore(sessions))
+        return cls(
+            settings=settings,
+            engine=eng,
+            sessions=sessions,
+            keys=KeyStore(sessions),
+            id_keys=id_keys,
+        )
 
     # --- chain ---------------------------------------------------------------------------------
     @property

@@ -40,7 +40,7 @@ def create_app(
     max_lag_blocks: int = 20,
 ) -> FastAPI:
     """Build the API for ``settings`` (default: the process settings)."""
-    from api.routes import audit, health, integrators, operators, wallet
+    from api.routes import audit, console, health, integrators, operators, summary, wallet
 
     settings = settings or get_settings()
     ctx = AppContext.build(settings, engine)
@@ -55,6 +55,8 @@ def create_app(
 
     app = FastAPI(
         lifespan=lifespan,
+        docs_url=None,  # /docs and /redoc: api.routes.console, with assets served offline
+        redoc_url=None,
         title="Seoul environment mileage ledger API",
         version="1.0.0",
         description=DESCRIPTION,
@@ -68,7 +70,7 @@ def create_app(
     )
     app.state.ctx = ctx
     install_error_handlers(app)
-    for module in (wallet, integrators, operators, audit, health):
+    for module in (wallet, integrators, operators, summary, audit, health, console):
         app.include_router(module.router)
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)
 

@@ -1,7 +1,8 @@
 """Structured logging (structlog): JSON lines in production, readable lines on a terminal.
 
 JSON is chosen when ``MILEAGE_LOG_JSON`` is true or stderr is not a terminal. Standard-library
-loggers (uvicorn, alembic) go through the same renderer. Never log citizen ids or keys.
+loggers (uvicorn, alembic) go through the same renderer; the chatty ones (:data:`QUIET_LOGGERS`)
+only from WARNING up. Never log citizen ids or keys.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from typing import Any
 import structlog
 
 _TRUE = {"1", "true", "yes", "on"}
+#: Libraries that log a line per HTTP request or migration step at INFO (httpx: every JSON-RPC
+#: call of the indexer and the verifier): shown from WARNING up, in every command.
+QUIET_LOGGERS = ("httpx", "httpcore", "urllib3", "web3", "alembic", "uvicorn.access")
 
 
 def want_json(explicit: bool | None = None) -> bool:
@@ -57,6 +61,8 @@ def configure_logging(*, json: bool | None = None, level: str | int = "INFO") ->
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(lvl)
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(lvl, logging.WARNING))
 
 
 def get_logger(name: str, **context: Any) -> Any:

@@ -61,6 +61,29 @@ CHAIN_ERRORS = Counter(
 )
 STEPS = Counter("mileage_bridge_steps_total", "Submitter steps", ["outcome"])
 SIGNER_NONCE = Gauge("mileage_bridge_signer_nonce", "Next nonce of a signer (database)", ["sender"])
+AWARDS_CONFLICT = Counter(
+    "mileage_awards_conflict_total",
+    "Awards skipped by the contract whose number holds another award on chain (need an operator)",
+    ["program"],
+)
+AWARDS_IN_CONFLICT = Gauge(
+    "mileage_awards_in_conflict", "Awards in the conflict state (alert when above 0)"
+)
+TX_DROPPED = Counter(
+    "mileage_bridge_tx_dropped_total",
+    "Mined or final transactions that left the chain (reorg) and were sent again",
+    ["kind"],
+)
+STALLED = Gauge(
+    "mileage_bridge_stalled",
+    "1 while a signer has transactions in flight and nothing confirmed for MILEAGE_STALL_SECONDS",
+    ["sender"],
+)
+SECONDS_SINCE_PROGRESS = Gauge(
+    "mileage_bridge_seconds_since_progress",
+    "Seconds since a signer last saw a transaction confirm while it had work in flight (0: idle)",
+    ["sender"],
+)
 
 # --- indexer ----------------------------------------------------------------------------------
 INDEXER_LAG_BLOCKS = Gauge("mileage_indexer_lag_blocks", "Chain head minus the indexer cursor")
@@ -86,6 +109,7 @@ def refresh_queue_gauges(status: QueueStatus) -> None:
     OLDEST_PENDING_SECONDS.clear()
     for program, age in status.oldest_pending_seconds.items():
         OLDEST_PENDING_SECONDS.labels(program=program).set(age)
+    AWARDS_IN_CONFLICT.set(status.conflicts)
     if status.indexer_lag is not None:
         INDEXER_LAG_BLOCKS.set(status.indexer_lag)
 

@@ -3,9 +3,15 @@
 States (awards and operations alike)::
 
     pending ──claim+sign──▶ signed ──send──▶ sent ──receipt──▶ mined ──confirmations──▶ final
-       │                                      │  (reverted / nonce taken by another tx: back to
-       ▼                                      ▼   pending, the next simulation isolates the cause)
-    failed (the contract rejects it for good; ``error`` holds the decoded custom error)
+       │                                      │  ▲    │  (reverted / nonce taken by another tx:
+       ▼                                      │  └────┤   back to pending, the next simulation
+    failed (rejected for good; ``error`` says │  left │   isolates the cause)
+    why, as the decoded custom error)         ▼  chain▼
+                                            conflict (award skipped, its number holds another
+                                            award on chain: not granted, never retried)
+
+A mined or final transaction that left the chain (reorg) goes back to ``sent`` with its rows and
+its stored bytes are sent again (:meth:`Outbox.unmine`).
 
 Invariants, each kept by one database transaction:
 
@@ -25,7 +31,7 @@ can never need upgrading) and is retried when the database is briefly locked.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar, cast
@@ -161,6 +167,11 @@ class QueueStatus:
     unresolved_txs: int = 0
     index_cursor: int | None = None
     chain_head: int | None = None
+
+    @property
+    def conflicts(self) -> int:
+        """Awards in ``conflict`` (every program): each needs an operator."""
+        return sum(n for (_, state), n in self.awards.items() if state == "conflict")
 
     @property
     def indexer_lag(self) -> int | None:
@@ -435,6 +446,23 @@ class Outbox:
             ).all()
         return [StoredTx.of(r) for r in rows]
 
+    def landed_from(self, sender: str, nonce: int) -> list[StoredTx]:
+        """Mined or final transactions of ``sender`` with a nonce of at least ``nonce``, by nonce.
+
+        Cheap when nothing is wrong: the newest landed transaction is read first, through the
+        ``(sender, nonce)`` index, and only if its nonce reaches ``nonce`` is the rest fetched."""
+        landed = (TXS.c.sender == sender, TXS.c.status.in_(("mined", "final")))
+        with self.factory() as s:
+            top = s.scalar(
+                sa.select(TXS.c.nonce).where(*landed).order_by(TXS.c.nonce.desc()).limit(1)
+            )
+            if top is None or top < nonce:
+                return []
+            rows = s.execute(
+                sa.select(TXS).where(*landed, TXS.c.nonce >= nonce).order_by(TXS.c.nonce)
+            ).all()
+        return [StoredTx.of(r) for r in rows]
+
     def txs_by_nonce(self, sender: str, nonces: Iterable[int]) -> dict[int, StoredTx]:
         ns = list(nonces)
         if not ns:
@@ -493,15 +521,36 @@ class Outbox:
 
     @retry_db
     def mark_mined(
-        self, tx_id: int, *, block_number: int, block_hash: str, gas_used: int, final: bool
+        self,
+        tx_id: int,
+        *,
+        block_number: int,
+        block_hash: str,
+        gas_used: int,
+        final: bool,
+        conflicts: Mapping[int, str] | None = None,
     ) -> None:
-        """The transaction succeeded in ``block_number``: its rows are mined (or final).
+        """The transaction succeeded in ``block_number``: its rows are mined (or final), except
+        the awards in ``conflicts`` (award number → what the chain holds instead), which go to
+        ``conflict`` in the same database transaction.
 
-        Awards the contract skipped as already recorded are mined/final as well: their number
-        is on chain, which is all an award needs."""
+        An award the contract skipped is mined/final only when the chain holds its GRANT (an
+        idempotent resend, :mod:`bridge.skips`); the caller puts every other skip in
+        ``conflicts``."""
         state = "final" if final else "mined"
         now = utcnow()
         with self.factory() as s, s.begin():
+            for no, why in (conflicts or {}).items():
+                _rows(
+                    s,
+                    sa.update(AWARDS)
+                    .where(
+                        AWARDS.c.award_no == no,
+                        AWARDS.c.tx_id == tx_id,
+                        AWARDS.c.status.in_(("signed", "sent", "mined")),
+                    )
+                    .values(status="conflict", error=why[:2000], updated_at=now),
+                )
             _rows(
                 s,
                 sa.update(TXS)

@@ -76,8 +76,8 @@ class ReconcileReport:
         verdict = "OK" if self.ok else f"{len(self.discrepancies)} DISCREPANCY(IES)"
         return (
             f"index vs chain at block {self.block}: {self.accounts} accounts, "
-            f"{self.entries} indexed entries: {verdict} ({self.awards_without_grant} mined/final "
-            "awards without their GRANT entry)"
+            f"{self.entries} indexed entries: {verdict} ({self.awards_without_grant} "
+            "mined/final/conflict awards without their GRANT entry)"
         )
 
 

@@ -6,9 +6,13 @@ One :class:`Submitter` signs with exactly one key and owns that key's nonces. A 
 1. *reconcile* (first step, and after the node was unreachable): the tracked next nonce becomes at
    least the node's pending count; stored transactions the node forgot are sent again, byte for
    byte; a nonce hole nothing fills gets a zero-value filler transaction;
-2. *confirm*: receipts of sent transactions; a success moves its rows to ``mined`` (``final`` at
-   ``confirmations == 0``), a revert puts awards back to ``pending`` and fails operations with the
-   decoded custom error; mined transactions with enough blocks on top become ``final``;
+2. *confirm*: mined or final transactions that left the chain (reorg) are sent again
+   (:mod:`bridge.confirm`); receipts of sent transactions; a success moves its rows to ``mined``
+   (``final`` at ``confirmations == 0``) except skipped awards whose GRANT the chain does not
+   hold, which become ``conflict`` (:mod:`bridge.skips`); a revert puts awards back to
+   ``pending`` and fails operations with the decoded custom error; mined transactions with
+   enough blocks on top become ``final``. A signer whose transactions stop confirming is
+   reported stalled (:class:`bridge.stall.ProgressWatch`);
 3. *submit*: per program lane, lease a batch of pending awards, simulate ``grantBatch`` with
    ``eth_estimateGas`` and isolate every award the contract would reject (a custom error naming the
    award number or account fails those awards for good; otherwise the batch is halved until a
@@ -38,42 +42,37 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import requests
-from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from sqlalchemy.orm import Session, sessionmaker
-from web3.types import RPCEndpoint
 
-from bridge import metrics
-from bridge.client import GrantItem, LedgerClient, encode_grant_batch, hex32, to_bytes32
-from bridge.errors import BridgeError, ChainUnavailable, ContractRevert
+from bridge import metrics, skips
+from bridge.client import GrantItem, LedgerClient, encode_grant_batch, to_bytes32
+from bridge.confirm import Confirmer
+from bridge.errors import ChainUnavailable, ContractRevert
 from bridge.logs import get_logger
-from bridge.outbox import ClaimedAward, LeaseLost, Outbox, PendingOperation, StoredTx, _aware
+from bridge.outbox import ClaimedAward, LeaseLost, Outbox, PendingOperation
 from bridge.signer import Signer
+from bridge.stall import ProgressWatch
+from bridge.steps import (
+    RETRY_LATER_ERRORS,
+    SYSTEMIC_ERRORS,
+    RpcError,
+    Simulation,
+    StepReport,
+    describe,
+    program_code,
+    reason_code,
+)
 from ledger.adapters.orm import IndexCursor
-from ledger.domain.codes import AWARDED_PROGRAMS, EntryKind, Program, Reason
+from ledger.domain.codes import AWARDED_PROGRAMS, Program
 from ledger.service.witness import IndexBehind, live_lists
 from ledger.settings import Settings
 
 log = get_logger(__name__, component="submitter")
 
-#: Custom errors that say nothing about individual rows: the lane waits (backoff) and retries.
-SYSTEMIC_ERRORS = frozenset(
-    {
-        "LedgerPaused",
-        "ProgramPaused",
-        "EnforcedPause",
-        "UnknownProgram",
-        "AccessControlUnauthorizedAccount",
-    }
-)
-#: Custom errors of an operation that say its live checkpoint list was missing or stale: not the
-#: operation's fault; it stays pending and is retried once the index has caught up.
-RETRY_LATER_ERRORS = frozenset({"LiveCheckpointsRequired", "LiveCheckpointsMismatch"})
-AWARD_SKIPPED_TOPIC = "0x" + keccak(text="AwardSkipped(uint64,bytes32,bytes32)").hex()
 OP_KINDS = ("conversion", "deduction")
 #: The index cursor row the live lists are built from (bridge.indexer.CURSOR_NAME).
 INDEX_CURSOR = "entries"
@@ -83,115 +82,21 @@ LIVE_MARGIN = 600
 #: A deferred operation is retried when the index cursor moves, or after this many seconds.
 DEFER_SECONDS = 30.0
 
-
-class RpcError(BridgeError):
-    """The node answered a JSON-RPC call with an error (``code``, ``message``, revert ``data``)."""
-
-    def __init__(self, method: str, code: int, message: str, data: str | None) -> None:
-        self.method, self.code, self.message, self.data = method, code, message, data
-        super().__init__(f"{method} failed: {message} (code {code})")
-
-
-def describe(err: ContractRevert) -> str:
-    """``AwardTooLarge(program=3, awardNo=7, maxAward=70000, amount=90000)``."""
-    return f"{err.error}({', '.join(f'{k}={v}' for k, v in err.args_.items())})"
-
-
-def program_code(value: str | int) -> int:
-    """Program code from a name (``CAR``) or a number."""
-    if isinstance(value, int) or str(value).isdigit():
-        return int(value)
-    return int(Program[str(value).upper()])
+__all__ = [
+    "RETRY_LATER_ERRORS",
+    "SYSTEMIC_ERRORS",
+    "RpcError",
+    "Simulation",
+    "StepReport",
+    "Submitter",
+    "describe",
+    "install_stop_signals",
+    "program_code",
+    "reason_code",
+]
 
 
-def reason_code(value: str | int | None) -> int:
-    if value is None:
-        raise ValueError("a deduction needs a reason")
-    if isinstance(value, int) or str(value).isdigit():
-        return int(value)
-    return int(Reason[str(value).upper()])
-
-
-@dataclass(frozen=True)
-class Simulation:
-    """Outcome of ``eth_estimateGas`` for a call."""
-
-    gas: int = 0
-    revert: ContractRevert | None = None
-    message: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.gas > 0
-
-
-@dataclass
-class StepReport:
-    """What one step (or a run, summed) did."""
-
-    claimed: int = 0
-    txs_sent: int = 0
-    txs_resent: int = 0
-    txs_mined: int = 0
-    txs_final: int = 0
-    txs_reverted: int = 0
-    txs_replaced: int = 0
-    awards_signed: int = 0
-    awards_mined: int = 0
-    awards_skipped: int = 0
-    awards_failed: int = 0
-    ops_signed: int = 0
-    ops_mined: int = 0
-    ops_failed: int = 0
-    simulations: int = 0
-    inflight: int = 0
-    blocked: dict[str, str] = field(default_factory=dict)
-    #: operations left pending until the index catches up (op id → why)
-    deferred: dict[str, str] = field(default_factory=dict)
-    chain_error: str | None = None
-
-    @property
-    def progressed(self) -> bool:
-        """Something changed state in this step."""
-        return any(
-            (
-                self.txs_sent,
-                self.txs_resent,
-                self.txs_mined,
-                self.txs_final,
-                self.txs_reverted,
-                self.txs_replaced,
-                self.awards_failed,
-                self.ops_failed,
-            )
-        )
-
-    def add(self, other: StepReport) -> None:
-        for name in (
-            "claimed",
-            "txs_sent",
-            "txs_resent",
-            "txs_mined",
-            "txs_final",
-            "txs_reverted",
-            "txs_replaced",
-            "awards_signed",
-            "awards_mined",
-            "awards_skipped",
-            "awards_failed",
-            "ops_signed",
-            "ops_mined",
-            "ops_failed",
-            "simulations",
-        ):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.blocked.update(other.blocked)
-        self.deferred.update(other.deferred)
-        self.inflight = other.inflight
-        self.chain_error = other.chain_error
-
-
-class Submitter:
+class Submitter(Confirmer):
     """Claim–sign–send–confirm for one signing key over the outbox.
 
     ``programs``: award lanes (default: the signer's role — ``issuer-CAR`` → ``["CAR"]``; a dev
@@ -215,6 +120,7 @@ class Submitter:
         resend_after: float = 3.0,
         receipt_wait: float = 2.0,
         gas_per_award: int | None = 100_000,
+        stall_seconds: float | None = None,
     ) -> None:
         self.factory = session_factory
         self.client = client
@@ -251,8 +157,15 @@ class Submitter:
         self._lane_wait: dict[str, float] = {}
         # op id -> (index cursor block when deferred, monotonic deadline, why)
         self._deferred: dict[str, tuple[int | None, float, str]] = {}
-        self._deploy_block = 0
+        self._deploy_block: int | None = None
+        self._skips = skips.SkipDecoder.of(client)
         self.log = log.bind(sender=self.sender, worker=self.worker_id, lanes=self.lanes)
+        self.watch = ProgressWatch(
+            self.sender,
+            settings.stall_seconds if stall_seconds is None else stall_seconds,
+            self.log,
+        )
+        self._in_flight = False
 
     @property
     def lanes(self) -> list[str]:
@@ -271,50 +184,6 @@ class Submitter:
         return {"converter": ["conversion"], "spender": ["deduction"], "dev": list(OP_KINDS)}.get(
             role, []
         )
-
-    # --- JSON-RPC ---------------------------------------------------------------------------
-    def _rpc(self, method: str, params: list[Any]) -> Any:
-        try:
-            resp = self.w3.provider.make_request(RPCEndpoint(method), params)
-        except (requests.RequestException, OSError, TimeoutError) as exc:
-            metrics.CHAIN_ERRORS.labels(where=method).inc()
-            raise ChainUnavailable(f"{method}: node unreachable ({type(exc).__name__})") from exc
-        if "error" in resp:
-            err = resp["error"]
-            if isinstance(err, str):
-                raise RpcError(method, -1, err, None)
-            data = err.get("data")
-            if isinstance(data, dict):
-                data = data.get("data") or data.get("result")
-            raise RpcError(
-                method,
-                int(err.get("code", -1)),
-                str(err.get("message", "")),
-                data if isinstance(data, str) else None,
-            )
-        return resp.get("result")
-
-    @property
-    def chain_id(self) -> int:
-        if self._chain_id is None:
-            self._chain_id = int(self._rpc("eth_chainId", []), 16)
-        return self._chain_id
-
-    def _gas_cap(self) -> int:
-        if self._block_gas_limit is None:
-            block = self._rpc("eth_getBlockByNumber", ["latest", False])
-            self._block_gas_limit = int(block["gasLimit"], 16)
-        return self._block_gas_limit
-
-    def _receipt(self, tx_hash: str) -> dict[str, Any] | None:
-        r: dict[str, Any] | None = self._rpc("eth_getTransactionReceipt", [tx_hash])
-        return r
-
-    def _block_number(self) -> int:
-        return int(self._rpc("eth_blockNumber", []), 16)
-
-    def _nonce(self, tag: str) -> int:
-        return int(self._rpc("eth_getTransactionCount", [self.sender, tag]), 16)
 
     def simulate(self, data: bytes, *, gas_hint: int | None = None) -> Simulation:
         """Run the call from this signer without sending it; a revert comes back decoded.
@@ -349,6 +218,8 @@ class Submitter:
             if not self._ready:
                 self._reconcile(rep)
                 self._ready = True
+            else:
+                self._resend_dropped(rep)
             inflight = self._confirm(rep)
             sent_any = False
             # fill every free in-flight slot, one batch per lane in turn: on a chain with a
@@ -370,6 +241,7 @@ class Submitter:
             if sent_any:
                 inflight = self._confirm(rep, wait=self.receipt_wait)
             rep.inflight = inflight
+            self._in_flight = inflight > 0
             metrics.STEPS.labels(outcome="progress" if rep.progressed else "idle").inc()
         except ChainUnavailable as exc:
             rep.chain_error = str(exc)
@@ -378,6 +250,7 @@ class Submitter:
             self._chain_id = None
             metrics.STEPS.labels(outcome="chain_error").inc()
             self.log.warning("node unavailable", error=str(exc))
+        rep.stalled = self.watch.observe(progressed=rep.confirmed, in_flight=self._in_flight)
         return rep
 
     def run_until_idle(
@@ -486,278 +359,6 @@ class Submitter:
         rep.blocked[lane] = reason
         self._lane_wait[lane] = time.monotonic() + 5.0
         self.log.warning("lane blocked", lane=lane, reason=reason)
-
-    # --- reconcile ------------------------------------------------------------------------
-    def _reconcile(self, rep: StepReport) -> None:
-        pending = self._nonce("pending")
-        latest = self._nonce("latest")
-        next_nonce = self.outbox.reconcile_nonce(self.sender, pending)
-        metrics.SIGNER_NONCE.labels(sender=self.sender).set(next_nonce)
-        if next_nonce <= latest:
-            return
-        stored = self.outbox.txs_by_nonce(self.sender, range(latest, next_nonce))
-        for n in range(latest, next_nonce):
-            tx = stored.get(n)
-            if tx is None:
-                self._fill_nonce(n, rep)
-            elif tx.status in ("mined", "final") and self._receipt(tx.tx_hash) is None:
-                # the node lost a block we had seen (restored from an older state): send again
-                self.log.warning("mined transaction vanished; resending", nonce=n, tx=tx.tx_hash)
-                self.outbox.unmine(tx.id)
-            elif tx.status in ("failed", "replaced"):
-                self._fill_nonce(n, rep)
-        self._last_send.clear()  # everything unresolved is due for a resend now
-
-    def _fill_nonce(self, nonce: int, rep: StepReport) -> None:
-        """A nonce no stored transaction can use: fill it with a zero-value self-transfer."""
-        self.log.warning("filling nonce gap", nonce=nonce)
-        stored = self.outbox.store_signed(
-            self.sender,
-            "filler",
-            None,
-            lambda n: self.signer.sign(
-                {
-                    "to": self.sender,
-                    "value": 0,
-                    "gas": 21_000,
-                    "gasPrice": self.gas_price,
-                    "nonce": n,
-                    "chainId": self.chain_id,
-                    "data": b"",
-                }
-            ),
-            nonce=nonce,
-        )
-        self._send(stored, rep, first=True)
-
-    # --- confirm ------------------------------------------------------------------------------
-    def _confirm(self, rep: StepReport, wait: float = 0.0) -> int:
-        """Process receipts of unresolved transactions; returns how many remain in flight."""
-        deadline = time.monotonic() + wait
-        seen_block: int | None = None
-        full_pass = 0.0
-        remaining = 0
-        while True:
-            # waiting: look at the receipts again only once a new block is out (one cheap call
-            # per poll instead of one receipt query per transaction in flight), or after 1 s
-            if (
-                seen_block is not None
-                and time.monotonic() - full_pass < 1.0
-                and self._block_number() == seen_block
-            ):
-                if time.monotonic() >= deadline:
-                    return remaining
-                time.sleep(0.05)
-                continue
-            seen_block = self._block_number() if wait else None
-            full_pass = time.monotonic()
-            txs = self.outbox.unresolved_txs(self.sender)
-            latest: int | None = None
-            remaining = 0
-            for tx in txs:
-                receipt = self._receipt(tx.tx_hash)
-                if receipt is not None and receipt.get("blockNumber") is not None:
-                    self._apply_receipt(tx, receipt, rep)
-                    continue
-                if tx.status == "signed":
-                    self._send(tx, rep, first=True)
-                    remaining += 1
-                    continue
-                if latest is None:
-                    latest = self._nonce("latest")
-                if tx.nonce < latest:
-                    # the nonce is used; if the node knows our transaction it is ours (the
-                    # receipt can lag the nonce for a moment): wait for it
-                    if self._rpc("eth_getTransactionByHash", [tx.tx_hash]) is None:
-                        self._nonce_taken(tx, rep)
-                    else:
-                        remaining += 1
-                    continue
-                if time.monotonic() - self._last_send.get(tx.id, 0.0) >= self.resend_after:
-                    self._send(tx, rep, first=False)
-                remaining += 1
-            self._finalize(rep)
-            if remaining == 0 or time.monotonic() >= deadline:
-                return remaining
-            time.sleep(0.05)
-
-    def _send(self, tx: StoredTx, rep: StepReport, *, first: bool) -> None:
-        try:
-            self._rpc("eth_sendRawTransaction", [tx.raw_tx])
-        except RpcError as exc:
-            msg = exc.message.lower()
-            if "already known" in msg or "known transaction" in msg or "already imported" in msg:
-                pass
-            elif "nonce too low" in msg or "nonce is too low" in msg or "oldnonce" in msg:
-                receipt = self._receipt(tx.tx_hash)
-                if receipt is not None and receipt.get("blockNumber") is not None:
-                    self._apply_receipt(tx, receipt, rep)
-                elif self._rpc("eth_getTransactionByHash", [tx.tx_hash]) is None:
-                    self._nonce_taken(tx, rep)
-                else:  # ours, mined, receipt not served yet: confirmed on a later pass
-                    self._last_send[tx.id] = time.monotonic()
-                    if tx.status == "signed":
-                        self.outbox.mark_sent(tx.id)
-                return
-            else:
-                # keep the stored transaction (it is the only one allowed for its nonce); retried
-                # after resend_after. A permanent problem shows in the logs and metrics.
-                metrics.CHAIN_ERRORS.labels(where="send").inc()
-                self.log.error(
-                    "node refused transaction", tx=tx.tx_hash, nonce=tx.nonce, error=exc.message
-                )
-                self._last_send[tx.id] = time.monotonic()
-                return
-        self._last_send[tx.id] = time.monotonic()
-        self.outbox.mark_sent(tx.id)
-        if first and tx.status == "signed":
-            rep.txs_sent += 1
-            metrics.BATCHES_SENT.labels(kind=tx.kind, program=tx.program or "").inc()
-        else:
-            rep.txs_resent += 1
-            metrics.TX_RESENT.labels(kind=tx.kind).inc()
-
-    def _nonce_taken(self, tx: StoredTx, rep: StepReport) -> None:
-        """Our nonce went to another transaction, ours has no receipt: it can never execute."""
-        awards, ops = self.outbox.tx_rows(tx.id)
-        for op in ops:
-            if op.kind == "deduction":
-                found = self._find_deduction(op)
-                if found is not None:
-                    self.log.warning("deduction found on chain without its receipt", op=op.op_id)
-                    self.outbox.mark_mined(
-                        tx.id,
-                        block_number=found[0],
-                        block_hash=found[1],
-                        gas_used=0,
-                        final=self.confirmations == 0,
-                    )
-                    rep.txs_mined += 1
-                    return
-        self.log.warning(
-            "nonce used by another transaction; rows back to pending",
-            tx=tx.tx_hash,
-            nonce=tx.nonce,
-            awards=len(awards),
-            ops=len(ops),
-        )
-        self.outbox.abandon_tx(tx.id, status="replaced", error="nonce used by another transaction")
-        self._last_send.pop(tx.id, None)
-        rep.txs_replaced += 1
-
-    def _find_deduction(self, op: PendingOperation) -> tuple[int, str] | None:
-        ref = (op.reference or op.op_id).lower()
-        head = int(self._rpc("eth_blockNumber", []), 16)
-        for ev in self.client.entry_logs(self._deploy_block, head, [to_bytes32(op.account_id)]):
-            if ev.kind == EntryKind.DEDUCTION and hex32(ev.ref) == ref and ev.amount == op.amount:
-                return ev.block_number, hex32(ev.block_hash)
-        return None
-
-    def _apply_receipt(self, tx: StoredTx, receipt: dict[str, Any], rep: StepReport) -> None:
-        block = int(receipt["blockNumber"], 16)
-        block_hash = str(receipt["blockHash"])
-        gas_used = int(receipt["gasUsed"], 16)
-        self._last_send.pop(tx.id, None)
-        latency = time.time() - _aware(tx.created_at).timestamp()
-        if latency >= 0:
-            metrics.TX_LATENCY.labels(kind=tx.kind).observe(latency)
-        awards, ops = self.outbox.tx_rows(tx.id)
-        if int(receipt["status"], 16) == 1:
-            final = self.confirmations == 0
-            self.outbox.mark_mined(
-                tx.id, block_number=block, block_hash=block_hash, gas_used=gas_used, final=final
-            )
-            skipped = sum(
-                1
-                for lg in receipt.get("logs", [])
-                if lg.get("topics")
-                and str(lg["topics"][0]).lower() == AWARD_SKIPPED_TOPIC
-                and str(lg.get("address", "")).lower() == self.client.address.lower()
-            )
-            rep.txs_mined += 1
-            rep.txs_final += int(final)
-            rep.awards_mined += len(awards)
-            rep.awards_skipped += skipped
-            rep.ops_mined += len(ops)
-            state = "final" if final else "mined"
-            for a in awards:
-                metrics.AWARDS_PROCESSED.labels(program=a.program, state=state).inc()
-            if skipped:
-                metrics.AWARDS_PROCESSED.labels(program=tx.program or "", state="skipped").inc(
-                    skipped
-                )
-            return
-        # reverted on chain although the simulation passed (state moved in between)
-        err = self._replay(tx, block)
-        reason = describe(err) if err is not None else "reverted (no reason)"
-        if err is None and tx.kind == "grant" and self.gas_per_award is not None:
-            # most likely out of gas: the per-award figure was too low for these accounts
-            self.gas_per_award = int(self.gas_per_award * 1.5)
-            self.log.warning(
-                "grant batch reverted without reason; raising gas per award",
-                gas_per_award=self.gas_per_award,
-                gas_used=gas_used,
-            )
-        if err is not None:
-            metrics.REVERTS.labels(error=err.error).inc()
-        failed_ops: dict[str, str] = {}
-        if err is not None and err.error in RETRY_LATER_ERRORS:
-            # the live list went stale between building and mining: pending again, rebuilt
-            for op in ops:
-                self._defer(op, reason, rep)
-        elif err is not None and err.error not in SYSTEMIC_ERRORS:
-            failed_ops = {op.op_id: reason for op in ops}
-        self.log.warning(
-            "transaction reverted", tx=tx.tx_hash, reason=reason, awards=len(awards), ops=len(ops)
-        )
-        self.outbox.abandon_tx(
-            tx.id,
-            status="failed",
-            error=reason,
-            failed_ops=failed_ops,
-            block_number=block,
-            block_hash=block_hash,
-            gas_used=gas_used,
-        )
-        rep.txs_reverted += 1
-        rep.ops_failed += len(failed_ops)
-
-    def _replay(self, tx: StoredTx, block: int) -> ContractRevert | None:
-        """The revert reason of a mined, failed transaction (replayed on the previous block)."""
-        try:
-            onchain = self._rpc("eth_getTransactionByHash", [tx.tx_hash])
-            if onchain is None:
-                return None
-            call = {
-                "from": self.sender,
-                "to": onchain["to"],
-                "data": onchain["input"],
-                "gas": onchain["gas"],
-            }
-            self._rpc("eth_call", [call, hex(max(block - 1, 0))])
-        except RpcError as exc:
-            if exc.data and len(HexBytes(exc.data)) >= 4:
-                return self.client.decode_revert(exc.data)
-        return None
-
-    def _finalize(self, rep: StepReport) -> None:
-        mined = self.outbox.mined_txs(self.sender)
-        if not mined:
-            return
-        head = int(self._rpc("eth_blockNumber", []), 16)
-        done: list[int] = []
-        for tx in mined:
-            if tx.block_number is None or head - tx.block_number < self.confirmations:
-                continue
-            receipt = self._receipt(tx.tx_hash)
-            if receipt is None or str(receipt["blockHash"]).lower() != (tx.block_hash or ""):
-                self.log.warning("mined transaction left the chain; resending", tx=tx.tx_hash)
-                self.outbox.unmine(tx.id)
-                continue
-            done.append(tx.id)
-        if done:
-            self.outbox.finalize(done)
-            rep.txs_final += len(done)
 
     # --- submit awards ------------------------------------------------------------------------
     def _grant_data(self, program: str, awards: Sequence[ClaimedAward]) -> bytes:
@@ -931,7 +532,7 @@ class Submitter:
                 self.live_list(op.account_id, program),
             )
         if op.kind == "deduction":
-            ref = to_bytes32(op.reference or op.op_id)
+            ref = to_bytes32(op.op_id)  # keyed; the integrator's reference stays off chain
             return self.client.call_data(
                 "deduct",
                 account,

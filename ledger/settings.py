@@ -1,7 +1,10 @@
 """The one settings object: everything configurable comes from ``MILEAGE_*`` environment variables.
 
 The embedded default needs none of them: a local anvil chain with its state file and a SQLite
-database, both under ``MILEAGE_DATA_DIR`` (``.mileage/``).
+database, both under ``MILEAGE_DATA_DIR`` (``.mileage/``). Anywhere else (an RPC URL or a
+database URL set) the two secrets that key every on-chain id, ``MILEAGE_ACCOUNT_KEY`` and
+``MILEAGE_REF_KEY``, are required: `Settings.id_keys` refuses to hand out the public demo keys
+(docs/keys.md).
 """
 
 from __future__ import annotations
@@ -11,6 +14,9 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ledger.domain.errors import KeyNotConfigured
+from ledger.domain.keys import DEMO_ACCOUNT_KEY, DEMO_KEYS, DEMO_REF_KEY, IdKeys, check_secret
 
 # anvil's first well-known development key (public knowledge, only for the embedded local chain).
 ANVIL_DEV_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -41,9 +47,15 @@ class Settings(BaseSettings):
     private_key: SecretStr | None = Field(
         default=None, description="signing key in the environment (instead of a keystore)"
     )
-    account_key: SecretStr = Field(
-        default=SecretStr("embedded-demo-account-key-change-me"),
-        description="HMAC key deriving on-chain account ids from citizen ids",
+    account_key: SecretStr | None = Field(
+        default=None,
+        description="secret (32+ bytes) keying on-chain account ids (docs/keys.md); unset: the "
+        "public demo key, embedded demo only",
+    )
+    ref_key: SecretStr | None = Field(
+        default=None,
+        description="secret (32+ bytes) keying award ids, conversion ids and deduction refs "
+        "(docs/keys.md); unset: the public demo key, embedded demo only",
     )
     batch_size: int = Field(
         default=500,
@@ -58,6 +70,12 @@ class Settings(BaseSettings):
         description="transactions a signer keeps unconfirmed at once (several share a block)",
     )
     confirmations: int = Field(default=0, ge=0, description="blocks before final (0 for QBFT)")
+    stall_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="a signer with transactions in flight and nothing confirmed for this long is "
+        "reported stalled (mileage_bridge_stalled, a warning)",
+    )
     gas_price: int = Field(default=0, ge=0, description="gas price in wei (0: free-gas chains)")
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -67,6 +85,32 @@ class Settings(BaseSettings):
     def embedded_chain(self) -> bool:
         """True when the ledger runs its own anvil node."""
         return self.rpc_url is None
+
+    @property
+    def embedded_demo(self) -> bool:
+        """True for the embedded demo: its own anvil chain and the SQLite file in the data dir
+        (no MILEAGE_RPC_URL, no MILEAGE_DATABASE_URL). Only it may run on the demo keys."""
+        return self.rpc_url is None and self.database_url is None
+
+    def id_keys(self) -> IdKeys:
+        """The keys of the on-chain ids. Outside the embedded demo, raises `KeyNotConfigured`
+        (naming the variable) when a secret is missing, the public demo key, shorter than 32
+        bytes, or the same for both purposes."""
+        account = self.account_key.get_secret_value() if self.account_key else None
+        ref = self.ref_key.get_secret_value() if self.ref_key else None
+        if self.embedded_demo:
+            if account is None and ref is None:
+                return DEMO_KEYS
+            return IdKeys.from_secrets(
+                (account or DEMO_ACCOUNT_KEY).encode(), (ref or DEMO_REF_KEY).encode()
+            )
+        account_raw = check_secret("MILEAGE_ACCOUNT_KEY", account, DEMO_ACCOUNT_KEY)
+        ref_raw = check_secret("MILEAGE_REF_KEY", ref, DEMO_REF_KEY)
+        if account_raw == ref_raw:
+            raise KeyNotConfigured(
+                "MILEAGE_REF_KEY", "is the same secret as MILEAGE_ACCOUNT_KEY (use two secrets)"
+            )
+        return IdKeys.from_secrets(account_raw, ref_raw)
 
     @property
     def effective_rpc_url(self) -> str:

@@ -55,7 +55,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sqlalchemy as sa
 from bench_common import (
+    ACCOUNT_KEY,
     BENCH_DIR,
+    REF_KEY,
     ROOT,
     Env,
     bench_env,
@@ -73,6 +75,7 @@ from bridge.anvil import free_port
 from bridge.client import GrantItem, encode_grant_batch
 from bridge.compile import main_artifact
 from ledger.domain.codes import Program
+from ledger.feeds import FeedOptions
 from ledger.settings import ANVIL_DEV_KEY
 
 PARTS = ("mirror", "proof", "gas", "api", "audit", "rss", "scaling")
@@ -142,9 +145,7 @@ def part_mirror(
     rows = write_bike_feed(feed, n_members, months)
     say(f"mirror: importing {n_members:,} members (before the clock starts)")
     t = time.perf_counter()
-    mrep = import_members(
-        env.rt.sessions, members_csv, env.settings.account_key.get_secret_value().encode()
-    )
+    mrep = import_members(env.rt.sessions, members_csv, env.rt.keys.account)
     members_s = time.perf_counter() - t
     assert mrep.accounts_created == n_members, mrep
 
@@ -156,7 +157,9 @@ def part_mirror(
     c0 = time.process_time()
     t0 = time.perf_counter()
     with prof("mirror-import"):
-        frep = import_feed(env.rt.sessions, Program.BIKE, feed)
+        frep = import_feed(
+            env.rt.sessions, Program.BIKE, feed, options=FeedOptions(award_key=env.rt.keys.award)
+        )
     t1 = time.perf_counter()
     c1 = time.process_time()
     assert frep.recorded == rows and frep.rejected == 0, frep
@@ -293,9 +296,7 @@ def part_pipeline(
     members_csv = write_bike_members(env.data_dir / "members.csv", n_members)
     feed = env.data_dir / "bike.csv"
     rows = write_bike_feed(feed, n_members, ["2025-05", "2025-06"])
-    import_members(
-        env.rt.sessions, members_csv, env.settings.account_key.get_secret_value().encode()
-    )
+    import_members(env.rt.sessions, members_csv, env.rt.keys.account)
     worker_env = {
         **env.env_vars(),
         "MILEAGE_BATCH_SIZE": str(batch_size),
@@ -317,7 +318,9 @@ def part_pipeline(
         time.sleep(3.0)  # the bridge is up and idle before the feed arrives, as in production
         say(f"pipeline: bridge running; importing {rows:,} awards while it mirrors them")
         t0 = time.perf_counter()
-        frep = import_feed(env.rt.sessions, Program.BIKE, feed)
+        frep = import_feed(
+            env.rt.sessions, Program.BIKE, feed, options=FeedOptions(award_key=env.rt.keys.award)
+        )
         t1 = time.perf_counter()
         say(f"pipeline: import done in {t1 - t0:.1f}s; waiting for the bridge")
         for kind, proc in procs.items():
@@ -722,6 +725,8 @@ def part_api(
         "MILEAGE_DATA_DIR": str(data_dir),
         "MILEAGE_DATABASE_URL": url,
         "MILEAGE_RPC_URL": f"http://127.0.0.1:{free_port()}",
+        "MILEAGE_ACCOUNT_KEY": ACCOUNT_KEY,
+        "MILEAGE_REF_KEY": REF_KEY,
     }  # no node: reads only
     sample = [f"0x{rng.randrange(1, n + 1):064x}" for _ in range(min(n, 100_000))]
     with serve_api(env_vars, workers) as (api_url, pid):
@@ -910,9 +915,7 @@ def part_rss(env: Env, scale: float, bridge_seconds: float) -> dict[str, Any]:
     feed = env.data_dir / "bike.csv"
     write_bike_feed(feed, n_members, ["2025-05", "2025-06"])
     t = time.perf_counter()
-    import_members(
-        env.rt.sessions, members_csv, env.settings.account_key.get_secret_value().encode()
-    )
+    import_members(env.rt.sessions, members_csv, env.rt.keys.account)
     say(f"rss: members imported in {time.perf_counter() - t:.1f}s; import subprocess")
     worker = [sys.executable, str(ROOT / "scripts" / "bench_worker.py")]
     code, _wall, rss_import, out, err = run_measured(

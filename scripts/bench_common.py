@@ -35,7 +35,9 @@ from ledger.service.runtime import Runtime  # noqa: E402
 from ledger.settings import ANVIL_DEV_KEY, Settings  # noqa: E402
 
 BENCH_DIR = ROOT / "bench"
-ACCOUNT_KEY = "bench-account-key-0123456789abcdef"  # HMAC key of the bench's citizens (>= 16 B)
+# the bench's secrets (docs/keys.md: 32+ bytes each, two different ones)
+ACCOUNT_KEY = "bench-account-key-0123456789abcdef"
+REF_KEY = "bench-ref-key-0123456789abcdef-0123"
 DISTRICTS = 25
 
 
@@ -54,6 +56,7 @@ def make_settings(
         database_url=database_url or f"sqlite:///{(data_dir / 'ledger.db').resolve()}",
         private_key=SecretStr(ANVIL_DEV_KEY),
         account_key=SecretStr(ACCOUNT_KEY),
+        ref_key=SecretStr(REF_KEY),
         **extra,
     )
 
@@ -85,6 +88,7 @@ class Env:
             "MILEAGE_DATABASE_URL": self.database_url,
             "MILEAGE_PRIVATE_KEY": ANVIL_DEV_KEY,
             "MILEAGE_ACCOUNT_KEY": ACCOUNT_KEY,
+            "MILEAGE_REF_KEY": REF_KEY,
             "MILEAGE_CONTRACT_ADDRESS": self.deployment.address,
         }
 

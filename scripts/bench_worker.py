@@ -23,12 +23,15 @@ import bench_common  # noqa: F401  (puts the project on sys.path)
 
 def do_import(program: str, feed: str) -> dict[str, object]:
     from ledger.domain.codes import Program
+    from ledger.feeds import FeedOptions
     from ledger.service.feeds import import_feed
     from ledger.service.runtime import Runtime
 
     rt = Runtime.open()
     t0 = time.perf_counter()
-    rep = import_feed(rt.sessions, Program[program], Path(feed))
+    rep = import_feed(
+        rt.sessions, Program[program], Path(feed), options=FeedOptions(award_key=rt.keys.award)
+    )
     secs = time.perf_counter() - t0
     rt.close()
     return {"rows": rep.rows, "recorded": rep.recorded, "rejected": rep.rejected, "seconds": secs}

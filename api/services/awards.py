@@ -70,7 +70,7 @@ def submit_awards(ctx: AppContext, body: AwardsIn, period: str | None) -> Awards
         "items",
         lambda: item_rows(body.items, columns),
         source=f"api:{body.source}",
-        options=FeedOptions(org_period=period),
+        options=FeedOptions(org_period=period, award_key=ctx.id_keys.award),
         members=members,
         outcome=outcome,
     )

@@ -18,7 +18,6 @@ import json
 from typing import Any
 
 import sqlalchemy as sa
-from eth_hash.auto import keccak
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,15 +33,17 @@ from api.errors import (
 from api.schemas import ConversionIn, DeductionIn, OperationOut
 from ledger.adapters.orm import Balance, ChainTx, IndexCursor, Operation
 from ledger.domain.codes import AWARDED_PROGRAMS, Program, Reason
+from ledger.domain.keys import keyed_hash
 
 GIFT_UNIT = 10_000
 GIFT_MIN = 10_000
 GIFT_MAX = 50_000
 
 
-def operation_id(kind: str, scoped_key: str) -> str:
-    """Deterministic 32-byte id of an operation (the conversion id on chain)."""
-    return "0x" + keccak(f"mileage-op|{kind}|{scoped_key}".encode()).hex()
+def operation_id(kind: str, scoped_key: str, key: bytes) -> str:
+    """Deterministic 32-byte id of an operation under the operation ``key`` (`IdKeys.operation`):
+    the conversion id, and the deduction's ref, on chain (docs/keys.md)."""
+    return "0x" + keyed_hash(key, f"mileage-op|{kind}|{scoped_key}").hex()
 
 
 def request_hash(kind: str, body: dict[str, Any]) -> str:
@@ -153,7 +154,7 @@ def submit(
     else:
         check_deduction_rules(body)
         program = Program[body.program.value]
-    op_id = operation_id(kind, scoped)
+    op_id = operation_id(kind, scoped, ctx.id_keys.operation)
     try:
         with ctx.sessions() as session, session.begin():
             indexed, pending = available_balance(session, ctx, body.account, int(program))

@@ -37,7 +37,10 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-AWARD_STATES = ("pending", "signed", "sent", "mined", "final", "failed")
+#: ``conflict``: the contract skipped the award (its number was already recorded) and the chain
+#: holds no GRANT of this award: it was not granted; an operator resolves it
+#: (docs/bridge-operations.md).
+AWARD_STATES = ("pending", "signed", "sent", "mined", "final", "failed", "conflict")
 TX_STATES = ("signed", "sent", "mined", "final", "failed", "replaced")
 HEX32 = 66  # "0x" + 64 hex digits
 
@@ -92,7 +95,9 @@ class Award(Base):
     """An award to mirror on-chain: the outbox row of a grant.
 
     pending → signed (its batch transaction is signed and stored) → sent → mined → final; or
-    failed (the contract rejects it for good; ``error`` holds the decoded custom error).
+    failed (the contract rejects it for good; ``error`` holds the decoded custom error); or
+    conflict (mined, but skipped: its award number holds another award on chain; never retried
+    by the bridge, ``error`` says what the chain holds).
     """
 
     __tablename__ = "awards"
@@ -255,3 +260,34 @@ class ApiKey(Base):
     account_id: Mapped[str | None] = mapped_column(String(HEX32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class FeedRun(Base):
+    """One import of awards (a feed file or an operator's API batch): what the console shows as
+    a round, with the rows it rejected (rejected rows are not otherwise stored)."""
+
+    __tablename__ = "feed_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    program: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(256))  # the awards' source prefix
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+    recorded: Mapped[int] = mapped_column(Integer, default=0)
+    already_recorded: Mapped[int] = mapped_column(Integer, default=0)
+    zero: Mapped[int] = mapped_column(Integer, default=0)
+    rejected: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+
+
+class ReconcileRun(Base):
+    """The outcome of one ``mileage reconcile`` (the console shows the last one)."""
+
+    __tablename__ = "reconcile_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    block_number: Mapped[int] = mapped_column(BigInteger)
+    accounts: Mapped[int] = mapped_column(Integer)
+    entries: Mapped[int] = mapped_column(BigInteger)
+    discrepancies: Mapped[int] = mapped_column(Integer)
+    summary: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -86,8 +86,8 @@ def verify(
     awards: Annotated[
         bool,
         typer.Option(
-            help="also check the database's mined/final awards against their GRANT entries "
-            "(when the configured database mirrors this ledger)"
+            help="also check the database's mined/final/conflict awards against their GRANT "
+            "entries (when the configured database mirrors this ledger)"
         ),
     ] = True,
 ) -> None:
@@ -144,7 +144,7 @@ def verify(
         for u in unmatched:
             typer.echo(f"AWARD WITHOUT GRANT {u}")
         verdict = "OK" if not unmatched else f"{len(unmatched)} WITHOUT A MATCHING GRANT"
-        typer.echo(f"database awards (mined/final) against GRANT entries: {verdict}")
+        typer.echo(f"database awards (mined/final/conflict) against GRANT entries: {verdict}")
     if not report.ok or unmatched:
         raise typer.Exit(1)
 

@@ -4,7 +4,8 @@
 
 Writes one CSV row per accepted feed row, in feed order, to stdout; rejected rows go to
 stderr (or --rejects FILE) as `file:line: reason`, and the exit code is 2 if any row was
-rejected.
+rejected. The award ids are keyed by MILEAGE_REF_KEY (docs/keys.md), so outside the embedded demo
+the command needs the keys like every other.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import Annotated, TextIO
 
 import typer
 
+from ledger.cli._common import friendly_errors
 from ledger.domain.codes import AWARDED_PROGRAMS, Program
 from ledger.domain.errors import InvalidValue
 from ledger.feeds import ComputedAward, FeedOptions, check_org_period, iter_awards, safecsv
+from ledger.settings import get_settings
 
 app = typer.Typer(
     help="Compute mileage awards from program feeds (pure: needs no chain and no database).",
@@ -59,6 +62,7 @@ def _row(award: ComputedAward) -> list[str]:
 
 
 @app.command()
+@friendly_errors
 def compute(
     feed: Annotated[Path, typer.Argument(help="The feed CSV (UTF-8, with header).")],
     program: Annotated[
@@ -82,7 +86,7 @@ def compute(
             raise typer.BadParameter(str(error), param_hint="--period") from error
     elif period is not None:
         raise typer.BadParameter("only ECO_ORG feeds take a round", param_hint="--period")
-    options = FeedOptions(org_period=period)
+    options = FeedOptions(org_period=period, award_key=get_settings().id_keys().award)
     out = safecsv.writer(sys.stdout, lineterminator="\n")
     out.writerow(OUTPUT_COLUMNS)
     rejected = 0

@@ -198,7 +198,11 @@ def _refresh_gauges(rt: Runtime) -> None:
 def status(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
-    """Queue by state per program, oldest pending award, unresolved transactions, indexer lag."""
+    """Queue by state per program, oldest pending award, unresolved transactions, indexer lag.
+
+    Exits 1 when any award is in conflict (the contract skipped it because its number holds
+    another award on chain: it was not granted and the bridge will not retry it). An operator
+    resolves each one: see docs/bridge-operations.md. Exit 0 otherwise."""
     rt = Runtime.open()
     head: int | None
     try:
@@ -209,7 +213,7 @@ def status(
         head = None
     st = queue_status(rt.sessions, head)
     with rt.sessions() as s:
-        # mined/final awards without their GRANT entry (e.g. skipped on chain): never "all well"
+        # awards claiming a number without their GRANT entry (skipped on chain): never "all well"
         unmatched = count_unmatched_in_index(s, st.index_cursor)
     rt.close()
     without_grant = sum(unmatched.values())
@@ -223,14 +227,16 @@ def status(
             ],
             "oldest_pending_seconds": st.oldest_pending_seconds,
             "unresolved_txs": st.unresolved_txs,
+            "conflicts": st.conflicts,
             "chain_head": st.chain_head,
             "index_cursor": st.index_cursor,
             "indexer_lag": st.indexer_lag,
             "awards_without_grant": dict(sorted(unmatched.items())),
         }
         typer.echo(json.dumps(out, indent=2, sort_keys=True))
+        _exit_on_conflicts(st.conflicts)
         return
-    states = ("pending", "signed", "sent", "mined", "final", "failed")
+    states = ("pending", "signed", "sent", "mined", "final", "failed", "conflict")
     typer.echo(f"{'program':14s}" + "".join(f"{s:>9s}" for s in states) + "  oldest pending")
     for prog in sorted({p for p, _ in st.awards}):
         age = st.oldest_pending_seconds.get(prog)
@@ -247,16 +253,29 @@ def status(
     if without_grant:
         per = ", ".join(f"{p} {n}" for p, n in sorted(unmatched.items()))
         typer.echo(
-            f"WARNING: {without_grant} mined/final award(s) without a matching GRANT entry on "
-            f"chain ({per}): `mileage reconcile` names them"
+            f"WARNING: {without_grant} mined/final/conflict award(s) without a matching GRANT "
+            f"entry on chain ({per}): `mileage reconcile` names them"
         )
     else:
-        typer.echo("mined/final awards without a matching GRANT entry: 0")
+        typer.echo("mined/final/conflict awards without a matching GRANT entry: 0")
     if head is None:
         typer.echo("chain head: unreachable (indexer lag unknown)")
     else:
         cursor = "never indexed" if st.index_cursor is None else str(st.index_cursor)
         typer.echo(f"chain head: {head}, index cursor: {cursor}, indexer lag: {st.indexer_lag}")
+    _exit_on_conflicts(st.conflicts)
+
+
+def _exit_on_conflicts(n: int) -> None:
+    """Exit 1 when awards are in conflict, with a line on stderr saying what to do."""
+    if not n:
+        return
+    typer.echo(
+        f"{n} award{'s' if n != 1 else ''} in conflict: not granted, not retried; resolve each "
+        "as docs/bridge-operations.md says",
+        err=True,
+    )
+    raise typer.Exit(1)
 
 
 def _age(seconds: float) -> str:

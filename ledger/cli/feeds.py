@@ -60,7 +60,11 @@ def import_(
         bar.update(rows)
 
     report = import_feed(
-        rt.sessions, prog, file, options=FeedOptions(org_period=period), progress=advance
+        rt.sessions,
+        prog,
+        file,
+        options=FeedOptions(org_period=period, award_key=rt.keys.award),
+        progress=advance,
     )
     bar.close()
     if report.rejected:

@@ -22,8 +22,7 @@ def import_(
     """Import ``member_id, program, citizen_id, district, donation_consent`` rows, all or
     nothing (a rejected row leaves the database unchanged)."""
     rt = Runtime.open()
-    key = rt.settings.account_key.get_secret_value().encode()
-    report = import_members(rt.sessions, file, key)
+    report = import_members(rt.sessions, file, rt.keys.account)
     for r in report.rejects:
         typer.echo(f"rejected {r}", err=True)
     if report.rejects:

@@ -32,6 +32,7 @@ def reconcile(
     index (entries, balances, heads) and the contract's state at the indexer's cursor block."""
     from bridge.reconcile import reconcile as run_reconcile
     from bridge.verify import RawLedgerReader
+    from ledger.service.runs import record_reconcile_run
     from ledger.service.runtime import Runtime
 
     settings = get_settings()
@@ -41,6 +42,7 @@ def reconcile(
             address = rt.client.address
             with RawLedgerReader(settings.effective_rpc_url, address) as reader:
                 report = run_reconcile(rt.sessions, reader, accounts=account, block=block)
+            record_reconcile_run(rt.sessions, report)
         finally:
             rt.close()
     except (BridgeError, LedgerError) as exc:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -85,8 +84,6 @@ def run(
 
     settings = get_settings()
     configure_logging(json=settings.log_json or None)
-    for noisy in ("httpx", "alembic", "uvicorn.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
     emb = Embedded(settings, say=lambda m: typer.echo(m, err=True))
     try:
         emb.open()

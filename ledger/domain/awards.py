@@ -1,7 +1,9 @@
 """Award ids and the period strings they are built from (docs/DESIGN.md).
 
-award_id = keccak256(UTF-8 "mileage-award|{PROGRAM}|{member_id}|{period}"), where PROGRAM is
-the program's name (e.g. `ECO_HOUSEHOLD`) and the period is, per program:
+award_id = HMAC-SHA256(key=award key, msg=UTF-8 "mileage-award|{PROGRAM}|{member_id}|{period}"),
+where the award key is the ``award-id`` subkey of MILEAGE_REF_KEY (``ledger.domain.keys``,
+docs/keys.md), PROGRAM is the program's name (e.g. `ECO_HOUSEHOLD`) and the period is, per
+program:
 
 | program | period | example |
 |---|---|---|
@@ -11,15 +13,15 @@ the program's name (e.g. `ECO_HOUSEHOLD`) and the period is, per program:
 | ECO_SEASON, CAR_SEASON | year the season starts (in December) | `2024` |
 | BIKE | month | `2024-05` |
 
-Deterministic, so importing the same feed twice never grants twice.
+Deterministic under one key, so importing the same feed twice never grants twice; without the
+key an award id does not reveal (nor let anyone confirm by enumeration) the member or period.
 """
 
 from __future__ import annotations
 
-from eth_hash.auto import keccak
-
 from ledger.domain.codes import Program
-from ledger.domain.errors import InvalidPeriod, InvalidValue
+from ledger.domain.errors import InvalidPeriod, InvalidValue, KeyNotConfigured
+from ledger.domain.keys import MIN_SECRET_BYTES, keyed_hash
 from ledger.domain.types import AwardId, YearMonth
 
 _FORBIDDEN_IN_MEMBER_ID = frozenset("|\r\n\t")
@@ -35,13 +37,17 @@ def check_member_id(member_id: str) -> None:
         raise InvalidValue("member_id", f"{member_id!r} contains '|' or a control character")
 
 
-def award_id(program: Program, member_id: str, period: str) -> AwardId:
-    """The 32-byte award id of `member_id`'s award in `program` for `period`."""
+def award_id(program: Program, member_id: str, period: str, key: bytes) -> AwardId:
+    """The 32-byte award id of `member_id`'s award in `program` for `period` under the award
+    `key` (`IdKeys.award`)."""
+    if len(key) < MIN_SECRET_BYTES:
+        raise KeyNotConfigured(
+            "the award key", f"has {len(key)} bytes, fewer than {MIN_SECRET_BYTES}"
+        )
     check_member_id(member_id)
     if not period or "|" in period:
         raise InvalidPeriod("period", f"{period!r} is empty or contains '|'")
-    message = f"mileage-award|{program.name}|{member_id}|{period}"
-    return AwardId(keccak(message.encode("utf-8")))
+    return AwardId(keyed_hash(key, f"mileage-award|{program.name}|{member_id}|{period}"))
 
 
 def window_period(

@@ -52,6 +52,19 @@ class InvalidAccountKey(LedgerError):
         )
 
 
+class KeyNotConfigured(LedgerError):
+    """A secret that keys the on-chain ids is missing, public or unusable outside the embedded
+    demo; `variable` names the setting. Set it as docs/keys.md says, then start again."""
+
+    def __init__(self, variable: str, problem: str) -> None:
+        self.variable = variable
+        self.problem = problem
+        super().__init__(
+            f"{variable} {problem}; set it to a 32-byte secret (e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_hex(32))'`): see docs/keys.md"
+        )
+
+
 class ChainBroken(LedgerError):
     """Entries do not reproduce the on-chain head and count of an account.
 

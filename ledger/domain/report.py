@@ -7,10 +7,12 @@ requested number of places only at the end. Defaults and sources are in docs/fee
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
+from ledger.domain.codes import EntryKind, Reason
 from ledger.domain.errors import InvalidValue
 from ledger.domain.rules.common import exact, require_non_negative
 from ledger.domain.rules.energy import DEFAULT_EMISSION_FACTORS, EmissionFactors
@@ -35,6 +37,12 @@ class ReportFactors:
     """38,222 tCO₂ / 167 M km, the car mileage 2020 figures (§4)."""
     krw_per_toe: Decimal = Decimal(660391)
     """Value of one TOE saved (§4)."""
+    bike_km_per_minute: Decimal = Decimal("0.2")
+    """12 km/h, a leisurely public-bike pace (project choice; configurable)."""
+    bike_car_substitution: Decimal = Decimal("1")
+    """Share of ridden km that replaces car km (project choice: all of it; configurable)."""
+    seoul_season_km: Decimal = Decimal(3700)
+    """Seoul's 4-month average driving distance (§2.5): CAR_SEASON saving = it − season km."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -44,6 +52,9 @@ class ReportFactors:
             "tco2_per_toe",
             "car_kgco2_per_km",
             "krw_per_toe",
+            "bike_km_per_minute",
+            "bike_car_substitution",
+            "seoul_season_km",
         ):
             require_non_negative(name, getattr(self, name))
 
@@ -149,3 +160,78 @@ def participation_growth_pct(
     if mean == 0:
         raise InvalidValue("previous_three_cumulative", "all zero; the growth is undefined")
     return round_half_up((this_year_cumulative - mean) / mean * 100, places)
+
+
+KST = timezone(timedelta(hours=9))
+"""Fiscal years are calendar years in Korea Standard Time (the contract's ``fiscalYearOf``)."""
+
+
+def fiscal_year_of(timestamp: int) -> int:
+    """The fiscal (calendar, KST) year of a unix timestamp."""
+    return datetime.fromtimestamp(timestamp, KST).year
+
+
+def fiscal_year_bounds(year: int) -> tuple[int, int]:
+    """Unix seconds [start, end) of fiscal year ``year`` (KST)."""
+    start = datetime(year, 1, 1, tzinfo=KST)
+    end = datetime(year + 1, 1, 1, tzinfo=KST)
+    return int(start.timestamp()), int(end.timestamp())
+
+
+def month_of(timestamp: int) -> str:
+    """``YYYY-MM`` (KST) of a unix timestamp: the settlement period of conversions."""
+    return datetime.fromtimestamp(timestamp, KST).strftime("%Y-%m")
+
+
+@dataclass
+class YearFigures:
+    """Mileage flows of one program in one fiscal year (KRW), from the chain's entries.
+
+    ``donated`` is expiring mileage of members who consented to donate it (EXPIRY entries with the
+    reason EXPIRY_DONATION): owed to the energy welfare fund, kept apart from ``expired``."""
+
+    awarded: int = 0
+    converted_out: int = 0
+    converted_in: int = 0
+    spent: dict[str, int] = field(default_factory=dict)
+    expired: int = 0
+    donated: int = 0
+    corrected: int = 0
+    merged_out: int = 0
+    merged_in: int = 0
+    outstanding: int = 0
+    """Balance at the end of the year (all credits minus all debits up to then)."""
+    budget: int | None = None
+    issued: int | None = None
+    """What the contract counts against the year's budget."""
+
+    @property
+    def execution_pct(self) -> Decimal | None:
+        if not self.budget or self.issued is None:
+            return None
+        return round_half_up(Fraction(self.issued * 100, self.budget), 2)
+
+    def add(self, kind: int, reason: int, amount: int) -> int:
+        """Count one entry (codes as on chain); returns its signed effect on the balance."""
+        k = EntryKind(kind)
+        if k is EntryKind.GRANT:
+            self.awarded += amount
+        elif k is EntryKind.CONVERSION_OUT:
+            self.converted_out += amount
+        elif k is EntryKind.CONVERSION_IN:
+            self.converted_in += amount
+        elif k is EntryKind.DEDUCTION:
+            name = Reason(reason).name
+            self.spent[name] = self.spent.get(name, 0) + amount
+        elif k is EntryKind.EXPIRY:
+            if Reason(reason) is Reason.EXPIRY_DONATION:
+                self.donated += amount
+            else:
+                self.expired += amount
+        elif k is EntryKind.CORRECTION:
+            self.corrected += amount
+        elif k is EntryKind.MERGE_OUT:
+            self.merged_out += amount
+        elif k is EntryKind.MERGE_IN:
+            self.merged_in += amount
+        return amount if k.is_credit else -amount

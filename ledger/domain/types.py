@@ -12,7 +12,7 @@ Bytes32 = NewType("Bytes32", bytes)
 """Exactly 32 bytes (a Solidity `bytes32`)."""
 
 AwardId = NewType("AwardId", bytes)
-"""keccak256 award id, 32 bytes (docs/DESIGN.md, "Award ids and numbers")."""
+"""Keyed (HMAC-SHA256) award id, 32 bytes (docs/DESIGN.md, "Award ids and numbers")."""
 
 AccountId = NewType("AccountId", bytes)
 """HMAC-SHA256 pseudonymous account id, 32 bytes (docs/DESIGN.md, "Accounts")."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import partial
 
 from ledger.domain import awards
@@ -60,11 +61,13 @@ class FeedOptions:
     `org_period` is the ECO_ORG round (`YYYY-MM..YYYY-MM`), which the decisions feed does not
     carry; `factors` are the CO₂ factors of the eco rules; `starts` the first month of each
     program (ledger.feeds.periods) and `today` the current month (None: the clock's), which
-    bound the periods a feed may award.
+    bound the periods a feed may award; `award_key` keys the award ids (`IdKeys.award`, from
+    the settings: there is deliberately no default).
     """
 
     factors: EmissionFactors = DEFAULT_EMISSION_FACTORS
     org_period: str | None = None
+    award_key: bytes = field(default=b"", repr=False)
     starts: Mapping[Program, YearMonth] = field(default_factory=lambda: PROGRAM_STARTS)
     today: YearMonth | None = None
 
@@ -182,8 +185,14 @@ def _org_row(cells: Cells, options: FeedOptions) -> ParsedRow:
         decision = cells.guard(lambda: eco_org.OrgDecision(category, size, rank, reduction))
     cells.finish()
     assert member is not None and decision is not None and options.org_period is not None
+    assert size is not None and reduction is not None
+    saved_toe = format((max(size, Decimal(0)) * max(reduction, Decimal(0)) / 100).normalize(), "f")
     return ParsedRow(
-        member, options.org_period, (("member_id", member),), partial(eco_org.award, decision)
+        member,
+        options.org_period,
+        (("member_id", member),),
+        partial(eco_org.award, decision),
+        (("toe", saved_toe),),
     )
 
 
@@ -224,7 +233,8 @@ def _car_season_row(cells: Cells, options: FeedOptions) -> ParsedRow:
     assert member is not None and vehicle is not None and period is not None and km is not None
     distance = season.CarSeasonDistance(km)
     unique = (("member_id", member), ("vehicle_id", vehicle))
-    return ParsedRow(member, period, unique, partial(season.car_award, distance))
+    savings = (("season_km", format(km.normalize(), "f")),)
+    return ParsedRow(member, period, unique, partial(season.car_award, distance), savings)
 
 
 def parse_row(program: Program, row: Mapping[str, str], options: FeedOptions) -> ParsedRow:

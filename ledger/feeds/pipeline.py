@@ -25,7 +25,8 @@ from pathlib import Path
 
 from ledger.domain import awards
 from ledger.domain.codes import AWARDED_PROGRAMS, Program
-from ledger.domain.errors import DecisionNotAllowed, FeedError, InvalidValue
+from ledger.domain.errors import DecisionNotAllowed, FeedError, InvalidValue, KeyNotConfigured
+from ledger.domain.keys import MIN_SECRET_BYTES
 from ledger.domain.rules import bike
 from ledger.feeds.cells import RowInvalid
 from ledger.feeds.formats import COLUMNS, FeedOptions, parse_ride, parse_row, ride_from_db
@@ -75,6 +76,15 @@ def check_org_period(period: str | None, options: FeedOptions | None = None) -> 
     return normalised
 
 
+def check_award_key(key: bytes) -> None:
+    """Raise `KeyNotConfigured` unless ``key`` can key award ids (`IdKeys.award`)."""
+    if len(key) < MIN_SECRET_BYTES:
+        raise KeyNotConfigured(
+            "FeedOptions.award_key",
+            "is not set (pass the award key: Runtime.keys.award or Settings.id_keys().award)",
+        )
+
+
 def iter_awards(
     program: Program,
     path: Path | str,
@@ -88,6 +98,8 @@ def iter_awards(
     Yields a `ComputedAward` (amount 0 when nothing is earned) or a `Reject` per data row, in
     file order. A file-level problem (unreadable, not UTF-8, bad header, ECO_ORG without a
     round) yields one `Reject` (line 0 or the line at fault) and ends the stream.
+    ``options.award_key`` keys the award ids; without it the stream raises
+    `KeyNotConfigured` at once.
     """
     path = Path(path)
     columns = COLUMNS.get(program, ())
@@ -113,6 +125,7 @@ def iter_row_awards(
     """`iter_awards` for any source of rows: `rows()` starts a pass over (number, row) pairs
     (BIKE makes two passes); rejects name `file` and the row's number."""
     options = options or FeedOptions()
+    check_award_key(options.award_key)
     if options.today is None:
         options = replace(options, today=current_month())
     try:
@@ -167,7 +180,9 @@ def _rows(
                 period=parsed.period,
                 amount=result.amount,
                 tier=result.tier,
-                award_id=awards.award_id(program, parsed.member_id, parsed.period),
+                award_id=awards.award_id(
+                    program, parsed.member_id, parsed.period, options.award_key
+                ),
                 flags=result.flags,
                 savings=parsed.savings,
             )
@@ -252,7 +267,8 @@ def _bike(
                 period=period,
                 amount=int(amount),
                 tier=str(tier),
-                award_id=awards.award_id(Program.BIKE, parsed.member_id, period),
+                award_id=awards.award_id(Program.BIKE, parsed.member_id, period, options.award_key),
+                savings=(("ride_minutes", str(parsed.ride.ride_minutes)),),
             )
 
 

@@ -95,6 +95,7 @@ class Embedded:
             self.say(f"using the external chain at {s.rpc_url}")
 
     def open(self) -> Runtime:
+        self.settings.id_keys()  # outside the embedded demo: refuse before starting anything
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.settings = ensure_local_keys(self.settings)
         self.start_chain()
@@ -118,18 +119,20 @@ class Embedded:
         """Generate and import the demo members and feeds (idempotent)."""
         assert self.rt is not None
         files = demo.generate(self.settings.data_dir / "demo", citizens=citizens)
-        key = self.settings.account_key.get_secret_value().encode()
         with self.rt.sessions() as s:
             members = s.scalar(select(func.count()).select_from(Member)) or 0
         if members == 0:
-            mrep = import_members(self.rt.sessions, files.members, key)
+            mrep = import_members(self.rt.sessions, files.members, self.rt.keys.account)
             self.say(
                 f"demo members: {mrep.members_created} memberships of "
                 f"{mrep.accounts_created} accounts"
             )
         for name, path in files.feeds.items():
             program = Program[name]
-            opts = FeedOptions(org_period=DEMO_ORG_ROUND if program is Program.ECO_ORG else None)
+            opts = FeedOptions(
+                org_period=DEMO_ORG_ROUND if program is Program.ECO_ORG else None,
+                award_key=self.rt.keys.award,
+            )
             rep = import_feed(self.rt.sessions, program, path, options=opts)
             self.say(
                 f"demo feed {name:13s}: {rep.recorded:5d} awards recorded "

@@ -5,8 +5,9 @@ computes them (ledger.feeds) and records the awards **all or nothing**: everythi
 one database transaction, which is rolled back if any row (or the file itself, e.g. a
 decoding error on its last line) is rejected. Memory stays flat: rows stream, awards are
 inserted in chunks inside that transaction (the member registry of the program is held as a
-set of ids). Award ids are deterministic and unique in the database, so recording the same
-rows again records nothing twice.
+set of ids). An award is unique per (program, member, period) in the database, so recording
+the same rows again (after fixing rejected rows, or after the ref key was rotated: the
+database keeps the award id it used, docs/keys.md) records only what is not recorded yet.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ledger.feeds.formats import COLUMNS, FeedOptions
 from ledger.feeds.model import ComputedAward, Reject
 from ledger.feeds.pipeline import EarnedBefore, iter_row_awards
 from ledger.feeds.reader import Rows, read_rows
+from ledger.service.runs import record_feed_run
 
 CHUNK = 5000
 
@@ -145,6 +147,16 @@ def record_awards(
             raise
     if progress is not None:
         progress(report.rows % 1000)
+    record_feed_run(
+        factory,
+        program.name,
+        source,
+        rows=report.rows,
+        recorded=report.recorded,
+        already_recorded=report.already_recorded,
+        zero=report.zero,
+        rejected=report.rejected,
+    )
     return report
 
 
@@ -169,6 +181,23 @@ def bike_earned_before(session: Session) -> EarnedBefore:
     return lookup
 
 
+def recorded_awards(
+    s: Session, program: str, items: Iterable[ComputedAward]
+) -> dict[tuple[str, str], int]:
+    """``(member_id, period) -> award_no`` of the awards of ``items`` already recorded in
+    ``program``: found by what they award, not by their id, so a rotated ref key (new ids)
+    never grants twice (served by the ``(program, member_id, period)`` index)."""
+    wanted = {(a.member_id, a.period) for a in items}
+    rows = s.execute(
+        select(Award.member_id, Award.period, Award.award_no).where(
+            Award.program == program,
+            Award.member_id.in_({m for m, _ in wanted}),
+            Award.period.in_({p for _, p in wanted}),
+        )
+    )
+    return {(m, p): int(no) for m, p, no in rows if (m, p) in wanted}
+
+
 def _insert(
     session: Session,
     items: list[ComputedAward],
@@ -178,7 +207,7 @@ def _insert(
 ) -> None:
     program = items[0].program.name
     ids = ["0x" + bytes(a.award_id).hex() for a in items]
-    existing = set(session.scalars(select(Award.award_id).where(Award.award_id.in_(ids))))
+    existing = recorded_awards(session, program, items)
     accounts: dict[str, str] = {
         member: account
         for member, account in session.execute(
@@ -190,12 +219,12 @@ def _insert(
     }
     rows = []
     for a, aid in zip(items, ids, strict=True):
-        if aid in existing:
+        if (a.member_id, a.period) in existing:
             report.already_recorded += 1
             if outcome is not None:
                 outcome(a, "already_recorded")
             continue
-        existing.add(aid)
+        existing[a.member_id, a.period] = 0
         rows.append(
             {
                 "award_id": aid,

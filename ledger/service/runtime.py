@@ -1,4 +1,8 @@
-"""The runtime of a command: settings, the migrated database and (lazily) the chain client."""
+"""The runtime of a command: settings, the keys of the on-chain ids, the migrated database and
+(lazily) the chain client.
+
+`Runtime.open` is where every command that touches data starts, so it is where a process
+without its secrets refuses to start (outside the embedded demo; docs/keys.md)."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.adapters.db import make_engine, make_sessionmaker, migrate
 from ledger.adapters.orm import Deployment
+from ledger.domain.keys import IdKeys
 from ledger.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -26,18 +31,24 @@ class Runtime:
     settings: Settings
     engine: Engine
     sessions: sessionmaker[Session]
+    keys: IdKeys = field(default_factory=IdKeys, repr=False)
+    """The keys of the on-chain ids (account ids, award ids, operation ids)."""
     _w3: Web3 | None = field(default=None, repr=False)
     _client: LedgerClient | None = field(default=None, repr=False)
 
     @classmethod
     def open(cls, settings: Settings | None = None, *, upgrade: bool = True) -> Runtime:
-        """Open the configured database, migrating it to the newest schema first."""
+        """Open the configured database, migrating it to the newest schema first.
+
+        Raises `KeyNotConfigured` before touching anything when the id keys are missing or the
+        public demo keys outside the embedded demo (`Settings.id_keys`)."""
         settings = settings or get_settings()
+        keys = settings.id_keys()
         url = settings.effective_database_url
         if upgrade:
             migrate(url)
         engine = make_engine(url)
-        return cls(settings, engine, make_sessionmaker(engine))
+        return cls(settings, engine, make_sessionmaker(engine), keys)
 
     @property
     def w3(self) -> Web3:

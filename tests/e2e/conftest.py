@@ -25,6 +25,7 @@ from ledger.adapters.db import make_engine, make_sessionmaker, migrate
 from ledger.adapters.orm import Deployment
 from ledger.domain.codes import AWARDED_PROGRAMS
 from ledger.settings import Settings
+from tests.keyring import ACCOUNT_KEY, REF_KEY
 
 MNEMONIC = "test test test test test test test test test test test junk"
 Account.enable_unaudited_hdwallet_features()
@@ -126,7 +127,12 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
                 )
             )
         settings = Settings(
-            database_url=url, rpc_url=node.url, data_dir=tmp_path, api_port=free_port()
+            database_url=url,
+            rpc_url=node.url,
+            data_dir=tmp_path,
+            api_port=free_port(),
+            account_key=ACCOUNT_KEY,
+            ref_key=REF_KEY,
         )
         from api.main import create_app
 

@@ -17,8 +17,8 @@ from ledger.cli.main import app
 from ledger.domain.accounts import account_id
 from ledger.service.runtime import Runtime
 from ledger.settings import get_settings
+from tests.keyring import KEYS, set_key_env
 
-HMAC_KEY = "integration-test-account-key"
 runner = CliRunner()
 
 
@@ -39,7 +39,7 @@ def cli_env(
         monkeypatch.setenv("MILEAGE_RPC_URL", node.url)
         monkeypatch.setenv("MILEAGE_DATABASE_URL", db_url)
         monkeypatch.setenv("MILEAGE_PRIVATE_KEY", admin_key)
-        monkeypatch.setenv("MILEAGE_ACCOUNT_KEY", HMAC_KEY)
+        set_key_env(monkeypatch)
         monkeypatch.setenv("MILEAGE_DATA_DIR", str(tmp_path / "data"))
         get_settings.cache_clear()
         if deploy:
@@ -62,5 +62,5 @@ def mirror(rt: Runtime, key: str) -> None:
 
 
 def acc(citizen: str) -> bytes:
-    """The on-chain account id of ``citizen`` under the tests' HMAC key."""
-    return account_id(citizen, HMAC_KEY.encode())
+    """The on-chain account id of ``citizen`` under the tests' account key."""
+    return account_id(citizen, KEYS.account)

@@ -14,6 +14,7 @@ from api.client import ApiError
 from bridge.client import to_bytes32
 from ledger.adapters.orm import ApiKey, Award, IndexCursor, Operation
 from ledger.service.witness import live_lists
+from tests.keyring import set_key_env
 
 pytestmark = pytest.mark.chain
 
@@ -490,6 +491,7 @@ def test_apikeys_cli(env: ApiEnv, monkeypatch: pytest.MonkeyPatch) -> None:
     from ledger.settings import get_settings
 
     monkeypatch.setenv("MILEAGE_DATABASE_URL", env.db_url)
+    set_key_env(monkeypatch)
     get_settings.cache_clear()
     try:
         runner = CliRunner()

@@ -21,6 +21,7 @@ from bridge.signer import signer_from_key
 from bridge.submitter import Submitter
 from ledger.adapters.orm import Account, Award, Member
 from ledger.settings import Settings
+from tests.keyring import ACCOUNT_KEY, REF_KEY
 
 
 @dataclass
@@ -115,7 +116,11 @@ class ApiEnv:
 def make_env(deployed: Any, factory: sessionmaker[Session], db_url: str, **kw: Any) -> ApiEnv:
     deployed.record(factory)
     settings = Settings(
-        database_url=db_url, rpc_url=deployed.url, contract_address=deployed.address
+        database_url=db_url,
+        rpc_url=deployed.url,
+        contract_address=deployed.address,
+        account_key=ACCOUNT_KEY,
+        ref_key=REF_KEY,
     )
     app = create_app(settings, **kw)
     env = ApiEnv(deployed, factory, db_url, settings, app, TestClient(app))

@@ -4,6 +4,7 @@ donation consent, and the expiry run five years later."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -75,9 +76,13 @@ V2,22NA2222,2025-05,2025-10,5000,4000
     assert client.balance_of(acc("C2"), Program.CAR) == 50_000
 
     report = cli("report")
-    assert "CAR" in report and "Mapo-gu" in report and "50,000" in report
+    assert "CAR" in report and "Mapo-gu" in report and "100,000" in report
     # GHG: 1,500 + 1,000 km not driven x 0.2289 kgCO2/km (docs/feeds.md) = 0.572 tCO2.
-    assert "2,500 km" in report and "0.572 tCO2" in report
+    figures = json.loads(cli("report", "--format", "json"))
+    assert figures["ghg"]["CAR"]["km"] == "2500" and figures["ghg"]["CAR"]["tco2"] == "0.572"
+    car_year = next(f for f in figures["fiscal_years"] if f["program"] == "CAR")
+    assert car_year["awarded"] == car_year["outstanding"] == car_year["issued"] == 100_000
+    assert "section,key,period,metric,value" in cli("report", "--format", "csv")
 
     # Importing the fixed file again grants nothing twice.
     assert "recorded 0 awards" in cli("feeds", "import", "--program", "CAR", str(fixed))

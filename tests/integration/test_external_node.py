@@ -16,8 +16,9 @@ from bridge.anvil import ROOT, free_port, rpc_ready
 from ledger.domain.codes import Program
 from ledger.service.runtime import Runtime
 from ledger.settings import get_settings
-from tests.integration.cli_helpers import HMAC_KEY, acc, cli, mirror, write
+from tests.integration.cli_helpers import acc, cli, mirror, write
 from tests.integration.conftest import ADMIN_KEY
+from tests.keyring import set_key_env
 
 
 @pytest.fixture
@@ -48,7 +49,7 @@ def test_ledger_runs_unchanged_on_a_hardhat_node(
     monkeypatch.setenv("MILEAGE_RPC_URL", hardhat_node)
     monkeypatch.setenv("MILEAGE_DATABASE_URL", f"sqlite:///{tmp_path / 'ledger.db'}")
     monkeypatch.setenv("MILEAGE_PRIVATE_KEY", ADMIN_KEY)
-    monkeypatch.setenv("MILEAGE_ACCOUNT_KEY", HMAC_KEY)
+    set_key_env(monkeypatch)
     get_settings.cache_clear()
     try:
         assert "deployed: MileageLedger" in cli("deploy")

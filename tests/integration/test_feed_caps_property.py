@@ -17,8 +17,10 @@ from ledger.adapters.db import make_engine, make_sessionmaker
 from ledger.adapters.orm import Award
 from ledger.domain.codes import Program
 from ledger.domain.rules.bike import MONTHLY_CAP, YEARLY_CAP
+from ledger.feeds import FeedOptions
 from ledger.service.feeds import import_feed
 from ledger.service.members import import_members
+from tests.keyring import KEYS
 
 KEY = b"feed-caps-property-account-key-32"
 MEMBERS = ["B1", "B2"]
@@ -34,6 +36,8 @@ rides = st.tuples(
     ),  # minutes: 3 per minute, capped at 2,000 a month
 )
 feeds = st.lists(st.tuples(names, st.lists(rides, min_size=4, max_size=30)), min_size=2, max_size=6)
+
+OPTS = FeedOptions(award_key=KEYS.award)
 
 
 @settings(
@@ -67,7 +71,7 @@ def test_bike_caps_hold_over_any_sequence_of_feeds(
                     + "".join(f"{m},{y}-{mo:02d},{d},{mi}\n" for m, y, mo, d, mi in rows),
                     encoding="utf-8",
                 )
-                import_feed(factory, Program.BIKE, path)
+                import_feed(factory, Program.BIKE, path, options=OPTS)
             with factory() as s:
                 awards = s.execute(sa.select(Award.member_id, Award.period, Award.amount)).all()
         finally:

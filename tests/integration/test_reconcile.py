@@ -16,6 +16,7 @@ from bridge.verify import RawLedgerReader
 from ledger.adapters.orm import AccountHead, Balance, Entry
 from ledger.domain.codes import Program
 from ledger.settings import get_settings
+from tests.keyring import set_key_env
 
 pytestmark = pytest.mark.chain
 
@@ -41,6 +42,7 @@ def cli(deployed: Any, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
     monkeypatch.setenv("MILEAGE_DATABASE_URL", db_url)
     monkeypatch.setenv("MILEAGE_RPC_URL", deployed.url)
     monkeypatch.setenv("MILEAGE_CONTRACT_ADDRESS", deployed.address)
+    set_key_env(monkeypatch)
     get_settings.cache_clear()
 
     def run(*args: str) -> Result:
@@ -50,10 +52,17 @@ def cli(deployed: Any, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
     get_settings.cache_clear()
 
 
-def test_clean_index_exits_zero(indexed: list[str], cli: Any) -> None:
+def test_clean_index_exits_zero(indexed: list[str], cli: Any, session_factory: Any) -> None:
     res = cli()
     assert res.exit_code == 0, res.output
     assert "8 accounts, 15 indexed entries: OK" in res.output
+    # the console's operator page shows the last run
+    from ledger.adapters.orm import ReconcileRun
+
+    with session_factory() as s:
+        (run,) = s.query(ReconcileRun).all()
+    assert (run.accounts, run.entries, run.discrepancies) == (8, 15, 0)
+    assert "8 accounts, 15 indexed entries: OK" in run.summary
 
 
 def test_registered_in_the_mileage_command(indexed: list[str], cli: Any) -> None:

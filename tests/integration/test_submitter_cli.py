@@ -20,6 +20,7 @@ from ledger.adapters.orm import Award, Entry
 from ledger.cli import bridge as bridge_cli
 from ledger.cli import keys as keys_cli
 from ledger.settings import get_settings
+from tests.keyring import set_key_env
 
 pytestmark = pytest.mark.chain
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,6 +42,7 @@ def env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Any:
     ):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("MILEAGE_DATA_DIR", str(tmp_path / "data"))
+    set_key_env(monkeypatch)
     yield set_env
     get_settings.cache_clear()
 
@@ -132,3 +134,45 @@ def test_bridge_run_stops_on_sigterm(env: Any, deployed: Any, db_url: str, tmp_p
             proc.kill()
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     assert any(e.get("event") == "bridge stopped" for e in lines)
+
+
+def test_bridge_run_logs_no_line_per_json_rpc_request(
+    env: Any, deployed: Any, seed: Any, db_url: str, tmp_path: Path
+) -> None:
+    """`mileage bridge run` logs what the bridge does, not each HTTP request to the node (the
+    indexer's ``eth_getLogs`` client logged one info line per request: 676 of 723 lines)."""
+    seed("CAR", [1000] * 30)
+    environ = env(
+        MILEAGE_DATABASE_URL=db_url,
+        MILEAGE_RPC_URL=deployed.url,
+        MILEAGE_CONTRACT_ADDRESS=deployed.address,
+        MILEAGE_PRIVATE_KEY=deployed.issuer_keys["CAR"],
+        MILEAGE_BATCH_SIZE="10",
+        MILEAGE_LOG_JSON="1",
+        PYTHONPATH=str(ROOT),
+    )
+    log = tmp_path / "bridge.log"
+    with open(log, "w") as err:
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ledger.cli.main",
+                "bridge",
+                "run",
+                "--program",
+                "CAR",
+                "--once",
+            ],
+            env=environ,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            cwd=ROOT,
+            timeout=120,
+        )
+    text = log.read_text()
+    assert done.returncode == 0, text[-3000:]
+    events = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    assert any(e.get("event") == "indexed" for e in events), text[-3000:]  # info lines kept
+    chatty = [line for line in text.splitlines() if "HTTP Request" in line or "POST " in line]
+    assert chatty == [], chatty[:3]

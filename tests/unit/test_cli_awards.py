@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from ledger.cli import awards
 from ledger.domain import awards as awards_mod
 from ledger.domain.codes import Program
+from ledger.domain.keys import DEMO_KEYS
 
 runner = CliRunner()
 
@@ -34,7 +35,8 @@ def test_compute_prints_one_row_per_good_row(tmp_path: Path) -> None:
     ]
     assert rows[0]["period"] == "2024-01"
     assert rows[0]["program"] == "BIKE"
-    expected = awards_mod.award_id(Program.BIKE, "B1", "2024-01")
+    # no MILEAGE_RPC_URL / MILEAGE_DATABASE_URL: the embedded demo, so the demo award key
+    expected = awards_mod.award_id(Program.BIKE, "B1", "2024-01", DEMO_KEYS.award)
     assert rows[0]["award_id"] == "0x" + expected.hex()
     assert result.stderr == ""
 

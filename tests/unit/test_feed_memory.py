@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from ledger.domain.codes import Program
-from ledger.feeds import iter_awards
+from ledger.feeds import FeedOptions, iter_awards
+from tests.keyring import KEYS
 
 
 def bike_feed(path: Path, rows: int) -> Path:
@@ -28,7 +29,8 @@ def bike_feed(path: Path, rows: int) -> Path:
 def peak_bytes(program: Program, path: Path) -> tuple[int, int]:
     tracemalloc.start()
     try:
-        count = sum(1 for _ in iter_awards(program, path))
+        options = FeedOptions(award_key=KEYS.award)
+        count = sum(1 for _ in iter_awards(program, path, options=options))
         return count, tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -45,8 +47,9 @@ def test_bike_memory_is_flat(tmp_path: Path) -> None:
 _MAXRSS_SCRIPT = """
 import resource, sys
 from ledger.domain.codes import Program
-from ledger.feeds import iter_awards
-count = sum(1 for _ in iter_awards(Program.BIKE, sys.argv[1]))
+from ledger.feeds import FeedOptions, iter_awards
+options = FeedOptions(award_key=b"k" * 32)
+count = sum(1 for _ in iter_awards(Program.BIKE, sys.argv[1], options=options))
 print(count, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 

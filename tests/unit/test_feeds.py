@@ -1,6 +1,7 @@
 """Feed parsing and validation: good rows go on, each bad row is a precise Reject."""
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from ledger.domain.rules.common import RuleResult
 from ledger.domain.types import YearMonth
 from ledger.feeds import ComputedAward, FeedOptions, Reject, iter_awards
 from ledger.feeds.pipeline import EARNED_CHUNK
+from tests.keyring import KEYS
 
 USAGE_HEADER = (
     "member_id,window_start,window_end,"
@@ -30,7 +32,10 @@ def feed(tmp_path: Path) -> Callable[[str, str], Path]:
 
 
 def run(program: Program, path: Path, **kwargs: object) -> list[ComputedAward | Reject]:
-    return list(iter_awards(program, path, **kwargs))  # type: ignore[arg-type]
+    options = kwargs.pop("options", None) or FeedOptions()
+    assert isinstance(options, FeedOptions)
+    keyed = replace(options, award_key=KEYS.award)
+    return list(iter_awards(program, path, options=keyed, **kwargs))  # type: ignore[arg-type]
 
 
 def rejects(items: list[ComputedAward | Reject]) -> list[tuple[int, str]]:

@@ -25,6 +25,7 @@ from ledger.domain.hashchain import (
     unpack_entry,
     verify_chain,
 )
+from ledger.domain.keys import IdKeys
 from ledger.domain.types import YearMonth
 
 ACCOUNT = bytes.fromhex("11" * 32)
@@ -32,18 +33,22 @@ REF = bytes.fromhex("22" * 32)
 
 
 def test_award_id_vector() -> None:
-    expected = "afe3cbdac78fe64e0e9a3a822fbc04228da674745ad453f552683778dd827ac2"
-    assert awards.award_id(Program.BIKE, "M1", "2024-01").hex() == expected
-    assert awards.award_id(Program.BIKE, "M1", "2024-01") == keccak(
-        b"mileage-award|BIKE|M1|2024-01"
-    )
+    """award id = HMAC-SHA256(HMAC-SHA256(ref key, "mileage-subkey|v1|award-id"), message),
+    recomputed here with the standard library alone."""
+    ref_key = b"r" * 32
+    subkey = hmac.new(ref_key, b"mileage-subkey|v1|award-id", hashlib.sha256).digest()
+    expected = hmac.new(subkey, b"mileage-award|BIKE|M1|2024-01", hashlib.sha256).digest()
+    key = IdKeys.from_secrets(b"a" * 32, ref_key).award
+    assert awards.award_id(Program.BIKE, "M1", "2024-01", key) == expected
+    assert expected != keccak(b"mileage-award|BIKE|M1|2024-01")  # the unkeyed id of old
 
 
 def test_award_id_refuses_ambiguous_member_ids() -> None:
+    key = b"k" * 32
     with pytest.raises(InvalidValue, match="member_id"):
-        awards.award_id(Program.CAR, "a|b", "2024-01..2024-06")
+        awards.award_id(Program.CAR, "a|b", "2024-01..2024-06", key)
     with pytest.raises(InvalidPeriod):
-        awards.award_id(Program.CAR, "a", "")
+        awards.award_id(Program.CAR, "a", "", key)
 
 
 def test_periods() -> None:

@@ -41,3 +41,29 @@ def test_round_half_up() -> None:
     assert report.round_half_up(Fraction(5, 2), 0) == D(3)
     assert report.round_half_up(Fraction(-5, 2), 0) == D(-3)
     assert report.round_half_up(Fraction(1, 3), 2) == D("0.33")
+
+
+def test_expiry_donation_is_kept_apart_and_years_are_kst() -> None:
+    from ledger.domain.codes import EntryKind, Reason
+
+    f = report.YearFigures()
+    assert f.add(EntryKind.GRANT, Reason.NONE, 50_000) == 50_000
+    assert f.add(EntryKind.EXPIRY, Reason.EXPIRY, 7_000) == -7_000
+    assert f.add(EntryKind.EXPIRY, Reason.EXPIRY_DONATION, 3_000) == -3_000
+    assert f.add(EntryKind.DEDUCTION, Reason.TAX_PAYMENT, 1_000) == -1_000
+    assert f.add(EntryKind.DEDUCTION, Reason.DONATION, 500) == -500
+    assert (f.expired, f.donated) == (7_000, 3_000)
+    assert f.spent == {"TAX_PAYMENT": 1_000, "DONATION": 500}
+    f.budget, f.issued = 200_000, 50_000
+    assert f.execution_pct == D("25.00")
+    # 2025-12-31 15:00 UTC is already 2026-01-01 in Korea
+    assert report.fiscal_year_of(1_767_193_200) == 2026
+    assert report.fiscal_year_of(1_767_193_199) == 2025
+    assert report.month_of(1_767_193_200) == "2026-01"
+
+
+def test_every_program_has_savings_factors() -> None:
+    f = report.DEFAULT_REPORT_FACTORS
+    assert f.krw_per_toe == 660_391 and report.KCAL_PER_TOE == 10**7
+    with pytest.raises(InvalidValue):
+        report.ReportFactors(bike_km_per_minute=D(-1))

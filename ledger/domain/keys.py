@@ -1,0 +1,83 @@
+"""The city's secrets behind every value written on chain (docs/keys.md).
+
+Two secrets, two lifecycles:
+
+- ``MILEAGE_ACCOUNT_KEY``: account ids, ``HMAC-SHA256(account key, citizen_id)``
+  (``ledger.domain.accounts``). Rotating it moves every account (an on-chain merge each).
+- ``MILEAGE_REF_KEY``: the master of the references. One subkey per purpose,
+  ``HMAC-SHA256(ref key, "mileage-subkey|v1|" + purpose)``: ``award-id`` (award ids, hence
+  GRANT and CORRECTION refs) and ``operation-id`` (conversion ids and deduction refs). Rotating
+  it is cheap: the database keeps every id it already used.
+
+Nothing on chain links to a member, a citizen or an integrator's reference without them. The
+demo keys below are public: only the embedded demo (`mileage run` with its own anvil and
+SQLite) may use them; ``ledger.settings`` refuses them everywhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from ledger.domain.errors import KeyNotConfigured
+
+#: Fewest bytes a configured secret must have outside the embedded demo.
+MIN_SECRET_BYTES = 32
+#: Public demo secrets (embedded demo only; the account one predates docs/keys.md).
+DEMO_ACCOUNT_KEY = "embedded-demo-account-key-change-me"
+DEMO_REF_KEY = "embedded-demo-ref-key-change-me"
+
+SUBKEY_LABEL = b"mileage-subkey|v1|"
+AWARD_ID_PURPOSE = "award-id"
+OPERATION_ID_PURPOSE = "operation-id"
+
+
+def keyed_hash(key: bytes, message: str) -> bytes:
+    """HMAC-SHA256 of the UTF-8 ``message`` under ``key``: the one keyed function behind every
+    on-chain id (32 bytes)."""
+    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+
+
+def subkey(master: bytes, purpose: str) -> bytes:
+    """The 32-byte subkey of ``master`` for ``purpose`` (HMAC(master, label ‖ purpose))."""
+    return hmac.new(master, SUBKEY_LABEL + purpose.encode("ascii"), hashlib.sha256).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class IdKeys:
+    """The keys a process derives on-chain ids with (never logged, never printed)."""
+
+    account: bytes = b""
+    """MILEAGE_ACCOUNT_KEY as bytes: account ids."""
+    award: bytes = b""
+    """Subkey ``award-id`` of MILEAGE_REF_KEY: award ids."""
+    operation: bytes = b""
+    """Subkey ``operation-id`` of MILEAGE_REF_KEY: conversion ids and deduction refs."""
+
+    def __repr__(self) -> str:
+        return "IdKeys(<secret>)"
+
+    @classmethod
+    def from_secrets(cls, account_key: bytes, ref_key: bytes) -> IdKeys:
+        """Derive the per-purpose keys from the two secrets."""
+        return cls(
+            account=account_key,
+            award=subkey(ref_key, AWARD_ID_PURPOSE),
+            operation=subkey(ref_key, OPERATION_ID_PURPOSE),
+        )
+
+
+DEMO_KEYS = IdKeys.from_secrets(DEMO_ACCOUNT_KEY.encode(), DEMO_REF_KEY.encode())
+"""The embedded demo's keys (public: never for real members)."""
+
+
+def check_secret(variable: str, value: str | None, demo: str) -> bytes:
+    """``value`` as bytes if it is a usable secret for ``variable``; raises `KeyNotConfigured`
+    when it is missing, the public demo value, or shorter than `MIN_SECRET_BYTES`."""
+    if value is None or not value.strip() or value == demo:
+        raise KeyNotConfigured(variable, "is not set (or is the public demo key)")
+    raw = value.encode("utf-8")
+    if len(raw) < MIN_SECRET_BYTES:
+        raise KeyNotConfigured(variable, f"has {len(raw)} bytes, fewer than {MIN_SECRET_BYTES}")
+    return raw
