@@ -24,6 +24,7 @@ from ledger.adapters.orm import Award
 from ledger.cli.main import app
 from ledger.domain.codes import Program
 from ledger.settings import get_settings
+from tests.keyring import set_key_env
 
 pytestmark = pytest.mark.chain
 
@@ -39,6 +40,7 @@ def env(
     monkeypatch.setenv("MILEAGE_RPC_URL", deployed.url)
     monkeypatch.setenv("MILEAGE_CONTRACT_ADDRESS", deployed.address)
     monkeypatch.setenv("MILEAGE_CONFIRMATIONS", "0")
+    set_key_env(monkeypatch)
     get_settings.cache_clear()
     yield e
     e.http.close()
