@@ -67,6 +67,8 @@ class AppContext:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _validity: dict[int, int] = field(default_factory=dict)
     _head_cache: tuple[float, int] | None = None
+    _time_cache: tuple[float, int | None, int] | None = None
+    _time_w3: Web3 | None = None
     metrics: Metrics = field(default_factory=Metrics)
     cache: dict[str, Any] = field(default_factory=dict)
     _routes: dict[tuple[int, int], tuple[float, bool]] = field(default_factory=dict)
@@ -154,6 +156,34 @@ class AppContext:
         self._head_cache = (now + max_age, number)
         return number
 
+    def chain_time(self, max_age: float = 0.0, key: int | None = None) -> int:
+        """The chain's "now": the latest block's timestamp (unix seconds), what the contract
+        compares expiry against. Cached ``max_age`` seconds while ``key`` (e.g. the anchor block)
+        stays the same; ``max_age=0`` asks the node. If the node cannot be asked, the wall clock
+        (never earlier than the last chain time seen)."""
+        now = time.monotonic()
+        hit = self._time_cache
+        if hit is not None and hit[0] > now and hit[1] == key:
+            return hit[2]
+        try:
+            stamp = int(self._quick_w3().eth.get_block("latest")["timestamp"])
+        except Exception:  # node down: do not ask again for a while (the read path is hot)
+            stamp = max(int(time.time()), hit[2] if hit is not None else 0)
+            max_age = max(max_age, TIME_RETRY_S)
+        self._time_cache = (now + max_age, key, stamp)
+        return stamp
+
+    def _quick_w3(self) -> Web3:
+        """A connection for the chain's time that fails at once (no retries, short timeout):
+        it is asked from the hot balance read."""
+        if self._time_w3 is None:
+            from bridge.chain import make_web3
+
+            w3 = make_web3(self.settings.effective_rpc_url, timeout=2.0, check=False)
+            w3.provider.exception_retry_configuration = None  # type: ignore[attr-defined]
+            self._time_w3 = w3
+        return self._time_w3
+
     def validity(self, program: int) -> int:
         """Seconds a grant of ``program`` stays valid (from the contract, cached)."""
         if program not in self._validity:
@@ -189,6 +219,9 @@ class AppContext:
         ).first()
         return self.anchor_from_row(row[0] if row else None, row[1] if row else None)
 
+
+#: seconds before the chain's time is asked again after the node did not answer
+TIME_RETRY_S = 5.0
 
 #: 5 years = 1,826 days (PROGRAM_RULES §3), the plan's validity when the contract is unreachable.
 DEFAULT_VALIDITY = 1826 * 86400

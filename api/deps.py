@@ -40,9 +40,14 @@ bearer = HTTPBearer(
 
 
 async def get_principal(
+    request: Request,
     ctx: Ctx,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal:
+    """The caller: resolved by :class:`api.guard.RequestGuard` before the body was read."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is not None:
+        return principal
     token = f"Bearer {credentials.credentials}" if credentials is not None else None
     return ctx.keys.resolve(token)
 
@@ -79,4 +84,6 @@ async def get_account_reader(account: AccountPath, caller: Caller) -> str:
 
 ReadableAccount = Annotated[str, Depends(get_account_reader)]
 Integrator = Annotated[Principal, Depends(require("integrator"))]
+#: follows operations: the integrator that asked, or an auditor (the service checks which)
+OperationReader = Annotated[Principal, Depends(require("integrator", "auditor"))]
 Auditor = Annotated[Principal, Depends(require("auditor"))]

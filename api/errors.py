@@ -80,6 +80,13 @@ class InsufficientBalance(Conflict):
     code = "insufficient_balance"
 
 
+class MileageLapsed(Conflict):
+    """The balance would cover the amount, but part of it has lapsed (validity ended) at the
+    chain's time: the contract expires that first, so it cannot be spent."""
+
+    code = "mileage_lapsed"
+
+
 class RuleViolation(ApiError):
     """The request breaks a rule of PROGRAM_RULES §3 (route, reason, amount units)."""
 
@@ -116,6 +123,7 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "conflict",
+    413: "payload_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
     503: "unavailable",
@@ -173,11 +181,14 @@ def install_error_handlers(app: FastAPI) -> None:
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` entries documenting the error body for ``statuses``."""
     descriptions = {
-        400: "the body could not be parsed (not JSON)",
+        400: "the body could not be parsed (not JSON), or it nests deeper than "
+        "MILEAGE_API_MAX_JSON_DEPTH (json_too_deep)",
         401: "no API key, or an unknown or revoked one",
         403: "the key lacks the scope or the account",
         404: "not found",
-        409: "conflict with the ledger's state",
+        409: "conflict with the ledger's state: idempotency_conflict, insufficient_balance, or "
+        "mileage_lapsed (details: lapsed, lapsed_since, spendable)",
+        413: "the body is larger than MILEAGE_API_MAX_BODY_BYTES (payload_too_large)",
         422: "invalid request (details name the fields) or a rule violation",
         503: "a dependency is unavailable",
     }

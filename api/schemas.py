@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints
 
 from ledger.domain.codes import EntryKind, Program, Reason
 
@@ -28,6 +28,38 @@ Head24 = Annotated[
     str,
     Field(pattern=r"^0x[0-9a-f]{48}$", description=HEAD_DOC, examples=[EX_HEAD]),
 ]
+
+#: the largest amount a position can ever hold: the contract's 40-bit credit accumulator
+#: (contracts/README.md, "Limits of the packing"); anything larger can never be spent
+MAX_AMOUNT = 2**40 - 1
+
+Amount = Annotated[
+    int,
+    Strict(),
+    Field(
+        gt=0,
+        le=MAX_AMOUNT,
+        description="whole mileage points (KRW): a JSON integer, 1 to 2^40 - 1; "
+        "true, strings, floats (1.0, 1e3) are refused with 422",
+        examples=[10000],
+    ),
+]
+
+
+def as_utc(value: datetime) -> datetime:
+    """``value`` in UTC; a naive datetime (SQLite drops the zone) is taken as UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+def utc_iso(ts: int) -> str:
+    """Unix seconds as the API writes times: ISO 8601 in UTC with its zone ("...Z")."""
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+#: every timestamp the API returns: UTC, serialised with its zone ("...Z")
+UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
 
 ProgramName = StrEnum("ProgramName", {p.name: p.name for p in Program})  # type: ignore[misc]
 KindName = StrEnum("KindName", {k.name: k.name for k in EntryKind})  # type: ignore[misc]
@@ -54,7 +86,19 @@ class AnchorOut(Model):
 class ProgramBalance(Model):
     program: str = Field(examples=["ECO_HOUSEHOLD"])
     code: int = Field(ge=1, le=7, examples=[1])
-    balance: int = Field(ge=0, examples=[30000])
+    balance: int = Field(ge=0, description="the balance as on chain", examples=[30000])
+    spendable: int = Field(
+        ge=0,
+        description="what a conversion or deduction may take now: the balance less what has "
+        "lapsed at the chain's time (the contract expires that before any spend)",
+        examples=[30000],
+    )
+    lapsed: int = Field(
+        ge=0, description="lapsed (validity ended) but not yet expired on chain", examples=[0]
+    )
+    lapsed_since: UtcDateTime | None = Field(
+        description="when the oldest lapsed mileage lapsed; null: nothing lapsed"
+    )
 
 
 class BalancesOut(Model):
@@ -66,9 +110,19 @@ class BalancesOut(Model):
             "examples": [
                 {
                     "account": EX_ACCOUNT,
-                    "balances": [{"program": "ECO_HOUSEHOLD", "code": 1, "balance": 30000}],
+                    "balances": [
+                        {
+                            "program": "ECO_HOUSEHOLD",
+                            "code": 1,
+                            "balance": 30000,
+                            "spendable": 30000,
+                            "lapsed": 0,
+                            "lapsed_since": None,
+                        }
+                    ],
                     "total": 40000,
                     "seoul_mileage": 10000,
+                    "spendable": 40000,
                     "convertible": 30000,
                     "anchor": {
                         "chain_id": 31337,
@@ -83,9 +137,12 @@ class BalancesOut(Model):
 
     account: str
     balances: list[ProgramBalance] = Field(description="every program, 0 included")
-    total: int = Field(ge=0, description="sum over all programs")
+    total: int = Field(ge=0, description="sum of the balances over all programs")
     seoul_mileage: int = Field(ge=0, description="the SEOUL (Seoul Mileage) balance")
-    convertible: int = Field(ge=0, description="sum over the environment programs (not SEOUL)")
+    spendable: int = Field(ge=0, description="sum of spendable over all programs")
+    convertible: int = Field(
+        ge=0, description="spendable over the environment programs (not SEOUL)"
+    )
     anchor: AnchorOut
 
 
@@ -100,7 +157,7 @@ class EntryOut(Model):
     reason: str = Field(examples=["NONE"])
     ref: str = Field(examples=[EX_REF])
     timestamp: int = Field(ge=0, description="block timestamp (unix seconds)")
-    time: datetime
+    time: UtcDateTime
     head: str = Field(
         description="the account's hash-chain head after this entry, as indexed; " + HEAD_DOC,
         examples=[EX_HEAD],
@@ -123,8 +180,8 @@ class HistoryOut(Model):
 class ExpiringLot(Model):
     program: str
     amount: int = Field(ge=0)
-    granted_at: datetime
-    expires_at: datetime
+    granted_at: UtcDateTime
+    expires_at: UtcDateTime
 
 
 class ExpiringProgram(Model):
@@ -137,8 +194,8 @@ class ExpiringOut(Model):
 
     account: str
     days: int
-    as_of: datetime
-    until: datetime
+    as_of: UtcDateTime = Field(description="the chain's time: the latest block's timestamp")
+    until: UtcDateTime
     total: int = Field(ge=0)
     by_program: list[ExpiringProgram]
     lots: list[ExpiringLot]
@@ -208,7 +265,7 @@ class ConversionIn(Model):
     to_program: ProgramName = Field(
         default=ProgramName["SEOUL"], description="the credited program (default SEOUL)"
     )
-    amount: int = Field(gt=0, lt=2**96, examples=[10000])
+    amount: Amount
 
 
 class DeductionIn(Model):
@@ -231,7 +288,7 @@ class DeductionIn(Model):
 
     account: Hex32
     program: ProgramName
-    amount: int = Field(gt=0, lt=2**96, examples=[20000])
+    amount: Amount
     reason: SpendReason
     reference: Hex32 = Field(description="the caller's 32-byte reference (e.g. ETAX payment id)")
 
@@ -276,8 +333,8 @@ class OperationOut(Model):
     tx_hash: str | None
     block_number: int | None
     error: str | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: UtcDateTime
+    updated_at: UtcDateTime
 
 
 # --- operators ----------------------------------------------------------------------------------
@@ -346,6 +403,10 @@ class TrailEntry(EntryOut):
     prev_head: Head24
     recomputed_head: Head24
     link_ok: bool = Field(description="the recomputed head equals the indexed head")
+    note: str | None = Field(
+        default=None,
+        description="CORRECTION entries: the reason given to `mileage correct` (kept off chain)",
+    )
 
 
 class ChainState(Model):

@@ -770,7 +770,12 @@ def _keccak_pydll(length: int, size: int) -> Callable[[bytes], bytes]:
     import weakref
 
     core: Any = importlib.import_module("Crypto.Hash.keccak")
-    path = core._raw_keccak_lib._name  # a ctypes CDLL (pycryptodome's ctypes backend)
+    path = getattr(core._raw_keccak_lib, "_name", None)  # a ctypes CDLL (ctypes backend)
+    if path is None:  # the cffi backend (cffi is installed, e.g. with `cryptography`)
+        raw: Any = importlib.import_module("Crypto.Util._raw_api")
+        files = [raw.pycryptodome_filename(["Crypto", "Hash"], f"_keccak{ext}")
+                 for ext in raw.extension_suffixes]  # fmt: skip
+        path = next(f for f in files if os.path.isfile(f))
     lib = ctypes.PyDLL(path)
     state = ctypes.c_void_p()
     if lib.keccak_init(ctypes.byref(state), ctypes.c_size_t(64), ctypes.c_ubyte(24)) or not state:

@@ -77,8 +77,29 @@ class Settings(BaseSettings):
         "reported stalled (mileage_bridge_stalled, a warning)",
     )
     gas_price: int = Field(default=0, ge=0, description="gas price in wei (0: free-gas chains)")
+    oidc_jwks_url: str | None = Field(
+        default=None, description="wallet sign-in: the identity provider's JWKS URL"
+    )
+    oidc_issuer: str | None = Field(default=None, description="wallet sign-in: token issuer (iss)")
+    oidc_audience: str | None = Field(default=None, description="wallet sign-in: audience (aud)")
+    oidc_citizen_claim: str = Field(default="sub", description="claim holding the citizen id")
+    oidc_leeway_seconds: int = Field(default=30, ge=0, le=300, description="exp/nbf leeway")
+    oidc_jwks_min_refresh_seconds: float = Field(
+        default=60.0, ge=0, description="least time between two JWKS fetches (unknown kids)"
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_max_body_bytes: int = Field(
+        default=1 << 20,
+        ge=1024,
+        description="largest request body the API reads (bytes); larger: 413",
+    )
+    api_max_json_depth: int = Field(
+        default=32,
+        ge=4,
+        le=512,
+        description="deepest JSON nesting the API parses; deeper: 400 json_too_deep",
+    )
     log_json: bool = Field(default=False, description="JSON logs instead of console lines")
 
     @property

@@ -138,10 +138,19 @@ def write_bike_members(path: Path, n: int, seed: int = 7) -> Path:
     rng = random.Random(seed)
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = safecsv.writer(fh)
-        w.writerow(["member_id", "program", "citizen_id", "district", "donation_consent"])
+        w.writerow(
+            ["member_id", "program", "citizen_id", "district", "donation_consent", "joined_at"]
+        )
         for i in range(1, n + 1):
             w.writerow(
-                [bike_member(i), "BIKE", f"C{i:09d}", f"D{rng.randrange(DISTRICTS):02d}", "false"]
+                [
+                    bike_member(i),
+                    "BIKE",
+                    f"C{i:09d}",
+                    f"D{rng.randrange(DISTRICTS):02d}",
+                    "false",
+                    "2020-01-01",
+                ]
             )
     return path
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Response
 from fastapi.concurrency import run_in_threadpool
 
-from api.deps import Ctx, Integrator
+from api.deps import Ctx, Integrator, OperationReader
 from api.errors import error_responses
 from api.schemas import ConversionIn, DeductionIn, Hex32, OperationOut
 from api.services import operations
@@ -17,7 +17,7 @@ router = APIRouter(
     route_class=StrictQueryRoute,
     prefix="/v1",
     tags=["integrators"],
-    responses=error_responses(400, 401, 403, 422, 503),
+    responses=error_responses(400, 401, 403, 413, 422, 503),
 )
 
 IdempotencyKey = Annotated[
@@ -85,9 +85,9 @@ async def post_deduction(
     "/conversions/{op_id}",
     response_model=OperationOut,
     responses=error_responses(404),
-    summary="Follow a conversion to final",
+    summary="Follow a conversion to final (the integrator that asked, or an auditor)",
 )
-async def get_conversion(ctx: Ctx, caller: Integrator, op_id: Hex32) -> OperationOut:
+async def get_conversion(ctx: Ctx, caller: OperationReader, op_id: Hex32) -> OperationOut:
     return await run_in_threadpool(operations.get_operation, ctx, caller, "conversion", op_id)
 
 
@@ -95,7 +95,7 @@ async def get_conversion(ctx: Ctx, caller: Integrator, op_id: Hex32) -> Operatio
     "/deductions/{op_id}",
     response_model=OperationOut,
     responses=error_responses(404),
-    summary="Follow a deduction to final",
+    summary="Follow a deduction to final (the integrator that asked, or an auditor)",
 )
-async def get_deduction(ctx: Ctx, caller: Integrator, op_id: Hex32) -> OperationOut:
+async def get_deduction(ctx: Ctx, caller: OperationReader, op_id: Hex32) -> OperationOut:
     return await run_in_threadpool(operations.get_operation, ctx, caller, "deduction", op_id)

@@ -17,7 +17,7 @@ router = APIRouter(
     route_class=StrictQueryRoute,
     prefix="/v1",
     tags=["operators"],
-    responses=error_responses(400, 401, 403, 422, 503),
+    responses=error_responses(400, 401, 403, 413, 422, 503),
 )
 
 

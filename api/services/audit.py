@@ -26,6 +26,7 @@ from ledger.domain.codes import EntryKind, Program
 from ledger.domain.errors import InvalidValue
 from ledger.domain.hashchain import ZERO_HEAD, next_head
 from ledger.domain.hashchain import Entry as ChainEntry
+from ledger.service.corrections import reasons_by_tx
 
 CREDIT_KINDS = (int(EntryKind.GRANT), int(EntryKind.CONVERSION_IN), int(EntryKind.MERGE_IN))
 
@@ -48,6 +49,8 @@ def trail(ctx: AppContext, account: str) -> TrailOut:
     with ctx.sessions() as s:
         anchor = ctx.current_anchor(s)
         rows = _entries(s, account, anchor.block_number)
+        corrections = [r.tx_hash for r in rows if r.kind == int(EntryKind.CORRECTION)]
+        notes = reasons_by_tx(s, corrections)
     try:
         state = ctx.client.account_state(to_bytes32(account), anchor.block_number)
     except Exception as exc:
@@ -83,7 +86,11 @@ def trail(ctx: AppContext, account: str) -> TrailOut:
             )
         out.append(
             TrailEntry(
-                **entry_fields(row), prev_head=_hex(prev), recomputed_head=_hex(head), link_ok=ok
+                **entry_fields(row),
+                prev_head=_hex(prev),
+                recomputed_head=_hex(head),
+                link_ok=ok,
+                note=notes.get(row.tx_hash.lower()),
             )
         )
     if len(rows) != state.count:

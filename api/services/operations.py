@@ -7,8 +7,10 @@ sends; the API never talks to the chain to write. Guarantees:
   with the same body answers the same operation, with another body 409;
 - PROGRAM_RULES §3 is checked before anything is stored (open route, spend reasons, gift
   certificates in units of 10,000 between 10,000 and 50,000);
-- the balance is checked against the indexed balance minus the debits still in flight (not yet
-  indexed) at request time, under a row lock on PostgreSQL; the contract checks again.
+- the balance is checked against the indexed balance minus what has lapsed at the chain's time
+  (the latest block's timestamp; the contract expires it before the spend) minus the debits
+  still in flight (not yet indexed) at request time, under a row lock on PostgreSQL; the
+  contract checks again.
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ from api.context import AppContext, route_open
 from api.errors import (
     Forbidden,
     IdempotencyConflict,
-    InsufficientBalance,
     NotFound,
     RuleViolation,
 )
 from api.schemas import ConversionIn, DeductionIn, OperationOut
+from api.services.lots import lapse_of, require_spendable
 from ledger.adapters.orm import Balance, ChainTx, IndexCursor, Operation
 from ledger.domain.codes import AWARDED_PROGRAMS, Program, Reason
 from ledger.domain.keys import keyed_hash
@@ -155,23 +157,12 @@ def submit(
         check_deduction_rules(body)
         program = Program[body.program.value]
     op_id = operation_id(kind, scoped, ctx.id_keys.operation)
+    now = ctx.chain_time()  # the latest block's time: what the contract expires lapsed mileage at
     try:
         with ctx.sessions() as session, session.begin():
             indexed, pending = available_balance(session, ctx, body.account, int(program))
-            available = indexed - pending
-            if available < body.amount:
-                raise InsufficientBalance(
-                    f"insufficient {program.name} balance: {available} available, "
-                    f"{body.amount} requested",
-                    {
-                        "account": body.account,
-                        "program": program.name,
-                        "balance": available,
-                        "indexed_balance": indexed,
-                        "pending_debits": pending,
-                        "amount": body.amount,
-                    },
-                )
+            lapse = lapse_of(ctx, session, body.account, int(program), now)
+            require_spendable(body.account, int(program), body.amount, indexed, pending, lapse)
             op = Operation(
                 op_id=op_id,
                 kind=kind,

@@ -1,15 +1,17 @@
 """Wallet reads: balances, history and expiring mileage, anchored at the indexer's cursor.
 
 The balance read is the hot path (≥ 2,000 req/s): one indexed query returns the cursor block
-and the account's Balance rows together (so the anchor and the balances come from one snapshot);
-chain id and contract address are cached. No chain call.
+and the account's Balance rows together (so the anchor and the balances come from one snapshot),
+a second one the oldest credit time per program; chain id, contract address and the chain's
+time (the latest block's timestamp, refreshed when the anchor moves or after a second) are
+cached. Only an account holding a credit older than the validity period has its entries replayed
+to tell what has lapsed (:mod:`api.services.lots`).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,11 +25,12 @@ from api.schemas import (
     ExpiringOut,
     ExpiringProgram,
     HistoryOut,
+    utc_iso,
 )
 from api.services.common import anchor_out, entry_out, program_name
-from api.services.expiry import Lot, SourceLots, expiring, replay_lots
+from api.services.expiry import expiring
+from api.services.lots import CREDIT_KINDS, Lapse, account_lots, lapses, may_have_lapsed
 from ledger.adapters.orm import Entry
-from ledger.domain.checkpoints import EntryView
 from ledger.domain.codes import EntryKind, Program
 
 
@@ -42,46 +45,80 @@ _BALANCES_SQL = (
     "SELECT c.block_number, c.block_hash, b.program, b.balance FROM index_cursor c "
     "LEFT JOIN balances b ON b.account_id = {p} WHERE c.name = {p}"
 )
+_OLDEST_SQL = (
+    "SELECT program, MIN(CASE WHEN kind = {merge} THEN 0 ELSE timestamp END) FROM entries "
+    "WHERE account_id = {p} AND kind IN ({kinds}) AND block_number <= {p} GROUP BY program"
+)
 _PROGRAMS = tuple((p.name, int(p)) for p in Program)
 
 
-def _balances_sql(ctx: AppContext) -> str:
-    style = ctx.engine.dialect.paramstyle
-    return _BALANCES_SQL.format(p="?" if style == "qmark" else "%s")
+def _sql(ctx: AppContext, template: str) -> str:
+    sql = ctx.cache.get(template)
+    if sql is None:
+        p = "?" if ctx.engine.dialect.paramstyle == "qmark" else "%s"
+        kinds = ", ".join(str(k) for k in CREDIT_KINDS)
+        sql = ctx.cache[template] = template.format(p=p, merge=int(EntryKind.MERGE_IN), kinds=kinds)
+    return sql
+
+
+def _utc_or_none(ts: int | None) -> str | None:
+    return None if ts is None else utc_iso(ts)
 
 
 def balances(ctx: AppContext, account: str) -> dict[str, Any]:
     """Balances of ``account`` per program at the cursor block, in the shape of
     :class:`BalancesOut`: one indexed query (the cursor row joined with the account's balance
-    rows, so both come from one snapshot).
+    rows, so both come from one snapshot), then the oldest credit per program; ``spendable`` is
+    the balance less what has lapsed at the chain's time (the contract expires that first).
 
     The hot read path: plain DB-API on a pooled connection (no SQLAlchemy statement machinery),
-    chain id and contract address cached, no chain call, and plain dicts (values straight from
+    chain id, contract address and chain time cached, and plain dicts (values straight from
     the database need no model validation)."""
-    sql = ctx.cache.get("balances_sql")
-    if sql is None:
-        sql = ctx.cache["balances_sql"] = _balances_sql(ctx)
     conn = ctx.engine.raw_connection()
     try:
         cur = conn.cursor()
-        cur.execute(sql, (account, ctx.cursor_name or "entries"))
+        cur.execute(_sql(ctx, _BALANCES_SQL), (account, ctx.cursor_name or "entries"))
         rows = cur.fetchall()
+        anchor = ctx.anchor_from_row(rows[0][0] if rows else None, rows[0][1] if rows else None)
+        cur.execute(_sql(ctx, _OLDEST_SQL), (account, anchor.block_number))
+        oldest = {int(r[0]): int(r[1]) for r in cur.fetchall()}
         cur.close()
     finally:
         conn.close()  # back to the pool, which rolls the read transaction back
-    anchor = ctx.anchor_from_row(rows[0][0] if rows else None, rows[0][1] if rows else None)
     by_program = {int(r[2]): int(r[3]) for r in rows if r[2] is not None}
+    lapsed: dict[int, Lapse] = {}
+    if oldest:  # no credit, nothing can have lapsed: no chain call
+        now = ctx.chain_time(max_age=1.0, key=anchor.block_number)
+        if may_have_lapsed(ctx, oldest, now):
+            with ctx.sessions() as session:
+                lapsed = lapses(ctx, session, account, anchor.block_number, now)
+    programs: list[dict[str, Any]] = []
+    spendable: dict[int, int] = {}
+    for name, code in _PROGRAMS:
+        balance = by_program.get(code, 0)
+        lapse = lapsed.get(code)
+        gone = min(balance, lapse.amount) if lapse is not None else 0
+        spendable[code] = balance - gone
+        since = _utc_or_none(lapse.since) if lapse is not None and gone else None
+        programs.append(
+            {
+                "program": name,
+                "code": code,
+                "balance": balance,
+                "spendable": balance - gone,
+                "lapsed": gone,
+                "lapsed_since": since,
+            }
+        )
     seoul = by_program.get(int(Program.SEOUL), 0)
-    total = sum(by_program.values())
+    total_spendable = sum(spendable.values())
     return {
         "account": account,
-        "balances": [
-            {"program": name, "code": code, "balance": by_program.get(code, 0)}
-            for name, code in _PROGRAMS
-        ],
-        "total": total,
+        "balances": programs,
+        "total": sum(by_program.values()),
         "seoul_mileage": seoul,
-        "convertible": total - seoul,
+        "spendable": total_spendable,
+        "convertible": total_spendable - spendable[int(Program.SEOUL)],
         "anchor": {
             "chain_id": anchor.chain_id,
             "contract": anchor.contract,
@@ -154,42 +191,11 @@ def _aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
 
 
-def load_views(session: Session, account: str, max_block: int) -> list[EntryView]:
-    rows = session.execute(
-        sa.select(Entry.seq, Entry.kind, Entry.program, Entry.amount, Entry.ref, Entry.timestamp)
-        .where(Entry.account_id == account, Entry.block_number <= max_block)
-        .order_by(Entry.seq)
-    ).all()
-    return [
-        EntryView(int(r[0]), int(r[1]), int(r[2]), int(r[3]), str(r[4]), int(r[5])) for r in rows
-    ]
-
-
-def _source_for(session: Session, max_block: int, depth: int) -> SourceLots:
-    """Lots a merged source account moved, replayed up to its MERGE_OUT (8 levels deep)."""
-
-    def source(src: str, program: int) -> list[Lot] | None:
-        if depth >= 8:
-            return None
-        views = load_views(session, src, max_block)
-        lots = replay_lots(
-            views, _source_for(session, max_block, depth + 1), stop_at_merge_out=program
-        )
-        return lots.get(program, [])
-
-    return source
-
-
-def account_lots(session: Session, account: str, max_block: int) -> dict[int, list[Lot]]:
-    """Unspent lots per program of ``account`` at ``max_block``."""
-    return replay_lots(load_views(session, account, max_block), _source_for(session, max_block, 0))
-
-
 def expiring_soon(ctx: AppContext, session: Session, account: str, days: int) -> ExpiringOut:
     """Mileage of ``account`` that lapses within ``days`` days unless spent first."""
     anchor = ctx.current_anchor(session)
     lots = account_lots(session, account, anchor.block_number)
-    now = int(time.time())
+    now = ctx.chain_time(max_age=1.0, key=anchor.block_number)
     until = now + days * 86400
     due = expiring(lots, ctx.validity, until)
     by_program: dict[int, int] = {}

@@ -3,6 +3,8 @@
 Invariants the database enforces:
 - an award id is recorded once (``awards.award_id`` unique) and gets one sequential on-chain
   number (``awards.award_no``, the primary key): re-importing a feed never grants twice;
+- a month of a program is held by one award per member, or per vehicle for cars
+  (``award_windows`` primary key): a member's windows never overlap, across every feed;
 - indexed entries are unique per (account, seq): the index cannot hold an entry twice;
 - the indexer cursor and the rows it indexed are written in one transaction;
 - an idempotency key maps to exactly one operation (``operations.idempotency_key`` unique);
@@ -12,12 +14,13 @@ Amounts are integers (1 mileage = 1 KRW); ids are 0x-prefixed lowercase hex.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -89,6 +92,9 @@ class Member(Base):
     account_id: Mapped[str] = mapped_column(ForeignKey("accounts.account_id"), index=True)
     district: Mapped[str] = mapped_column(String(64), default="")
     registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # Sign-up date in the program's own system (members file `joined_at`; the import date
+    # when the file has none). No award for a window starting before it (docs/rules.md §2.5).
+    joined_at: Mapped[date | None] = mapped_column(Date, nullable=True)
 
 
 class Award(Base):
@@ -128,6 +134,45 @@ class Award(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+class AwardWindow(Base):
+    """A month held by an award: one award per member (vehicle) per window, across every feed
+    (ledger.domain.windows). Written with the award, in its transaction; the primary key is
+    what stops two imports, even concurrent ones, from paying overlapping windows."""
+
+    __tablename__ = "award_windows"
+    program: Mapped[str] = mapped_column(String(16), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(80), primary_key=True)
+    month: Mapped[str] = mapped_column(String(7), primary_key=True)
+    award_id: Mapped[str] = mapped_column(String(HEX32), index=True)
+
+
+class AwardFlag(Base):
+    """A follow-up a rule asked for, kept with its round: e.g. ``energy_saving_notice`` when a
+    household's use rose by 10 % or more (docs/rules.md §2.1). Recorded by the import that
+    computed it, whether or not the row earned anything."""
+
+    __tablename__ = "award_flags"
+    program: Mapped[str] = mapped_column(String(16), primary_key=True)
+    member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period: Mapped[str] = mapped_column(String(32), primary_key=True)
+    flag: Mapped[str] = mapped_column(String(32), primary_key=True)
+    source: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class CorrectionReason(Base):
+    """Why an award was corrected: the chain's CORRECTION entry has no field for it, so the
+    reason given to `mileage correct` is kept here by the correction's transaction."""
+
+    __tablename__ = "correction_reasons"
+    tx_hash: Mapped[str] = mapped_column(String(HEX32), primary_key=True)
+    award_no: Mapped[int] = mapped_column(Integer, index=True)
+    award_id: Mapped[str] = mapped_column(String(HEX32))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class ChainTx(Base):

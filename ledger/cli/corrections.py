@@ -24,7 +24,8 @@ def correct(
     reason: Annotated[
         str | None,
         typer.Option(
-            help="why (printed with the result for the ticket; the chain has no field for it)"
+            help="why: kept with the correction's transaction and shown in the audit trail "
+            "(the chain has no field for it)"
         ),
     ] = None,
 ) -> None:

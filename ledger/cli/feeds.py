@@ -80,5 +80,5 @@ def import_(
     typer.echo(
         f"{file}: {report.rows} rows; recorded {report.recorded} awards "
         f"({report.recorded_amount:,} mileage); already recorded {report.already_recorded}; "
-        f"nothing earned {report.zero}; rejected 0"
+        f"nothing earned {report.zero}; flags kept {report.flagged}; rejected 0"
     )

@@ -9,6 +9,9 @@ from __future__ import annotations
 import typer
 
 from ledger.cli import _registry
+from ledger.recursion import restore_recursion_limit
+
+restore_recursion_limit()
 
 app = typer.Typer(
     name="mileage",

@@ -19,8 +19,9 @@ app = typer.Typer(help="Program memberships and unified citizen accounts.", no_a
 def import_(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="members CSV")],
 ) -> None:
-    """Import ``member_id, program, citizen_id, district, donation_consent`` rows, all or
-    nothing (a rejected row leaves the database unchanged)."""
+    """Import ``member_id, program, citizen_id, district, donation_consent`` rows (and the
+    optional ``joined_at`` sign-up date, YYYY-MM-DD), all or nothing (a rejected row leaves
+    the database unchanged)."""
     rt = Runtime.open()
     report = import_members(rt.sessions, file, rt.keys.account)
     for r in report.rejects:
@@ -36,6 +37,11 @@ def import_(
         f"accounts created: {report.accounts_created}, members created: {report.members_created}, "
         f"updated: {report.updated}, unchanged: {report.unchanged}, rejected: 0"
     )
+    if report.joined_at_fallback:
+        typer.echo(
+            f"{report.joined_at_fallback} new members had no joined_at: their sign-up date is "
+            "today's, so they get no award for earlier windows (add the joined_at column)"
+        )
 
 
 @app.command("merge")

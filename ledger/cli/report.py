@@ -118,6 +118,10 @@ def _table(rep: Report) -> None:
         echo(f"  {route:24s} {month}  {n:6d} conversions  {amount:14,} KRW")
     if not rep.conversions:
         echo("  (none)")
+    if rep.in_kind:
+        echo("\nIn-kind rewards (included in 'awarded')")
+    for program, (n, amount) in rep.in_kind.items():
+        echo(f"  {program}: {n} awards, {amount:,} KRW in kind (보상품, counted at value)")
     echo(f"\nDistricts in {rep.year}")
     for district, d in rep.districts.items():
         members = ", ".join(f"{p} {n}" for p, n in sorted(d.members.items())) or "-"

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 import typer
 
-from ledger.adapters.orm import ApiKey, Balance
+from ledger.adapters.orm import Account, ApiKey, Balance
 from ledger.cli._common import friendly_errors
+from ledger.cli.stop_signals import StopRequested, StopSignals
 from ledger.service.embedded import Embedded
 from ledger.settings import Settings, get_settings
 
@@ -45,6 +46,25 @@ def _demo_keys(emb: Embedded) -> tuple[str, dict[str, str]]:
     return account, keys
 
 
+def _dev_token(app_: Any, emb: Embedded, account: str) -> str:
+    """DEVELOPMENT ONLY: a demo citizen's sign-in token (embedded demo, no real provider)."""
+    from api.dev_oidc import install_dev_sign_in
+
+    if emb.settings.oidc_jwks_url or emb.rt is None:
+        return ""
+    with emb.rt.sessions() as s:
+        citizen = s.scalar(sa.select(Account.citizen_id).where(Account.account_id == account))
+    if citizen is None:
+        return ""
+    token = install_dev_sign_in(app_, emb.settings, citizen)
+    base = f"http://{emb.settings.api_host}:{emb.settings.api_port}"
+    return f"""
+DEVELOPMENT ONLY (embedded demo): a stand-in identity provider signed this citizen's token
+(12 h); never use it with a real deployment, which verifies the city's tokens (README).
+  curl -s -H 'Authorization: Bearer {token}' {base}/v1/me/balances
+"""
+
+
 def _things_to_try(settings: Settings, account: str, keys: dict[str, str]) -> str:
     base = f"http://{settings.api_host}:{settings.api_port}"
     w, i, a = keys["wallet"], keys["integrator"], keys["auditor"]
@@ -76,27 +96,50 @@ def run(
     serve: Annotated[bool, typer.Option(help="serve the API after loading")] = True,
 ) -> None:
     """Start the ledger on its embedded default: anvil (state in MILEAGE_DATA_DIR), SQLite,
-    the contract deployed once, demo data mirrored on-chain, and the API."""
-    import uvicorn
+    the contract deployed once, demo data mirrored on-chain, and the API.
 
-    from api.main import create_app
+    SIGTERM and SIGINT stop the API, the bridge and the chain node (saving its state) and exit
+    with code 0; the next run resumes."""
     from bridge.logs import configure_logging
 
     settings = get_settings()
     configure_logging(json=settings.log_json or None)
-    emb = Embedded(settings, say=lambda m: typer.echo(m, err=True))
+
+    def say(message: str) -> None:
+        typer.echo(message, err=True)
+
+    emb = Embedded(settings, say=say)
+    signals = StopSignals(say)
     try:
-        emb.open()
-        emb.load_demo(citizens)
-        step = emb.make_bridge()
-        emb.mirror(step)
-        account, keys = _demo_keys(emb)
-        if not serve:
-            typer.echo(account)
-            return
-        emb.start_bridge_loop(step)
-        app_ = create_app(emb.settings)
-        typer.echo(_things_to_try(emb.settings, account, keys), err=True)
-        uvicorn.run(app_, host=settings.api_host, port=settings.api_port, log_level="warning")
-    finally:
-        emb.close()
+        with signals:
+            try:
+                _run(emb, citizens, serve)
+            finally:
+                signals.shield()  # a second signal must not cut the chain state dump short
+                emb.close()
+    except StopRequested as stop:
+        emb.close()  # a no-op unless the signal came before the shield
+        say(f"stopped on {stop.signal.name}: API, bridge and chain node are down")
+
+
+def _run(emb: Embedded, citizens: int, serve: bool) -> None:
+    import uvicorn
+
+    from api.main import create_app
+
+    emb.open()
+    emb.load_demo(citizens)
+    step = emb.make_bridge()
+    emb.mirror(step)
+    account, keys = _demo_keys(emb)
+    if not serve:
+        typer.echo(account)
+        return
+    emb.start_bridge_loop(step)
+    app_ = create_app(emb.settings)
+    dev = _dev_token(app_, emb, account) if emb.settings.embedded_demo else ""
+    typer.echo(_things_to_try(emb.settings, account, keys) + dev, err=True)
+    # uvicorn handles SIGTERM/SIGINT itself while serving (it drains requests), then raises the
+    # signal again: StopSignals turns that into StopRequested, and run() stops the rest.
+    s = emb.settings
+    uvicorn.run(app_, host=s.api_host, port=s.api_port, log_level="warning")

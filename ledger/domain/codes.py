@@ -66,6 +66,8 @@ class Flag(StrEnum):
 
     ENERGY_SAVING_NOTICE = "energy_saving_notice"
     """Usage rose by 10 % or more: send the member an energy-saving notice (PROGRAM_RULES §2.1)."""
+    IN_KIND = "in_kind"
+    """ECO_ORG unranked reward: given in kind (보상품), recorded at its value (rules.md §2.2)."""
 
 
 #: Programs that are awarded from feeds (SEOUL mileage only arrives by conversion).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from typing import TypeVar
@@ -142,3 +143,30 @@ class Cells:
             allowed = " | ".join(member.value for member in enum)
             self.problem(column, f"{text[:40]!r} is not one of {allowed}")
             return None
+
+    def boolean(self, column: str) -> bool | None:
+        """`true` or `false` (also yes/no, y/n, 1/0; case-insensitive)."""
+        text = self.required(column)
+        if text is None:
+            return None
+        value = _BOOLEANS.get(text.lower())
+        if value is None:
+            self.problem(column, f"{text[:40]!r} is not true or false")
+        return value
+
+    def day(self, column: str) -> date | None:
+        """A `YYYY-MM-DD` date."""
+        text = self.required(column)
+        if text is None:
+            return None
+        try:
+            if len(text) == 10:
+                return date.fromisoformat(text)
+        except ValueError:
+            pass
+        self.problem(column, f"{text[:40]!r} is not a date YYYY-MM-DD")
+        return None
+
+
+_BOOLEANS = {"true": True, "yes": True, "y": True, "1": True}
+_BOOLEANS |= {"false": False, "no": False, "n": False, "0": False}

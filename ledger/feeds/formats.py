@@ -15,6 +15,7 @@ from functools import partial
 from ledger.domain import awards
 from ledger.domain.codes import Program
 from ledger.domain.rules import bike, car, eco_household, eco_org, season
+from ledger.domain.rules import vehicle as cars
 from ledger.domain.rules.common import RuleResult
 from ledger.domain.rules.energy import (
     DEFAULT_EMISSION_FACTORS,
@@ -39,9 +40,27 @@ USAGE_COLUMNS: tuple[str, ...] = (
     "window_end",
     *(f"{column}{suffix}" for _, column in ENERGY_TYPES for suffix in ("", "_prev1", "_prev2")),
 )
-ORG_COLUMNS = ("member_id", "category", "size_toe", "rank", "reduction_pct")
-CAR_COLUMNS = ("member_id", "vehicle_id", "period_start", "period_end", "baseline_km", "actual_km")
-CAR_SEASON_COLUMNS = ("member_id", "vehicle_id", "season", "season_km")
+ORG_SELECTION_COLUMNS = ("electricity_registered", "energy_types", "saving_case")
+ORG_COLUMNS = ("member_id", "category", "size_toe", "rank", "reduction_pct", *ORG_SELECTION_COLUMNS)
+VEHICLE_COLUMNS = ("seoul_registered", "commercial", "seats")
+CAR_COLUMNS = (
+    "member_id",
+    "vehicle_id",
+    *VEHICLE_COLUMNS,
+    "period_start",
+    "period_end",
+    "baseline_km",
+    "actual_km",
+)
+CAR_SEASON_COLUMNS = (
+    "member_id",
+    "vehicle_id",
+    *VEHICLE_COLUMNS,
+    "season",
+    "season_km",
+    "start_photo_at",
+    "end_photo_at",
+)
 BIKE_COLUMNS = ("member_id", "month", "ride_days", "ride_minutes")
 
 COLUMNS: Mapping[Program, tuple[str, ...]] = {
@@ -98,6 +117,7 @@ class ParsedRow:
     savings: tuple[tuple[str, str], ...] = ()
     """What the member saved against the baseline (unit-suffixed name, decimal text), for the
     GHG estimates of `mileage report`; negative when usage rose."""
+    vehicle_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,25 +200,49 @@ def _org_row(cells: Cells, options: FeedOptions) -> ParsedRow:
     size = cells.decimal("size_toe")
     rank = cells.choice("rank", eco_org.OrgRank)
     reduction = cells.decimal("reduction_pct", signed=True)
+    electricity = cells.boolean("electricity_registered")
+    types = cells.integer("energy_types")
+    case = cells.boolean("saving_case")
     decision: eco_org.OrgDecision | None = None
-    if category is not None and size is not None and rank is not None and reduction is not None:
-        decision = cells.guard(lambda: eco_org.OrgDecision(category, size, rank, reduction))
+    if (
+        category is not None
+        and size is not None
+        and rank is not None
+        and reduction is not None
+        and electricity is not None
+        and types is not None
+        and case is not None
+    ):
+        decision = cells.guard(
+            lambda: eco_org.OrgDecision(category, size, rank, reduction, electricity, types, case)
+        )
     cells.finish()
     assert member is not None and decision is not None and options.org_period is not None
     assert size is not None and reduction is not None
     saved_toe = format((max(size, Decimal(0)) * max(reduction, Decimal(0)) / 100).normalize(), "f")
+    table = eco_org.table_for(int(options.org_period[:4]))  # the round picks the plan year
     return ParsedRow(
         member,
         options.org_period,
         (("member_id", member),),
-        partial(eco_org.award, decision),
+        partial(eco_org.award, decision, table),
         (("toe", saved_toe),),
     )
+
+
+def _vehicle(cells: Cells) -> None:
+    """Check the car's eligibility columns (docs/rules.md §2.3), recording every problem."""
+    seoul, commercial = cells.boolean("seoul_registered"), cells.boolean("commercial")
+    seats = cells.integer("seats")
+    if seoul is not None and commercial is not None and seats is not None:
+        for column, problem in cars.vehicle_problems(cars.Vehicle(seoul, commercial, seats)):
+            cells.problem(column, problem)
 
 
 def _car_row(cells: Cells, options: FeedOptions) -> ParsedRow:
     member = cells.member_id()
     vehicle = cells.text("vehicle_id", VEHICLE_ID_MAX)
+    _vehicle(cells)
     start, end = cells.month("period_start"), cells.month("period_end")
     baseline, actual = cells.decimal("baseline_km"), cells.decimal("actual_km")
     period = None
@@ -212,14 +256,17 @@ def _car_row(cells: Cells, options: FeedOptions) -> ParsedRow:
     distance = car.CarDistance(baseline, actual)
     unique = (("member_id", member), ("vehicle_id", vehicle))
     saved_km = format((baseline - actual).normalize(), "f")
-    return ParsedRow(member, period, unique, partial(car.award, distance), (("km", saved_km),))
+    compute = partial(car.award, distance)
+    return ParsedRow(member, period, unique, compute, (("km", saved_km),), vehicle)
 
 
 def _car_season_row(cells: Cells, options: FeedOptions) -> ParsedRow:
     member = cells.member_id()
     vehicle = cells.text("vehicle_id", VEHICLE_ID_MAX)
+    _vehicle(cells)
     year = cells.integer("season")
     km = cells.decimal("season_km")
+    start_photo, end_photo = cells.day("start_photo_at"), cells.day("end_photo_at")
     period = None
     if year is not None:
         if len(cells.raw("season")) != 4:
@@ -228,13 +275,19 @@ def _car_season_row(cells: Cells, options: FeedOptions) -> ParsedRow:
             period = cells.guard(lambda: awards.season_period(year))
             if period is not None:
                 first = YearMonth(year, 12)
+                before = len(cells.problems)
                 options.check_period(cells, Program.CAR_SEASON, first, first.plus(3), "season")
+                in_life = len(cells.problems) == before
+                if in_life and start_photo is not None and end_photo is not None:
+                    for column, problem in cars.photo_problems(year, start_photo, end_photo):
+                        cells.problem(column, problem)
     cells.finish()
     assert member is not None and vehicle is not None and period is not None and km is not None
     distance = season.CarSeasonDistance(km)
     unique = (("member_id", member), ("vehicle_id", vehicle))
     savings = (("season_km", format(km.normalize(), "f")),)
-    return ParsedRow(member, period, unique, partial(season.car_award, distance), savings)
+    compute = partial(season.car_award, distance)
+    return ParsedRow(member, period, unique, compute, savings, vehicle)
 
 
 def parse_row(program: Program, row: Mapping[str, str], options: FeedOptions) -> ParsedRow:

@@ -34,3 +34,5 @@ class ComputedAward:
     flags: frozenset[Flag] = field(default_factory=frozenset)
     savings: tuple[tuple[str, str], ...] = ()
     """What the member saved (e.g. ("electricity_kwh", "120.5"), ("km", "1500")), for reports."""
+    vehicle_id: str | None = None
+    """CAR, CAR_SEASON: the vehicle, which holds the award's window (ledger.domain.windows)."""

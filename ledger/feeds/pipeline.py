@@ -185,6 +185,7 @@ def _rows(
                 ),
                 flags=result.flags,
                 savings=parsed.savings,
+                vehicle_id=parsed.vehicle_id,
             )
 
 

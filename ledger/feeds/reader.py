@@ -20,12 +20,15 @@ from ledger.domain.errors import FeedError
 csv.field_size_limit(1 << 20)
 
 
-def check_header(file: str, header: Sequence[str], columns: Sequence[str]) -> list[str]:
-    """The header's names stripped; raises `FeedError` on missing, extra or repeated names."""
+def check_header(
+    file: str, header: Sequence[str], columns: Sequence[str], optional: Sequence[str] = ()
+) -> list[str]:
+    """The header's names stripped; raises `FeedError` on missing, extra or repeated names
+    (`optional` columns may be present or not)."""
     names = [name.strip() for name in header]
     repeated = sorted({n for n in names if names.count(n) > 1})
     missing = [c for c in columns if c not in names]
-    extra = [n for n in names if n not in columns]
+    extra = [n for n in names if n not in columns and n not in optional]
     problems = []
     if missing:
         problems.append(f"missing column(s) {', '.join(missing)}")
@@ -37,7 +40,8 @@ def check_header(file: str, header: Sequence[str], columns: Sequence[str]) -> li
         raise FeedError(
             file,
             1,
-            f"header: {'; '.join(problems)}; the header must be exactly: {','.join(columns)}",
+            f"header: {'; '.join(problems)}; the header must be exactly: {','.join(columns)}"
+            + (f" (optional: {','.join(optional)})" if optional else ""),
         )
     return names
 
@@ -90,8 +94,11 @@ def _lines(handle: BinaryIO, file: str) -> Iterator[str]:
                 ) from error
 
 
-def read_rows(path: Path, columns: Sequence[str]) -> Iterator[RowItem]:
-    """Yield (line number, {column: cell}) per data row, or a `RowProblem`.
+def read_rows(
+    path: Path, columns: Sequence[str], optional: Sequence[str] = ()
+) -> Iterator[RowItem]:
+    """Yield (line number, {column: cell}) per data row, or a `RowProblem`; an `optional`
+    column absent from the header is absent from the rows.
 
     The line number is the physical line where the record starts (a quoted cell may span
     lines). Raises `FeedError` when the file is missing, unreadable, not UTF-8 (naming the
@@ -107,7 +114,7 @@ def read_rows(path: Path, columns: Sequence[str]) -> Iterator[RowItem]:
         header = next(reader, None)
         if header is None:
             raise FeedError(file, 1, f"the file is empty; expected the header {','.join(columns)}")
-        names = check_header(file, header, columns)
+        names = check_header(file, header, columns, optional)
         line = reader.line_num + 1
         while True:
             start = line

@@ -35,6 +35,7 @@ from bridge.txs import call_contract
 from ledger.adapters.orm import Award, ChainTx, Entry
 from ledger.domain.codes import AWARDED_PROGRAMS, EntryKind, Program
 from ledger.domain.errors import LedgerError
+from ledger.service.corrections import keep_reason
 from ledger.service.runtime import Runtime
 from ledger.service.witness import live_lists
 
@@ -577,7 +578,8 @@ def correct_award(
     with the admin key (it holds ``CORRECTOR_ROLE`` after ``mileage deploy``); ``live`` is the
     position's live checkpoint list, built from the indexed entries (`IndexBehind` while the
     index is behind the chain). The contract records the award id as the CORRECTION entry's
-    ref; it has no field for ``reason``, which the caller reports with the result."""
+    ref; it has no field for ``reason``, which is kept by the transaction's hash
+    (ledger.service.corrections) and shown with the entry in the audit trail."""
     row = _find_award(rt, award)
     label = f"award {row.award_no} ({row.award_id})"
     if row.status == "failed":
@@ -622,6 +624,15 @@ def correct_award(
             else "; nothing of it is left to reverse"
         )
         raise ContractRevert(err.error, err.args_, f"{err}{hint}") from err
+    if reason and outcome.tx_hash:
+        keep_reason(
+            rt.sessions,
+            tx_hash=outcome.tx_hash,
+            award_no=row.award_no,
+            award_id=row.award_id,
+            amount=amount,
+            reason=reason,
+        )
     return CorrectionResult(
         award_no=row.award_no,
         award_id=row.award_id,

@@ -8,10 +8,13 @@ the award ids make the second import a no-op). The files use the documented feed
 from __future__ import annotations
 
 import random
+import zlib
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 from ledger.feeds import safecsv
+from ledger.feeds.formats import ORG_SELECTION_COLUMNS, VEHICLE_COLUMNS
 
 DISTRICTS = (
     "Jongno-gu",
@@ -41,7 +44,30 @@ DISTRICTS = (
     "Gangdong-gu",
 )
 
-MEMBERS_HEADER = ["member_id", "program", "citizen_id", "district", "donation_consent"]
+MEMBERS_HEADER = [
+    "member_id",
+    "program",
+    "citizen_id",
+    "district",
+    "donation_consent",
+    "joined_at",
+]
+ORG_SELECTED = ("true", "2", "true")
+"""Demo organisations: electricity registered, two energy types, a saving case submitted."""
+CAR_OK = ("true", "false", "5")
+"""Demo cars: registered in Seoul, private, 5 seats (docs/feeds.md, CAR)."""
+SEASON_PHOTOS = ("2024-11-20", "2025-04-05")
+"""Odometer photos of the 2024 season: before it starts, within 10 days after it ends."""
+JOINED_FROM = date(2015, 1, 1)
+JOINED_DAYS = 3500
+"""Demo sign-up dates spread over 2015-01-01 .. 2024-07, before every demo window."""
+
+
+def joined_at(member_id: str) -> str:
+    """The demo sign-up date of `member_id` (deterministic, drawn apart from the demo's rng)."""
+    return str(JOINED_FROM + timedelta(days=zlib.crc32(member_id.encode()) % JOINED_DAYS))
+
+
 ECO_HEADER = [
     "member_id",
     "window_start",
@@ -109,9 +135,12 @@ def generate(out_dir: Path, citizens: int = 3000, seed: int = 20211) -> DemoFile
             members.append([mid, "CAR", citizen, district, consent])
             baseline = rng.randrange(4000, 9000)
             actual = baseline - rng.choice([-500, 300, 900, 1500, 2500, 3200])
-            car.append([mid, f"{i:05d}-CAR", "2025-05", "2025-10", str(baseline), str(actual)])
+            car.append(
+                [mid, f"{i:05d}-CAR", "2025-05", "2025-10", str(baseline), str(actual), *CAR_OK]
+            )
             members.append([mid, "CAR_SEASON", citizen, district, consent])
-            car_season.append([mid, f"{i:05d}-CAR", "2024", str(rng.randrange(900, 3500))])
+            km = str(rng.randrange(900, 3500))
+            car_season.append([mid, f"{i:05d}-CAR", "2024", km, *CAR_OK, *SEASON_PHOTOS])
         if rng.random() < 0.35:
             mid = f"B{i:07d}"
             members.append([mid, "BIKE", citizen, district, consent])
@@ -127,24 +156,31 @@ def generate(out_dir: Path, citizens: int = 3000, seed: int = 20211) -> DemoFile
         category = rng.choice(["general", "general", "public", "school"])
         size = rng.choice(["25", "120", "600", "1500"]) if category == "general" else "80"
         rank = rng.choice(["top", "excellent", "encouragement", "none", "none"])
-        org.append([mid, category, size, rank, rng.choice(["10.0", "12.5", "18.0"])])
+        reduction = rng.choice(["10.0", "12.5", "18.0"])
+        org.append([mid, category, size, rank, reduction, *ORG_SELECTED])
 
     files = {
         "ECO_HOUSEHOLD": ("eco_household.csv", ECO_HEADER, eco),
         "ECO_SEASON": ("eco_season.csv", ECO_HEADER, season),
         "ECO_ORG": (
             "eco_org.csv",
-            ["member_id", "category", "size_toe", "rank", "reduction_pct"],
+            ["member_id", "category", "size_toe", "rank", "reduction_pct", *ORG_SELECTION_COLUMNS],
             org,
         ),
         "CAR": (
             "car.csv",
-            ["member_id", "vehicle_id", "period_start", "period_end", "baseline_km", "actual_km"],
+            [
+                *("member_id", "vehicle_id", "period_start", "period_end"),
+                *("baseline_km", "actual_km", *VEHICLE_COLUMNS),
+            ],
             car,
         ),
         "CAR_SEASON": (
             "car_season.csv",
-            ["member_id", "vehicle_id", "season", "season_km"],
+            [
+                *("member_id", "vehicle_id", "season", "season_km", *VEHICLE_COLUMNS),
+                *("start_photo_at", "end_photo_at"),
+            ],
             car_season,
         ),
         "BIKE": ("bike.csv", ["member_id", "month", "ride_days", "ride_minutes"], bike),
@@ -152,6 +188,7 @@ def generate(out_dir: Path, citizens: int = 3000, seed: int = 20211) -> DemoFile
     feeds: dict[str, Path] = {}
     for program, (name, header, rows) in files.items():
         feeds[program] = _write(out_dir / name, header, rows)
+    members = [[*row, joined_at(row[0])] for row in members]
     return DemoFiles(members=_write(out_dir / "members.csv", MEMBERS_HEADER, members), feeds=feeds)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from sqlalchemy import insert, select
@@ -26,6 +27,8 @@ from ledger.feeds.formats import COLUMNS, FeedOptions
 from ledger.feeds.model import ComputedAward, Reject
 from ledger.feeds.pipeline import EarnedBefore, iter_row_awards
 from ledger.feeds.reader import Rows, read_rows
+from ledger.service import windows
+from ledger.service.flags import record_flags
 from ledger.service.runs import record_feed_run
 
 CHUNK = 5000
@@ -46,6 +49,8 @@ class FeedReport:
     zero: int = 0
     rejects: list[Reject] = field(default_factory=list)
     rejected: int = 0
+    flagged: int = 0
+    """Follow-ups stored (e.g. energy-saving notices, ledger.service.flags)."""
     committed: bool = False
     max_rejects_kept: int = 100_000
 
@@ -111,6 +116,7 @@ def record_awards(
             query = query.where(Member.member_id.in_(set(members)))
         known = set(session.scalars(query))
         chunk: list[ComputedAward] = []
+        flagged: list[ComputedAward] = []  # rows whose rule asked for a follow-up
         try:
             for item in iter_row_awards(
                 program,
@@ -129,16 +135,24 @@ def record_awards(
                         outcome(item, "zero")
                 elif not report.rejected:  # after a reject nothing will be recorded
                     chunk.append(item)
+                if not isinstance(item, Reject) and item.flags and not report.rejected:
+                    flagged.append(item)
+                if len(flagged) >= CHUNK:
+                    report.flagged += record_flags(session, flagged, source)
+                    flagged = []
                 if len(chunk) >= CHUNK:
-                    _insert(session, chunk, report, source, outcome)
+                    _insert(session, chunk, report, file, source, outcome)
                     chunk = []
                 if progress is not None and report.rows % 1000 == 0:
                     progress(1000)
             if chunk and not report.rejected:
-                _insert(session, chunk, report, source, outcome)
+                _insert(session, chunk, report, file, source, outcome)
+            if flagged and not report.rejected:
+                report.flagged += record_flags(session, flagged, source)
             if report.rejected:
                 session.rollback()
                 report.recorded = report.recorded_amount = report.already_recorded = 0
+                report.flagged = 0
             else:
                 session.commit()
                 report.committed = True
@@ -202,21 +216,30 @@ def _insert(
     session: Session,
     items: list[ComputedAward],
     report: FeedReport,
+    file: str,
     source: str,
     outcome: Outcome | None,
 ) -> None:
     program = items[0].program.name
     ids = ["0x" + bytes(a.award_id).hex() for a in items]
     existing = recorded_awards(session, program, items)
-    accounts: dict[str, str] = {
-        member: account
-        for member, account in session.execute(
-            select(Member.member_id, Member.account_id).where(
-                Member.program == program,
-                Member.member_id.in_({a.member_id for a in items}),
-            )
+    accounts: dict[str, str] = {}
+    joined: dict[str, date] = {}
+    for member, account, joined_at in session.execute(
+        select(Member.member_id, Member.account_id, Member.joined_at).where(
+            Member.program == program,
+            Member.member_id.in_({a.member_id for a in items}),
         )
-    }
+    ):
+        accounts[member] = account
+        if joined_at is not None:  # None: a member not from `members import`, not checked
+            joined[member] = joined_at
+    fresh = {(a.member_id, a.period): a for a in items if (a.member_id, a.period) not in existing}
+    problems = windows.admit(session, list(fresh.values()), joined)
+    for item, problem in problems:
+        report.reject(Reject(file, item.line, problem))
+    if problems:
+        return
     rows = []
     for a, aid in zip(items, ids, strict=True):
         if (a.member_id, a.period) in existing:

@@ -1,6 +1,9 @@
 """Import program memberships and map them to unified citizen accounts.
 
-CSV columns: ``member_id, program, citizen_id, district, donation_consent``. Each citizen has one
+CSV columns: ``member_id, program, citizen_id, district, donation_consent`` and optionally
+``joined_at`` (the sign-up date in the program's own system, ``YYYY-MM-DD``; without it, or
+with the cell empty, a new member gets the import date and the report counts it in
+``joined_at_fallback``). Each citizen has one
 account whose on-chain id is HMAC-SHA256(citizen id) (ledger.domain.accounts); the citizen id
 stays in the database. Re-importing the same file changes nothing; a member id already linked to
 another citizen is rejected (linking accounts is an on-chain merge, never an edit); a changed
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy import select
@@ -29,6 +33,7 @@ from ledger.feeds.model import Reject
 from ledger.feeds.reader import RowProblem, read_rows
 
 COLUMNS = ("member_id", "program", "citizen_id", "district", "donation_consent")
+OPTIONAL = ("joined_at",)
 TRUE = {"true", "1", "yes", "y"}
 FALSE = {"false", "0", "no", "n", ""}
 CHUNK = 2000
@@ -42,6 +47,8 @@ class MemberRow:
     citizen_id: str
     district: str
     donation_consent: bool
+    joined_at: date | None = None
+    """None: the file does not say (a new member gets the import date)."""
 
 
 @dataclass
@@ -52,6 +59,8 @@ class MembersReport:
     members_created: int = 0
     unchanged: int = 0
     updated: int = 0
+    joined_at_fallback: int = 0
+    """New members without a `joined_at`: their sign-up date is the import date."""
     rejects: list[Reject] = field(default_factory=list)
     committed: bool = False
     """False when something was rejected: then nothing was recorded (the counts say what
@@ -63,7 +72,7 @@ def parse_members(path: Path) -> Iterator[MemberRow | Reject]:
     file = str(path)
     seen: set[tuple[str, str]] = set()
     try:
-        for item in read_rows(path, COLUMNS):
+        for item in read_rows(path, COLUMNS, OPTIONAL):
             if isinstance(item, RowProblem):
                 yield Reject(file, item.line, item.message)
                 continue
@@ -94,12 +103,31 @@ def _row(
         problems.append(f"district: {problem}")
     if consent.lower() not in TRUE | FALSE:
         problems.append(f"donation_consent: {consent[:40]!r} is not true/false")
+    joined_at, problem = parse_joined_at(cells.get("joined_at", "").strip())
+    if problem is not None:
+        problems.append(f"joined_at: {problem}")
     if problems or program is None:
         return Reject(path, line, "; ".join(problems))
     if (program.name, member_id) in seen:
         return Reject(path, line, f"member_id: {member_id} appears twice for {program.name}")
     seen.add((program.name, member_id))
-    return MemberRow(line, member_id, program, citizen_id, district, consent.lower() in TRUE)
+    consenting = consent.lower() in TRUE
+    return MemberRow(line, member_id, program, citizen_id, district, consenting, joined_at)
+
+
+def parse_joined_at(text: str, today: date | None = None) -> tuple[date | None, str | None]:
+    """The sign-up date in `text` (``YYYY-MM-DD``, empty: None) and what is wrong, if anything."""
+    if not text:
+        return None, None
+    try:
+        day = date.fromisoformat(text) if len(text) == 10 else None
+    except ValueError:
+        day = None
+    if day is None:
+        return None, f"{text[:40]!r} is not a date YYYY-MM-DD"
+    if day > (today or datetime.now(UTC).date()):
+        return None, f"{text} is in the future; give the date the member signed up"
+    return day, None
 
 
 def import_members(factory: sessionmaker[Session], path: Path, key: bytes) -> MembersReport:
@@ -140,6 +168,7 @@ def _apply(
     accounts = {
         a.citizen_id: a for a in s.scalars(select(Account).where(Account.citizen_id.in_(citizens)))
     }
+    today = datetime.now(UTC).date()
     existing = {
         (m.program, m.member_id): m
         for m in s.scalars(select(Member).where(Member.member_id.in_({r.member_id for r in rows})))
@@ -161,12 +190,15 @@ def _apply(
             report.updated += 1
         m = existing.get((r.program.name, r.member_id))
         if m is None:
+            if r.joined_at is None:
+                report.joined_at_fallback += 1
             s.add(
                 Member(
                     program=r.program.name,
                     member_id=r.member_id,
                     account_id=acc.account_id,
                     district=r.district,
+                    joined_at=r.joined_at or today,
                 )
             )
             report.members_created += 1
@@ -179,6 +211,9 @@ def _apply(
                     " linking two accounts is an account merge (`mileage members merge`)",
                 )
             )
+        elif r.joined_at is not None and m.joined_at != r.joined_at:
+            m.joined_at = r.joined_at  # the program's system corrected the sign-up date
+            report.updated += 1
         else:
             report.unchanged += 1
     s.flush()

@@ -44,6 +44,7 @@ from ledger.domain.report import (
     toe_from_energy,
 )
 from ledger.domain.rules.common import exact
+from ledger.service.flags import IN_KIND_NOTE, in_kind_totals
 
 #: (program, fiscal year) -> (budget, issued) as the contract counts them
 BudgetLookup = Callable[[int, int], tuple[int, int]]
@@ -82,6 +83,8 @@ class Report:
     cumulative_households: dict[int, int] = field(default_factory=dict)
     participation_growth_pct: Decimal | None = None
     participation_note: str = ""
+    in_kind: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """program -> (awards, amount) given in kind (ledger.service.flags.in_kind_totals)."""
 
     def to_dict(self) -> dict[str, object]:
         """Plain JSON-ready figures (Decimals as strings)."""
@@ -131,6 +134,10 @@ class Report:
                 else str(self.participation_growth_pct),
                 "note": self.participation_note,
             },
+            "in_kind": {
+                "note": IN_KIND_NOTE,
+                "programs": {p: {"awards": n, "amount": a} for p, (n, a) in self.in_kind.items()},
+            },
         }
 
 
@@ -152,6 +159,7 @@ def build_report(
     report.ghg = _ghg(s, factors)
     report.districts = _districts(s, year)
     _participation(s, report, history)
+    report.in_kind = in_kind_totals(s)
     return report
 
 

@@ -48,6 +48,9 @@ def seed(stack: Any) -> dict[str, str]:
         "period_end": "2026-06",
         "baseline_km": 8000,
         "actual_km": 5000,
+        "seoul_registered": "true",
+        "commercial": "false",
+        "seats": 5,
     }
     stranger = dict(car, member_id="CAR-404", vehicle_id="99가9999")
     out = post("/v1/awards", json={"program": "CAR", "items": [car, stranger], "source": "r0"})

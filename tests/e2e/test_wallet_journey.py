@@ -57,6 +57,9 @@ def test_citizen_journey(stack: Any, tmp_path: Path) -> None:
         "period_end": "2026-06",
         "baseline_km": 8000,
         "actual_km": 5000,
+        "seoul_registered": "true",
+        "commercial": "false",
+        "seats": 5,
     }
     out = operator_car.submit_awards("CAR", [car])
     assert out["recorded"] == 1 and out["results"][0]["amount"] == 70_000, out

@@ -365,6 +365,9 @@ def test_awards_batch_keeps_savings_for_reports(env: ApiEnv) -> None:
         "period_end": "2025-06",
         "baseline_km": 6200,
         "actual_km": 4100,
+        "seoul_registered": "true",
+        "commercial": "false",
+        "seats": 5,
     }
     r = env.post("/v1/awards", op, {"program": "CAR", "items": [item]})
     assert r.status_code == 200, r.text

@@ -18,8 +18,9 @@ from bridge.client import hex32
 from bridge.signer import signer_from_key
 from bridge.submitter import Submitter
 from bridge.txs import call_contract
-from ledger.adapters.orm import Award
-from ledger.domain.codes import Program, Reason
+from ledger.adapters.orm import Award, CorrectionReason, Entry
+from ledger.domain.codes import EntryKind, Program, Reason
+from ledger.service.corrections import reasons_by_tx
 from ledger.service.runtime import Runtime
 from ledger.settings import get_settings
 from tests.integration.cli_helpers import acc, cli, cli_env, mirror, write
@@ -130,18 +131,18 @@ def test_admin_commands(env: AnvilProcess, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 MEMBERS = """
-member_id,program,citizen_id,district,donation_consent
-V1,CAR,C1,Mapo-gu,false
-V2,CAR,C2,Jung-gu,false
+member_id,program,citizen_id,district,donation_consent,joined_at
+V1,CAR,C1,Mapo-gu,false,2020-01-01
+V2,CAR,C2,Jung-gu,false,2020-01-01
 """
 CAR_2025 = """
-member_id,vehicle_id,period_start,period_end,baseline_km,actual_km
-V1,11GA1111,2025-05,2025-10,6000,4500
-V2,22NA2222,2025-05,2025-10,5000,4000
+member_id,vehicle_id,period_start,period_end,baseline_km,actual_km,seoul_registered,commercial,seats
+V1,11GA1111,2025-05,2025-10,6000,4500,true,false,5
+V2,22NA2222,2025-05,2025-10,5000,4000,true,false,5
 """
 CAR_2024 = """
-member_id,vehicle_id,period_start,period_end,baseline_km,actual_km
-V1,11GA1111,2024-05,2024-10,6000,4500
+member_id,vehicle_id,period_start,period_end,baseline_km,actual_km,seoul_registered,commercial,seats
+V1,11GA1111,2024-05,2024-10,6000,4500,true,false,5
 """
 
 
@@ -192,6 +193,21 @@ def test_pause_and_corrections(env: AnvilProcess, tmp_path: Path) -> None:
     assert "reversed 30,000 of 50,000" in cli("correct", a1.award_id)
     assert client.balance_of(acc("C1"), Program.CAR) == 0
     assert "already corrected in full" in cli("correct", str(a1.award_no), code=1)
+    # The reason is kept by the correction's transaction and found from its indexed entry
+    # (the audit trail's `note`); the correction without --reason has none.
+    mirror(rt, ADMIN_KEY)
+    with rt.sessions() as s:
+        kept = s.execute(
+            sa.select(CorrectionReason.award_no, CorrectionReason.amount, CorrectionReason.reason)
+        ).all()
+        assert kept == [(a1.award_no, 20_000, "double count")]
+        entries = s.scalars(
+            sa.select(Entry.tx_hash)
+            .where(Entry.account_id == hex32(acc("C1")), Entry.kind == int(EntryKind.CORRECTION))
+            .order_by(Entry.seq)
+        ).all()
+        assert len(entries) == 2
+        assert reasons_by_tx(s, entries) == {entries[0].lower(): "double count"}
 
     # A spent award: only what is left unspent can be reversed.
     spender = Account.from_key(ADMIN_KEY)

@@ -32,10 +32,10 @@ def test_operator_journey(env: AnvilProcess, tmp_path: Path) -> None:
     members = write(
         tmp_path / "members.csv",
         """
-member_id,program,citizen_id,district,donation_consent
-H1,ECO_HOUSEHOLD,C1,Mapo-gu,true
-V1,CAR,C1,Mapo-gu,true
-V2,CAR,C2,Jung-gu,false
+member_id,program,citizen_id,district,donation_consent,joined_at
+H1,ECO_HOUSEHOLD,C1,Mapo-gu,true,2019-03-02
+V1,CAR,C1,Mapo-gu,true,2019-03-02
+V2,CAR,C2,Jung-gu,false,2020-07-15
 """,
     )
     assert "members created: 3" in cli("members", "import", str(members))
@@ -44,10 +44,10 @@ V2,CAR,C2,Jung-gu,false
     car = write(
         tmp_path / "car.csv",
         """
-member_id,vehicle_id,period_start,period_end,baseline_km,actual_km
-V1,11GA1111,2025-05,2025-10,6000,4500
-V2,22NA2222,2025-05,2025-10,5000,4000
-V9,99DA9999,2025-05,2025-10,5000,4000
+member_id,vehicle_id,period_start,period_end,baseline_km,actual_km,seoul_registered,commercial,seats
+V1,11GA1111,2025-05,2025-10,6000,4500,true,false,5
+V2,22NA2222,2025-05,2025-10,5000,4000,true,false,5
+V9,99DA9999,2025-05,2025-10,5000,4000,true,false,5
 V2,22NA2222,2025-05,2025-10,5000,-3
 """,
     )
@@ -61,9 +61,9 @@ V2,22NA2222,2025-05,2025-10,5000,-3
     fixed = write(
         tmp_path / "car-fixed.csv",
         """
-member_id,vehicle_id,period_start,period_end,baseline_km,actual_km
-V1,11GA1111,2025-05,2025-10,6000,4500
-V2,22NA2222,2025-05,2025-10,5000,4000
+member_id,vehicle_id,period_start,period_end,baseline_km,actual_km,seoul_registered,commercial,seats
+V1,11GA1111,2025-05,2025-10,6000,4500,true,false,5
+V2,22NA2222,2025-05,2025-10,5000,4000,true,false,5
 """,
     )
     assert "recorded 2 awards" in cli("feeds", "import", "--program", "CAR", str(fixed))

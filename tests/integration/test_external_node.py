@@ -56,8 +56,8 @@ def test_ledger_runs_unchanged_on_a_hardhat_node(
         members = write(
             tmp_path / "members.csv",
             """
-member_id,program,citizen_id,district,donation_consent
-B1,BIKE,C1,Seocho-gu,false
+member_id,program,citizen_id,district,donation_consent,joined_at
+B1,BIKE,C1,Seocho-gu,false,2020-01-01
 """,
         )
         cli("members", "import", str(members))

@@ -57,8 +57,8 @@ def test_bike_caps_hold_over_any_sequence_of_feeds(
             factory = make_sessionmaker(engine)
             members = root / "members.csv"
             members.write_text(
-                "member_id,program,citizen_id,district,donation_consent\n"
-                + "".join(f"{m},BIKE,C-{m},D01,false\n" for m in MEMBERS),
+                "member_id,program,citizen_id,district,donation_consent,joined_at\n"
+                + "".join(f"{m},BIKE,C-{m},D01,false,2020-01-01\n" for m in MEMBERS),
                 encoding="utf-8",
             )
             assert not import_members(factory, members, KEY).rejects

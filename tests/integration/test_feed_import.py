@@ -30,8 +30,8 @@ def write(path: Path, text: str) -> Path:
 
 
 def register(factory: sessionmaker[Session], tmp_path: Path, members: list[str]) -> None:
-    lines = ["member_id,program,citizen_id,district,donation_consent"]
-    lines += [f"{m},BIKE,C-{m},D01,false" for m in members]
+    lines = ["member_id,program,citizen_id,district,donation_consent,joined_at"]
+    lines += [f"{m},BIKE,C-{m},D01,false,2020-01-01" for m in members]
     report = import_members(factory, write(tmp_path / "members.csv", "\n".join(lines) + "\n"), KEY)
     assert report.accounts_created == len(members)
 

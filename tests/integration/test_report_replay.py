@@ -125,6 +125,9 @@ def test_operator_summary(env: ApiEnv) -> None:
         "period_end": "2026-06",
         "baseline_km": 8000,
         "actual_km": 5000,
+        "seoul_registered": "true",
+        "commercial": "false",
+        "seats": 5,
     }
     stranger = dict(car, member_id="CAR-404", vehicle_id="99가9999")
     body = {"program": "CAR", "items": [car, stranger], "source": "round-1"}

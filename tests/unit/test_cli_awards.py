@@ -67,7 +67,11 @@ def test_rejects_file(tmp_path: Path) -> None:
 
 
 def test_org_needs_period(tmp_path: Path) -> None:
-    path = write(tmp_path, "member_id,category,size_toe,rank,reduction_pct\nO1,school,0,top,11\n")
+    path = write(
+        tmp_path,
+        "member_id,category,size_toe,rank,reduction_pct,electricity_registered,energy_types,"
+        "saving_case\nO1,school,0,top,11,true,2,true\n",
+    )
     result = runner.invoke(awards.app, ["compute", "-p", "ECO_ORG", str(path)])
     assert result.exit_code == 2
     assert "--period" in result.output

@@ -31,6 +31,22 @@ def feed(tmp_path: Path) -> Callable[[str, str], Path]:
     return write
 
 
+ORG_HEADER = (
+    "member_id,category,size_toe,rank,reduction_pct,electricity_registered,energy_types,"
+    "saving_case\n"
+)
+CAR_HEADER = (
+    "member_id,vehicle_id,period_start,period_end,baseline_km,actual_km,"
+    "seoul_registered,commercial,seats\n"
+)
+CAR_SEASON_HEADER = (
+    "member_id,vehicle_id,season,season_km,seoul_registered,commercial,seats,"
+    "start_photo_at,end_photo_at\n"
+)
+OK_2024 = ",true,false,5,2024-11-20,2025-04-05"
+"""An eligible car with its photos in time for the 2024 season."""
+
+
 def run(program: Program, path: Path, **kwargs: object) -> list[ComputedAward | Reject]:
     options = kwargs.pop("options", None) or FeedOptions()
     assert isinstance(options, FeedOptions)
@@ -111,13 +127,12 @@ def test_season_feed(feed: Callable[..., Path]) -> None:
 
 def test_org_feed(feed: Callable[..., Path]) -> None:
     path = feed(
-        "member_id,category,size_toe,rank,reduction_pct\n"
-        "O1,general,1200,top,12.5\n"
-        "O2,school,0,excellent,10\n"
-        "O3,general,30,none,10\n"
-        "O4,public,5,top,9\n"
-        "O5,general,5,top,15\n"
-        "O6,hospital,5,best,abc\n"
+        ORG_HEADER + "O1,general,1200,top,12.5,true,2,true\n"
+        "O2,school,0,excellent,10,true,2,true\n"
+        "O3,general,30,none,10,true,2,true\n"
+        "O4,public,5,top,9,true,2,true\n"
+        "O5,general,5,top,15,true,2,true\n"
+        "O6,hospital,5,best,abc,true,2,true\n"
     )
     items = run(Program.ECO_ORG, path, options=FeedOptions(org_period="2024-12..2025-03"))
     assert awards_of(items) == [
@@ -137,7 +152,7 @@ def test_org_feed(feed: Callable[..., Path]) -> None:
 
 
 def test_org_feed_needs_a_round(feed: Callable[..., Path]) -> None:
-    path = feed("member_id,category,size_toe,rank,reduction_pct\nO1,general,1200,top,12.5\n")
+    path = feed(ORG_HEADER + "O1,general,1200,top,12.5,true,2,true\n")
     items = run(Program.ECO_ORG, path)
     assert items == [
         Reject(str(path), 0, "period: ECO_ORG feeds need the round, e.g. --period 2024-12..2025-03")
@@ -146,11 +161,11 @@ def test_org_feed_needs_a_round(feed: Callable[..., Path]) -> None:
 
 def test_car_feeds(feed: Callable[..., Path]) -> None:
     path = feed(
-        "member_id,vehicle_id,period_start,period_end,baseline_km,actual_km\n"
-        "C1,12가3456,2024-01,2024-06,5000,3900\n"
-        "C2,12가3456,2024-01,2024-06,5000,3900\n"
-        "C3,99나9999,2024-06,2024-01,5000,3900\n"
-        "C4,,2024-01,2024-06,5000,3900.5.1\n"
+        CAR_HEADER + ""
+        "C1,12가3456,2024-01,2024-06,5000,3900,true,false,5\n"
+        "C2,12가3456,2024-01,2024-06,5000,3900,true,false,5\n"
+        "C3,99나9999,2024-06,2024-01,5000,3900,true,false,5\n"
+        "C4,,2024-01,2024-06,5000,3900.5.1,true,false,5\n"
     )
     items = run(Program.CAR, path)
     assert awards_of(items) == [(2, "C1", 50_000, "rate_20_to_30pct")]
@@ -168,7 +183,14 @@ def test_car_feeds(feed: Callable[..., Path]) -> None:
         ),
     ]
     season = feed(
-        "member_id,vehicle_id,season,season_km\nC1,V1,2024,1850\nC2,V2,2024,1850.5\nC3,V3,24,1\n",
+        CAR_SEASON_HEADER
+        + "C1,V1,2024,1850"
+        + OK_2024
+        + "\nC2,V2,2024,1850.5"
+        + OK_2024
+        + "\nC3,V3,24,1"
+        + OK_2024
+        + "\n",
         "season.csv",
     )
     items = run(Program.CAR_SEASON, season)
@@ -177,7 +199,7 @@ def test_car_feeds(feed: Callable[..., Path]) -> None:
 
 
 def test_unknown_members(feed: Callable[..., Path]) -> None:
-    path = feed("member_id,vehicle_id,season,season_km\nC1,V1,2024,1\nZZ,V2,2024,1\n")
+    path = feed(CAR_SEASON_HEADER + "C1,V1,2024,1" + OK_2024 + "\nZZ,V2,2024,1" + OK_2024 + "\n")
     items = run(Program.CAR_SEASON, path, known_members={"C1"}.__contains__)
     assert awards_of(items) == [(2, "C1", 10_000, "at_most_1850km")]
     assert rejects(items) == [
@@ -289,12 +311,11 @@ def test_missing_file(tmp_path: Path) -> None:
 
 def test_rejected_duplicate_blocks_no_later_row(feed: Callable[..., Path]) -> None:
     path = feed(
-        "member_id,vehicle_id,season,season_km\n"
-        "C1,V1,2024,1\n"
-        "C1,V2,2024,1\n"  # member twice: rejected, so V2 stays free
-        "C3,V2,2024,1\n"
-        " C4 ,V4,2024,1\n"  # surrounding spaces are trimmed
-        "C|5,V5,2024,1\n"
+        CAR_SEASON_HEADER + "C1,V1,2024,1" + OK_2024 + "\n"
+        "C1,V2,2024,1" + OK_2024 + "\n"  # member twice: rejected, so V2 stays free
+        "C3,V2,2024,1" + OK_2024 + "\n"
+        " C4 ,V4,2024,1" + OK_2024 + "\n"  # surrounding spaces are trimmed
+        "C|5,V5,2024,1" + OK_2024 + "\n"
     )
     items = run(Program.CAR_SEASON, path)
     assert [a[:2] for a in awards_of(items)] == [(2, "C1"), (4, "C3"), (5, "C4")]
@@ -305,7 +326,7 @@ def test_rejected_duplicate_blocks_no_later_row(feed: Callable[..., Path]) -> No
 
 
 def test_numbers_are_bounded(feed: Callable[..., Path]) -> None:
-    path = feed("member_id,vehicle_id,season,season_km\nC1,V1,2024," + "9" * 31 + "\n")
+    path = feed(CAR_SEASON_HEADER + "C1,V1,2024," + "9" * 31 + OK_2024 + "\n")
     assert rejects(run(Program.CAR_SEASON, path)) == [
         (2, "season_km: has 31 characters; numbers are at most 30")
     ]
@@ -331,18 +352,17 @@ TODAY = YearMonth(2026, 12)
         ),
         (
             Program.CAR_SEASON,
-            "member_id,vehicle_id,season,season_km\nC1,V1,1900,1\n",
+            CAR_SEASON_HEADER + "C1,V1,1900,1,true,false,5,1900-11-20,1901-04-05\n",
             "season: 1900-12 is before CAR_SEASON began (2019-12)",
         ),
         (
             Program.CAR_SEASON,
-            "member_id,vehicle_id,season,season_km\nC1,V1,2040,1\n",
+            CAR_SEASON_HEADER + "C1,V1,2040,1,true,false,5,2040-11-20,2041-04-05\n",
             "season: the period ends in 2041-03, after the current month 2026-12",
         ),
         (
             Program.CAR,
-            "member_id,vehicle_id,period_start,period_end,baseline_km,actual_km\n"
-            "C1,V1,2026-08,2027-01,10,5\n",
+            CAR_HEADER + "C1,V1,2026-08,2027-01,10,5,true,false,5\n",
             "period_end: the period ends in 2027-01, after the current month 2026-12",
         ),
         (
@@ -370,7 +390,7 @@ def test_the_current_month_is_accepted_and_starts_are_configurable(
 
 
 def test_org_round_outside_the_programs_life_is_a_file_reject(feed: Callable[..., Path]) -> None:
-    path = feed("member_id,category,size_toe,rank,reduction_pct\nO1,school,300,top,20\n")
+    path = feed(ORG_HEADER + "O1,school,300,top,20,true,2,true\n")
     options = FeedOptions(org_period="2040-06..2040-09", today=TODAY)
     [reject] = run(Program.ECO_ORG, path, options=options)
     assert isinstance(reject, Reject) and reject.line == 0
@@ -379,14 +399,22 @@ def test_org_round_outside_the_programs_life_is_a_file_reject(feed: Callable[...
 
 def test_member_and_vehicle_ids_are_bounded_and_printable(feed: Callable[..., Path]) -> None:
     path = feed(
-        "member_id,vehicle_id,season,season_km\n"
+        CAR_SEASON_HEADER
         + "M" * 65
-        + ",V1,2024,1\n"
+        + ",V1,2024,1"
+        + OK_2024
+        + "\n"
         + "C2,"
         + "V" * 5000
-        + ",2024,1\n"
-        + "C3,V\u200b3,2024,1\n"
-        + "C\u00a04,V4,2024,1\n"  # a no-break space is printable
+        + ",2024,1"
+        + OK_2024
+        + "\n"
+        + "C3,V\u200b3,2024,1"
+        + OK_2024
+        + "\n"
+        + "C\u00a04,V4,2024,1"
+        + OK_2024
+        + "\n"  # a no-break space is printable
     )
     assert rejects(run(Program.CAR_SEASON, path)) == [
         (2, "member_id: has 65 characters; at most 64 are allowed"),
@@ -401,7 +429,14 @@ def test_member_and_vehicle_ids_are_bounded_and_printable(feed: Callable[..., Pa
 
 def test_rejects_name_the_line_where_a_record_starts(feed: Callable[..., Path]) -> None:
     path = feed(
-        'member_id,vehicle_id,season,season_km\nC1,"V\n1\n",2024,1\nC2,V2,2024,x\n"C\n3",V3,2024,1\n'
+        CAR_SEASON_HEADER
+        + 'C1,"V\n1\n",2024,1'
+        + OK_2024
+        + "\nC2,V2,2024,x"
+        + OK_2024
+        + '\n"C\n3",V3,2024,1'
+        + OK_2024
+        + "\n"
     )
     assert [r[0] for r in rejects(run(Program.CAR_SEASON, path))] == [2, 5, 6]
 
