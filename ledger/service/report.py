@@ -10,7 +10,8 @@
 
 Money figures come from the index of on-chain entries (``entries``: the chain's
 ``EntryRecorded`` events, each link proven by the hash chain), never from the outbox. Sign-up
-dates are the membership's ``registered_at`` (``joined_at`` is not in the schema yet).
+dates are the members file's ``joined_at`` (the program's own sign-up date, a Korean calendar
+date); a membership without one counts from ``registered_at``, when it was recorded here.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import sqlalchemy as sa
@@ -276,18 +277,26 @@ def _utc(year: int) -> tuple[datetime, datetime]:
     return datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
 
 
+def _joined_before(year: int) -> sa.ColumnElement[bool]:
+    """The membership signed up before fiscal year ``year + 1`` began (KST calendar year)."""
+    _, end = _utc(year)
+    return sa.or_(
+        sa.and_(Member.joined_at.is_not(None), Member.joined_at < date(year + 1, 1, 1)),
+        sa.and_(Member.joined_at.is_(None), Member.registered_at < end),
+    )
+
+
 def _districts(s: Session, year: int) -> dict[str, District]:
-    start, end = _utc(year)
     out: dict[str, District] = defaultdict(District)
     for program, district, n in s.execute(
         sa.select(Member.program, Member.district, sa.func.count())
-        .where(Member.registered_at < end)
+        .where(_joined_before(year))
         .group_by(Member.program, Member.district)
     ):
         out[district or "-"].members[program] = int(n)
     for program, district, n in s.execute(
         sa.select(Member.program, Member.district, sa.func.count())
-        .where(Member.registered_at >= start, Member.registered_at < end)
+        .where(_joined_before(year), sa.not_(_joined_before(year - 1)))
         .group_by(Member.program, Member.district)
     ):
         out[district or "-"].signups[program] = int(n)
@@ -310,11 +319,10 @@ def _districts(s: Session, year: int) -> dict[str, District]:
 def _participation(s: Session, report: Report, history: Sequence[int] | None) -> None:
     year = report.year
     for y in range(year - 3, year + 1):
-        _, end = _utc(y)
         report.cumulative_households[y] = int(
             s.scalar(
                 sa.select(sa.func.count()).where(
-                    Member.program == Program.ECO_HOUSEHOLD.name, Member.registered_at < end
+                    Member.program == Program.ECO_HOUSEHOLD.name, _joined_before(y)
                 )
             )
             or 0

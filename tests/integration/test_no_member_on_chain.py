@@ -59,21 +59,25 @@ def _populate(env: ApiEnv, tmp_path: Path) -> None:
     """Members, a BIKE and a CAR feed (imported, mirrored), a conversion, a deduction, and one
     award submitted twice."""
     bike = [str(n * 7919 % 100_000) for n in range(1, NUMERIC + 1)]
-    members = ["member_id,program,citizen_id,district,donation_consent"]
-    members += [f"{m},BIKE,C{int(m):07d},D01,false" for m in bike]
-    members += [f"{m},CAR,C{m[1:]},D02,true" for m in CAR_MEMBERS]
+    members = ["member_id,program,citizen_id,district,donation_consent,joined_at"]
+    members += [f"{m},BIKE,C{int(m):07d},D01,false,2020-01-01" for m in bike]
+    members += [f"{m},CAR,C{m[1:]},D02,true,2020-01-01" for m in CAR_MEMBERS]
     import_members(env.factory, _write(tmp_path / "members.csv", members), KEYS.account)
     rides = ["member_id,month,ride_days,ride_minutes,pass_365"]
     rides += [f"{m},2025-{mo:02d},20,300,true" for m in bike for mo in (5, 6)]
-    cars = ["member_id,vehicle_id,period_start,period_end,baseline_km,actual_km"]
-    cars += [f"{m},{m}-CAR,2025-05,2025-10,8000,5000" for m in CAR_MEMBERS]
+    cars = [
+        "member_id,vehicle_id,period_start,period_end,baseline_km,actual_km,"
+        "seoul_registered,commercial,seats"
+    ]
+    cars += [f"{m},{m}-CAR,2025-05,2025-10,8000,5000,true,false,5" for m in CAR_MEMBERS]
     options = FeedOptions(award_key=KEYS.award)
     for program, name, lines in ((Program.BIKE, "bike", rides), (Program.CAR, "car", cars)):
         rep = import_feed(
             env.factory, program, _write(tmp_path / f"{name}.csv", lines), options=options
         )
         assert rep.recorded == len(lines) - 1 and rep.rejected == 0
-    pay(env.factory, Cadence.MONTHLY, YearMonth(2025, 6), KEYS.award)  # BIKE accrued (§2.4)
+        if program is Program.BIKE:  # BIKE accrued (§2.4): its payouts are awards 1, 2, ...
+            pay(env.factory, Cadence.MONTHLY, YearMonth(2025, 6), KEYS.award)
     env.submit("issuer", "BIKE")
     env.submit("issuer", "CAR")
     env.index()
