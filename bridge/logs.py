@@ -20,6 +20,20 @@ _TRUE = {"1", "true", "yes", "on"}
 QUIET_LOGGERS = ("httpx", "httpcore", "urllib3", "web3", "alembic", "uvicorn.access")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to ``sys.stderr`` as it is at each record, not as it was when logging was set up:
+    a caller that swaps stderr for a while (Click's CliRunner, pytest's capture) and closes its
+    stream afterwards must not leave later log lines writing to a closed file."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
 def want_json(explicit: bool | None = None) -> bool:
     """JSON logs: explicit choice, else MILEAGE_LOG_JSON, else whenever stderr is no terminal."""
     if explicit is not None:
@@ -51,7 +65,7 @@ def configure_logging(*, json: bool | None = None, level: str | int = "INFO") ->
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,

@@ -27,6 +27,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from bridge.errors import SigningKeyError
+from ledger.adapters.private_files import private_dir
 from ledger.domain.codes import Program
 from ledger.settings import Settings
 
@@ -166,9 +167,10 @@ def write_keystore(
         if kdf
         else Account.encrypt(acct.key, password)
     )
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # a leftover .tmp keeps its old mode through O_CREAT
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh)
     tmp.replace(path)

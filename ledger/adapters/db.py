@@ -7,18 +7,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from ledger.adapters.private_files import narrow_existing, private_dir, private_file
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
 def make_engine(url: str, **kw: Any) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
+    """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout, and its file is
+    private (see :func:`private_sqlite_file`)."""
     if url.startswith("sqlite"):
-        db_path = url.split("///", 1)[-1]
-        if db_path and db_path != ":memory:":
-            Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+        private_sqlite_file(url)
         engine = create_engine(url, connect_args={"timeout": 30}, **kw)
 
         @event.listens_for(engine, "connect")
@@ -32,6 +33,20 @@ def make_engine(url: str, **kw: Any) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True, **kw)
+
+
+def private_sqlite_file(url: str) -> None:
+    """Create the SQLite database file of ``url`` with mode 0600 (in a 0700 directory if the
+    directory is new) before SQLite opens it, so that its -wal and -shm, which SQLite creates
+    with the database's mode, are 0600 too; narrow existing ones that others can read."""
+    db_path = make_url(url).database
+    if not db_path or db_path == ":memory:" or db_path.startswith("file:"):
+        return  # in memory, or a URI filename SQLite resolves itself
+    path = Path(db_path)
+    if not path.parent.exists():
+        private_dir(path.parent)
+    private_file(path)
+    narrow_existing(Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal"))
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

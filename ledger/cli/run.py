@@ -10,6 +10,7 @@ import typer
 
 from ledger.adapters.orm import ApiKey, Balance
 from ledger.cli._common import friendly_errors
+from ledger.cli.stop_signals import StopRequested, StopSignals
 from ledger.service.embedded import Embedded
 from ledger.settings import Settings, get_settings
 
@@ -76,27 +77,49 @@ def run(
     serve: Annotated[bool, typer.Option(help="serve the API after loading")] = True,
 ) -> None:
     """Start the ledger on its embedded default: anvil (state in MILEAGE_DATA_DIR), SQLite,
-    the contract deployed once, demo data mirrored on-chain, and the API."""
-    import uvicorn
+    the contract deployed once, demo data mirrored on-chain, and the API.
 
-    from api.main import create_app
+    SIGTERM and SIGINT stop the API, the bridge and the chain node (saving its state) and exit
+    with code 0; the next run resumes."""
     from bridge.logs import configure_logging
 
     settings = get_settings()
     configure_logging(json=settings.log_json or None)
-    emb = Embedded(settings, say=lambda m: typer.echo(m, err=True))
+
+    def say(message: str) -> None:
+        typer.echo(message, err=True)
+
+    emb = Embedded(settings, say=say)
+    signals = StopSignals(say)
     try:
-        emb.open()
-        emb.load_demo(citizens)
-        step = emb.make_bridge()
-        emb.mirror(step)
-        account, keys = _demo_keys(emb)
-        if not serve:
-            typer.echo(account)
-            return
-        emb.start_bridge_loop(step)
-        app_ = create_app(emb.settings)
-        typer.echo(_things_to_try(emb.settings, account, keys), err=True)
-        uvicorn.run(app_, host=settings.api_host, port=settings.api_port, log_level="warning")
-    finally:
-        emb.close()
+        with signals:
+            try:
+                _run(emb, citizens, serve)
+            finally:
+                signals.shield()  # a second signal must not cut the chain state dump short
+                emb.close()
+    except StopRequested as stop:
+        emb.close()  # a no-op unless the signal came before the shield
+        say(f"stopped on {stop.signal.name}: API, bridge and chain node are down")
+
+
+def _run(emb: Embedded, citizens: int, serve: bool) -> None:
+    import uvicorn
+
+    from api.main import create_app
+
+    emb.open()
+    emb.load_demo(citizens)
+    step = emb.make_bridge()
+    emb.mirror(step)
+    account, keys = _demo_keys(emb)
+    if not serve:
+        typer.echo(account)
+        return
+    emb.start_bridge_loop(step)
+    app_ = create_app(emb.settings)
+    typer.echo(_things_to_try(emb.settings, account, keys), err=True)
+    # uvicorn handles SIGTERM/SIGINT itself while serving (it drains requests), then raises the
+    # signal again: StopSignals turns that into StopRequested, and run() stops the rest.
+    s = emb.settings
+    uvicorn.run(app_, host=s.api_host, port=s.api_port, log_level="warning")

@@ -22,6 +22,7 @@ from bridge.anvil import AnvilProcess
 from bridge.errors import DeploymentError
 from bridge.signer import available_roles, write_keystore
 from ledger.adapters.orm import Award, Member
+from ledger.adapters.private_files import narrow_existing, private_dir, private_file
 from ledger.domain.codes import AWARDED_PROGRAMS, Program
 from ledger.feeds.formats import FeedOptions
 from ledger.service import demo
@@ -51,10 +52,11 @@ def ensure_local_keys(settings: Settings) -> Settings:
     if settings.private_key is not None:
         return settings
     password_file = settings.keystore_password_file or keydir / ".password"
+    private_dir(keydir)
     if settings.keystore_password is None and not password_file.exists():
-        keydir.mkdir(parents=True, exist_ok=True)
-        password_file.touch(mode=0o600)
-        password_file.write_text(secrets.token_urlsafe(24))
+        private_file(password_file).write_text(secrets.token_urlsafe(24))
+    elif password_file.exists():
+        narrow_existing(password_file)
     settings = settings.model_copy(update={"keystore_password_file": password_file})
     password = (
         settings.keystore_password.get_secret_value()
@@ -85,18 +87,20 @@ class Embedded:
         s = self.settings
         if s.embedded_chain:
             self.say(f"starting anvil on 127.0.0.1:{s.anvil_port} (state: {s.anvil_state_file})")
+            # assigned before start(): a stop signal during the start still stops it in close()
             self.anvil = AnvilProcess(
                 port=s.anvil_port,
                 state_file=s.anvil_state_file,
                 chain_id=s.chain_id,
                 log_file=s.data_dir / "anvil.log",
-            ).start()
+            )
+            self.anvil.start()
         else:
             self.say(f"using the external chain at {s.rpc_url}")
 
     def open(self) -> Runtime:
         self.settings.id_keys()  # outside the embedded demo: refuse before starting anything
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.settings.data_dir)
         self.settings = ensure_local_keys(self.settings)
         self.start_chain()
         self.rt = Runtime.open(self.settings)
@@ -195,14 +199,25 @@ class Embedded:
         self._thread.start()
 
     def close(self) -> None:
+        """Stop the bridge loop, close the database, stop anvil (it saves the chain state).
+        Safe to call again: what is already stopped is skipped."""
         self.stop_event.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+            if self._thread.is_alive():
+                self.say("the bridge is still in a step after 30 s; the next start resumes it")
+            self._thread = None
         if self.rt is not None:
             self.rt.close()
-        if self.anvil is not None:
+            self.rt = None
+        anvil, self.anvil = self.anvil, None
+        if anvil is not None and anvil.proc is not None:
             self.say("stopping anvil (saving chain state)")
-            self.anvil.stop()
+            code = anvil.stop()
+            if code == 0:
+                self.say(f"chain state saved in {self.settings.anvil_state_file}")
+            else:
+                self.say(f"anvil exited with {code}; see {self.settings.data_dir / 'anvil.log'}")
 
 
 def state_dir_note(path: Path) -> str:

@@ -149,6 +149,7 @@ def db_url(db_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iter
         template: Path = request.getfixturevalue("_sqlite_template")
         path = tmp_path / "ledger.db"
         shutil.copyfile(template, path)
+        path.chmod(0o600)  # as the ledger creates it (a lax one is narrowed with a warning)
         yield f"sqlite:///{path}"
         return
     with _postgres_clone(request) as url:
