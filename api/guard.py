@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from api.context import AppContext
 
 PROTECTED_PREFIX = "/v1/"
+CITIZEN_PREFIX = "/v1/me/"  # signed in with the city's OIDC token (api/oidc.py), no API key
 _NO_BODY = frozenset({"GET", "HEAD", "OPTIONS"})
 
 # a JSON string (escapes included), as one regex without nested repetition (no backtracking blowup)
@@ -79,6 +80,9 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        if _signed_in_read(scope, headers):  # an OIDC access token, checked by api.oidc
+            await self.app(scope, receive, send)
+            return
         try:
             principal = self._resolve(headers)
             scope.setdefault("state", {})["principal"] = principal
@@ -128,6 +132,13 @@ class RequestGuard:
                 {"max_depth": max_depth},
             )
         return body
+
+
+def _signed_in_read(scope: Scope, headers: Headers) -> bool:
+    """A bodiless read of the wallet's sign-in (``/v1/me/...``): no API key to resolve."""
+    path = str(scope["path"])
+    no_body = scope["method"] in _NO_BODY and not _announces_body(headers)
+    return path.startswith(CITIZEN_PREFIX) and no_body
 
 
 def _announces_body(headers: Headers) -> bool:

@@ -31,7 +31,8 @@ Every read carries its **anchor**: chain id, contract address, block number and 
 the indexer's cursor. `GET /v1/accounts/{account}/proof` and the audit bundle let a client
 holding a trusted block header verify an answer without trusting this server.
 
-Authenticate with `Authorization: Bearer <API key>` (keys: `mileage apikeys create`).
+Authenticate with `Authorization: Bearer <API key>` (keys: `mileage apikeys create`); the wallet
+app's `/v1/me/...` reads take the citizen's OpenID Connect access token instead.
 Errors always have the body `{"code", "message", "details"}`. The key is checked before the body
 is read; bodies over `MILEAGE_API_MAX_BODY_BYTES` get 413, JSON nested deeper than
 `MILEAGE_API_MAX_JSON_DEPTH` 400 (`json_too_deep`); amounts are JSON integers only. Debits are
@@ -48,7 +49,18 @@ def create_app(
     max_lag_blocks: int = 20,
 ) -> FastAPI:
     """Build the API for ``settings`` (default: the process settings)."""
-    from api.routes import audit, console, health, integrators, operators, summary, wallet
+    from api.oidc import install_oidc
+    from api.routes import (
+        audit,
+        console,
+        health,
+        integrators,
+        me,
+        operations_list,
+        operators,
+        summary,
+        wallet,
+    )
 
     settings = settings or get_settings()
     ctx = AppContext.build(settings, engine)
@@ -70,6 +82,7 @@ def create_app(
         description=DESCRIPTION,
         openapi_tags=[
             {"name": "wallet", "description": "reads of one account (wallet, auditor keys)"},
+            {"name": "me", "description": "the signed-in citizen's wallet (OIDC access token)"},
             {"name": "integrators", "description": "conversions and deductions (integrator)"},
             {"name": "operators", "description": "award batches (operator:<PROGRAM>)"},
             {"name": "audit", "description": "trails, totals and proof bundles (auditor)"},
@@ -78,7 +91,9 @@ def create_app(
     )
     app.state.ctx = ctx
     install_error_handlers(app)
-    for module in (wallet, integrators, operators, summary, audit, health, console):
+    install_oidc(app)
+    modules = (wallet, me, integrators, operations_list, operators, summary, audit, health, console)
+    for module in modules:
         app.include_router(module.router)
     app.add_middleware(RequestGuard, ctx=ctx)  # the key, then a bounded body, before routing
     app.add_middleware(MetricsMiddleware, metrics=ctx.metrics)

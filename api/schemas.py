@@ -441,6 +441,12 @@ class ProgramAudit(Model):
     budget: int
     used: int
     budget_left: int
+    awards_without_grant: int = Field(
+        0,
+        description="awards mined/final/conflict in the database whose GRANT entry (award id, "
+        "account, amount) is missing from the index or differs: e.g. the chain skipped them "
+        "because their number was already taken (`mileage reconcile` names them)",
+    )
     ok: bool
 
 

@@ -203,8 +203,10 @@ class LedgerClient:
         fn = self.contract.functions.nextExpiry(account, program)
         return int(fn.call(block_identifier=block))
 
-    def is_award_recorded(self, award_no: int, block: BlockId = "latest") -> bool:
-        return bool(self.contract.functions.isAwardRecorded(award_no).call(block_identifier=block))
+    def is_award_recorded(self, program: int, award_no: int, block: BlockId = "latest") -> bool:
+        """Whether ``award_no`` is recorded in ``program`` (award numbers are per program)."""
+        fn = self.contract.functions.isAwardRecorded(program, award_no)
+        return bool(fn.call(block_identifier=block))
 
     # --- writes (calldata only: signing and sending belong to the submitter) -------------------
     def grant_batch_data(self, program: int, grants: Sequence[GrantItem]) -> bytes:

@@ -10,6 +10,9 @@ at the block the indexer's cursor names:
   from the zero head (24 zero bytes, ``ledger.domain.hashchain``): an edited amount, reference or
   timestamp breaks the chain at that row. (The ``EntryRecorded`` log carries no head: the
   indexer computed each stored head, so the contract's head is what proves them.)
+- every award the database holds as ``mined`` or ``final`` (mined by the cursor block) with its
+  GRANT entry (award id, account, program, amount; ``bridge.award_audit``): an award the chain
+  skipped (``AwardSkipped``: its number was squatted) has none, and is reported by number.
 
 Every difference is a :class:`Discrepancy` (account, field, index value, chain value). The chain
 is read with batched ``eth_call`` at one block, so the comparison is consistent even while new
@@ -24,10 +27,11 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from bridge.award_audit import unmatched_in_index
 from bridge.errors import BridgeError
 from bridge.indexer import CURSOR_NAME, signed_amount_sql
 from bridge.verify import PROGRAMS, ChainAccount, RawLedgerReader, norm_account
-from ledger.adapters.orm import Account, AccountHead, Balance, Entry, IndexCursor
+from ledger.adapters.orm import Account, AccountHead, Award, Balance, Entry, IndexCursor
 from ledger.domain.codes import Program
 from ledger.domain.hashchain import ZERO_HEAD, next_head
 from ledger.domain.hashchain import Entry as ChainEntry
@@ -62,6 +66,7 @@ class ReconcileReport:
     accounts: int
     entries: int
     discrepancies: list[Discrepancy] = field(default_factory=list)
+    awards_without_grant: int = 0
 
     @property
     def ok(self) -> bool:
@@ -71,7 +76,8 @@ class ReconcileReport:
         verdict = "OK" if self.ok else f"{len(self.discrepancies)} DISCREPANCY(IES)"
         return (
             f"index vs chain at block {self.block}: {self.accounts} accounts, "
-            f"{self.entries} indexed entries: {verdict}"
+            f"{self.entries} indexed entries: {verdict} ({self.awards_without_grant} "
+            "mined/final/conflict awards without their GRANT entry)"
         )
 
 
@@ -96,7 +102,13 @@ def _scope(s: Session, accounts: Sequence[str] | None) -> list[str]:
     if accounts is not None:
         return sorted({norm_account(a) for a in accounts})
     found: set[str] = set()
-    for col in (Entry.account_id, AccountHead.account_id, Balance.account_id, Account.account_id):
+    for col in (
+        Entry.account_id,
+        AccountHead.account_id,
+        Balance.account_id,
+        Account.account_id,
+        Award.account_id,
+    ):
         found.update(a.lower() for (a,) in s.execute(sa.select(col).distinct()))
     return sorted(found)
 
@@ -216,4 +228,15 @@ def reconcile(
             for a in part:
                 report.entries += indexed[a].rows
                 report.discrepancies.extend(_compare(a, indexed[a], chain[a]))
+        only = None if accounts is None else set(scope)
+        for u in unmatched_in_index(s, block, only):
+            report.awards_without_grant += 1
+            report.discrepancies.append(
+                Discrepancy(
+                    u.account,
+                    f"award {u.award_no} ({u.program}, {u.award_id})",
+                    f"{u.status}, {u.amount:,}",
+                    u.found,
+                )
+            )
     return report

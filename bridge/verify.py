@@ -46,6 +46,7 @@ from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
 from bridge.audit_consent import consent_mismatches
+from bridge.audit_rules import AwardRules
 from bridge.errors import BridgeError
 from ledger.domain.codes import PROGRAM_CODES, EntryKind, Program
 from ledger.domain.hashchain import HEAD_BYTES, PREIMAGE_BYTES, ZERO_HEAD
@@ -770,7 +771,12 @@ def _keccak_pydll(length: int, size: int) -> Callable[[bytes], bytes]:
     import weakref
 
     core: Any = importlib.import_module("Crypto.Hash.keccak")
-    path = core._raw_keccak_lib._name  # a ctypes CDLL (pycryptodome's ctypes backend)
+    path = getattr(core._raw_keccak_lib, "_name", None)  # a ctypes CDLL (ctypes backend)
+    if path is None:  # the cffi backend (cffi is installed, e.g. with `cryptography`)
+        raw: Any = importlib.import_module("Crypto.Util._raw_api")
+        files = [raw.pycryptodome_filename(["Crypto", "Hash"], f"_keccak{ext}")
+                 for ext in raw.extension_suffixes]  # fmt: skip
+        path = next(f for f in files if os.path.isfile(f))
     lib = ctypes.PyDLL(path)
     state = ctypes.c_void_p()
     if lib.keccak_init(ctypes.byref(state), ctypes.c_size_t(64), ctypes.c_ubyte(24)) or not state:
@@ -838,7 +844,8 @@ class TrailChecker:
     account's next, its entry word sets no bit outside the layout, its codes are known, and no
     balance goes below zero. Every head is computed (``bytes24(keccak256(previous head ‖ entry))``;
     the log carries none), so a missing, altered or reordered entry shows in :meth:`finish`, where
-    the replayed head differs from the contract's.
+    the replayed head differs from the contract's. GRANT, CORRECTION and MERGE entries also go to
+    :attr:`awards` (``bridge.audit_rules``): a correction not bound to its award is a mismatch.
     """
 
     def __init__(self, accounts: Iterable[str] | None = None) -> None:
@@ -855,6 +862,8 @@ class TrailChecker:
         self._last_pos = b""  # the last record's position bytes (block 8, log index 4)
         self._keccak = make_keccak256(PREIMAGE_BYTES, HEAD_BYTES)
         self._new: list[bytes] = []
+        #: awards and the corrections bound to them (bridge/audit_rules.py)
+        self.awards = AwardRules(complete=accounts is None)
 
     def take_new_accounts(self) -> list[str]:
         """Accounts first seen since the last call, as ``0x`` ids."""
@@ -889,6 +898,10 @@ class TrailChecker:
         credit_kinds = CREDIT_KINDS
         known = KNOWN_KINDS
         grant = int(EntryKind.GRANT)
+        correction = int(EntryKind.CORRECTION)
+        merge_out, merge_in = int(EntryKind.MERGE_OUT), int(EntryKind.MERGE_IN)
+        awards = self.awards
+        keep_grant = awards.grants.setdefault
         m48, m96 = _M48, _M96
         last_pos = self._last_pos
         head_of = self._keccak
@@ -946,7 +959,18 @@ class TrailChecker:
                 credited[program] += amount
                 if kind == grant:
                     granted[program] += amount
+                    # inline: one dict entry of two slices (bytes: nothing for the GC to track)
+                    ref = rec[base + _R_REF : end]
+                    kept = rec[base : base + _R_REF]
+                    if keep_grant(ref, kept) is not kept:  # the award id was granted before
+                        awards.grant(account, program, amount, ref, pos, seq)
+                elif kind == merge_in:
+                    awards.merge(account, rec[base + _R_REF : end], False)
             else:
+                if kind == correction:
+                    awards.correction(account, program, amount, rec[base + _R_REF : end], pos, seq)
+                elif kind == merge_out:
+                    awards.merge(account, rec[base + _R_REF : end], True)
                 bal[program] -= amount
                 debited[program] += amount
                 if bal[program] < 0 and not st.broken:
@@ -998,6 +1022,10 @@ class TrailChecker:
                         st.balances[p],
                         "",
                     )
+        self.mismatches.extend(
+            Mismatch(f.account, f.field, f.expected, f.actual, f.detail)
+            for f in self.awards.take_findings()
+        )
         if totals is not None:
             for p, tot in totals.items():
                 name = Program(p).name
@@ -1092,6 +1120,8 @@ class VerifyReport:
     fetch_seconds: float
     state_seconds: float
     mismatches: list[Mismatch]
+    #: the GRANT entries replayed (``grant_of``; ``bridge.award_audit.unmatched_in_grants``)
+    awards: AwardRules = field(default_factory=AwardRules)
 
     @property
     def ok(self) -> bool:
@@ -1192,6 +1222,7 @@ def verify_ledger(
             fetch_seconds=fetch,
             state_seconds=state_seconds,
             mismatches=mismatches,
+            awards=checker.awards,
         )
     finally:
         if own:

@@ -67,6 +67,7 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
     /// @dev Working state of one grant batch, kept in memory to stay within the stack limit.
     struct Batch {
         uint8 program;
+        uint256 space;
         uint16 year;
         uint256 maxAward;
         uint256 budget;
@@ -77,13 +78,14 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
         uint256 bits;
     }
 
-    /// @dev No bitmap word is cached yet (award numbers are uint64, so no real word index is this).
+    /// @dev No bitmap word is cached yet (a real word index is below 2**64: program << 56 | awardNo >> 8).
     uint256 private constant NO_WORD = type(uint256).max;
 
     /// @dev Per account: [0] the account word ({AccountWord}: head, count, flags), [program] the
     /// position word of each program ({Position}). One mapping slot computation serves both words
     /// a grant writes.
     mapping(bytes32 account => uint256[8] words) private _accounts;
+    /// @dev Keyed by `program << 56 | awardNo >> 8` ({AwardBitmap-wordOf}): numbers are per program.
     mapping(uint256 word => uint256 bits) private _awardBitmap;
     mapping(bytes32 conversionId => bool recorded) private _conversions;
     mapping(bytes32 account => bytes32 successor) private _successors;
@@ -173,6 +175,7 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
         ProgramConfig memory cfg = _active(program);
         Batch memory b;
         b.program = program;
+        b.space = uint256(program) << 56;
         b.year = FiscalYear.yearOf(block.timestamp);
         Period storage period = _periods[program][b.year];
         b.budget = period.explicit ? period.budget : cfg.annualBudget;
@@ -286,7 +289,8 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
         _active(program);
         _requireLive(account);
         if (amount == 0) revert ZeroAmount();
-        if (!_awardBitmap.isRecorded(awardNo)) revert AwardNotRecorded(awardNo);
+        // The only record of the award the chain keeps: its number in this program's namespace.
+        if (!_awardBitmap.isRecorded(program, awardNo)) revert AwardNotRecorded(program, awardNo);
         uint256[8] storage w = _accounts[account];
         Position memory p = PositionCodec.unpack(w[program]);
         (uint256[] memory times, uint256[] memory cums) = _open(p, account, program, live);
@@ -364,8 +368,8 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
     }
 
     /// @inheritdoc IMileageLedger
-    function isAwardRecorded(uint64 awardNo) external view returns (bool) {
-        return _awardBitmap.isRecorded(awardNo);
+    function isAwardRecorded(uint8 program, uint64 awardNo) external view returns (bool) {
+        return _awardBitmap.isRecorded(program, awardNo);
     }
 
     /// @inheritdoc IMileageLedger
@@ -459,8 +463,9 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
         uint96 amount = g.amount;
         if (awardNo == 0 || account == bytes32(0) || amount == 0) revert InvalidAward(awardNo, account, amount);
         // Skip before the limit checks: a resent award was checked when it was first recorded.
-        // The bitmap word of consecutive award numbers is cached in `b` (Permit2-style nonces).
-        uint256 index = uint256(awardNo) >> 8;
+        // The bitmap word of consecutive award numbers is cached in `b` (Permit2-style nonces);
+        // its index carries the program (`b.space`, see {AwardBitmap-wordOf}).
+        uint256 index = b.space | uint256(awardNo) >> 8;
         if (index != b.bitmapWord) {
             if (b.bitmapWord != NO_WORD) _awardBitmap[b.bitmapWord] = b.bits;
             b.bitmapWord = index;

@@ -77,6 +77,16 @@ class Settings(BaseSettings):
         "reported stalled (mileage_bridge_stalled, a warning)",
     )
     gas_price: int = Field(default=0, ge=0, description="gas price in wei (0: free-gas chains)")
+    oidc_jwks_url: str | None = Field(
+        default=None, description="wallet sign-in: the identity provider's JWKS URL"
+    )
+    oidc_issuer: str | None = Field(default=None, description="wallet sign-in: token issuer (iss)")
+    oidc_audience: str | None = Field(default=None, description="wallet sign-in: audience (aud)")
+    oidc_citizen_claim: str = Field(default="sub", description="claim holding the citizen id")
+    oidc_leeway_seconds: int = Field(default=30, ge=0, le=300, description="exp/nbf leeway")
+    oidc_jwks_min_refresh_seconds: float = Field(
+        default=60.0, ge=0, description="least time between two JWKS fetches (unknown kids)"
+    )
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_max_body_bytes: int = Field(

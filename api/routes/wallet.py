@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -12,7 +11,9 @@ from fastapi.concurrency import run_in_threadpool
 from api.context import AppContext
 from api.deps import AccountPath, Ctx, DbSession, ReadableAccount
 from api.errors import error_responses
-from api.schemas import BalancesOut, ExpiringOut, HistoryOut, KindName, ProgramName, ProofOut
+from api.history_params import HistoryQuery, history_answer
+from api.history_schemas import ReadableHistoryOut
+from api.schemas import BalancesOut, ExpiringOut, ProofOut
 from api.services import proofs, wallet
 from api.strict_query import StrictQueryRoute
 
@@ -47,33 +48,13 @@ async def get_balances(request: Request, account: AccountPath) -> Response:
 
 @router.get(
     "/{account}/history",
-    response_model=HistoryOut,
-    summary="Entries of the account, newest first (cursor pagination)",
+    response_model=ReadableHistoryOut,
+    summary="Entries of the account, newest first (cursor pagination), labelled for the reader",
 )
 def get_history(
-    ctx: Ctx,
-    session: DbSession,
-    account: ReadableAccount,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[
-        str | None, Query(max_length=64, description="next_cursor of the previous page")
-    ] = None,
-    program: Annotated[ProgramName | None, Query()] = None,
-    kind: Annotated[KindName | None, Query()] = None,
-    since: Annotated[datetime | None, Query(description="entries at or after (ISO 8601)")] = None,
-    until: Annotated[datetime | None, Query(description="entries before (ISO 8601)")] = None,
-) -> HistoryOut:
-    return wallet.history(
-        ctx,
-        session,
-        account,
-        limit=limit,
-        cursor=cursor,
-        program=program.value if program else None,
-        kind=kind.value if kind else None,
-        since=since,
-        until=until,
-    )
+    ctx: Ctx, session: DbSession, account: ReadableAccount, q: HistoryQuery, response: Response
+) -> ReadableHistoryOut:
+    return history_answer(ctx, session, account, q, response)
 
 
 @router.get(

@@ -18,6 +18,7 @@ from api.errors import ServiceUnavailable
 from api.schemas import ChainState, ProgramAudit, ProgramsAuditOut, TrailEntry, TrailOut
 from api.services.common import anchor_out, entry_fields
 from api.services.proofs import fetch
+from bridge.award_audit import count_unmatched_in_index
 from bridge.client import to_bytes32
 from bridge.proofs import BUNDLE_VERSION
 from ledger.adapters.orm import Balance, Entry
@@ -138,6 +139,7 @@ def programs(ctx: AppContext, fiscal_year: int | None = None) -> ProgramsAuditOu
                 .group_by(Entry.program)
             ).all()
         }
+        unmatched = count_unmatched_in_index(s, anchor.block_number)
     fn = ctx.client.contract.functions
     block = anchor.block_number
     try:
@@ -148,11 +150,13 @@ def programs(ctx: AppContext, fiscal_year: int | None = None) -> ProgramsAuditOu
             budget, used = fn.budgetOf(int(p), year).call(block_identifier=block)
             ic, idb, ig = sums.get(int(p), (0, 0, 0))
             ib = int(balances.get(int(p), 0))
+            missing = unmatched.get(p.name, 0)
             ok = (
                 ib == ic - idb
                 and ic == int(credited)
                 and idb == int(debited)
                 and ig == int(granted)
+                and missing == 0
             )
             items.append(
                 ProgramAudit(
@@ -170,6 +174,7 @@ def programs(ctx: AppContext, fiscal_year: int | None = None) -> ProgramsAuditOu
                     budget=int(budget),
                     used=int(used),
                     budget_left=max(0, int(budget) - int(used)),
+                    awards_without_grant=missing,
                     ok=ok,
                 )
             )

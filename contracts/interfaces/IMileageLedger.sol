@@ -67,8 +67,9 @@ interface IMileageLedger {
     /// @notice A computed amount `value` does not fit: amounts are 96-bit, and an account's
     /// cumulative credits in one program 40-bit (1.09 x 10^12 KRW until it is spent to zero).
     error AmountOverflow(uint256 value);
-    /// @notice Award `awardNo` was never recorded, so it cannot be corrected.
-    error AwardNotRecorded(uint64 awardNo);
+    /// @notice Award number `awardNo` was never recorded in `program` (numbers are per program),
+    /// so it cannot be corrected: check the award's program and number.
+    error AwardNotRecorded(uint8 program, uint64 awardNo);
     /// @notice Correcting award `awardNo` by `amount` exceeds the `remaining` unspent part of it.
     error CorrectionExceedsRemaining(uint64 awardNo, uint96 remaining, uint96 amount);
     /// @notice An account cannot be merged into itself.
@@ -103,7 +104,11 @@ interface IMileageLedger {
     /// (DEDUCTION), 0 (EXPIRY), the other account (MERGE_*)
     event EntryRecorded(bytes32 indexed account, uint256 entry, bytes32 ref);
 
-    /// @notice An award in a batch was skipped because its award number was already recorded.
+    /// @notice An award in a batch was skipped because its award number was already recorded in
+    /// the batch's program (the transaction's {GrantBatchRecorded} names the program). The award
+    /// id given with it is NOT granted: whoever recorded the number first (possibly another
+    /// award id, or none that the database knows) holds it; `mileage reconcile` and
+    /// `mileage audit verify` flag a database award without its GRANT entry.
     /// @param awardNo the award number that was already recorded
     /// @param awardId the award id given with it in this batch
     /// @param account the account given with it in this batch
@@ -226,8 +231,9 @@ interface IMileageLedger {
     // ---------------------------------------------------------------------------------------
 
     /// @notice Grants a batch of awards of `program` (caller needs `issuerRole(program)`).
-    /// Awards whose number is already recorded (in an earlier batch or earlier in this one) are
-    /// skipped with {AwardSkipped}; every other award is recorded with a GRANT entry.
+    /// Awards whose number is already recorded in `program` (in an earlier batch or earlier in this
+    /// one; numbers are per program) are skipped with {AwardSkipped}; every other award is
+    /// recorded with a GRANT entry (ref = its award id).
     /// @dev Reverts as a whole with {AwardTooLarge}, {BudgetExceeded}, {InvalidAward} or
     /// {AccountMerged}; each carries the award number (or account) so the bridge can isolate it.
     /// @param program the program granted
@@ -295,6 +301,13 @@ interface IMileageLedger {
 
     /// @notice Reverses `amount` of award `awardNo` (CORRECTION entry, ref = `awardId`), never
     /// more than what remains unspent of the mileage granted to `account` in `program` at `grantedAt`.
+    /// @dev What the chain checks: `awardNo` is recorded in `program`'s namespace
+    /// ({AwardNotRecorded}), and `amount` is at most the unspent part of the checkpoint credited at
+    /// `grantedAt` ({CorrectionExceedsRemaining}; awards to one account in one block share it).
+    /// What it cannot check (no per-award data is stored at grant time, to keep grants cheap):
+    /// that `awardId` is the id granted under `awardNo`, that the award went to `account`, and
+    /// that the corrections of one award stay within its amount. The verifier
+    /// (`mileage audit verify`, bridge/audit_rules.py) flags each such correction from the events.
     /// @param account the award's account, or its merge successor
     /// @param program the award's program
     /// @param awardNo the award's number (must be recorded)
@@ -382,10 +395,13 @@ interface IMileageLedger {
         view
         returns (uint64 count, bytes24 head, bytes32 successor, bool donationConsent);
 
-    /// @notice Whether award number `awardNo` was recorded.
+    /// @notice Whether award number `awardNo` was recorded in `program`. Numbers are namespaced per
+    /// program: the same number may be recorded in two programs, and an issuer of one program can
+    /// never mark (and so make the bridge skip) a number of another.
+    /// @param program the program the number belongs to
     /// @param awardNo the award number
     /// @return recorded true if recorded
-    function isAwardRecorded(uint64 awardNo) external view returns (bool recorded);
+    function isAwardRecorded(uint8 program, uint64 awardNo) external view returns (bool recorded);
 
     /// @notice Whether conversion `conversionId` was recorded.
     /// @param conversionId the conversion id

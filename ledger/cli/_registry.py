@@ -22,6 +22,7 @@ SUBAPPS: list[tuple[str, str | None]] = [
     ("apikeys", "apikeys"),
     ("admin", "admin"),
     ("corrections", None),
+    ("notices", "notices"),
 ]
 
 

@@ -1,7 +1,10 @@
 """``mileage audit``: independent audits of the ledger.
 
 ``verify`` needs no database: it recomputes every balance, count and hash-chain head from the
-chain's ``EntryRecorded`` events alone and checks them against the contract's state at one block.
+chain's ``EntryRecorded`` events alone and checks them against the contract's state at one block,
+and checks that every correction is bound to an award granted before it (``bridge.audit_rules``).
+If the configured database mirrors that ledger, it also checks every award the database holds as
+mined or final against its GRANT entry (``bridge.award_audit``; ``--no-awards`` skips it).
 Exit codes: 0 all consistent, 1 mismatches (each one printed), 2 the audit could not run.
 """
 
@@ -80,10 +83,18 @@ def verify(
     ] = None,
     chunk: Annotated[int, typer.Option(help="blocks per eth_getLogs request")] = 2_000,
     max_print: Annotated[int, typer.Option(help="mismatches to print (0: all)")] = 0,
+    awards: Annotated[
+        bool,
+        typer.Option(
+            help="also check the database's mined/final/conflict awards against their GRANT "
+            "entries (when the configured database mirrors this ledger)"
+        ),
+    ] = True,
 ) -> None:
     """Recompute balances, entry counts and hash-chain heads from chain events alone (no
     database) and check them against the contract's state at one block."""
-    from bridge.verify import RawLedgerReader, verify_ledger
+    from bridge.award_audit import check_database_awards
+    from bridge.verify import RawLedgerReader, norm_account, verify_ledger
 
     if account and all_accounts:
         print("error: give --account or --all, not both", file=sys.stderr)
@@ -106,6 +117,17 @@ def verify(
             confirmations=settings.confirmations,
             chunk=chunk,
         )
+        unmatched = None
+        if awards:
+            only = None if not account else {norm_account(a) for a in account}
+            unmatched = check_database_awards(
+                settings.effective_database_url,
+                report.address,
+                chain_id,
+                report.block,
+                report.awards.grant_of,
+                only,
+            )
     except (BridgeError, LedgerError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise typer.Exit(2) from exc
@@ -115,7 +137,15 @@ def verify(
     if len(shown) < len(report.mismatches):
         typer.echo(f"... and {len(report.mismatches) - len(shown)} more")
     typer.echo(report.summary())
-    if not report.ok:
+    if unmatched is None:
+        why = "no database mirrors this ledger" if awards else "--no-awards"
+        typer.echo(f"database awards: not checked ({why})")
+    else:
+        for u in unmatched:
+            typer.echo(f"AWARD WITHOUT GRANT {u}")
+        verdict = "OK" if not unmatched else f"{len(unmatched)} WITHOUT A MATCHING GRANT"
+        typer.echo(f"database awards (mined/final/conflict) against GRANT entries: {verdict}")
+    if not report.ok or unmatched:
         raise typer.Exit(1)
 
 

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from bridge import metrics
+from bridge.award_audit import count_unmatched_in_index
 from bridge.errors import BridgeError, ChainUnavailable, SigningKeyError
 from bridge.logs import configure_logging, get_logger
 from bridge.outbox import queue_status
@@ -215,7 +216,11 @@ def status(
     except Exception:  # requests' connection errors and the like: the node is down
         head = None
     st = queue_status(rt.sessions, head)
+    with rt.sessions() as s:
+        # awards claiming a number without their GRANT entry (skipped on chain): never "all well"
+        unmatched = count_unmatched_in_index(s, st.index_cursor)
     rt.close()
+    without_grant = sum(unmatched.values())
     if as_json:
         out = {
             "awards": [
@@ -230,6 +235,7 @@ def status(
             "chain_head": st.chain_head,
             "index_cursor": st.index_cursor,
             "indexer_lag": st.indexer_lag,
+            "awards_without_grant": dict(sorted(unmatched.items())),
         }
         typer.echo(json.dumps(out, indent=2, sort_keys=True))
         _exit_on_conflicts(st.conflicts)
@@ -248,6 +254,14 @@ def status(
     if not st.awards and not st.operations:
         typer.echo("(outbox empty)")
     typer.echo(f"unresolved transactions: {st.unresolved_txs}")
+    if without_grant:
+        per = ", ".join(f"{p} {n}" for p, n in sorted(unmatched.items()))
+        typer.echo(
+            f"WARNING: {without_grant} mined/final/conflict award(s) without a matching GRANT "
+            f"entry on chain ({per}): `mileage reconcile` names them"
+        )
+    else:
+        typer.echo("mined/final/conflict awards without a matching GRANT entry: 0")
     if head is None:
         typer.echo("chain head: unreachable (indexer lag unknown)")
     else:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 import typer
 
-from ledger.adapters.orm import ApiKey, Balance
+from ledger.adapters.orm import Account, ApiKey, Balance
 from ledger.cli._common import friendly_errors
 from ledger.cli.stop_signals import StopRequested, StopSignals
 from ledger.service.embedded import Embedded
@@ -44,6 +44,25 @@ def _demo_keys(emb: Embedded) -> tuple[str, dict[str, str]]:
         "auditor": create_api_key(emb.rt.sessions, "demo-auditor", ["auditor"]).key,
     }
     return account, keys
+
+
+def _dev_token(app_: Any, emb: Embedded, account: str) -> str:
+    """DEVELOPMENT ONLY: a demo citizen's sign-in token (embedded demo, no real provider)."""
+    from api.dev_oidc import install_dev_sign_in
+
+    if emb.settings.oidc_jwks_url or emb.rt is None:
+        return ""
+    with emb.rt.sessions() as s:
+        citizen = s.scalar(sa.select(Account.citizen_id).where(Account.account_id == account))
+    if citizen is None:
+        return ""
+    token = install_dev_sign_in(app_, emb.settings, citizen)
+    base = f"http://{emb.settings.api_host}:{emb.settings.api_port}"
+    return f"""
+DEVELOPMENT ONLY (embedded demo): a stand-in identity provider signed this citizen's token
+(12 h); never use it with a real deployment, which verifies the city's tokens (README).
+  curl -s -H 'Authorization: Bearer {token}' {base}/v1/me/balances
+"""
 
 
 def _things_to_try(settings: Settings, account: str, keys: dict[str, str]) -> str:
@@ -118,7 +137,8 @@ def _run(emb: Embedded, citizens: int, serve: bool) -> None:
         return
     emb.start_bridge_loop(step)
     app_ = create_app(emb.settings)
-    typer.echo(_things_to_try(emb.settings, account, keys), err=True)
+    dev = _dev_token(app_, emb, account) if emb.settings.embedded_demo else ""
+    typer.echo(_things_to_try(emb.settings, account, keys) + dev, err=True)
     # uvicorn handles SIGTERM/SIGINT itself while serving (it drains requests), then raises the
     # signal again: StopSignals turns that into StopRequested, and run() stops the rest.
     s = emb.settings

@@ -50,3 +50,14 @@ class SafeWriter:
 def writer(fh: _Writable, **options: Any) -> SafeWriter:
     """A CSV writer on `fh` (options as for `csv.writer`) that neutralises formula cells."""
     return SafeWriter(fh, **options)
+
+
+def text(header: Iterable[object], rows: Iterable[Iterable[object]]) -> str:
+    """A whole CSV document (header first, ``\\r\\n`` line ends) written through `writer`."""
+    import io
+
+    out = io.StringIO()
+    w = writer(out)
+    w.writerow(header)
+    w.writerows(rows)
+    return out.getvalue()

@@ -543,13 +543,15 @@ def _grant_entry(rt: Runtime, award: Award) -> tuple[int, int]:
     return found.timestamp, found.block_number
 
 
-def _corrected_before(rt: Runtime, award_no: int, from_block: int) -> int:
-    """The amount of award ``award_no`` already reversed (its ``AwardCorrected`` events)."""
+def _corrected_before(rt: Runtime, program: int, award_no: int, from_block: int) -> int:
+    """The amount of ``program``'s award ``award_no`` already reversed (its ``AwardCorrected``
+    events; numbers are per program, so another program's corrections of the number are not)."""
     topics = [AWARD_CORRECTED_TOPIC, "0x" + award_no.to_bytes(32, "big").hex()]
     total = 0
     for lg in scan_logs(rt, topics, from_block):
-        _, amount = abi_decode(["uint8", "uint96"], bytes(lg["data"]))
-        total += int(amount)
+        corrected_program, amount = abi_decode(["uint8", "uint96"], bytes(lg["data"]))
+        if int(corrected_program) == program:
+            total += int(amount)
     return total
 
 
@@ -588,10 +590,11 @@ def correct_award(
             "(`mileage bridge run`), or fix it in the outbox instead"
         )
     client = rt.client
-    if not client.is_award_recorded(row.award_no):
+    program = Program[row.program]
+    if not client.is_award_recorded(int(program), row.award_no):
         raise AdminError(f"{label} is {row.status} in the database but not recorded on chain")
     granted_at, block = _grant_entry(rt, row)
-    before = _corrected_before(rt, row.award_no, block)
+    before = _corrected_before(rt, int(program), row.award_no, block)
     left = row.amount - before
     if left <= 0:
         raise AdminError(f"{label} was already corrected in full ({before:,} reversed)")
@@ -603,7 +606,6 @@ def correct_award(
             f"{label}: {amount:,} is more than what is left of it to correct: {left:,} "
             f"(awarded {row.amount:,}, corrected before {before:,})"
         )
-    program = Program[row.program]
     target = _live_account(client, to_bytes32(row.account_id))
     if progress is not None and hex32(target) != row.account_id:
         progress(f"account {row.account_id} was merged into {hex32(target)}: correcting there")

@@ -180,7 +180,9 @@ def test_correction_errors(ledger):
     a = acct("c4")
     t0 = ledger.now() + 100
     _grant_at(ledger, t0, ECO_HOUSEHOLD, [(a, 1, 1_000, award_id(1))])
-    _expect_correct(ledger, "AwardNotRecorded", 2, account=a, award_no=2, granted_at=t0, amount=1)
+    _expect_correct(
+        ledger, "AwardNotRecorded", ECO_HOUSEHOLD, 2, account=a, award_no=2, granted_at=t0, amount=1
+    )
     _expect_correct(
         ledger,
         "CorrectionExceedsRemaining",
@@ -192,11 +194,11 @@ def test_correction_errors(ledger):
         granted_at=t0 - 1,
         amount=1,
     )
+    # Award number 1 is ECO_HOUSEHOLD's: numbers are per program, so CAR has none.
     _expect_correct(
         ledger,
-        "CorrectionExceedsRemaining",
-        1,
-        0,
+        "AwardNotRecorded",
+        CAR,
         1,
         account=a,
         award_no=1,

@@ -58,7 +58,8 @@ class Model:
 
     def __init__(self) -> None:
         self.lots: dict[tuple[bytes, int], list[list[int]]] = defaultdict(list)
-        self.awards: dict[int, tuple[bytes, int, int]] = {}  # award_no -> (account, program, time)
+        # (program, award_no) -> (account, program, time): numbers are per program
+        self.awards: dict[tuple[int, int], tuple[bytes, int, int]] = {}
         self.conversions: set[bytes] = set()
         self.successor: dict[bytes, bytes] = {}
 
@@ -200,7 +201,7 @@ def _run(ledger, ops) -> None:
             batch = [(ACCOUNTS[i], no, amt, award_id(no)) for i, no, amt in items]
             fresh, seen, ok_pred = [], set(), True
             for a, no, amt, _aid in batch:
-                if no in m.awards or no in seen:
+                if (p, no) in m.awards or no in seen:
                     continue
                 seen.add(no)
                 if amt > MAX_AWARD[p] or a in m.successor:
@@ -210,7 +211,7 @@ def _run(ledger, ops) -> None:
             assert ok == ok_pred, (o, m.awards)
             if ok:
                 for a, no, amt in fresh:
-                    m.awards[no] = (a, p, now)
+                    m.awards[(p, no)] = (a, p, now)
                     m.credit(a, p, now, amt)
         elif kind == "deduct":
             _, i, p, amt, with_list = o
@@ -298,9 +299,10 @@ def _run(ledger, ops) -> None:
                 assert {e.args.kind for e in entries} <= {MERGE_OUT, MERGE_IN}
         elif kind == "correct":
             _, no, amt = o
-            if no not in m.awards:
+            named = sorted(k for k in m.awards if k[1] == no)
+            if not named:
                 continue
-            a, p, t = m.awards[no]
+            a, p, t = m.awards[named[0]]
             while a in m.successor:
                 a = m.successor[a]
             lot = m.lot_at(a, p, t)

@@ -2,7 +2,8 @@
 
 `mapping(bytes32 account => uint256[8] words) _accounts` at slot 3: the account word (head, count,
 flags) at `keccak256(abi.encode(account, 3)) + 0` and the position word of program `p` at that
-same base + `p`. Then the award bitmap (4), conversions (5) and successors (6).
+same base + `p`. Then the award bitmap (4, keyed by `program << 56 | awardNo >> 8`), conversions
+(5) and successors (6).
 """
 
 from __future__ import annotations
@@ -31,6 +32,12 @@ def account_slot(account: bytes) -> int:
 
 def position_slot(account: bytes, program: int) -> int:
     return account_slot(account) + program
+
+
+def bitmap_slot(program: int, award_no: int) -> int:
+    """The bitmap word of ``program``'s award number ``award_no`` (contracts/README.md)."""
+    index = program << 56 | award_no >> 8
+    return int.from_bytes(keccak(encode(["uint256", "uint256"], [index, AWARD_BITMAP_SLOT])), "big")
 
 
 def unpack_position(w: int) -> Position:
@@ -93,13 +100,12 @@ def test_slots_match_views_and_proofs(ledger):
     for p in set(PROGRAMS) - {ECO_HOUSEHOLD, CAR}:
         assert _word(ledger, position_slot(a, p)) == 0
     assert _word(ledger, position_slot(a, 8)) == 0  # the next slot after the array
-    bitmap = _word(
-        ledger,
-        int.from_bytes(
-            keccak(encode(["uint256", "uint256"], [300 >> 8, AWARD_BITMAP_SLOT])), "big"
-        ),
-    )
-    assert bitmap >> (300 & 0xFF) & 1 and bitmap >> (301 & 0xFF) & 1
+    # Award numbers are per program: the word index is program << 56 | n >> 8.
+    eco_bits = _word(ledger, bitmap_slot(ECO_HOUSEHOLD, 300))
+    car_bits = _word(ledger, bitmap_slot(CAR, 301))
+    assert eco_bits == 1 << (300 & 0xFF) | 1 << (302 & 0xFF)  # ECO_HOUSEHOLD 300 and 302
+    assert car_bits == 1 << (301 & 0xFF)
+    assert _word(ledger, bitmap_slot(0, 300)) == 0  # nothing under the un-namespaced index
 
     cid = award_id(900)
     ledger.tx("convert", a, CAR, 7, 1_000, cid, [], sender=r.converter)

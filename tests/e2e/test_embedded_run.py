@@ -83,6 +83,14 @@ def _read(api: str, text: str) -> tuple[str, dict[str, object], dict[str, object
     assert balances.status_code == 200, balances.text
     history = httpx.get(f"{api}/v1/accounts/{account}/history", headers=headers, timeout=10)
     assert history.status_code == 200, history.text
+    # the development sign-in (embedded only): the printed token reads the same account
+    dev = re.search(r"DEVELOPMENT ONLY[\s\S]*?Bearer (\S+)' \S+/v1/me/balances", block)
+    assert dev, block
+    mine = httpx.get(
+        f"{api}/v1/me/balances", headers={"Authorization": f"Bearer {dev.group(1)}"}, timeout=10
+    )
+    assert mine.status_code == 200, mine.text
+    assert {**mine.json(), "anchor": None} == {**balances.json(), "anchor": None}  # anchor may move
     return account, balances.json(), history.json()
 
 

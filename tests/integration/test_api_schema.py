@@ -26,7 +26,10 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy.orm import Session, sessionmaker
 from test_api_harness import ApiEnv, acct, make_env
 
+from api.oidc import OidcConfig, OidcVerifier
 from ledger.adapters.db import make_engine, make_sessionmaker
+from ledger.domain.accounts import account_id
+from tests.oidc_helpers import AUDIENCE, ISSUER, rsa_key, serve_jwks
 
 pytestmark = pytest.mark.chain
 
@@ -45,7 +48,14 @@ def api_env(deployed: Any, _sqlite_template: Path, tmp_path: Path) -> Iterator[A
     env.grant("ECO_HOUSEHOLD", ALICE, [30_000])
     env.member("BIKE", "B-1", ALICE)
     _STATE["admin"] = env.key("admin")
-    yield env
+    # the wallet's sign-in (/v1/me/...): a citizen with mileage, a token from a served JWKS
+    secret = env.app.state.ctx.id_keys.account
+    env.grant("CAR", "0x" + account_id("citizen-7", secret).hex(), [20_000])
+    key = rsa_key("schema-1")
+    with serve_jwks(key) as provider:
+        env.app.state.oidc = OidcVerifier(OidcConfig(provider.url, ISSUER, AUDIENCE), secret)
+        _STATE["citizen"] = provider.token(key, "citizen-7", exp_in=3600)
+        yield env
     env.http.close()
     engine.dispose()
 
@@ -67,6 +77,14 @@ def _schema(env: ApiEnv) -> Any:
     return schema
 
 
+def _auth_for(path: str, auth: dict[str, str] | None) -> dict[str, str] | None:
+    if path == "/metrics":
+        return None
+    if path.startswith("/v1/me/"):
+        return {"Authorization": f"Bearer {_STATE['citizen']}"}
+    return auth
+
+
 def _runner(
     op: Any,
     mode: GenerationMode,
@@ -83,7 +101,7 @@ def _runner(
         suppress_health_check=list(HealthCheck),
     )
     def run(case: Any) -> None:
-        headers = None if case.path == "/metrics" else auth
+        headers = _auth_for(case.path, auth)
         case.call_and_validate(headers=headers, checks=checks)
 
     return run
@@ -95,6 +113,8 @@ def test_openapi_conformance(api_env: ApiEnv) -> None:
     than ``schemathesis.pytest.from_fixture``, which does not run under pytest 9.)"""
     schema = _schema(api_env)
     auth = {"Authorization": f"Bearer {_STATE['admin']}"}
+    signed_in = api_env.http.get("/v1/me/balances", headers=_auth_for("/v1/me/x", auth))
+    assert signed_in.status_code == 200 and signed_in.json()["total"] == 20_000  # the token works
     failures: list[str] = []
     operations = [r.ok() for r in schema.get_all_operations()]
     assert len(operations) >= 15

@@ -247,3 +247,37 @@ def test_pause_and_corrections(env: AnvilProcess, tmp_path: Path) -> None:
     cli("admin", "pause", "--program", "CAR")
     assert "ProgramPaused(program=3)" in cli("correct", str(a3.award_no), code=1)
     rt.close()
+
+
+def test_correct_counts_only_its_own_programs_corrections(
+    env: AnvilProcess, tmp_path: Path
+) -> None:
+    """Award numbers are per program: a correction of the same number in another program (here
+    a forged ECO_ORG grant, reversed by the corrector) is not a correction of the CAR award."""
+    cli("members", "import", str(write(tmp_path / "members.csv", MEMBERS)))
+    cli("feeds", "import", "--program", "CAR", str(write(tmp_path / "car.csv", CAR_2025)))
+    rt = Runtime.open(get_settings())
+    client = rt.client
+    mirror(rt, ADMIN_KEY)
+    (a1,) = awards_of(rt, "C1")
+    fn = client.contract.functions
+    admin = Account.from_key(ADMIN_KEY)
+    other, forged = acc("forger"), b"\xf0" * 32
+    rcpt = call_contract(
+        rt.w3,
+        admin,
+        fn.grantBatch(int(Program.ECO_ORG), [(other, a1.award_no, 7_000, forged)]),
+        decode=client.decode_revert,
+    )
+    assert client.is_award_recorded(int(Program.ECO_ORG), a1.award_no)
+    granted_at = rt.w3.eth.get_block(rcpt["blockNumber"])["timestamp"]
+    call_contract(
+        rt.w3,
+        admin,
+        fn.correct(other, int(Program.ECO_ORG), a1.award_no, forged, granted_at, 7_000, []),
+        decode=client.decode_revert,
+    )
+    out = cli("correct", str(a1.award_no))
+    assert "reversed 50,000 of 50,000" in out, out
+    assert client.balance_of(acc("C1"), Program.CAR) == 0
+    rt.close()
