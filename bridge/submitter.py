@@ -68,12 +68,13 @@ from bridge.steps import (
 )
 from ledger.adapters.orm import IndexCursor
 from ledger.domain.codes import AWARDED_PROGRAMS, Program
+from ledger.service.consent import CONSENT_KIND, GIVEN
 from ledger.service.witness import IndexBehind, live_lists
 from ledger.settings import Settings
 
 log = get_logger(__name__, component="submitter")
 
-OP_KINDS = ("conversion", "deduction")
+OP_KINDS = ("conversion", "deduction", CONSENT_KIND)
 #: The index cursor row the live lists are built from (bridge.indexer.CURSOR_NAME).
 INDEX_CURSOR = "entries"
 #: A spend carries its live list once ``nextExpiry`` is this close (seconds): the transaction is
@@ -100,8 +101,8 @@ class Submitter(Confirmer):
     """Claim–sign–send–confirm for one signing key over the outbox.
 
     ``programs``: award lanes (default: the signer's role — ``issuer-CAR`` → ``["CAR"]``; a dev
-    key → every awarded program). ``operations``: ``"conversion"``/``"deduction"`` (default: by
-    role — converter / spender; a dev key → both)."""
+    key → every awarded program). ``operations``: ``"conversion"``/``"deduction"``/``"consent"``
+    (default: by role — converter / spender / registrar; a dev key → all)."""
 
     def __init__(
         self,
@@ -181,9 +182,12 @@ class Submitter(Confirmer):
 
     @staticmethod
     def _default_operations(role: str) -> list[str]:
-        return {"converter": ["conversion"], "spender": ["deduction"], "dev": list(OP_KINDS)}.get(
-            role, []
-        )
+        return {
+            "converter": ["conversion"],
+            "spender": ["deduction"],
+            "registrar": [CONSENT_KIND],
+            "dev": list(OP_KINDS),
+        }.get(role, [])
 
     def simulate(self, data: bytes, *, gas_hint: int | None = None) -> Simulation:
         """Run the call from this signer without sending it; a revert comes back decoded.
@@ -518,6 +522,8 @@ class Submitter(Confirmer):
         position's live checkpoints when the contract needs them (:meth:`live_list`; raises
         `IndexBehind` while the index cannot give them)."""
         account = to_bytes32(op.account_id)
+        if op.kind == CONSENT_KIND:  # ledger.service.consent; no batch call: one tx each
+            return self.client.call_data("setDonationConsent", account, op.reason == GIVEN)
         program = program_code(op.program)
         if op.kind == "conversion":
             if op.to_program is None:

@@ -83,6 +83,22 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+class ConsentChange(Base):
+    """One donation consent or withdrawal of an account (append-only; never updated). The
+    account's current consent (``Account.donation_consent``) is the consent of its latest row."""
+
+    __tablename__ = "consent_history"
+    __table_args__ = (Index("ix_consent_history_account", "account_id", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(String(HEX32))
+    consent: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    terms_version: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
 class Member(Base):
     """A program membership (eco household, car, bike ... member id) of one account."""
 

@@ -52,7 +52,11 @@ def _signers(
             )
         add(role, program, None)
     if ops:
-        for role, kind in (("converter", "conversion"), ("spender", "deduction")):
+        for role, kind in (
+            ("converter", "conversion"),
+            ("spender", "deduction"),
+            ("registrar", "consent"),
+        ):
             if dev or role in have:
                 add(role, None, kind)
     return list(by_address.values())

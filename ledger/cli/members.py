@@ -20,7 +20,8 @@ def import_(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="members CSV")],
 ) -> None:
     """Import ``member_id, program, citizen_id, district, donation_consent`` rows (and the
-    optional ``joined_at`` sign-up date, YYYY-MM-DD), all or nothing (a rejected row leaves
+    optional ``joined_at`` sign-up date, YYYY-MM-DD, and the consent's ``consent_at``,
+    ``terms_version``, ``consent_channel``), all or nothing (a rejected row leaves
     the database unchanged)."""
     rt = Runtime.open()
     report = import_members(rt.sessions, file, rt.keys.account)
@@ -37,6 +38,12 @@ def import_(
         f"accounts created: {report.accounts_created}, members created: {report.members_created}, "
         f"updated: {report.updated}, unchanged: {report.unchanged}, rejected: 0"
     )
+    if report.consent_queued:
+        typer.echo(
+            f"donation consent: {report.consent_changes} changes recorded, "
+            f"{report.consent_queued} queued for the chain (`mileage bridge run` or "
+            "`mileage run` sends them)"
+        )
     if report.joined_at_fallback:
         typer.echo(
             f"{report.joined_at_fallback} new members had no joined_at: their sign-up date is "
@@ -65,10 +72,13 @@ def merge(
 @app.command("sync-consent")
 @friendly_errors
 def sync_consent() -> None:
-    """Record each account's donation consent on-chain (expiring mileage of consenting accounts
-    is recorded as EXPIRY_DONATION)."""
+    """Repair: queue the donation consent of every account whose chain flag differs from the
+    database (expiring mileage of consenting accounts is recorded as EXPIRY_DONATION). Imports
+    queue their changes themselves; `mileage bridge run` / `mileage run` sends them."""
     from ledger.service.chain_ops import sync_donation_consent
 
+    n = sync_donation_consent(Runtime.open())
     typer.echo(
-        f"donation consent updated on-chain for {sync_donation_consent(Runtime.open())} accounts"
+        f"donation consent queued for {n} accounts; `mileage bridge run` (or `mileage run`) "
+        "sends them with the registrar key"
     )

@@ -11,9 +11,10 @@ import sqlalchemy as sa
 from bridge.client import hex32, to_bytes32
 from bridge.signer import load_signer
 from bridge.txs import call_contract
-from ledger.adapters.orm import Account, Award, Balance, Member
+from ledger.adapters.orm import Account, Award, Balance, Member, Operation
 from ledger.domain.codes import PROGRAM_CODES, Program
 from ledger.domain.errors import LedgerError
+from ledger.service.consent import CONSENT_KIND, WAITING, queue_consent
 from ledger.service.runtime import Runtime
 from ledger.service.witness import IndexBehind, live_lists
 
@@ -181,12 +182,19 @@ def expire_program(
 
 
 def sync_donation_consent(rt: Runtime) -> int:
-    """Record on-chain the donation consent of every account whose chain flag differs from the
-    registry (REGISTRAR key). Returns how many were changed."""
+    """Repair: queue ``setDonationConsent`` (ledger.service.consent) for every live account whose
+    chain flag differs from its current consent and that has no consent operation on its way.
+    The bridge (``mileage bridge run`` / ``mileage run``, registrar key) sends them. Returns how
+    many were queued."""
     client = rt.client
-    registrar = load_signer(rt.settings, "registrar")
-    changed = 0
     with rt.sessions() as s:
+        waiting = set(
+            s.scalars(
+                sa.select(Operation.account_id).where(
+                    Operation.kind == CONSENT_KIND, Operation.status.in_(WAITING)
+                )
+            )
+        )
         rows = list(
             s.execute(
                 sa.select(Account.account_id, Account.donation_consent).where(
@@ -194,15 +202,13 @@ def sync_donation_consent(rt: Runtime) -> int:
                 )
             )
         )
-    for account_id, consent in rows:
-        acc = to_bytes32(account_id)
-        if client.account_state(acc).donation != bool(consent):
-            call_contract(
-                rt.w3,
-                registrar.account,
-                client.contract.functions.setDonationConsent(acc, bool(consent)),
-                gas_price=rt.settings.gas_price,
-                decode=client.decode_revert,
-            )
-            changed += 1
-    return changed
+    stale = [
+        (account_id, bool(consent))
+        for account_id, consent in rows
+        if account_id.lower() not in waiting
+        and client.account_state(to_bytes32(account_id)).donation != bool(consent)
+    ]
+    with rt.sessions() as s, s.begin():
+        for account_id, consent in stale:
+            queue_consent(s, account_id, consent, "members sync-consent")
+    return len(stale)

@@ -51,7 +51,12 @@ MEMBERS_HEADER = [
     "district",
     "donation_consent",
     "joined_at",
+    "consent_at",
+    "terms_version",
+    "consent_channel",
 ]
+CONSENT_EVIDENCE = ("2025-03-02", "donation-terms-2025-01", "app")
+"""Consent evidence of the demo's consenting members (consent_at, terms_version, channel)."""
 ORG_SELECTED = ("true", "2", "true")
 """Demo organisations: electricity registered, two energy types, a saving case submitted."""
 CAR_OK = ("true", "false", "5")
@@ -188,7 +193,10 @@ def generate(out_dir: Path, citizens: int = 3000, seed: int = 20211) -> DemoFile
     feeds: dict[str, Path] = {}
     for program, (name, header, rows) in files.items():
         feeds[program] = _write(out_dir / name, header, rows)
-    members = [[*row, joined_at(row[0])] for row in members]
+    members = [
+        [*row, joined_at(row[0]), *(CONSENT_EVIDENCE if row[4] == "true" else ("", "", ""))]
+        for row in members
+    ]
     return DemoFiles(members=_write(out_dir / "members.csv", MEMBERS_HEADER, members), feeds=feeds)
 
 

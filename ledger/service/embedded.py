@@ -167,7 +167,12 @@ class Embedded:
         assert dep is not None
         # One submitter per key: each issuer grants its own program, the converter converts,
         # the spender deducts (the roles follow from the keystore names).
-        roles = [f"issuer-{p.name}" for p in AWARDED_PROGRAMS] + ["converter", "spender"]
+        # The registrar sends the donation consents the members import queued.
+        roles = [f"issuer-{p.name}" for p in AWARDED_PROGRAMS] + [
+            "converter",
+            "spender",
+            "registrar",
+        ]
         subs = [
             Submitter(rt.sessions, rt.client, load_signer(self.settings, role), self.settings)
             for role in roles

@@ -3,7 +3,11 @@
 CSV columns: ``member_id, program, citizen_id, district, donation_consent`` and optionally
 ``joined_at`` (the sign-up date in the program's own system, ``YYYY-MM-DD``; without it, or
 with the cell empty, a new member gets the import date and the report counts it in
-``joined_at_fallback``). Each citizen has one
+``joined_at_fallback``), and the consent's evidence ``consent_at`` (``YYYY-MM-DD``, default: the
+import time), ``terms_version`` (default ``unspecified``) and ``consent_channel`` (default
+``members-file``): every new account and every consent change is appended to the consent
+history and queued for the chain (ledger.service.consent) in the import's transaction. Each
+citizen has one
 account whose on-chain id is HMAC-SHA256(citizen id) (ledger.domain.accounts); the citizen id
 stays in the database. Re-importing the same file changes nothing; a member id already linked to
 another citizen is rejected (linking accounts is an on-chain merge, never an edit); a changed
@@ -31,9 +35,11 @@ from ledger.domain.errors import FeedError
 from ledger.feeds.fields import CITIZEN_ID_MAX, DISTRICT_MAX, member_id_problem, text_problem
 from ledger.feeds.model import Reject
 from ledger.feeds.reader import RowProblem, read_rows
+from ledger.service.consent import DEFAULT_CHANNEL, DEFAULT_TERMS, record_consent
 
 COLUMNS = ("member_id", "program", "citizen_id", "district", "donation_consent")
-OPTIONAL = ("joined_at",)
+OPTIONAL = ("joined_at", "consent_at", "terms_version", "consent_channel")
+EVIDENCE_MAX = 32
 TRUE = {"true", "1", "yes", "y"}
 FALSE = {"false", "0", "no", "n", ""}
 CHUNK = 2000
@@ -49,6 +55,10 @@ class MemberRow:
     donation_consent: bool
     joined_at: date | None = None
     """None: the file does not say (a new member gets the import date)."""
+    consent_at: date | None = None
+    """None: the file does not say (the import time)."""
+    terms_version: str = DEFAULT_TERMS
+    consent_channel: str = DEFAULT_CHANNEL
 
 
 @dataclass
@@ -59,6 +69,10 @@ class MembersReport:
     members_created: int = 0
     unchanged: int = 0
     updated: int = 0
+    consent_changes: int = 0
+    """Consents and withdrawals of existing accounts (each queued for the chain)."""
+    consent_queued: int = 0
+    """Chain updates queued (consent changes and new consenting accounts)."""
     joined_at_fallback: int = 0
     """New members without a `joined_at`: their sign-up date is the import date."""
     rejects: list[Reject] = field(default_factory=list)
@@ -106,13 +120,33 @@ def _row(
     joined_at, problem = parse_joined_at(cells.get("joined_at", "").strip())
     if problem is not None:
         problems.append(f"joined_at: {problem}")
+    consent_at, problem = parse_joined_at(cells.get("consent_at", "").strip())
+    if problem is not None:
+        problems.append(f"consent_at: {problem}")
+    evidence: dict[str, str] = {}
+    for col, default in (("terms_version", DEFAULT_TERMS), ("consent_channel", DEFAULT_CHANNEL)):
+        text = cells.get(col, "").strip()
+        if (problem := text_problem(text, EVIDENCE_MAX)) is not None:
+            problems.append(f"{col}: {problem}")
+        evidence[col] = text or default
     if problems or program is None:
         return Reject(path, line, "; ".join(problems))
     if (program.name, member_id) in seen:
         return Reject(path, line, f"member_id: {member_id} appears twice for {program.name}")
     seen.add((program.name, member_id))
     consenting = consent.lower() in TRUE
-    return MemberRow(line, member_id, program, citizen_id, district, consenting, joined_at)
+    return MemberRow(
+        line,
+        member_id,
+        program,
+        citizen_id,
+        district,
+        consenting,
+        joined_at,
+        consent_at,
+        evidence["terms_version"],
+        evidence["consent_channel"],
+    )
 
 
 def parse_joined_at(text: str, today: date | None = None) -> tuple[date | None, str | None]:
@@ -173,20 +207,31 @@ def _apply(
         (m.program, m.member_id): m
         for m in s.scalars(select(Member).where(Member.member_id.in_({r.member_id for r in rows})))
     }
+    now = datetime.now(UTC)
     for r in rows:
         acc = accounts.get(r.citizen_id)
+        at = now if r.consent_at is None else datetime(*r.consent_at.timetuple()[:3], tzinfo=UTC)
+        source = f"members import {Path(path).name} line {r.line}"
         if acc is None:
             acc = Account(
                 account_id="0x" + account_id(r.citizen_id, key).hex(),
                 citizen_id=r.citizen_id,
                 district=r.district,
-                donation_consent=r.donation_consent,
+                donation_consent=False,
             )
             s.add(acc)
             accounts[r.citizen_id] = acc
             report.accounts_created += 1
-        elif (acc.district, acc.donation_consent) != (r.district, r.donation_consent):
-            acc.district, acc.donation_consent = r.district, r.donation_consent
+            _consent(s, acc, r, at, source, on_chain=False)
+            report.consent_queued += int(r.donation_consent)
+        elif acc.donation_consent != r.donation_consent:
+            _consent(s, acc, r, at, source, on_chain=acc.donation_consent)
+            report.consent_changes += 1
+            report.consent_queued += 1
+            acc.district = r.district
+            report.updated += 1
+        elif acc.district != r.district:
+            acc.district = r.district
             report.updated += 1
         m = existing.get((r.program.name, r.member_id))
         if m is None:
@@ -217,3 +262,18 @@ def _apply(
         else:
             report.unchanged += 1
     s.flush()
+
+
+def _consent(
+    s: Session, acc: Account, r: MemberRow, at: datetime, source: str, *, on_chain: bool
+) -> None:
+    record_consent(
+        s,
+        acc,
+        r.donation_consent,
+        at=at,
+        terms_version=r.terms_version,
+        channel=r.consent_channel,
+        source=source,
+        on_chain=on_chain,
+    )

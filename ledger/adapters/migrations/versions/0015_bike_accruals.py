@@ -5,7 +5,7 @@
   recorded before this revision (one per month) stay as they are and count toward the caps.
 
 Revision ID: 0015
-Revises: 0013 (the lead re-chains after 0014)
+Revises: 0014 (0013 in the brief; chained after main's 0014 at the merge)
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
