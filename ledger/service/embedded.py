@@ -141,8 +141,9 @@ class Embedded:
                 award_key=self.rt.keys.award,
             )
             rep = import_feed(self.rt.sessions, program, path, options=opts)
+            what = "monthly accruals" if program is Program.BIKE else "awards"
             self.say(
-                f"demo feed {name:13s}: {rep.recorded:5d} awards recorded "
+                f"demo feed {name:13s}: {rep.recorded:5d} {what} recorded "
                 f"({rep.recorded_amount:>12,} mileage), {rep.already_recorded} already, "
                 f"{rep.rejected} rejected"
             )

@@ -338,7 +338,8 @@ def _participation(s: Session, report: Report, history: Sequence[int] | None) ->
         report.participation_growth_pct = participation_growth_pct(this_year, previous)
         report.participation_note = (
             f"{this_year} households in {year} against {', '.join(map(str, previous))} "
-            f"({source}; sign-up = membership registration time)"
+            f"({source}; sign-up = the members file's joined_at, else when the membership was "
+            "recorded)"
         )
     except InvalidValue as exc:
         report.participation_note = (
