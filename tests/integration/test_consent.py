@@ -18,6 +18,8 @@ from bridge.signer import signer_from_key
 from bridge.submitter import Submitter
 from ledger.adapters.orm import ChainTx, Operation
 from ledger.domain.codes import EntryKind, Program, Reason
+from ledger.domain.report import fiscal_year_of
+from ledger.service.report import build_report
 from ledger.service.runtime import Runtime
 from ledger.settings import get_settings
 from tests.integration.cli_helpers import acc, cli, cli_env, mirror, write
@@ -243,3 +245,40 @@ def test_audit_flags_an_expiry_reason_the_consent_events_contradict(
     assert len(lines) == 1, out
     assert account in lines[0] and "EXPIRY_DONATION" in lines[0] and "block " in lines[0]
     assert "consent on chain was false" in lines[0]
+
+
+def test_report_expired_and_donated_equal_a_replay_of_the_events(
+    rt: Runtime, tmp_path: Path
+) -> None:
+    """Issue 16: `mileage report` keeps what expired and what was donated on expiry (owed to the
+    energy welfare fund) apart, per program and fiscal year, and both equal the chain's events."""
+    file = members(
+        tmp_path,
+        "m.csv",
+        "V1,CAR,C1,Mapo-gu,true,2024-01-01,v2,app,2019-03-02",
+        "V2,CAR,C2,Jung-gu,false,,,,2019-03-02",
+    )
+    _award_and_lapse(rt, tmp_path, file)
+    _expire(rt)
+    mirror(rt, ADMIN_KEY)  # index the expiries
+    want: dict[tuple[str, int], dict[str, int]] = {}
+    for e in rt.client.entry_logs(0, rt.w3.eth.block_number, [acc("C1"), acc("C2")]):
+        if e.kind != EntryKind.EXPIRY:
+            continue
+        f = want.setdefault((Program(e.program).name, fiscal_year_of(e.timestamp)), {})
+        name = "donated" if e.reason == Reason.EXPIRY_DONATION else "expired"
+        f[name] = f.get(name, 0) + e.amount
+    assert want and all(set(f) == {"donated", "expired"} for f in want.values())
+    with rt.sessions() as s:
+        rep = build_report(s)
+    for key, f in want.items():
+        got = rep.years[key]
+        assert (
+            (got.donated, got.expired)
+            == (f["donated"], f["expired"])
+            == (
+                50_000,
+                50_000,
+            )
+        )
+        assert got.outstanding == 0
