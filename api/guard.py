@@ -8,6 +8,9 @@
    at once; a body streamed without one is counted as it arrives): beyond, 413;
 3. its nesting depth is measured without recursion (:func:`json_depth`): deeper than
    ``MILEAGE_API_MAX_JSON_DEPTH``, 400 ``json_too_deep``;
+   (a ``/v1/me/...`` write carries the citizen's OIDC token instead of a key: no key is
+   resolved, the route's :func:`api.routes.me.signed_in` checks the token; the body is bounded
+   all the same);
 4. the buffered body is handed to the app, with the caller in ``request.state.principal`` (the
    dependencies of :mod:`api.deps` take it from there instead of resolving the key again).
 """
@@ -84,8 +87,9 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         try:
-            principal = self._resolve(headers)
-            scope.setdefault("state", {})["principal"] = principal
+            if not str(scope["path"]).startswith(CITIZEN_PREFIX):  # /v1/me: the OIDC token
+                principal = self._resolve(headers)
+                scope.setdefault("state", {})["principal"] = principal
             if scope["method"] in _NO_BODY and not _announces_body(headers):
                 await self.app(scope, receive, send)
                 return

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from api.consent_schemas import ConsentIn, ConsentOut
 from api.deps import Ctx, DbSession
 from api.errors import error_responses
 from api.history_params import HistoryQuery, history_answer
@@ -22,6 +23,7 @@ from api.oidc import Citizen, verifier_for
 from api.schemas import BalancesOut, BikeAccrualOut, ExpiringOut, ProofOut
 from api.services import proofs, wallet
 from api.services.bike_accrual import bike_accrual
+from api.services.consent import change_consent, consent_state
 from api.strict_query import StrictQueryRoute
 
 citizen_token = HTTPBearer(
@@ -107,3 +109,22 @@ def get_my_bike_accrual(ctx: Ctx, session: DbSession, me: Me) -> BikeAccrualOut:
 )
 async def get_my_proof(ctx: Ctx, me: Me) -> ProofOut:
     return await run_in_threadpool(proofs.account_proof, ctx, me.account)
+
+
+@router.get(
+    "/consent",
+    response_model=ConsentOut,
+    summary="The signed-in citizen's donation consent (docs/rules.md §3), recorded and on chain",
+)
+def get_my_consent(ctx: Ctx, session: DbSession, me: Me) -> ConsentOut:
+    return consent_state(ctx, session, me.account)
+
+
+@router.put(
+    "/consent",
+    response_model=ConsentOut,
+    summary="Give or withdraw the signed-in citizen's donation consent (queued for the chain)",
+    responses=error_responses(400, 404, 413),
+)
+def put_my_consent(ctx: Ctx, session: DbSession, me: Me, body: ConsentIn) -> ConsentOut:
+    return change_consent(ctx, session, me.account, body)

@@ -83,7 +83,8 @@ def list_operations(
     session: Session, caller: Principal, q: OperationsQuery
 ) -> tuple[list[OperationOut], str | None]:
     """A page of the operations ``caller`` may see; returns (rows, next cursor or None)."""
-    stmt = sa.select(Operation)
+    # integrators' operations only: the registrar's consent operations are not listed here
+    stmt = sa.select(Operation).where(Operation.kind.in_(("conversion", "deduction")))
     if not caller.has("auditor"):
         stmt = stmt.where(Operation.idempotency_key.startswith(f"{caller.key_id}:"))
     if q.kind is not None:

@@ -158,3 +158,15 @@ def test_csv_is_the_same_rows_with_formulas_neutralised(env: Env) -> None:
     assert "Next-Cursor" in paged.headers
     follow = env.get(k, accept="text/csv", limit=1, cursor=paged.headers["Next-Cursor"])
     assert ok in follow.text and "Next-Cursor" not in follow.headers
+
+
+def test_consent_operations_are_not_listed(env: Env) -> None:
+    """The registrar's consent operations (ledger/service/consent.py) are not integrators'
+    conversions or deductions: an auditor's list leaves them out instead of failing."""
+    _, auditor = env.key("auditor")
+    conv = env.op(0, "conversion", T0)
+    key = "consent:" + acct(1) + ":0"
+    env.op(
+        0, "consent", T0 + timedelta(1), idempotency_key=key, program="CONSENT", reason="consent"
+    )
+    assert env.all_ids(auditor) == [conv]
