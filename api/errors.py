@@ -47,6 +47,20 @@ class Unauthorized(ApiError):
     code = "unauthorized"
 
 
+class PayloadTooLarge(ApiError):
+    """The request body is larger than ``MILEAGE_API_MAX_BODY_BYTES``."""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class JsonTooDeep(ApiError):
+    """The JSON body nests deeper than ``MILEAGE_API_MAX_JSON_DEPTH``."""
+
+    status = 400
+    code = "json_too_deep"
+
+
 class Forbidden(ApiError):
     """The key lacks the scope, or reads another citizen's account."""
 

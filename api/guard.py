@@ -24,7 +24,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import ApiError, ServiceUnavailable, error_response
+from api.errors import (
+    ApiError,
+    JsonTooDeep,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    error_response,
+)
 
 if TYPE_CHECKING:
     from api.auth import Principal
@@ -55,20 +61,6 @@ def json_depth(body: bytes, stop_above: int | None = None) -> int:
         else:
             depth -= 1
     return peak
-
-
-class PayloadTooLarge(ApiError):
-    """The request body is larger than ``MILEAGE_API_MAX_BODY_BYTES``."""
-
-    status = 413
-    code = "payload_too_large"
-
-
-class JsonTooDeep(ApiError):
-    """The JSON body nests deeper than ``MILEAGE_API_MAX_JSON_DEPTH``."""
-
-    status = 400
-    code = "json_too_deep"
 
 
 class RequestGuard:
