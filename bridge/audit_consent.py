@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from eth_hash.auto import keccak
 
+from bridge.raw_reader import ENTRY_TOPIC, RawLedgerReader, norm_account
+from bridge.rpc import RpcError
 from ledger.domain.codes import EntryKind, Reason
 from ledger.domain.errors import InvalidValue
 from ledger.domain.hashchain import unpack_entry
 
 if TYPE_CHECKING:
-    from bridge.verify import Mismatch, RawLedgerReader
+    from bridge.verify.replay import Mismatch
 
 CONSENT_SIGNATURE = "DonationConsentSet(bytes32,bool)"
 CONSENT_TOPIC = "0x" + keccak(CONSENT_SIGNATURE.encode()).hex()
@@ -40,7 +42,6 @@ def consent_logs(
 ) -> Iterator[dict[str, Any]]:
     """``DonationConsentSet`` and ``EntryRecorded`` logs of the contract in [from_block,
     to_block], in chain order (a range the node refuses is read in halves)."""
-    from bridge.verify import ENTRY_TOPIC, RpcError, norm_account
 
     topics: list[Any] = [[ENTRY_TOPIC, CONSENT_TOPIC]]
     if accounts is not None:
@@ -65,7 +66,7 @@ def consent_logs(
 def check_expiry_consent(logs: Iterable[Mapping[str, Any]]) -> list[Mismatch]:
     """Replay consent events and EXPIRY entries (in the order given: block/log order) and
     return every expiry whose reason disagrees with the consent at that moment."""
-    from bridge.verify import Mismatch
+    from bridge.verify.replay import Mismatch
 
     consent: dict[str, bool] = {}
     bad: list[Mismatch] = []

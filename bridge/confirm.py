@@ -26,17 +26,16 @@ import requests
 from hexbytes import HexBytes
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
-from web3.types import RPCEndpoint
 
 from bridge import metrics, skips
 from bridge.client import LedgerClient, hex32, to_bytes32
 from bridge.errors import ChainUnavailable, ContractRevert
 from bridge.outbox import ClaimedAward, Outbox, PendingOperation, StoredTx, _aware
+from bridge.rpc import JsonRpc, NodeUnreachable, RpcError
 from bridge.signer import Signer
 from bridge.steps import (
     RETRY_LATER_ERRORS,
     SYSTEMIC_ERRORS,
-    RpcError,
     StepReport,
     describe,
     program_code,
@@ -67,6 +66,7 @@ class Confirmer:
     factory: sessionmaker[Session]
     client: LedgerClient
     w3: Web3
+    rpc: JsonRpc
     signer: Signer
     sender: str
     outbox: Outbox
@@ -87,25 +87,13 @@ class Confirmer:
 
     # --- JSON-RPC ---------------------------------------------------------------------------
     def _rpc(self, method: str, params: list[Any]) -> Any:
+        """One raw call (:attr:`rpc`); an error answer raises :class:`bridge.rpc.RpcError`, no
+        answer :class:`ChainUnavailable` (the step reports it and reconciles once it is back)."""
         try:
-            resp = self.w3.provider.make_request(RPCEndpoint(method), params)
-        except (requests.RequestException, OSError, TimeoutError) as exc:
+            return self.rpc.call(method, params)
+        except NodeUnreachable as exc:
             metrics.CHAIN_ERRORS.labels(where=method).inc()
-            raise ChainUnavailable(f"{method}: node unreachable ({type(exc).__name__})") from exc
-        if "error" in resp:
-            err = resp["error"]
-            if isinstance(err, str):
-                raise RpcError(method, -1, err, None)
-            data = err.get("data")
-            if isinstance(data, dict):
-                data = data.get("data") or data.get("result")
-            raise RpcError(
-                method,
-                int(err.get("code", -1)),
-                str(err.get("message", "")),
-                data if isinstance(data, str) else None,
-            )
-        return resp.get("result")
+            raise ChainUnavailable(f"{method}: node unreachable ({exc.cause})") from exc
 
     @property
     def chain_id(self) -> int:

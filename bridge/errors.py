@@ -30,3 +30,7 @@ class ContractRevert(BridgeError):
         self.error = error
         self.args_ = args
         super().__init__(message or f"contract reverted with {error}({args})")
+
+
+class VerificationError(BridgeError):
+    """The verifier could not run (bad arguments or an unusable node); nothing was checked."""

@@ -23,7 +23,7 @@ they touched and moves the cursor there; the next steps re-index the new branch.
 ``confirmations`` > 0 only blocks that deep are indexed (0 suits QBFT's immediate finality).
 
 Logs are read in block ranges of at most ``chunk`` blocks with plain JSON-RPC
-(:class:`bridge.verify.RawLedgerReader`) and written with bulk ``executemany`` inserts/upserts.
+(:class:`bridge.raw_reader.RawLedgerReader`) and written with bulk ``executemany`` inserts/upserts.
 """
 
 from __future__ import annotations
@@ -40,23 +40,14 @@ from bridge import metrics
 from bridge.client import LedgerClient
 from bridge.errors import BridgeError
 from bridge.logs import get_logger
-from bridge.verify import (
-    _DATA_LEN,
-    _ENTRY,
-    _REF,
-    CREDIT_KINDS,
-    ENTRY_TOPIC,
-    RawLedgerReader,
-    make_keccak256,
-)
+from bridge.raw_reader import DATA_HEX_LEN, ENTRY_HEX, ENTRY_TOPIC, REF_HEX, RawLedgerReader
 from ledger.adapters.db import unit_of_work
 from ledger.adapters.orm import AccountHead, Balance, Entry, IndexCursor, IndexedBlock
-from ledger.domain.hashchain import HEAD_BYTES, PREIMAGE_BYTES, ZERO_HEAD
+from ledger.domain.codes import CREDIT_CODES
+from ledger.domain.hashchain import ENTRY_BITS, HEAD_BYTES, ZERO_HEAD, decode_entry, head_of
 
 CURSOR_NAME = "entries"
 ZERO_HEAD_HEX = "0x" + ZERO_HEAD.hex()
-_M40 = (1 << 40) - 1
-_M48 = (1 << 48) - 1
 _IN_CHUNK = 500  # accounts per IN (...) list
 
 
@@ -120,23 +111,25 @@ def _chunks(items: Sequence[str], n: int = _IN_CHUNK) -> Iterable[Sequence[str]]
 def is_entry_log(log: dict[str, Any]) -> bool:
     """Whether a raw log has the shape of ``EntryRecorded(bytes32 indexed, uint256, bytes32)``."""
     t = log["topics"]
-    return len(t) == 2 and t[0] == ENTRY_TOPIC and len(t[1]) == 66 and len(log["data"]) == _DATA_LEN
+    return (
+        len(t) == 2 and t[0] == ENTRY_TOPIC and len(t[1]) == 66 and len(log["data"]) == DATA_HEX_LEN
+    )
 
 
 def log_row(log: dict[str, Any], head: str) -> EntryRow:
     """An ``entries`` row (in :data:`ENTRY_COLUMNS` order) from a raw ``EntryRecorded`` log (see
     :func:`is_entry_log`) and the head it leads to (``0x`` + 48 hex digits)."""
     d = log["data"]
-    word = int(d[_ENTRY], 16)
+    seq, kind, program, reason, timestamp, amount = decode_entry(int(d[ENTRY_HEX], 16))
     return (
         log["topics"][1],
-        word & _M48,
-        word >> 48 & 0xFF,
-        word >> 56 & 0xFF,
-        word >> 112,
-        word >> 64 & 0xFF,
-        "0x" + d[_REF],
-        word >> 72 & _M40,
+        seq,
+        kind,
+        program,
+        amount,
+        reason,
+        "0x" + d[REF_HEX],
+        timestamp,
         head,
         int(log["blockNumber"], 16),
         log["blockHash"],
@@ -237,7 +230,7 @@ class _BulkWriter:
 def signed_amount_sql() -> Any:
     """SQL expression: the entry's amount, negative for debits."""
     return sa.case(
-        (Entry.kind.in_(sorted(CREDIT_KINDS)), Entry.amount),
+        (Entry.kind.in_(sorted(CREDIT_CODES)), Entry.amount),
         else_=-Entry.amount,
     )
 
@@ -315,7 +308,6 @@ class Indexer:
         self.head = -1
         self.last_block: int | None = None
         self.log = get_logger(__name__, component="indexer")
-        self._keccak = make_keccak256(PREIMAGE_BYTES, HEAD_BYTES)
         self._rolled_back = False
 
     # --- state -----------------------------------------------------------------------------------
@@ -463,7 +455,7 @@ class Indexer:
                 head = bytes.fromhex(h[2:]) if h.startswith("0x") else b""
             except ValueError:
                 head = b""
-            if len(head) != HEAD_BYTES:  # also keeps the fixed-length keccak in bounds
+            if len(head) != HEAD_BYTES:
                 raise IndexIntegrityError(
                     a, int(c) + 1, f"the indexed head {h!r} is not {HEAD_BYTES} bytes of hex"
                 )
@@ -476,19 +468,18 @@ class Indexer:
         }
         changed: set[tuple[str, int]] = set()
         zero = (0, ZERO_HEAD)
-        head_of = self._keccak
         fromhex = bytes.fromhex
-        credit = CREDIT_KINDS
+        credit = CREDIT_CODES
         rows: list[EntryRow] = []
         for lg in logs:
             acct = lg["topics"][1]
             count, head = heads.get(acct, zero)
             d = lg["data"]
-            word = int(d[_ENTRY], 16)
-            seq = word & _M48
+            word = int(d[ENTRY_HEX], 16)
+            seq = decode_entry(word)[0]
             if seq != count + 1:
                 raise IndexIntegrityError(acct, seq, f"the index holds {count} entries")
-            if word >> 208:
+            if word >> ENTRY_BITS:
                 raise IndexIntegrityError(acct, seq, "its entry word sets bits above 208")
             head = head_of(head + fromhex(acct[2:] + d[2:]))
             heads[acct] = (seq, head)

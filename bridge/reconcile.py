@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bridge.award_audit import unmatched_in_index
 from bridge.errors import BridgeError
 from bridge.indexer import CURSOR_NAME, signed_amount_sql
-from bridge.verify import PROGRAMS, ChainAccount, RawLedgerReader, norm_account
+from bridge.raw_reader import PROGRAMS, ChainAccount, RawLedgerReader, norm_account
 from ledger.adapters.orm import Account, AccountHead, Award, Balance, Entry, IndexCursor
 from ledger.domain.codes import Program
 from ledger.domain.hashchain import ZERO_HEAD, next_head

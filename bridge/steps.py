@@ -1,11 +1,11 @@
-"""What the submitter's pieces share: a step's report, a simulation's outcome, JSON-RPC errors, and
+"""What the submitter's pieces share: a step's report, a simulation's outcome, and
 the decoding of program and reason codes (:mod:`bridge.submitter`, :mod:`bridge.confirm`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bridge.errors import BridgeError, ContractRevert
+from bridge.errors import ContractRevert
 from ledger.domain.codes import Program, Reason
 
 #: Custom errors that say nothing about individual rows: the lane waits (backoff) and retries.
@@ -21,14 +21,6 @@ SYSTEMIC_ERRORS = frozenset(
 #: Custom errors of an operation that say its live checkpoint list was missing or stale: not the
 #: operation's fault; it stays pending and is retried once the index has caught up.
 RETRY_LATER_ERRORS = frozenset({"LiveCheckpointsRequired", "LiveCheckpointsMismatch"})
-
-
-class RpcError(BridgeError):
-    """The node answered a JSON-RPC call with an error (``code``, ``message``, revert ``data``)."""
-
-    def __init__(self, method: str, code: int, message: str, data: str | None) -> None:
-        self.method, self.code, self.message, self.data = method, code, message, data
-        super().__init__(f"{method} failed: {message} (code {code})")
 
 
 def describe(err: ContractRevert) -> str:

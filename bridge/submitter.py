@@ -54,12 +54,12 @@ from bridge.confirm import Confirmer
 from bridge.errors import ChainUnavailable, ContractRevert
 from bridge.logs import get_logger
 from bridge.outbox import ClaimedAward, LeaseLost, Outbox, PendingOperation
+from bridge.rpc import JsonRpc, RpcError
 from bridge.signer import Signer
 from bridge.stall import ProgressWatch
 from bridge.steps import (
     RETRY_LATER_ERRORS,
     SYSTEMIC_ERRORS,
-    RpcError,
     Simulation,
     StepReport,
     describe,
@@ -126,6 +126,7 @@ class Submitter(Confirmer):
         self.factory = session_factory
         self.client = client
         self.w3 = client.w3
+        self.rpc = JsonRpc.of_web3(client.w3)
         self.signer = signer
         self.sender = signer.address
         self.settings = settings

@@ -36,7 +36,8 @@ from eth_account import Account  # noqa: E402
 from bridge.anvil import AnvilProcess  # noqa: E402
 from bridge.chain import make_web3  # noqa: E402
 from bridge.client import GrantItem, LedgerClient, encode_grant_batch  # noqa: E402
-from bridge.verify import RawLedgerReader, verify_ledger  # noqa: E402
+from bridge.raw_reader import RawLedgerReader  # noqa: E402
+from bridge.verify import verify_ledger  # noqa: E402
 from ledger.domain.codes import Program  # noqa: E402
 from ledger.settings import ANVIL_DEV_KEY  # noqa: E402
 

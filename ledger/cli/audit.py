@@ -94,7 +94,8 @@ def verify(
     """Recompute balances, entry counts and hash-chain heads from chain events alone (no
     database) and check them against the contract's state at one block."""
     from bridge.award_audit import check_database_awards
-    from bridge.verify import RawLedgerReader, norm_account, verify_ledger
+    from bridge.raw_reader import RawLedgerReader, norm_account
+    from bridge.verify import verify_ledger
 
     if account and all_accounts:
         print("error: give --account or --all, not both", file=sys.stderr)

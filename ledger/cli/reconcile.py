@@ -30,8 +30,8 @@ def reconcile(
 ) -> None:
     """List every difference (account, field, index value, chain value) between the database
     index (entries, balances, heads) and the contract's state at the indexer's cursor block."""
+    from bridge.raw_reader import RawLedgerReader
     from bridge.reconcile import reconcile as run_reconcile
-    from bridge.verify import RawLedgerReader
     from ledger.service.runs import record_reconcile_run
     from ledger.service.runtime import Runtime
 

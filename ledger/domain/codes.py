@@ -83,3 +83,7 @@ AWARDED_PROGRAMS: tuple[Program, ...] = (
     Program.ECO_SEASON,
     Program.CAR_SEASON,
 )
+
+#: The ``kind`` codes of credit entries (:attr:`EntryKind.is_credit`) as plain ints: what the
+#: indexer's SQL and the verifier's replay compare a decoded entry word with.
+CREDIT_CODES: frozenset[int] = frozenset(int(k) for k in EntryKind if k.is_credit)

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from api.auth import create_api_key
+from bridge.raw_reader import RawLedgerReader
 from bridge.reconcile import reconcile
-from bridge.verify import RawLedgerReader
 from ledger.adapters.orm import Account, Member
 from ledger.domain.rules.bike_payout import Cadence
 from ledger.domain.types import YearMonth

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from test_indexer_helpers import LedgerDriver, acct
 
 from bridge.indexer import Indexer, IndexIntegrityError
+from bridge.raw_reader import RawLedgerReader
 from bridge.reconcile import reconcile
-from bridge.verify import RawLedgerReader
 from ledger.adapters.orm import AccountHead, Balance, Entry, IndexCursor, IndexedBlock
 from ledger.domain.codes import EntryKind, Program
 from ledger.domain.hashchain import HEAD_BYTES, ZERO_HEAD, next_head

@@ -11,8 +11,8 @@ from test_indexer_helpers import LedgerDriver, acct
 from typer.testing import CliRunner, Result
 
 from bridge.indexer import Indexer
+from bridge.raw_reader import RawLedgerReader
 from bridge.reconcile import ReconcileError, reconcile
-from bridge.verify import RawLedgerReader
 from ledger.adapters.orm import AccountHead, Balance, Entry
 from ledger.domain.codes import Program
 from ledger.settings import get_settings

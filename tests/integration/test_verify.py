@@ -16,28 +16,16 @@ from hypothesis import strategies as st
 from test_indexer_helpers import LedgerDriver, acct
 from typer.testing import CliRunner
 
-from bridge.verify import (
-    ENTRY_TOPIC,
-    ChainAccount,
-    ProgramTotals,
-    RawLedgerReader,
-    RpcError,
-    TrailChecker,
-    VerificationError,
-    make_keccak256,
-    pack_answer,
-    pack_records,
-    preimage_tail,
-    verify_ledger,
-    verify_trail,
-)
+from bridge.raw_reader import ENTRY_TOPIC, ChainAccount, ProgramTotals, RawLedgerReader
+from bridge.rpc import RpcError
+from bridge.verify import TrailChecker, VerificationError, verify_ledger, verify_trail
+from bridge.verify.records import pack_answer, pack_records, preimage_tail
 from ledger.domain.codes import EntryKind, Program, Reason
 from ledger.domain.hashchain import (
-    HEAD_BYTES,
-    PREIMAGE_BYTES,
     ZERO_HEAD,
     Entry,
     encode_entry,
+    head_of,
     next_head,
 )
 
@@ -271,34 +259,17 @@ def test_fast_preimage_equals_the_reference_encoding(
     ts: int,
 ) -> None:
     """The verifier's bytes of the raw log are exactly ``hashchain.encode_entry`` minus the head,
-    its fast keccak gives ``next_head``, and its record decodes back to the entry."""
+    hashed after the previous head they give ``next_head``, and the record decodes back to the
+    entry."""
     e = Entry(account, seq, kind, program, amount, reason, ref, ts)
     log = raw_log(e, 1, 0)
     assert prev + preimage_tail(log) == encode_entry(prev, e)
-    assert HEAD_OF(prev + preimage_tail(log)) == next_head(prev, e)
+    assert head_of(prev + preimage_tail(log)) == next_head(prev, e)
     rec, n, odd = pack_records([log])
     assert (n, odd, len(rec)) == (1, [], 108)
     assert rec[:96] == preimage_tail(log)
     assert Entry.from_word(account, int.from_bytes(rec[32:64]), rec[64:96]) == e
     assert rec[96:] == bytes(7) + b"\x01" + bytes(4)  # block 1, log index 0
-
-
-HEAD_OF = make_keccak256(PREIMAGE_BYTES, HEAD_BYTES)
-
-
-def test_fast_keccak_matches_eth_hash() -> None:
-    from eth_hash.auto import keccak
-
-    assert HEAD_OF is not keccak  # the fast path is in use here
-    for size in (24, 32):
-        for length in (0, 1, 120, 135, 136, 137, 300):
-            fast = make_keccak256(length, size)
-            data = bytes((i * 7 + length) % 256 for i in range(length))
-            assert fast(data) == keccak(data)[:size]
-    with pytest.raises(ValueError, match="size"):
-        make_keccak256(120, 33)
-    with pytest.raises(ValueError, match="119 bytes, not 120"):
-        HEAD_OF(bytes(119))  # never reads past the end of a short input
 
 
 def answer_text(logs: list[dict[str, Any]], **dump: Any) -> bytes:
@@ -462,23 +433,21 @@ def test_unknown_account_format_is_rejected() -> None:
         TrailChecker(accounts=["0x1234"])
 
 
-def test_state_reader_bytecode_matches_its_source() -> None:
-    """The embedded runtime code of the state reader is what its embedded source compiles to."""
-    from bridge.compile import ROOT, _run_solc, compiler_config
-    from bridge.verify import READER_RUNTIME, READER_SOURCE
+def test_state_reader_calls_views_the_ledger_has() -> None:
+    """The state reader (contracts/audit/LedgerStateReader.sol) declares the ledger's views with
+    the ledger's own signatures: a changed ``accountState`` or ``balancesOf`` fails here."""
+    from bridge.compile import compile_contracts
+    from bridge.raw_reader import READER_CONTRACT, reader_runtime
 
-    settings = dict(compiler_config()["settings"])
-    settings["outputSelection"] = {"*": {"*": ["evm.deployedBytecode.object"]}}
-    out = _run_solc(
-        ROOT,
-        {
-            "language": "Solidity",
-            "sources": {"LedgerStateReader.sol": {"content": READER_SOURCE}},
-            "settings": settings,
-        },
-    )
-    compiled = out["contracts"]["LedgerStateReader.sol"]["LedgerStateReader"]
-    assert compiled["evm"]["deployedBytecode"]["object"] == READER_RUNTIME
+    arts = compile_contracts()
+    ledger = {f["name"]: f for f in arts["MileageLedger"].abi if f["type"] == "function"}
+    views = [f for f in arts["ILedgerViews"].abi if f["type"] == "function"]
+    assert {f["name"] for f in views} == {"accountState", "balancesOf"}
+    for view in views:
+        mine = ledger[view["name"]]
+        for side in ("inputs", "outputs"):
+            assert [p["type"] for p in view[side]] == [p["type"] for p in mine[side]], view["name"]
+    assert reader_runtime() == arts[READER_CONTRACT].runtime_bytecode != "0x"
 
 
 @pytest.mark.chain

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bridge.audit_consent import CONSENT_TOPIC, check_expiry_consent
-from bridge.verify import ENTRY_TOPIC
+from bridge.raw_reader import ENTRY_TOPIC
 from ledger.domain.codes import EntryKind, Program, Reason
 from ledger.domain.hashchain import pack_entry
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from bridge.verify import ENTRY_TOPIC, ChainAccount, verify_trail
+from bridge.raw_reader import ENTRY_TOPIC, ChainAccount
+from bridge.verify import verify_trail
 from ledger.domain.codes import EntryKind, Program, Reason
 from ledger.domain.hashchain import ZERO_HEAD, Entry, next_head
 

@@ -5,19 +5,24 @@ import hashlib
 import hmac
 
 import pytest
+from Crypto.Hash import keccak as reference_keccak
 from eth_abi.packed import encode_packed
 from eth_hash.auto import keccak
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledger.domain import awards
 from ledger.domain.accounts import account_id
 from ledger.domain.codes import EntryKind, Program, Reason
 from ledger.domain.errors import ChainBroken, InvalidAccountKey, InvalidPeriod, InvalidValue
 from ledger.domain.hashchain import (
+    ENTRY_BITS,
     ENTRY_LAYOUT,
     HEAD_BYTES,
     PREIMAGE_BYTES,
     ZERO_HEAD,
     Entry,
+    decode_entry,
     encode_entry,
     head_of,
     next_head,
@@ -215,6 +220,28 @@ def test_unpack_refuses_bits_outside_the_layout() -> None:
             unpack_entry(word)
     with pytest.raises(InvalidValue, match="entry"):
         Entry.from_word(ACCOUNT, int(WORD1, 16) | 1 << 220, REF)
+
+
+@given(st.integers(min_value=0, max_value=(1 << 256) - 1))
+def test_the_one_decoder_follows_the_layout(word: int) -> None:
+    """``decode_entry`` (indexer, verifier, ``unpack_entry``) reads each field where
+    ``ENTRY_LAYOUT`` puts it, for any kind code (unknown ones too: 9, 255); bits at or above
+    ``ENTRY_BITS`` show in ``amount``, so a check of ``amount`` against uint96 catches them."""
+    fields = decode_entry(word)
+    for value, (_name, offset, bits) in zip(fields[:5], ENTRY_LAYOUT[:5], strict=True):
+        assert value == (word >> offset) & ((1 << bits) - 1)
+    assert fields[5] == word >> 112
+    assert (fields[5] >= 1 << 96) == (word >> ENTRY_BITS != 0)
+    if word >> ENTRY_BITS == 0:
+        assert tuple(unpack_entry(word).values()) == fields
+
+
+@pytest.mark.parametrize("length", [0, 1, 119, 120, 135, 136, 137, 300])
+def test_head_of_is_truncated_keccak256(length: int) -> None:
+    """``head_of`` (safe-pysha3) against an independent keccak256 (pycryptodome's)."""
+    data = bytes((i * 7 + length) % 256 for i in range(length))
+    expected = reference_keccak.new(data=data, digest_bits=256).digest()
+    assert head_of(data) == expected[:HEAD_BYTES] == keccak(data)[:HEAD_BYTES]
 
 
 def test_layout_tiles_the_low_208_bits() -> None:
