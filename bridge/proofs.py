@@ -303,12 +303,23 @@ def fetch_block(w3: Any, block: int | str) -> dict[str, Any]:
     return result
 
 
-def fetch_account_proof(w3: Any, contract: str, account: bytes, block: int) -> dict[str, Any]:
+def fetch_account_proof(
+    w3: Any,
+    contract: str,
+    account: bytes,
+    block: int,
+    *,
+    block_data: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """``eth_getProof`` of ``account``'s word (count, flags, head) and balance slots at
-    ``block``, with the block header: the wire form the API serves and bundles store."""
+    ``block``, with the block header: the wire form the API serves and bundles store.
+    ``block_data``: that block's ``eth_getBlockByNumber`` answer if already at hand
+    (``bridge.proof_cache`` keeps it per block)."""
     labelled = account_slots(account)
     raw = _rpc(w3, "eth_getProof", [contract, [_hex(_word(s)) for _, s in labelled], hex(block)])
-    blk = fetch_block(w3, block)
+    blk = block_data if block_data is not None else fetch_block(w3, block)
+    if _i(blk["number"]) != block:
+        raise ProofError(f"block data is for block {_i(blk['number'])}, not {block}")
     proofs = []
     for (label, slot), sp in zip(labelled, raw["storageProof"], strict=True):
         if _i(sp["key"]) != slot:

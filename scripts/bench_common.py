@@ -29,6 +29,7 @@ from pydantic import SecretStr  # noqa: E402
 
 from bridge.anvil import AnvilProcess, anvil_binary  # noqa: E402
 from ledger.adapters.orm import Deployment  # noqa: E402
+from ledger.domain.codes import Program  # noqa: E402
 from ledger.feeds import safecsv  # noqa: E402
 from ledger.service.deployment import ensure_deployment  # noqa: E402
 from ledger.service.runtime import Runtime  # noqa: E402
@@ -39,6 +40,12 @@ BENCH_DIR = ROOT / "bench"
 ACCOUNT_KEY = "bench-account-key-0123456789abcdef"
 REF_KEY = "bench-ref-key-0123456789abcdef-0123"
 DISTRICTS = 25
+BIKE = int(Program.BIKE)
+
+
+def scaled(n: int, scale: float, minimum: int = 1) -> int:
+    """``n`` times the bench's ``--scale``, at least ``minimum``."""
+    return max(minimum, round(n * scale))
 
 
 def say(msg: str) -> None:

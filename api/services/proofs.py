@@ -10,31 +10,50 @@ from api.schemas import ProofOut, StorageProofOut
 from api.services.common import anchor_out
 from bridge import proofs
 from bridge.client import to_bytes32
+from bridge.proof_cache import CachedProof, ProofCache
+
+#: the key of the app's ProofCache in ``AppContext.cache``
+CACHE_KEY = "proofs"
 
 
-def fetch(ctx: AppContext, account: str, anchor: Anchor) -> dict[str, Any]:
-    """The wire-form proof at the anchor block; 503 if the chain no longer has that block."""
+def proof_cache(ctx: AppContext) -> ProofCache:
+    """The app's cache of headers and proofs (one per app, built on first use)."""
+    cache = ctx.cache.get(CACHE_KEY)
+    if cache is None:
+        cache = ctx.cache.setdefault(CACHE_KEY, ProofCache())
+    assert isinstance(cache, ProofCache)
+    return cache
+
+
+def fetch_verified(ctx: AppContext, account: str, anchor: Anchor) -> CachedProof:
+    """The verified proof at the anchor block, cached per (account, block); 503 if the chain
+    no longer has that block."""
     try:
-        raw = proofs.fetch_account_proof(
-            ctx.w3, anchor.contract, to_bytes32(account), anchor.block_number
+        found = proof_cache(ctx).account_proof(
+            ctx.w3, anchor.contract, to_bytes32(account), anchor.block_number, anchor.block_hash
         )
     except proofs.ProofError as exc:
         raise ServiceUnavailable(f"the node cannot prove the anchor block: {exc}") from exc
     except OSError as exc:
         raise ServiceUnavailable(f"chain unreachable: {type(exc).__name__}") from exc
-    if str(raw["block_hash"]).lower() != anchor.block_hash.lower():
+    if str(found.raw["block_hash"]).lower() != anchor.block_hash.lower():
         raise ServiceUnavailable(
             "the anchor block was replaced on chain (reorg); retry once the indexer caught up",
-            {"anchor": anchor.block_hash, "chain": raw["block_hash"]},
+            {"anchor": anchor.block_hash, "chain": found.raw["block_hash"]},
         )
-    return raw
+    return found
+
+
+def fetch(ctx: AppContext, account: str, anchor: Anchor) -> dict[str, Any]:
+    """The wire-form proof at the anchor block (shared: read it, never change it)."""
+    return fetch_verified(ctx, account, anchor).raw
 
 
 def account_proof(ctx: AppContext, account: str) -> ProofOut:
     with ctx.sessions() as s:
         anchor = ctx.current_anchor(s)
-    raw = fetch(ctx, account, anchor)
-    state = proofs.verify_account_proof(raw, account, anchor.contract)  # sanity, cheap
+    found = fetch_verified(ctx, account, anchor)
+    raw, state = found.raw, found.state
     return ProofOut(
         account=account,
         anchor=anchor_out(anchor),

@@ -1,0 +1,55 @@
+"""The proof part: reads with EIP-1186 proofs against the mirror run's chain and accounts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from bench_common import (
+    Env,
+    say,
+)
+from bench_load import load_test, serve_api
+from bench_profile import spy
+
+
+def part_proof(env: Env, seconds: float, workers: int, profile: bool) -> dict[str, Any]:
+    """Reads with EIP-1186 proofs against the mirror run's chain and accounts."""
+    from api.auth import create_api_key
+    from ledger.adapters.orm import Account
+
+    key = create_api_key(env.rt.sessions, "bench-proof", ["auditor"]).key
+    with env.rt.sessions() as s:
+        accounts = list(s.scalars(sa.select(Account.account_id).limit(20_000)))
+    with serve_api(env.env_vars(), workers) as (api_url, pid):
+        import httpx
+
+        r = httpx.get(
+            f"{api_url}/v1/accounts/{accounts[0]}/proof",
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=30,
+        )
+        if r.status_code != 200:
+            raise RuntimeError(f"proof read failed: {r.status_code} {r.text[:300]}")
+        say(f"proof: load {seconds:.0f}s at concurrency 32")
+        with spy(pid, seconds, "api-proof", enabled=profile):
+            res = load_test(
+                api_url,
+                key,
+                accounts,
+                "/proof",
+                seconds,
+                32,
+                env.data_dir,
+                {"server": pid, "anvil": env.anvil.proc.pid if env.anvil.proc else 0},
+            )
+    say(f"proof: {res['rps']:,.0f} req/s, p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms")
+    return {
+        "api_verified_rps": round(res["rps"], 1),
+        "api_verified_p50_ms": res["p50_ms"],
+        "api_verified_p99_ms": res["p99_ms"],
+        "api_verified_errors": res["errors"],
+        "api_verified_server_cpu_ms_per_req": res.get("cpu_ms_per_req_server"),
+        "api_verified_anvil_cpu_ms_per_req": res.get("cpu_ms_per_req_anvil"),
+        "api_verified_accounts": len(accounts),
+    }
