@@ -97,6 +97,10 @@ class EntryEvent:
     The fields are those of the event's packed ``entry`` word (``ledger.domain.hashchain``) plus
     ``account`` and ``ref``. The log carries no hash-chain head: replay the account's entries with
     ``hashchain.next_head`` (:attr:`chain_entry` gives the input) to get it.
+
+    Why this shape: a log read from the node, before it is stored, needs its chain position
+    (block, transaction, log index) to be indexed and proven; the other shapes of an entry are
+    listed with `ledger.domain.hashchain.Entry`.
     """
 
     account: bytes

@@ -32,7 +32,7 @@ def program_code(value: str | int) -> int:
     """Program code from a name (``CAR``) or a number."""
     if isinstance(value, int) or str(value).isdigit():
         return int(value)
-    return int(Program[str(value).upper()])
+    return int(Program.parse(str(value)))
 
 
 def reason_code(value: str | int | None) -> int:

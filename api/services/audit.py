@@ -26,9 +26,8 @@ from ledger.domain.codes import EntryKind, Program
 from ledger.domain.errors import InvalidValue
 from ledger.domain.hashchain import ZERO_HEAD, next_head
 from ledger.domain.hashchain import Entry as ChainEntry
+from ledger.domain.lots import CREDIT_KINDS
 from ledger.service.corrections import reasons_by_tx
-
-CREDIT_KINDS = (int(EntryKind.GRANT), int(EntryKind.CONVERSION_IN), int(EntryKind.MERGE_IN))
 
 
 def _hex(b: bytes) -> str:

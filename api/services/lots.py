@@ -3,7 +3,7 @@
 The contract expires lapsed mileage before every spend (contracts/README.md, "Expiry"): mileage
 granted at ``t`` is spendable while ``now < t + validity``, ``now`` being the block's timestamp.
 So what a wallet can spend is ``balance - lapsed``, with ``lapsed`` the unspent lots (FIFO replay,
-:mod:`api.services.expiry`) whose validity ended at or before the chain's latest block.
+:mod:`ledger.domain.lots`) whose validity ended at or before the chain's latest block.
 """
 
 from __future__ import annotations
@@ -16,46 +16,12 @@ from sqlalchemy.orm import Session
 from api.context import AppContext
 from api.errors import InsufficientBalance, MileageLapsed
 from api.schemas import utc_iso
-from api.services.expiry import Lot, SourceLots, expiring, replay_lots
-from ledger.adapters.orm import Entry, IndexCursor
-from ledger.domain.checkpoints import EntryView
-from ledger.domain.codes import EntryKind, Program
+from ledger.adapters.orm import IndexCursor
+from ledger.domain.codes import Program
+from ledger.domain.lots import expiring
+from ledger.service.lots import account_lots
 
 VALIDITY_WORDS = "the program's validity period (5 years)"
-
-#: credit kinds (a MERGE_IN carries the source's older grant dates)
-CREDIT_KINDS = (int(EntryKind.GRANT), int(EntryKind.CONVERSION_IN), int(EntryKind.MERGE_IN))
-
-
-def load_views(session: Session, account: str, max_block: int) -> list[EntryView]:
-    rows = session.execute(
-        sa.select(Entry.seq, Entry.kind, Entry.program, Entry.amount, Entry.ref, Entry.timestamp)
-        .where(Entry.account_id == account, Entry.block_number <= max_block)
-        .order_by(Entry.seq)
-    ).all()
-    return [
-        EntryView(int(r[0]), int(r[1]), int(r[2]), int(r[3]), str(r[4]), int(r[5])) for r in rows
-    ]
-
-
-def _source_for(session: Session, max_block: int, depth: int) -> SourceLots:
-    """Lots a merged source account moved, replayed up to its MERGE_OUT (8 levels deep)."""
-
-    def source(src: str, program: int) -> list[Lot] | None:
-        if depth >= 8:
-            return None
-        views = load_views(session, src, max_block)
-        lots = replay_lots(
-            views, _source_for(session, max_block, depth + 1), stop_at_merge_out=program
-        )
-        return lots.get(program, [])
-
-    return source
-
-
-def account_lots(session: Session, account: str, max_block: int) -> dict[int, list[Lot]]:
-    """Unspent lots per program of ``account`` at ``max_block``."""
-    return replay_lots(load_views(session, account, max_block), _source_for(session, max_block, 0))
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,10 +29,12 @@ from api.schemas import (
     utc_iso,
 )
 from api.services.common import anchor_out, entry_out, program_name
-from api.services.expiry import expiring
-from api.services.lots import CREDIT_KINDS, Lapse, account_lots, lapses, may_have_lapsed
-from ledger.adapters.orm import Entry
+from api.services.lots import Lapse, lapses, may_have_lapsed
+from ledger.adapters.db import RawStatement
+from ledger.adapters.orm import Balance, Entry, IndexCursor
 from ledger.domain.codes import EntryKind, Program
+from ledger.domain.lots import CREDIT_KINDS, expiring
+from ledger.service.lots import account_lots
 
 
 class BadCursor(ApiError):
@@ -41,24 +44,53 @@ class BadCursor(ApiError):
     code = "validation_error"
 
 
-_BALANCES_SQL = (
-    "SELECT c.block_number, c.block_hash, b.program, b.balance FROM index_cursor c "
-    "LEFT JOIN balances b ON b.account_id = {p} WHERE c.name = {p}"
-)
-_OLDEST_SQL = (
-    "SELECT program, MIN(CASE WHEN kind = {merge} THEN 0 ELSE timestamp END) FROM entries "
-    "WHERE account_id = {p} AND kind IN ({kinds}) AND block_number <= {p} GROUP BY program"
-)
 _PROGRAMS = tuple((p.name, int(p)) for p in Program)
 
 
-def _sql(ctx: AppContext, template: str) -> str:
-    sql = ctx.cache.get(template)
-    if sql is None:
-        p = "?" if ctx.engine.dialect.paramstyle == "qmark" else "%s"
-        kinds = ", ".join(str(k) for k in CREDIT_KINDS)
-        sql = ctx.cache[template] = template.format(p=p, merge=int(EntryKind.MERGE_IN), kinds=kinds)
-    return sql
+def _balances_query() -> sa.Select[Any]:
+    """The cursor row joined with the account's balance rows (one snapshot for both)."""
+    cursor, balance = IndexCursor.__table__, Balance.__table__
+    return (
+        sa.select(cursor.c.block_number, cursor.c.block_hash, balance.c.program, balance.c.balance)
+        .select_from(cursor.outerjoin(balance, balance.c.account_id == sa.bindparam("account")))
+        .where(cursor.c.name == sa.bindparam("cursor"))
+    )
+
+
+def _code(value: int) -> sa.ColumnClause[Any]:
+    """A code inlined in a query (a constant of its plan, not a parameter)."""
+    return sa.literal_column(str(int(value)))
+
+
+def _oldest_query() -> sa.Select[Any]:
+    """The oldest credit time per program of the account up to a block (0 for a merge, which
+    carries older lots)."""
+    entry = Entry.__table__
+    return (
+        sa.select(
+            entry.c.program,
+            sa.func.min(
+                sa.case(
+                    (entry.c.kind == _code(EntryKind.MERGE_IN), _code(0)), else_=entry.c.timestamp
+                )
+            ),
+        )
+        .where(
+            entry.c.account_id == sa.bindparam("account"),
+            entry.c.kind.in_([_code(k) for k in CREDIT_KINDS]),
+            entry.c.block_number <= sa.bindparam("block"),
+        )
+        .group_by(entry.c.program)
+    )
+
+
+def _raw(ctx: AppContext, build: Callable[[], sa.Select[Any]]) -> RawStatement:
+    """``build()``'s statement compiled once for the app's database."""
+    key = f"raw:{build.__name__}"
+    raw = ctx.cache.get(key)
+    if raw is None:
+        raw = ctx.cache[key] = RawStatement.compile(ctx.engine, build())
+    return raw
 
 
 def _utc_or_none(ts: int | None) -> str | None:
@@ -77,10 +109,14 @@ def balances(ctx: AppContext, account: str) -> dict[str, Any]:
     conn = ctx.engine.raw_connection()
     try:
         cur = conn.cursor()
-        cur.execute(_sql(ctx, _BALANCES_SQL), (account, ctx.cursor_name or "entries"))
+        query = _raw(ctx, _balances_query)
+        cur.execute(
+            query.sql, query.params({"account": account, "cursor": ctx.cursor_name or "entries"})
+        )
         rows = cur.fetchall()
         anchor = ctx.anchor_from_row(rows[0][0] if rows else None, rows[0][1] if rows else None)
-        cur.execute(_sql(ctx, _OLDEST_SQL), (account, anchor.block_number))
+        query = _raw(ctx, _oldest_query)
+        cur.execute(query.sql, query.params({"account": account, "block": anchor.block_number}))
         oldest = {int(r[0]): int(r[1]) for r in cur.fetchall()}
         cur.close()
     finally:

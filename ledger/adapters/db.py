@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy import ClauseElement, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from ledger.adapters.private_files import narrow_existing, private_dir, private_file
 
@@ -58,6 +60,31 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One database transaction: commits on success, rolls back on any exception."""
     with factory() as session, session.begin():
         yield session
+
+
+@dataclass(frozen=True)
+class RawStatement:
+    """A Core statement compiled once for an engine's DB-API driver, to run on a raw cursor:
+    for a hot read path that cannot afford SQLAlchemy's per-execution work, without writing
+    SQL text by hand. Its bind parameters are named (``sa.bindparam``); constants are inlined.
+    """
+
+    sql: str
+    order: tuple[str, ...] | None
+    """Bind names in placeholder order for a positional driver (SQLite); None: named."""
+
+    @classmethod
+    def compile(cls, engine: Engine, statement: ClauseElement) -> RawStatement:
+        compiled = statement.compile(dialect=engine.dialect)
+        assert isinstance(compiled, SQLCompiler)
+        order = tuple(compiled.positiontup or ()) if compiled.positional else None
+        return cls(str(compiled), order)
+
+    def params(self, values: Mapping[str, Any]) -> Sequence[Any] | Mapping[str, Any]:
+        """The parameters for ``cursor.execute(self.sql, ...)``."""
+        if self.order is None:
+            return dict(values)
+        return tuple(values[name] for name in self.order)
 
 
 def alembic_config(url: str) -> Any:

@@ -270,7 +270,11 @@ class Operation(Base):
 
 
 class Entry(Base):
-    """An indexed ``EntryRecorded`` event: the database's copy of the on-chain trail."""
+    """An indexed ``EntryRecorded`` event: the database's copy of the on-chain trail.
+
+    Why this shape: the stored entry, with hex ids and its chain position (block, transaction,
+    log) and the hash-chain head after it; the other shapes are listed with
+    `ledger.domain.hashchain.Entry`."""
 
     __tablename__ = "entries"
     account_id: Mapped[str] = mapped_column(String(HEX32), primary_key=True)

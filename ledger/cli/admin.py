@@ -47,7 +47,7 @@ def _admin() -> None:
 
 
 def _program(value: str, hint: str = "--program") -> Program:
-    from ledger.service.admin_ops import AdminError, parse_program
+    from ledger.service.admin_tx import AdminError, parse_program
 
     try:
         return parse_program(value)
@@ -56,7 +56,7 @@ def _program(value: str, hint: str = "--program") -> Program:
 
 
 def _report(outcome: object) -> None:
-    from ledger.service.admin_ops import Outcome
+    from ledger.service.admin_tx import Outcome
 
     assert isinstance(outcome, Outcome)
     if outcome.unchanged:

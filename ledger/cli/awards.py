@@ -19,7 +19,7 @@ import typer
 
 from ledger.cli._common import friendly_errors
 from ledger.domain.codes import AWARDED_PROGRAMS, Program
-from ledger.domain.errors import InvalidValue
+from ledger.domain.errors import InvalidValue, UnknownProgramName
 from ledger.feeds import ComputedAward, FeedOptions, check_org_period, iter_awards, safecsv
 from ledger.settings import get_settings
 
@@ -40,12 +40,9 @@ def _awards() -> None:
 
 def _program(value: str) -> Program:
     try:
-        program = Program[value.strip().upper()]
-    except KeyError:
-        program = None
-    if program not in AWARDED_PROGRAMS or program is None:
-        raise typer.BadParameter(f"{value!r} is not a feed program; use one of {_PROGRAM_NAMES}")
-    return program
+        return Program.parse(value, AWARDED_PROGRAMS)
+    except UnknownProgramName as exc:
+        raise typer.BadParameter(exc.problem) from None
 
 
 def _row(award: ComputedAward) -> list[str]:

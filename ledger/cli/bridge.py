@@ -110,7 +110,7 @@ def run(
     settings = rt.settings
     have = set(available_roles(settings))
     if program:
-        programs = [Program[p.upper()].name for p in program]
+        programs = [Program.parse(p).name for p in program]
     elif settings.private_key is not None:
         programs = [p.name for p in AWARDED_PROGRAMS]
     else:

@@ -32,7 +32,7 @@ def correct(
     """Reverse an award that was granted in error (admin key: it holds CORRECTOR_ROLE after
     `mileage deploy`). The award must be on chain (mined); the correction debits its account (or
     the account it was merged into) and can never take more than what is left unspent of it."""
-    from ledger.service.admin_ops import correct_award
+    from ledger.service.corrections import correct_award
 
     res = correct_award(
         Runtime.open(),

@@ -8,6 +8,7 @@ import typer
 
 from ledger.cli._common import friendly_errors
 from ledger.domain.codes import Program
+from ledger.domain.errors import UnknownProgramName
 from ledger.service.runtime import Runtime
 
 app = typer.Typer()
@@ -26,9 +27,9 @@ def expire(
     from ledger.service.chain_ops import expire_program
 
     try:
-        prog = Program[program.upper()]
-    except KeyError:
-        raise typer.BadParameter(f"unknown program {program!r}", param_hint="--program") from None
+        prog = Program.parse(program)
+    except UnknownProgramName as exc:
+        raise typer.BadParameter(exc.problem, param_hint="--program") from None
     res = expire_program(Runtime.open(), prog, account or None)
     typer.echo(
         f"{prog.name}: {res.checked} accounts checked, {res.due} due, "

@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from ledger.cli._common import friendly_errors
 from ledger.domain.codes import Program
+from ledger.domain.errors import UnknownProgramName
 from ledger.feeds import safecsv
 from ledger.feeds.formats import FeedOptions
 from ledger.feeds.model import Reject
@@ -44,9 +45,9 @@ def import_(
     """Validate, compute and record the awards of FILE, all or nothing: if any row is rejected
     nothing is recorded and the rejects report lists every bad row."""
     try:
-        prog = Program[program.upper()]
-    except KeyError:
-        raise typer.BadParameter(f"unknown program {program!r}", param_hint="--program") from None
+        prog = Program.parse(program)
+    except UnknownProgramName as exc:
+        raise typer.BadParameter(exc.problem, param_hint="--program") from None
     rt = Runtime.open()
     total = count_rows(file)
     bar = tqdm(

@@ -46,7 +46,11 @@ class CheckpointError(LedgerError):
 
 
 class EntryLike(Protocol):
-    """The fields of an entry the replay reads (an indexed row or a decoded event)."""
+    """The fields of an entry the replays read (`replay_positions`, `ledger.domain.lots`).
+
+    Why a protocol: the replays take the database's rows as they come (ORM
+    `ledger.adapters.orm.Entry`, no copy) as well as `EntryView` records; they need only these
+    six fields, ``ref`` as 0x-hex."""
 
     @property
     def seq(self) -> int: ...
@@ -93,8 +97,11 @@ def decode_position(word: int) -> PositionState:
 
 @dataclass(frozen=True)
 class EntryView:
-    """An entry's fields the replays read (a decoded event, or a row read without the ORM);
-    ``ref`` is 0x-hex."""
+    """An entry's fields the replays read, as a plain record; ``ref`` is 0x-hex.
+
+    Why this shape: an `EntryLike` for when there is no ORM row, i.e. entries selected column by
+    column (`ledger.service.lots`, cheaper than loading ORM objects on the wallet's read path) or
+    decoded from events (the contract tests' replays)."""
 
     seq: int
     kind: int

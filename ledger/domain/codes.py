@@ -6,7 +6,10 @@ These values are fixed by `docs/DESIGN.md`; change them only together with every
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import IntEnum, StrEnum
+
+from ledger.domain.errors import UnknownProgramName
 
 
 class Program(IntEnum):
@@ -19,6 +22,17 @@ class Program(IntEnum):
     ECO_SEASON = 5
     CAR_SEASON = 6
     SEOUL = 7
+
+    @classmethod
+    def parse(cls, text: str, among: Iterable[Program] | None = None) -> Program:
+        """The program named ``text`` (any case, surrounding spaces ignored), one of ``among``
+        (default: every program). Raises `UnknownProgramName` naming the allowed programs."""
+        allowed = tuple(cls) if among is None else tuple(among)
+        program = cls.__members__.get(text.strip().upper())
+        if program is None or program not in allowed:
+            names = tuple(p.name for p in allowed)
+            raise UnknownProgramName(text, names, exists=program is not None)
+        return program
 
 
 class EntryKind(IntEnum):

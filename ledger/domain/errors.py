@@ -24,6 +24,17 @@ class InvalidValue(LedgerError, ValueError):
         super().__init__(f"{field}: {problem}")
 
 
+class UnknownProgramName(InvalidValue):
+    """A program name that is none of the programs (`ledger.domain.codes.Program.parse`), or a
+    program that is not allowed where it was given; `allowed` names the programs that are."""
+
+    def __init__(self, value: str, allowed: tuple[str, ...], *, exists: bool = False) -> None:
+        self.value = value
+        self.allowed = allowed
+        what = "is not allowed here" if exists else "is not a program"
+        super().__init__("program", f"{value[:40]!r} {what}; use one of {', '.join(allowed)}")
+
+
 class InvalidPeriod(InvalidValue):
     """A period or window is malformed or has the wrong length for its program."""
 

@@ -51,6 +51,15 @@ class Entry:
 
     `kind`, `program` and `reason` are the uint8 codes (pass `EntryKind`, `Program`, `Reason`
     members or plain ints as read from events).
+
+    Why this shape: it is the entry exactly as the contract hashes it (32-byte account and ref,
+    every field range-checked), the only input of the hash chain (`next_head`) and so of every
+    completeness check. An entry has four other shapes, each for one job: the database row
+    (ORM `ledger.adapters.orm.Entry`: hex strings plus the chain position, what the API serves),
+    a decoded log before it is stored (`bridge.client.EntryEvent`: adds block, transaction and
+    log index), the six fields the replays read (`ledger.domain.checkpoints.EntryLike`, with
+    `EntryView` as its plain record when no database row is at hand), and the indexer's bulk
+    insert tuple (`bridge.indexer.EntryRow`, positional for speed).
     """
 
     account: bytes

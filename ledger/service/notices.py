@@ -3,7 +3,7 @@
 Three lists, each holding only what a message needs (citizen id, account, amounts and dates):
 
 - ``expiring``: mileage that lapses within N days unless spent (the plans notify every two
-  months), replayed from the indexed entries like the API's ``/expiring`` (FIFO lots);
+  months), replayed from the indexed entries like the API's ``/expiring`` (ledger.domain.lots);
 - ``awards``: award confirmations of a program's round (the award is final on chain; the date
   is the block time of its GRANT entry);
 - ``usage_rise``: members whose usage rose 10 % or more in a round (no award, an energy-saving
@@ -33,7 +33,9 @@ from ledger.adapters.orm import (
 from ledger.domain.codes import EntryKind, Flag, Program
 from ledger.domain.errors import InvalidValue
 from ledger.domain.koreatime import kst
+from ledger.domain.lots import expiring as due_lots
 from ledger.feeds import safecsv
+from ledger.service.lots import account_lots
 
 FORMATS = ("csv", "json")
 CURSOR_NAME = "entries"  # bridge.indexer.CURSOR_NAME
@@ -99,9 +101,6 @@ def expiring(
     """Mileage lapsing within ``within_days`` of ``now`` (unix s), per account, program and
     expiry date, at the indexer's cursor. Only accounts that can hold such lots are replayed:
     a positive balance and a credit old enough to lapse (or a merge, which carries old lots)."""
-    from api.services.expiry import expiring as due_lots
-    from api.services.lots import account_lots
-
     if within_days < 0:
         raise InvalidValue("within_days", f"{within_days} is negative; pass 0 or more days")
     until = now + within_days * 86400

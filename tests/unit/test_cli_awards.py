@@ -86,7 +86,8 @@ def test_unknown_program(tmp_path: Path) -> None:
     path = write(tmp_path, "x\n")
     result = runner.invoke(awards.app, ["compute", "-p", "SEOUL", str(path)])
     assert result.exit_code == 2
-    assert "is not a feed program" in result.output
+    output = " ".join(result.output.split())
+    assert "'SEOUL' is not allowed here; use one of ECO_HOUSEHOLD" in output
 
 
 def test_mounted_in_main_cli(tmp_path: Path) -> None:

@@ -1,6 +1,9 @@
 """The codes must equal docs/DESIGN.md (and contracts/types/Codes.sol)."""
 
+import pytest
+
 from ledger.domain.codes import AWARDED_PROGRAMS, EntryKind, Program, Reason
+from ledger.domain.errors import InvalidValue, UnknownProgramName
 
 
 def test_program_codes() -> None:
@@ -49,3 +52,26 @@ def test_reasons() -> None:
         "MERGE",
     ]
     assert [r.value for r in sorted(Reason)] == list(range(14))
+
+
+def test_program_parse_takes_names_in_any_case() -> None:
+    assert Program.parse("car") is Program.CAR
+    assert Program.parse(" Eco_Household ") is Program.ECO_HOUSEHOLD
+    assert Program.parse("BIKE", AWARDED_PROGRAMS) is Program.BIKE
+
+
+@pytest.mark.parametrize("text", ["CARS", "", "3", "CAR BIKE", "SEOUL\x00", "car_"])
+def test_program_parse_refuses_what_is_no_program_and_names_the_programs(text: str) -> None:
+    with pytest.raises(UnknownProgramName) as caught:
+        Program.parse(text)
+    assert isinstance(caught.value, InvalidValue) and caught.value.field == "program"
+    assert "is not a program; use one of ECO_HOUSEHOLD, ECO_ORG, CAR, BIKE, ECO_SEASON, " in str(
+        caught.value
+    )
+    assert caught.value.allowed == tuple(p.name for p in Program)
+
+
+def test_program_parse_refuses_a_program_outside_those_allowed() -> None:
+    with pytest.raises(UnknownProgramName, match="'seoul' is not allowed here") as caught:
+        Program.parse("seoul", AWARDED_PROGRAMS)
+    assert caught.value.allowed == tuple(p.name for p in AWARDED_PROGRAMS)

@@ -1,4 +1,8 @@
-"""Mileage about to expire, recomputed from an account's indexed entries (pure, no I/O).
+"""Unspent lots and what of them lapses: the FIFO replay of an account's entries (pure, no I/O).
+
+The one implementation of the lots: the wallet's balances and ``/expiring`` (api.services.lots,
+api.services.wallet) and the expiry notices (ledger.service.notices) read them through
+:mod:`ledger.service.lots`, which loads the entries.
 
 Mileage is valid for the program's validity (5 years) from its grant date and is used
 first-in-first-out (PROGRAM_RULES §3). Replaying the entries in sequence order keeps, per program,
@@ -16,12 +20,20 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
-from ledger.domain.checkpoints import EntryView
+from ledger.domain.checkpoints import EntryLike
 from ledger.domain.codes import EntryKind
+
+#: 5 years = 1,826 days (PROGRAM_RULES §3), the plan's validity when the contract is unreachable.
+DEFAULT_VALIDITY = 1826 * 86400
+#: credit kinds as stored codes (a MERGE_IN carries the source's older grant dates)
+CREDIT_KINDS: tuple[int, ...] = tuple(int(k) for k in EntryKind if k.is_credit)
 
 
 @dataclass(frozen=True)
 class Lot:
+    """Unspent mileage of one credit: ``amount`` of ``program`` granted at ``granted_at`` (unix
+    seconds); ``ref`` is the award id of a GRANT (a CORRECTION takes from it first)."""
+
     program: int
     granted_at: int
     amount: int
@@ -49,7 +61,7 @@ def _take_fifo(lots: list[Lot], amount: int) -> tuple[list[Lot], list[Lot]]:
 
 
 def replay_lots(
-    entries: Iterable[EntryView],
+    entries: Iterable[EntryLike],
     source_lots: SourceLots | None = None,
     *,
     stop_at_merge_out: int | None = None,
