@@ -109,6 +109,8 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
         external
         onlyRole(DEFAULT_ADMIN_ROLE)
     {
+        // The only place a program becomes registered: `registered` implies 1 <= program <=
+        // PROGRAM_MAX, the bound `_credit`'s unchecked slot arithmetic relies on.
         if (program == 0 || program > Codes.PROGRAM_MAX) revert UnknownProgram(program);
         if (_programs[program].registered) revert ProgramAlreadyRegistered(program);
         if (validity == 0) revert InvalidValidity(program, validity);
@@ -327,6 +329,8 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
 
     /// @inheritdoc IMileageLedger
     function setDonationConsent(bytes32 account, bool consent) external onlyRole(REGISTRAR_ROLE) {
+        // Under the ledger-wide pause too: consent decides the reason of later EXPIRY entries.
+        if (_paused) revert LedgerPaused();
         if (account == bytes32(0)) revert InvalidAccount(account);
         _requireLive(account);
         uint256[8] storage w = _accounts[account];
@@ -500,6 +504,9 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
         uint256[8] storage w = _accounts[account];
         uint256 word;
         // `w[program]` by hand: the compiler reloads the word before storing it (+100 gas a grant).
+        // No bounds check here: every caller passed `program` through {_active}, and only programs
+        // 1..PROGRAM_MAX can be registered ({registerProgram}), so `w.slot + program` is one of
+        // the 7 position words and never the account word or another account's slot.
         assembly ("memory-safe") {
             word := sload(add(w.slot, program))
         }
@@ -661,7 +668,8 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
         used = period.used;
     }
 
-    /// @dev The program's config if it may change balances now; reverts otherwise.
+    /// @dev The program's config if it may change balances now; reverts otherwise. A program
+    /// that passes is in 1..PROGRAM_MAX (see {registerProgram}).
     function _active(uint8 program) private view returns (ProgramConfig memory cfg) {
         if (_paused) revert LedgerPaused();
         cfg = _programs[program];

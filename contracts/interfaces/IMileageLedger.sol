@@ -31,58 +31,112 @@ interface IMileageLedger {
     // Errors
     // ---------------------------------------------------------------------------------------
 
-    /// @notice `program` is 0, above 7, or not registered (or already registered, for registerProgram).
+    /// @notice `program` is 0, above 7, or not registered.
+    /// @param program the program code given
     error UnknownProgram(uint8 program);
     /// @notice `program` was registered before; registration happens once.
+    /// @param program the program code given
     error ProgramAlreadyRegistered(uint8 program);
     /// @notice A validity period of 0 seconds was given for `program`.
+    /// @param program the program being registered
+    /// @param validity the validity given (0)
     error InvalidValidity(uint8 program, uint32 validity);
     /// @notice A route rate is malformed: a zero denominator, or a route from a program to itself.
+    /// @param from the debited program given
+    /// @param to the credited program given
+    /// @param numerator the numerator given
+    /// @param denominator the denominator given
     error InvalidRoute(uint8 from, uint8 to, uint64 numerator, uint64 denominator);
     /// @notice No conversion route is open from `from` to `to`.
+    /// @param from the debited program
+    /// @param to the credited program
     error RouteNotAllowed(uint8 from, uint8 to);
     /// @notice The whole ledger is paused.
     error LedgerPaused();
     /// @notice `program` is paused.
+    /// @param program the paused program
     error ProgramPaused(uint8 program);
     /// @notice An award in a batch has award number 0, a zero account or a zero amount.
+    /// @param awardNo the award's number
+    /// @param account the award's account
+    /// @param amount the award's amount
     error InvalidAward(uint64 awardNo, bytes32 account, uint96 amount);
     /// @notice Award `awardNo` of `amount` exceeds the program's largest single award `maxAward`.
+    /// @param program the batch's program
+    /// @param awardNo the award's number
+    /// @param maxAward the program's largest single award
+    /// @param amount the award's amount
     error AwardTooLarge(uint8 program, uint64 awardNo, uint96 maxAward, uint96 amount);
     /// @notice Award `awardNo` of `amount` would take the program's issuance in `fiscalYear`
     /// past `budget`; `used` is what was issued in that year before this award.
+    /// @param program the batch's program
+    /// @param fiscalYear the fiscal year of the batch's block
+    /// @param awardNo the award's number
+    /// @param budget the budget of that year
+    /// @param used the amount issued in that year before this award (earlier awards of the batch included)
+    /// @param amount the award's amount
     error BudgetExceeded(uint8 program, uint16 fiscalYear, uint64 awardNo, uint96 budget, uint96 used, uint96 amount);
     /// @notice `account` was merged into `successor` and takes no further entries.
+    /// @param account the merged account given
+    /// @param successor the account it was merged into
     error AccountMerged(bytes32 account, bytes32 successor);
     /// @notice `account` holds `balance` of `program` (after expiring lapsed mileage), less than `amount`.
+    /// @param account the account debited
+    /// @param program the program debited
+    /// @param balance its balance after expiry
+    /// @param amount the amount to debit
     error InsufficientBalance(bytes32 account, uint8 program, uint256 balance, uint256 amount);
     /// @notice `reason` is not a reason a spender may use (TAX_PAYMENT .. DONATION, 2..9).
+    /// @param reason the reason code given
     error InvalidReason(uint8 reason);
     /// @notice An amount of 0 was given where a positive amount is required.
     error ZeroAmount();
     /// @notice The zero account id was given.
+    /// @param account the account id given (0)
     error InvalidAccount(bytes32 account);
     /// @notice Converting `amount` from `from` to `to` credits nothing at the route's rate.
+    /// @param from the debited program
+    /// @param to the credited program
+    /// @param amount the amount to convert
     error ConversionRoundsToZero(uint8 from, uint8 to, uint96 amount);
     /// @notice A computed amount `value` does not fit: amounts are 96-bit, and an account's
     /// cumulative credits in one program 40-bit (1.09 x 10^12 KRW until it is spent to zero).
+    /// @param value the amount that does not fit
     error AmountOverflow(uint256 value);
     /// @notice Award number `awardNo` was never recorded in `program` (numbers are per program),
     /// so it cannot be corrected: check the award's program and number.
+    /// @param program the program given
+    /// @param awardNo the award number given
     error AwardNotRecorded(uint8 program, uint64 awardNo);
     /// @notice Correcting award `awardNo` by `amount` exceeds the `remaining` unspent part of it.
+    /// @param awardNo the award's number
+    /// @param remaining the unspent part of the checkpoint credited at `grantedAt` (0: no
+    /// credit at that time is live)
+    /// @param amount the amount to reverse
     error CorrectionExceedsRemaining(uint64 awardNo, uint96 remaining, uint96 amount);
     /// @notice An account cannot be merged into itself.
+    /// @param account the account given as both `from` and `into`
     error SameAccount(bytes32 account);
     /// @notice `account` has 65,535 live grant dates in `program`; expire or spend before granting more.
+    /// @param account the account credited
+    /// @param program the program credited
     error TooManyCheckpoints(bytes32 account, uint8 program);
     /// @notice `account` holds `count` live older checkpoints in `program` and this call needs
     /// them: pass the list (see `live` on {expire}; `mileage` builds it from the indexed entries).
+    /// @param account the account
+    /// @param program the program
+    /// @param count the number of live checkpoints the chain holds
     error LiveCheckpointsRequired(bytes32 account, uint8 program, uint256 count);
     /// @notice The `given` list is not `account`'s live checkpoints in `program` (`count` of
     /// them): it is stale or wrong; rebuild it from the account's entries up to the current block.
+    /// @param account the account
+    /// @param program the program
+    /// @param count the number of live checkpoints the chain holds
+    /// @param given the length of the list given
     error LiveCheckpointsMismatch(bytes32 account, uint8 program, uint256 count, uint256 given);
     /// @notice Two arrays that go together have different lengths (`expected`, `given`).
+    /// @param expected the length required
+    /// @param given the length given
     error LengthMismatch(uint256 expected, uint256 given);
 
     // ---------------------------------------------------------------------------------------
@@ -210,19 +264,26 @@ interface IMileageLedger {
     /// @param from the debited program
     /// @param to the credited program
     /// @param numerator credited = amount * numerator / denominator, rounded down
-    /// @param denominator see numerator; must not be 0
+    /// @param denominator see numerator; must not be 0 (and `from` must differ from `to`: {InvalidRoute})
     function setRoute(uint8 from, uint8 to, uint64 numerator, uint64 denominator) external;
 
     // ---------------------------------------------------------------------------------------
     // Pausing (PAUSER_ROLE)
     // ---------------------------------------------------------------------------------------
 
-    /// @notice Pauses or unpauses every balance-changing function.
+    /// @notice Pauses or unpauses every balance-changing function (grants, conversions,
+    /// deductions, expiry, corrections, merges) and {setDonationConsent}; they revert with
+    /// {LedgerPaused}. Admin configuration, roles and views stay available. Setting the state it
+    /// already has succeeds and emits {PauseSet} again.
+    /// @dev Home-grown rather than OpenZeppelin's `Pausable` (contracts/README.md "Pause"): its
+    /// storage flag would move the account mapping from slot 3 to slot 4 (the eth_getProof
+    /// formulas), and the per-program pause has to live in the program's configuration anyway.
     /// @param state true to pause, false to unpause
     function setPaused(bool state) external;
 
-    /// @notice Pauses or unpauses every balance-changing function touching `program`.
-    /// @param program the program code
+    /// @notice Pauses or unpauses every balance-changing function touching `program` (they revert
+    /// with {ProgramPaused}; a merge only if it moves a balance of `program`).
+    /// @param program the program code (registered)
     /// @param state true to pause, false to unpause
     function setProgramPaused(uint8 program, bool state) external;
 
@@ -234,8 +295,10 @@ interface IMileageLedger {
     /// Awards whose number is already recorded in `program` (in an earlier batch or earlier in this
     /// one; numbers are per program) are skipped with {AwardSkipped}; every other award is
     /// recorded with a GRANT entry (ref = its award id).
-    /// @dev Reverts as a whole with {AwardTooLarge}, {BudgetExceeded}, {InvalidAward} or
-    /// {AccountMerged}; each carries the award number (or account) so the bridge can isolate it.
+    /// @dev Reverts as a whole with {AwardTooLarge}, {BudgetExceeded}, {InvalidAward},
+    /// {AccountMerged} or {TooManyCheckpoints}; each carries the award number or the account so
+    /// the bridge can isolate it ({AmountOverflow}: an account's credits past 40 bits, carries
+    /// neither).
     /// @param program the program granted
     /// @param grants the awards
     /// @return skipped the award numbers skipped as already recorded, in batch order
@@ -334,7 +397,8 @@ interface IMileageLedger {
     function mergeAccounts(bytes32 from, bytes32 into, uint256[][] calldata fromLive, uint256[][] calldata intoLive)
         external;
 
-    /// @notice Records whether `account` consents to donating its expiring mileage.
+    /// @notice Records whether `account` consents to donating its expiring mileage (not while the
+    /// ledger is paused: {LedgerPaused}; not for a merged account: {AccountMerged}).
     /// @param account the account
     /// @param consent the consent
     function setDonationConsent(bytes32 account, bool consent) external;
@@ -343,7 +407,8 @@ interface IMileageLedger {
     // Views
     // ---------------------------------------------------------------------------------------
 
-    /// @notice The role that may grant `program`: keccak256(abi.encode("MILEAGE_ISSUER", program)).
+    /// @notice The role that may grant `program`: keccak256(abi.encodePacked("MILEAGE_ISSUER", program))
+    /// (the 14 bytes of the string, then the one byte of the `uint8`).
     /// @param program the program code
     /// @return role the role id
     function issuerRole(uint8 program) external pure returns (bytes32 role);
@@ -373,7 +438,7 @@ interface IMileageLedger {
     function PAUSER_ROLE() external view returns (bytes32 role);
 
     /// @notice The balance of `account` in `program`, including mileage that lapsed but was not
-    /// yet expired (see {expirable}).
+    /// yet expired (see {expirableAt}).
     /// @param account the account
     /// @param program the program
     /// @return balance the balance

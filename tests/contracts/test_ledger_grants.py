@@ -19,6 +19,7 @@ from ledger_helpers import (
     award_id,
     chain_root,
     checkpoint,
+    issuer_role,
     next_head,
     replay_heads,
 )
@@ -204,6 +205,24 @@ def test_unknown_program(ledger):
     ledger.expect(
         "AccessControlUnauthorizedAccount", call=("grantBatch", 0, []), sender=ledger.roles.issuer
     )
+
+
+def test_program_out_of_range_never_reaches_the_position_words(ledger):
+    """`_credit` writes the position word at `slot + program` without a bounds check: it relies
+    on `_active`, which only passes registered programs, i.e. 1..7. Even a key the admin gave
+    the role of program 0, 8 or 255 cannot write next to (or outside) an account's 8 words."""
+    r = ledger.roles
+    a = acct("bound")
+    for program in (0, 8, 255):
+        ledger.tx("grantRole", issuer_role(program), r.issuer, sender=r.admin)
+        ledger.expect(
+            "UnknownProgram",
+            program,
+            call=("grantBatch", program, [(a, 1, 1, award_id(1))]),
+            sender=r.issuer,
+        )
+    assert ledger.call("accountState", a)[0] == 0
+    assert ledger.call("balancesOf", a) == [0] * 8
 
 
 def test_empty_batch(ledger):

@@ -186,6 +186,7 @@ def test_pause_everything_and_one_program(ledger):
         ("expireBatch", (1, [A], [[]]), r.expirer),
         ("correct", (A, 1, 1, award_id(1), 0, 1, []), r.corrector),
         ("mergeAccounts", (A, acct("y"), NO_LISTS, NO_LISTS), r.registrar),
+        ("setDonationConsent", (A, True), r.registrar),
     ):
         ledger.expect("LedgerPaused", call=(fn, *args), sender=who)
     ledger.tx("setPaused", False, sender=r.pauser)
