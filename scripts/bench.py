@@ -646,9 +646,9 @@ def part_api(
     base: Path, scale: float, seconds: float, workers: int, database_url: str | None, profile: bool
 ) -> dict[str, Any]:
     """Balance reads with 1,000,000 accounts in the database."""
-    from api.auth import create_api_key
     from ledger.adapters.db import make_engine, make_sessionmaker, migrate
     from ledger.adapters.orm import Account, Balance, Deployment, IndexCursor
+    from ledger.service.apikeys import create_api_key
 
     n = scaled(1_000_000, scale, 1000)
     data_dir = base / "api"
@@ -778,8 +778,8 @@ def _reset_postgres(url: str) -> None:
 
 def part_proof(env: Env, seconds: float, workers: int, profile: bool) -> dict[str, Any]:
     """Reads with EIP-1186 proofs against the mirror run's chain and accounts."""
-    from api.auth import create_api_key
     from ledger.adapters.orm import Account
+    from ledger.service.apikeys import create_api_key
 
     key = create_api_key(env.rt.sessions, "bench-proof", ["auditor"]).key
     with env.rt.sessions() as s:
