@@ -1,9 +1,11 @@
 """The application context: settings, database, API keys and the (lazy) chain connection.
 
 One instance per app, held on ``app.state.ctx``; routes get it (and its parts) through the
-``Annotated`` dependencies of :mod:`api.deps`. Nothing here talks to the chain at import or
-start: the chain is connected on first use, so the API starts (and ``/healthz`` answers) while
-the node is down.
+``Annotated`` dependencies of :mod:`api.deps`. It is built on the CLI's runtime
+(`ledger.service.runtime.Runtime`), so the API reads the chain through the same checked client
+(the deployment on the node's chain, from the contract this code reads). Nothing here talks to
+the chain at import or start: the chain is connected on first use, so the API starts (and
+``/healthz`` answers) while the node is down.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.auth import KeyStore
 from api.errors import ServiceUnavailable
 from api.metrics import Metrics
-from ledger.adapters.db import make_engine, make_sessionmaker
-from ledger.adapters.orm import Deployment, IndexCursor
+from ledger.adapters.orm import IndexCursor
 from ledger.domain.keys import IdKeys
+from ledger.domain.lots import DEFAULT_VALIDITY
+from ledger.service.runtime import Runtime, find_deployment
 from ledger.settings import Settings
 
 if TYPE_CHECKING:
@@ -53,17 +56,13 @@ class ChainInfo:
 class AppContext:
     """Everything a request may need, built once per app."""
 
-    settings: Settings
-    engine: Engine
-    sessions: sessionmaker[Session]
+    runtime: Runtime
     keys: KeyStore
-    id_keys: IdKeys = field(default_factory=IdKeys, repr=False)
-    """The keys of the on-chain ids (award ids, operation ids; docs/keys.md)."""
     cursor_name: str | None = "entries"  # bridge.indexer.CURSOR_NAME
     max_lag_blocks: int = 20
+    _info: ChainInfo | None = None
     _w3: Web3 | None = None
     _client: LedgerClient | None = None
-    _info: ChainInfo | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _validity: dict[int, int] = field(default_factory=dict)
     _head_cache: tuple[float, int] | None = None
@@ -76,34 +75,35 @@ class AppContext:
     @classmethod
     def build(cls, settings: Settings, engine: Engine | None = None) -> AppContext:
         """The context of an app; refuses (`KeyNotConfigured`) without the id keys outside the
-        embedded demo, before opening the database."""
-        id_keys = settings.id_keys()
-        url = settings.effective_database_url
-        eng = engine
-        if eng is None:
-            eng = (
-                make_engine(url)
-                if url.startswith("sqlite")
-                else make_engine(url, pool_size=16, max_overflow=32)
-            )
-        sessions = make_sessionmaker(eng)
-        return cls(
-            settings=settings,
-            engine=eng,
-            sessions=sessions,
-            keys=KeyStore(sessions),
-            id_keys=id_keys,
+        embedded demo, before opening the database (the API does not migrate it)."""
+        rt = Runtime.open(
+            settings, upgrade=False, engine=engine, pool_size=16, rpc_timeout=10.0, check_node=False
         )
+        return cls(runtime=rt, keys=KeyStore(rt.sessions))
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @property
+    def engine(self) -> Engine:
+        return self.runtime.engine
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        return self.runtime.sessions
+
+    @property
+    def id_keys(self) -> IdKeys:
+        """The keys of the on-chain ids (award ids, operation ids; docs/keys.md)."""
+        return self.runtime.keys
 
     # --- chain ---------------------------------------------------------------------------------
     @property
     def w3(self) -> Web3:
         if self._w3 is None:
-            from bridge.chain import make_web3
-
             with self._lock:
-                if self._w3 is None:
-                    self._w3 = make_web3(self.settings.effective_rpc_url, timeout=10.0, check=False)
+                self._w3 = self.runtime.w3
         return self._w3
 
     def chain_info(self) -> ChainInfo:
@@ -112,19 +112,10 @@ class AppContext:
             return self._info
         address = self.settings.contract_address
         chain_id: int | None = None
-        with self.sessions() as s:
-            q = sa.select(Deployment).order_by(Deployment.id.desc()).limit(1)
-            if address:
-                q = (
-                    sa.select(Deployment)
-                    .where(sa.func.lower(Deployment.address) == address.lower())
-                    .order_by(Deployment.id.desc())
-                    .limit(1)
-                )
-            dep = s.execute(q).scalar_one_or_none()
-            if dep is not None:
-                chain_id = dep.chain_id
-                address = address or dep.address
+        dep = find_deployment(self.sessions, address, None)
+        if dep is not None:
+            chain_id = dep.chain_id
+            address = address or dep.address
         if address is None:
             raise ServiceUnavailable(
                 "no ledger contract: deploy with `mileage deploy` or set MILEAGE_CONTRACT_ADDRESS"
@@ -141,10 +132,16 @@ class AppContext:
 
     @property
     def client(self) -> LedgerClient:
+        """The ledger contract client, checked as the CLI's (`Runtime.client`): 503 when nothing
+        is deployed, or the deployment is of another chain or contract version."""
         if self._client is None:
-            from bridge.client import LedgerClient
+            from bridge.errors import DeploymentError
 
-            self._client = LedgerClient(self.w3, self.chain_info().contract)
+            with self._lock:
+                try:
+                    self._client = self.runtime.client
+                except DeploymentError as exc:
+                    raise ServiceUnavailable(str(exc)) from exc
         return self._client
 
     def chain_head(self, max_age: float = 1.0) -> int:
@@ -222,9 +219,6 @@ class AppContext:
 
 #: seconds before the chain's time is asked again after the node did not answer
 TIME_RETRY_S = 5.0
-
-#: 5 years = 1,826 days (PROGRAM_RULES §3), the plan's validity when the contract is unreachable.
-DEFAULT_VALIDITY = 1826 * 86400
 
 
 def route_open(ctx: AppContext, source: int, target: int, ttl: float = 30.0) -> bool | None:

@@ -28,7 +28,7 @@ def part_api(
     base: Path, scale: float, seconds: float, workers: int, database_url: str | None, profile: bool
 ) -> dict[str, Any]:
     """Balance reads with 1,000,000 accounts in the database."""
-    from api.auth import create_api_key
+    from ledger.service.apikeys import create_api_key
     from ledger.adapters.db import make_engine, make_sessionmaker, migrate
     from ledger.adapters.orm import Account, Balance, Deployment, IndexCursor
 

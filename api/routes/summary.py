@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
 
-from api.auth import OPERATOR_SCOPES
 from api.deps import Caller, Ctx
 from api.errors import error_responses
 from api.services.summary import OperatorSummaryOut, operator_summary
 from api.strict_query import StrictQueryRoute
+from ledger.service.apikeys import OPERATOR_SCOPES
 
 router = APIRouter(
     route_class=StrictQueryRoute,

@@ -38,7 +38,7 @@ def create(
     ] = None,
 ) -> None:
     """Create a key and print it once (store it now: it cannot be shown again)."""
-    from api.auth import create_api_key
+    from ledger.service.apikeys import create_api_key
 
     rt = Runtime.open()
     try:
@@ -59,7 +59,7 @@ def create(
 @friendly_errors
 def list_() -> None:
     """List keys (prefix, scopes, account, state); never the secrets."""
-    from api.auth import list_api_keys
+    from ledger.service.apikeys import list_api_keys
 
     rt = Runtime.open()
     typer.echo(f"{'id':>4}  {'prefix':10} {'state':8} {'name':24} {'scopes':30} account")
@@ -75,7 +75,7 @@ def list_() -> None:
 @friendly_errors
 def revoke(key_id: Annotated[int, typer.Argument(help="the key's id (see `list`)")]) -> None:
     """Revoke a key (takes effect within seconds in running API processes)."""
-    from api.auth import revoke_api_key
+    from ledger.service.apikeys import revoke_api_key
 
     rt = Runtime.open()
     if not revoke_api_key(rt.sessions, key_id):

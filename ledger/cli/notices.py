@@ -12,6 +12,7 @@ import typer
 from ledger.cli._common import friendly_errors
 from ledger.domain.codes import AWARDED_PROGRAMS, Program
 from ledger.domain.errors import InvalidValue
+from ledger.domain.lots import DEFAULT_VALIDITY
 from ledger.service import notices
 from ledger.service.runtime import Runtime
 
@@ -44,8 +45,6 @@ def _emit(text: str, output: Path | None, count: int) -> None:
 
 def _validity(rt: Runtime) -> notices.ValidityLookup:
     """Validity per program from the contract (the plan's 5 years if it cannot be asked)."""
-    from api.context import DEFAULT_VALIDITY
-
     cache: dict[int, int] = {}
 
     def lookup(program: int) -> int:

@@ -19,7 +19,7 @@ app = typer.Typer()
 
 def _demo_keys(emb: Embedded) -> tuple[str, dict[str, str]]:
     """Fresh demo API keys (the previous run's demo keys are revoked) and a demo account."""
-    from api.auth import create_api_key
+    from ledger.service.apikeys import create_api_key
 
     assert emb.rt is not None
     with emb.rt.sessions() as s, s.begin():

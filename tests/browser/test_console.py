@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
-from api.auth import create_api_key
 from bridge.raw_reader import RawLedgerReader
 from bridge.reconcile import reconcile
 from ledger.adapters.orm import Account, Member
 from ledger.domain.rules.bike_payout import Cadence
 from ledger.domain.types import YearMonth
+from ledger.service.apikeys import create_api_key
 from ledger.service.bike_accruals import pay
 from ledger.service.runs import record_reconcile_run
 from tests.keyring import KEYS

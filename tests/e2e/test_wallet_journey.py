@@ -16,7 +16,6 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from api.auth import create_api_key
 from api.client import (
     ApiError,
     MileageClient,
@@ -29,6 +28,7 @@ from api.client import (
 from ledger.adapters.orm import Account, Entry, Member
 from ledger.domain.rules.bike_payout import Cadence
 from ledger.domain.types import YearMonth
+from ledger.service.apikeys import create_api_key
 from ledger.service.bike_accruals import pay
 from tests.keyring import KEYS
 

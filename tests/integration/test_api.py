@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,12 +14,17 @@ from test_api_harness import ApiEnv, acct, make_env
 
 from api.client import ApiError
 from bridge.client import to_bytes32
-from ledger.adapters.orm import ApiKey, Award, IndexCursor, Operation
+from ledger.adapters.orm import ApiKey, Award, AwardWindow, IndexCursor, Operation
+from ledger.domain.codes import Program
 from ledger.domain.rules.bike_payout import Cadence
 from ledger.domain.types import YearMonth
+from ledger.feeds import COLUMNS, FeedOptions
 from ledger.service.bike_accruals import pay
+from ledger.service.feeds import import_feed
+from ledger.service.members import import_members
+from ledger.service.report import build_report
 from ledger.service.witness import live_lists
-from tests.keyring import KEYS, set_key_env
+from tests.keyring import ACCOUNT_KEY, KEYS, set_key_env
 
 pytestmark = pytest.mark.chain
 
@@ -64,7 +71,7 @@ def test_auth_scopes_and_accounts(env: ApiEnv) -> None:
     assert all(wallet not in (r.key_hash, r.prefix) and len(r.key_hash) == 64 for r in rows)
     # revocation
     key_id = max(r.id for r in rows if r.scopes == "auditor")
-    from api.auth import revoke_api_key
+    from ledger.service.apikeys import revoke_api_key
 
     assert revoke_api_key(env.factory, key_id)
     env.app.state.ctx.keys.invalidate()
@@ -426,6 +433,95 @@ def test_awards_batch_keeps_savings_for_reports(env: ApiEnv) -> None:
     assert r.status_code == 200, r.text
     with env.factory() as s:
         assert s.scalars(sa.select(Award.savings)).all() == ['{"km": "2100"}']
+
+
+CAR_ITEM = {
+    "vehicle_id": "12GA3456",
+    "period_start": "2025-01",
+    "period_end": "2025-06",
+    "seoul_registered": "true",
+    "commercial": "false",
+    "seats": 5,
+}
+
+
+def write_feed(path: Path, program: Program, items: list[dict[str, Any]]) -> Path:
+    """The items as a feed file of ``program`` (the CLI's input)."""
+    columns = COLUMNS[program]
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(columns)
+        out.writerows([str(item[c]) for c in columns] for item in items)
+    return path
+
+
+def test_awards_posted_report_what_the_same_rows_imported_report(
+    env: ApiEnv, tmp_path: Path
+) -> None:
+    """Issue 17.3, hostile: the API once re-parsed its items through a CSV and recorded them with
+    its own insert, which dropped ``savings``: `mileage report` counted no km (no tCO2) for awards
+    posted through the API. The report after POST /v1/awards equals the report after importing
+    the same rows as a feed, and it is not empty."""
+    env.member("CAR", "V-1", ALICE)
+    env.member("CAR", "V-2", BOB)
+    items = [
+        {**CAR_ITEM, "member_id": "V-1", "baseline_km": 6200, "actual_km": 4100},
+        {
+            **CAR_ITEM,
+            "member_id": "V-2",
+            "vehicle_id": "34NA5678",
+            "baseline_km": 9000,
+            "actual_km": 8000,
+        },
+    ]
+    r = env.post("/v1/awards", env.key("operator:CAR"), {"program": "CAR", "items": items})
+    assert r.status_code == 200, r.text
+    assert r.json()["recorded"] == 2
+    with env.factory() as s:
+        posted = build_report(s, year=2025).to_dict()
+    assert posted["ghg"]["CAR"]["km"] == "3100"
+    assert posted["ghg"]["CAR"]["tco2"] != "0"
+    env.execute(sa.delete(AwardWindow))  # the vehicles' windows are written with the awards
+    env.execute(sa.delete(Award))
+    feed = write_feed(tmp_path / "car.csv", Program.CAR, items)
+    imported = import_feed(
+        env.factory, Program.CAR, feed, options=FeedOptions(award_key=KEYS.award)
+    )
+    assert imported.committed and imported.recorded == 2
+    with env.factory() as s:
+        assert build_report(s, year=2025).to_dict() == posted
+
+
+@pytest.mark.parametrize("member", ["V\t1", "V\u200b1", "V\r1"])
+def test_a_control_character_in_a_member_id_is_refused_in_every_path(
+    env: ApiEnv, tmp_path: Path, member: str
+) -> None:
+    """One member-id rule (ledger.feeds.fields): a tab, an invisible character or a line break
+    in a member id is refused by the members import, the feed import and the API alike, and
+    nothing is recorded."""
+    citizens = tmp_path / "members.csv"
+    with citizens.open("w", newline="", encoding="utf-8") as fh:
+        csv.writer(fh).writerows(
+            [
+                ["member_id", "program", "citizen_id", "district", "donation_consent"],
+                [member, "CAR", "C-1", "D01", "false"],
+            ]
+        )
+    members = import_members(env.factory, citizens, ACCOUNT_KEY.encode())
+    assert [r.line for r in members.rejects] == [2] and not members.committed
+    assert "member_id: contains the control character U+" in members.rejects[0].reason
+    env.member("CAR", member, ALICE)  # even a member registered behind the rule's back
+    item = {**CAR_ITEM, "member_id": member, "baseline_km": 6200, "actual_km": 4100}
+    feed = write_feed(tmp_path / "car.csv", Program.CAR, [item])
+    report = import_feed(env.factory, Program.CAR, feed, options=FeedOptions(award_key=KEYS.award))
+    assert report.rejected == 1 and not report.committed
+    assert "member_id: contains the control character U+" in report.rejects[0].reason
+    r = env.post("/v1/awards", env.key("operator:CAR"), {"program": "CAR", "items": [item]})
+    assert r.status_code == 422, r.text
+    message = r.json()["details"]["rejects"][0]["message"]
+    assert "member_id: contains the control character U+" in message
+    with env.factory() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Award)) == 0
 
 
 # --- audit ---------------------------------------------------------------------------------------

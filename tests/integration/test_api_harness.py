@@ -13,13 +13,13 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.auth import create_api_key
 from api.client import MileageClient
 from api.main import create_app
 from bridge.indexer import Indexer
 from bridge.signer import signer_from_key
 from bridge.submitter import Submitter
 from ledger.adapters.orm import Account, Award, Member
+from ledger.service.apikeys import create_api_key
 from ledger.settings import Settings
 from tests.keyring import ACCOUNT_KEY, REF_KEY
 

@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from api.auth import create_api_key
 from api.main import create_app
 from ledger.adapters.orm import Operation
+from ledger.service.apikeys import create_api_key
 from ledger.settings import Settings
 from tests.keyring import ACCOUNT_KEY, REF_KEY
 
