@@ -28,9 +28,9 @@ def part_api(
     base: Path, scale: float, seconds: float, workers: int, database_url: str | None, profile: bool
 ) -> dict[str, Any]:
     """Balance reads with 1,000,000 accounts in the database."""
-    from ledger.service.apikeys import create_api_key
     from ledger.adapters.db import make_engine, make_sessionmaker, migrate
     from ledger.adapters.orm import Account, Balance, Deployment, IndexCursor
+    from ledger.service.apikeys import create_api_key
 
     n = scaled(1_000_000, scale, 1000)
     data_dir = base / "api"

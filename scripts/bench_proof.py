@@ -15,8 +15,8 @@ from bench_profile import spy
 
 def part_proof(env: Env, seconds: float, workers: int, profile: bool) -> dict[str, Any]:
     """Reads with EIP-1186 proofs against the mirror run's chain and accounts."""
-    from ledger.service.apikeys import create_api_key
     from ledger.adapters.orm import Account
+    from ledger.service.apikeys import create_api_key
 
     key = create_api_key(env.rt.sessions, "bench-proof", ["auditor"]).key
     with env.rt.sessions() as s:
