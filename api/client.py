@@ -5,7 +5,7 @@
     proof = client.proof(account)
     state = verify_proof(proof, account, trusted_block_hash=my_node_hash)
 
-Errors come back as :class:`ApiError` carrying the status and the API's ``{code, message,
+Errors come back as :class:`ErrorAnswer` carrying the status and the API's ``{code, message,
 details}`` body. ``verify_proof`` and ``verify_bundle`` need no server: they check the block
 header hash, the Merkle-Patricia proofs and (bundles) the hash chain of the entries.
 """
@@ -20,7 +20,7 @@ import httpx
 from bridge.proofs import ProofError, ProvenState, verify_account_proof, verify_bundle
 
 __all__ = [
-    "ApiError",
+    "ErrorAnswer",
     "MileageClient",
     "ProofError",
     "ProvenState",
@@ -31,8 +31,9 @@ __all__ = [
 ]
 
 
-class ApiError(Exception):
-    """A non-2xx answer: ``status`` and the error body's ``code``, ``message``, ``details``."""
+class ErrorAnswer(Exception):
+    """The API answered with a non-2xx status: ``status`` and the error body's ``code``,
+    ``message``, ``details`` (the server side raises :class:`api.errors.ApiError`)."""
 
     def __init__(self, status: int, body: dict[str, Any]) -> None:
         self.status = status
@@ -87,7 +88,7 @@ class MileageClient:
                 body = r.json()
             except ValueError:
                 body = {"code": "error", "message": r.text}
-            raise ApiError(r.status_code, body if isinstance(body, dict) else {"message": body})
+            raise ErrorAnswer(r.status_code, body if isinstance(body, dict) else {"message": body})
         if r.headers.get("content-type", "").startswith("application/json"):
             return r.json()
         return r.text

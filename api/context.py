@@ -185,8 +185,8 @@ class AppContext:
         """Seconds a grant of ``program`` stays valid (from the contract, cached)."""
         if program not in self._validity:
             try:
-                cfg = self.client.contract.functions.programConfig(program).call()
-                self._validity[program] = int(cfg[2]) or DEFAULT_VALIDITY
+                validity = self.client.program_config(program).validity
+                self._validity[program] = validity or DEFAULT_VALIDITY
             except Exception:
                 return DEFAULT_VALIDITY
         return self._validity[program]
@@ -229,7 +229,7 @@ def route_open(ctx: AppContext, source: int, target: int, ttl: float = 30.0) -> 
     if hit is not None and hit[0] > now:
         return hit[1]
     try:
-        num, _den = ctx.client.contract.functions.routeOf(source, target).call()
+        num, _den = ctx.client.route_of(source, target)
     except Exception:
         return None
     ctx._routes[(source, target)] = (now + ttl, int(num) > 0)

@@ -1,7 +1,9 @@
 """Typed client of the MileageLedger contract: reads, calldata encoding, event and revert decoding.
 
 The rest of the system talks to the chain through this class (and ``bridge.chain.make_web3``),
-never through raw ``w3.eth.contract`` calls, so the ABI is interpreted in one place.
+never through raw ``w3.eth.contract`` calls or the client's web3 contract object, so the ABI is
+interpreted in one place. Raw JSON-RPC for bulk reads is :mod:`bridge.rpc` and
+:mod:`bridge.raw_reader`.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
+from web3.contract.contract import ContractFunction
 from web3.types import BlockIdentifier
 
 from bridge.compile import main_artifact
 from bridge.errors import ContractRevert
+from bridge.raw_reader import ProgramTotals
 from ledger.domain.checkpoints import PositionState
 from ledger.domain.hashchain import HEAD_BYTES, unpack_entry
 from ledger.domain.hashchain import Entry as ChainEntry
@@ -91,6 +95,18 @@ class AccountState:
 
 
 @dataclass(frozen=True)
+class ProgramConfig:
+    """``programConfig(program)``: ``validity`` in seconds (0: never lapses), the largest single
+    award and the default annual budget."""
+
+    registered: bool
+    paused: bool
+    validity: int
+    max_award: int
+    annual_budget: int
+
+
+@dataclass(frozen=True)
 class EntryEvent:
     """A decoded ``EntryRecorded`` log with its chain position.
 
@@ -138,7 +154,7 @@ class LedgerClient:
         self.w3 = w3
         self.address = to_checksum_address(address)
         self.abi = abi if abi is not None else main_artifact().abi
-        self.contract: Contract = w3.eth.contract(address=self.address, abi=self.abi)
+        self._contract: Contract = w3.eth.contract(address=self.address, abi=self.abi)
         self._errors = self._error_table(self.abi)
         ev = next(e for e in self.abi if e.get("type") == "event" and e["name"] == "EntryRecorded")
         self.entry_topic = HexBytes(keccak(text=self._signature(ev)))
@@ -184,33 +200,88 @@ class LedgerClient:
         return ContractRevert(err["name"], args)
 
     # --- reads ---------------------------------------------------------------------------------
+    def _read(self, name: str, *args: Any, block: BlockId = "latest") -> Any:
+        return getattr(self._contract.functions, name)(*args).call(block_identifier=block)
+
     def balance_of(self, account: bytes, program: int, block: BlockId = "latest") -> int:
-        return int(self.contract.functions.balanceOf(account, program).call(block_identifier=block))
+        return int(self._read("balanceOf", account, program, block=block))
 
     def balances_of(self, account: bytes, block: BlockId = "latest") -> dict[int, int]:
         """Balances by program code (1..7) at ``block``."""
-        values = self.contract.functions.balancesOf(account).call(block_identifier=block)
+        values = self._read("balancesOf", account, block=block)
         return {p: int(values[p]) for p in range(1, len(values)) if p <= 7}
 
     def account_state(self, account: bytes, block: BlockId = "latest") -> AccountState:
-        count, head, successor, donation = self.contract.functions.accountState(account).call(
-            block_identifier=block
-        )
+        count, head, successor, donation = self._read("accountState", account, block=block)
         return AccountState(int(count), bytes(head)[:HEAD_BYTES], bytes(successor), bool(donation))
 
     def position_of(self, account: bytes, program: int, block: BlockId = "latest") -> PositionState:
-        values = self.contract.functions.positionOf(account, program).call(block_identifier=block)
+        values = self._read("positionOf", account, program, block=block)
         return PositionState(*(int(v) for v in values))
 
     def next_expiry(self, account: bytes, program: int, block: BlockId = "latest") -> int:
         """When mileage of ``account`` in ``program`` may first lapse (0: it holds nothing)."""
-        fn = self.contract.functions.nextExpiry(account, program)
-        return int(fn.call(block_identifier=block))
+        return int(self._read("nextExpiry", account, program, block=block))
 
     def is_award_recorded(self, program: int, award_no: int, block: BlockId = "latest") -> bool:
         """Whether ``award_no`` is recorded in ``program`` (award numbers are per program)."""
-        fn = self.contract.functions.isAwardRecorded(program, award_no)
-        return bool(fn.call(block_identifier=block))
+        return bool(self._read("isAwardRecorded", program, award_no, block=block))
+
+    def program_config(self, program: int, block: BlockId = "latest") -> ProgramConfig:
+        registered, paused, validity, max_award, annual = self._read(
+            "programConfig", program, block=block
+        )
+        return ProgramConfig(
+            bool(registered), bool(paused), int(validity), int(max_award), int(annual)
+        )
+
+    def program_totals(self, program: int, block: BlockId = "latest") -> ProgramTotals:
+        granted, credited, debited = self._read("programTotals", program, block=block)
+        return ProgramTotals(int(granted), int(credited), int(debited))
+
+    def budget_of(
+        self, program: int, fiscal_year: int, block: BlockId = "latest"
+    ) -> tuple[int, int]:
+        """``(budget, used)`` of ``program`` in ``fiscal_year``."""
+        budget, used = self._read("budgetOf", program, fiscal_year, block=block)
+        return int(budget), int(used)
+
+    def current_budget(self, program: int, block: BlockId = "latest") -> tuple[int, int, int]:
+        """``(fiscal year, budget, used)`` of ``program`` in the fiscal year of ``block``."""
+        year, budget, used = self._read("currentBudget", program, block=block)
+        return int(year), int(budget), int(used)
+
+    def fiscal_year_of(self, timestamp: int, block: BlockId = "latest") -> int:
+        """The fiscal year (calendar year, KST) of a unix ``timestamp``, as the contract counts."""
+        return int(self._read("fiscalYearOf", timestamp, block=block))
+
+    def route_of(self, source: int, target: int, block: BlockId = "latest") -> tuple[int, int]:
+        """``(numerator, denominator)`` of the conversion route (numerator 0: closed)."""
+        num, den = self._read("routeOf", source, target, block=block)
+        return int(num), int(den)
+
+    def paused(self, block: BlockId = "latest") -> bool:
+        """Whether the whole ledger is paused."""
+        return bool(self._read("paused", block=block))
+
+    def has_role(self, role: bytes, address: str, block: BlockId = "latest") -> bool:
+        return bool(self._read("hasRole", role, address, block=block))
+
+    def role_id(self, constant: str) -> bytes:
+        """The ``bytes32`` id of a role constant of the contract (``CONVERTER_ROLE`` ...)."""
+        return bytes(self._read(constant))
+
+    def issuer_role(self, program: int) -> bytes:
+        """The ``bytes32`` id of ``program``'s issuer role."""
+        return bytes(self._read("issuerRole", program))
+
+    def default_admin(self) -> str:
+        return str(self._read("defaultAdmin"))
+
+    def pending_default_admin(self) -> tuple[str, int]:
+        """``(new admin, earliest acceptance time)``; the zero address when none is pending."""
+        new, schedule = self._read("pendingDefaultAdmin")
+        return str(new), int(schedule)
 
     # --- writes (calldata only: signing and sending belong to the submitter) -------------------
     def grant_batch_data(self, program: int, grants: Sequence[GrantItem]) -> bytes:
@@ -219,7 +290,13 @@ class LedgerClient:
 
     def call_data(self, fn: str, *args: Any) -> bytes:
         """Calldata for any contract function (e.g. ``convert``, ``deduct``, ``expire``)."""
-        return bytes(HexBytes(self.contract.encode_abi(fn, args=list(args))))
+        return bytes(HexBytes(self._contract.encode_abi(fn, args=list(args))))
+
+    def function(self, fn: str, *args: Any) -> ContractFunction:
+        """A contract function bound to its arguments, for an operator command to simulate
+        (``.call``) and send with :func:`bridge.txs.call_contract` (bulk work uses the outbox)."""
+        bound: ContractFunction = getattr(self._contract.functions, fn)(*args)
+        return bound
 
     # --- events --------------------------------------------------------------------------------
     def entry_logs(

@@ -139,14 +139,15 @@ def programs(ctx: AppContext, fiscal_year: int | None = None) -> ProgramsAuditOu
             ).all()
         }
         unmatched = count_unmatched_in_index(s, anchor.block_number)
-    fn = ctx.client.contract.functions
+    client = ctx.client
     block = anchor.block_number
     try:
-        year = fiscal_year or int(fn.fiscalYearOf(int(time.time())).call(block_identifier=block))
+        year = fiscal_year or client.fiscal_year_of(int(time.time()), block)
         items = []
         for p in Program:
-            granted, credited, debited = fn.programTotals(int(p)).call(block_identifier=block)
-            budget, used = fn.budgetOf(int(p), year).call(block_identifier=block)
+            totals = client.program_totals(int(p), block)
+            granted, credited, debited = totals.granted, totals.credited, totals.debited
+            budget, used = client.budget_of(int(p), year, block)
             ic, idb, ig = sums.get(int(p), (0, 0, 0))
             ib = int(balances.get(int(p), 0))
             missing = unmatched.get(p.name, 0)

@@ -174,15 +174,13 @@ def operator_summary(
         recent = _rounds(s, rounds)
         queue = _queue(s, datetime.now(UTC))
         reconcile = _last_reconcile(s)
-    fn = ctx.client.contract.functions
+    client = ctx.client
     try:
         head = ctx.chain_head(max_age=0)
-        year = fiscal_year or int(
-            fn.fiscalYearOf(int(time.time())).call(block_identifier=anchor.block_number)
-        )
+        year = fiscal_year or client.fiscal_year_of(int(time.time()), anchor.block_number)
         budgets = []
         for p in AWARDED_PROGRAMS:
-            budget, used = fn.budgetOf(int(p), year).call(block_identifier=anchor.block_number)
+            budget, used = client.budget_of(int(p), year, anchor.block_number)
             budgets.append(
                 BudgetOut(
                     program=p.name,

@@ -50,8 +50,8 @@ def _validity(rt: Runtime) -> notices.ValidityLookup:
     def lookup(program: int) -> int:
         if program not in cache:
             try:
-                cfg = rt.client.contract.functions.programConfig(program).call()
-                cache[program] = int(cfg[2]) or DEFAULT_VALIDITY
+                validity = rt.client.program_config(program).validity
+                cache[program] = validity or DEFAULT_VALIDITY
             except Exception:
                 cache[program] = DEFAULT_VALIDITY
         return cache[program]

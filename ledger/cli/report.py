@@ -156,14 +156,8 @@ def report(
     execution; conversions per route and month; districts; participation growth."""
     rt = Runtime.open()
     try:
-        fn = rt.client.contract.functions
-
-        def budgets(program: int, fiscal_year: int) -> tuple[int, int]:
-            budget, used = fn.budgetOf(program, fiscal_year).call()
-            return int(budget), int(used)
-
         with rt.sessions() as s:
-            rep = build_report(s, year=year, history=_history(history), budgets=budgets)
+            rep = build_report(s, year=year, history=_history(history), budgets=rt.client.budget_of)
     finally:
         rt.close()
     if fmt is Format.json:

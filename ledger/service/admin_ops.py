@@ -79,7 +79,7 @@ def grant_role(rt: Runtime, role: str, address: str, *, calldata: bool = False) 
     name, addr = normalize_role(role), _address(address)
     rid = role_id(client, name)
     action = f"grant {name} to {addr}"
-    if client.contract.functions.hasRole(rid, addr).call():
+    if client.has_role(rid, addr):
         return Outcome(action, unchanged=True)
     return transact(
         rt,
@@ -96,7 +96,7 @@ def revoke_role(rt: Runtime, role: str, address: str, *, calldata: bool = False)
     name, addr = normalize_role(role), _address(address)
     rid = role_id(client, name)
     action = f"revoke {name} from {addr}"
-    if not client.contract.functions.hasRole(rid, addr).call():
+    if not client.has_role(rid, addr):
         return Outcome(action, unchanged=True)
     return transact(
         rt,
@@ -138,7 +138,7 @@ def role_holders(
     holders = [
         RoleHolder(names.get(rid, hex32(rid)), addr, tuple(keys.get(addr.lower(), [])))
         for rid, addr in pairs
-        if client.contract.functions.hasRole(rid, addr).call()
+        if client.has_role(rid, addr)
     ]
     order = {name: i for i, name in enumerate(names.values())}
     return sorted(holders, key=lambda h: (order.get(h.role, len(order)), h.role, h.address))
@@ -146,8 +146,7 @@ def role_holders(
 
 def pending_admin(rt: Runtime) -> tuple[str, str | None, int]:
     """(default admin, pending new admin or None, its earliest acceptance time)."""
-    fns = rt.client.contract.functions
-    new, schedule = fns.pendingDefaultAdmin().call()
+    new, schedule = rt.client.pending_default_admin()
     zero = "0x" + "00" * 20
     return default_admin(rt.client), (None if new.lower() == zero else str(new)), int(schedule)
 
@@ -161,13 +160,13 @@ def set_paused(
     rt: Runtime, program: Program | None, state: bool, *, calldata: bool = False
 ) -> Outcome:
     """Pause (``state``) or unpause everything (``program`` None) or one program (pauser)."""
-    fns = rt.client.contract.functions
+    client = rt.client
     verb = "pause" if state else "unpause"
     if program is None:
-        action, current = f"{verb} the ledger", bool(fns.paused().call())
+        action, current = f"{verb} the ledger", client.paused()
         call: tuple[str, Sequence[Any]] = ("setPaused", (state,))
     else:
-        action, current = f"{verb} {program.name}", bool(fns.programConfig(int(program)).call()[1])
+        action, current = f"{verb} {program.name}", client.program_config(int(program)).paused
         call = ("setProgramPaused", (int(program), state))
     if current == state and not calldata:
         return Outcome(action, unchanged=True)
@@ -237,32 +236,32 @@ class ProgramInfo:
 def programs(rt: Runtime, year: int | None = None) -> tuple[bool, list[ProgramInfo]]:
     """(ledger paused, every program's configuration, totals, budget of ``year`` (default: the
     current fiscal year) and route into SEOUL)."""
-    fns = rt.client.contract.functions
+    client = rt.client
     out = []
     for p in Program:
-        registered, paused, validity, max_award, annual = fns.programConfig(int(p)).call()
-        granted, credited, debited = fns.programTotals(int(p)).call()
+        cfg = client.program_config(int(p))
+        totals = client.program_totals(int(p))
         if year is None:
-            fy, budget, used = fns.currentBudget(int(p)).call()
+            fy, budget, used = client.current_budget(int(p))
         else:
             fy = year
-            budget, used = fns.budgetOf(int(p), year).call()
-        route = (0, 0) if p is Program.SEOUL else tuple(fns.routeOf(int(p), 7).call())
+            budget, used = client.budget_of(int(p), year)
+        route = (0, 0) if p is Program.SEOUL else client.route_of(int(p), int(Program.SEOUL))
         out.append(
             ProgramInfo(
                 p,
-                bool(registered),
-                bool(paused),
-                int(validity),
-                int(max_award),
-                int(annual),
-                int(granted),
-                int(credited),
-                int(debited),
-                int(fy),
-                int(budget),
-                int(used),
-                (int(route[0]), int(route[1])),
+                cfg.registered,
+                cfg.paused,
+                cfg.validity,
+                cfg.max_award,
+                cfg.annual_budget,
+                totals.granted,
+                totals.credited,
+                totals.debited,
+                fy,
+                budget,
+                used,
+                route,
             )
         )
-    return bool(fns.paused().call()), out
+    return client.paused(), out

@@ -77,10 +77,9 @@ def normalize_role(name: str) -> str:
 def role_id(client: LedgerClient, name: str) -> bytes:
     """The contract's ``bytes32`` id of the role ``name`` (read from the contract)."""
     role = normalize_role(name)
-    fns = client.contract.functions
     if role.startswith("issuer-"):
-        return bytes(fns.issuerRole(int(Program[role.removeprefix("issuer-")])).call())
-    return bytes(getattr(fns, ROLE_CONSTANTS[role])().call())
+        return client.issuer_role(int(Program.parse(role.removeprefix("issuer-"))))
+    return client.role_id(ROLE_CONSTANTS[role])
 
 
 def role_names(client: LedgerClient) -> dict[bytes, str]:
@@ -149,7 +148,7 @@ def transact(
     (``calldata``), simulated first from ``simulate_from`` (the multisig) when given."""
     client = rt.client
     name, args = call
-    fn = getattr(client.contract.functions, name)(*args)
+    fn = client.function(name, *args)
     if calldata:
         if simulate_from is not None:
             try:
@@ -176,7 +175,7 @@ def transact(
 
 
 def default_admin(client: LedgerClient) -> str:
-    return str(client.contract.functions.defaultAdmin().call())
+    return client.default_admin()
 
 
 def deployment_block(rt: Runtime) -> int:

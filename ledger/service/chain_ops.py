@@ -62,8 +62,8 @@ def merge_citizens(rt: Runtime, from_citizen: str, into_citizen: str) -> MergeRe
         call_contract(
             rt.w3,
             registrar.account,
-            client.contract.functions.mergeAccounts(
-                to_bytes32(src), to_bytes32(dst), from_live, into_live
+            client.function(
+                "mergeAccounts", to_bytes32(src), to_bytes32(dst), from_live, into_live
             ),
             gas_price=rt.settings.gas_price,
             decode=client.decode_revert,
@@ -141,7 +141,7 @@ def expire_program(
                 )
             )
     expirer = load_signer(rt.settings, "expirer")
-    validity = int(client.contract.functions.programConfig(code).call()[2])
+    validity = client.program_config(code).validity
     result = ExpiryResult(checked=len(accounts))
     for chunk in _chunks(list(accounts), EXPIRE_CHUNK):
         block = rt.w3.eth.get_block("latest")
@@ -170,7 +170,7 @@ def expire_program(
             call_contract(
                 rt.w3,
                 expirer.account,
-                client.contract.functions.expireBatch(code, due, lives),
+                client.function("expireBatch", code, due, lives),
                 gas_price=rt.settings.gas_price,
                 decode=client.decode_revert,
             )

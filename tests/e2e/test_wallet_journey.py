@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from api.client import (
-    ApiError,
+    ErrorAnswer,
     MileageClient,
     ProofError,
     verify_balances,
@@ -79,7 +79,7 @@ def test_citizen_journey(stack: Any, tmp_path: Path) -> None:
     # BIKE accrues (docs/rules.md §2.4); the payout of May makes it an award for the chain
     paid = pay(stack.sessions, Cadence.MONTHLY, YearMonth(2026, 5), KEYS.award)
     assert (paid.awards, paid.amount) == (1, 1_500)
-    with pytest.raises(ApiError) as denied:
+    with pytest.raises(ErrorAnswer) as denied:
         operator_bike.submit_awards("CAR", [car])
     assert denied.value.status == 403
     stack.wait_rounds(2)
@@ -91,7 +91,7 @@ def test_citizen_journey(stack: Any, tmp_path: Path) -> None:
     assert trusted == b["anchor"]["block_hash"]
     proven = verify_proof(wallet.proof(CITIZEN), CITIZEN, trusted_block_hash=trusted)
     verify_balances(b, proven)
-    with pytest.raises(ApiError) as other:
+    with pytest.raises(ErrorAnswer) as other:
         wallet.balances("0x" + "c2" * 32)
     assert other.value.status == 403
 
@@ -107,7 +107,7 @@ def test_citizen_journey(stack: Any, tmp_path: Path) -> None:
         CITIZEN, "SEOUL", 30_000, "GIFT_CERTIFICATE", "0x" + "9a" * 32, idempotency_key="e2e-gift-1"
     )
     assert integrator.wait_final(gift)["status"] == "final"
-    with pytest.raises(ApiError) as poor:
+    with pytest.raises(ErrorAnswer) as poor:
         integrator.deduct(
             CITIZEN,
             "SEOUL",

@@ -224,7 +224,7 @@ class DeployedLedger:
 
     def grant_issuer(self, program: str, key: str) -> None:
         """Give ``key``'s address the issuer role of ``program`` (a second issuer)."""
-        role = self.client.contract.functions.issuerRole(int(Program[program])).call()
+        role = self.client.issuer_role(int(Program[program]))
         self.admin_call("grantRole", role, address_of(key))
 
     def record(self, factory: sessionmaker[Session]) -> None:

@@ -109,7 +109,7 @@ def test_lapsed_mileage_is_not_spendable(env: ApiEnv) -> None:
     c = env.deployed.client
     assert c.balance_of(to_bytes32(ALICE), 1) == 29_000
     now = env.deployed.w3.eth.get_block("latest")["timestamp"]
-    assert c.contract.functions.expirableAt(to_bytes32(ALICE), 1, now, []).call() == 29_000
+    assert c.function("expirableAt", to_bytes32(ALICE), 1, now, []).call() == 29_000
 
 
 def test_lapse_checked_at_chain_time_without_indexing(env: ApiEnv) -> None:

@@ -91,12 +91,13 @@ def test_admin_commands(env: AnvilProcess, monkeypatch: pytest.MonkeyPatch) -> N
         "--denominator",
         "2",
     )
-    assert client.contract.functions.routeOf(3, 4).call() == [1, 2]
+    assert client.route_of(3, 4) == (1, 2)
     assert "InvalidRoute" in cli(
         "admin", "set-route", "--from", "CAR", "--to", "CAR", "--numerator", "1", code=1
     )
-    assert client.contract.functions.programConfig(3).call()[3:] == [60_000, 9]
-    assert client.contract.functions.budgetOf(3, 2026).call() == [123_456, 0]
+    cfg = client.program_config(3)
+    assert (cfg.max_award, cfg.annual_budget) == (60_000, 9)
+    assert client.budget_of(3, 2026) == (123_456, 0)
     table = cli("admin", "programs", "--year", "2026")
     car = next(ln for ln in table.splitlines() if ln.startswith("CAR "))
     assert "60,000" in car and "123,456" in car and car.endswith("1:1")
@@ -214,8 +215,8 @@ def test_pause_and_corrections(env: AnvilProcess, tmp_path: Path) -> None:
     call_contract(
         rt.w3,
         spender,
-        client.contract.functions.deduct(
-            acc("C2"), int(Program.CAR), 45_000, int(Reason.TAX_PAYMENT), b"\x01" * 32, []
+        client.function(
+            "deduct", acc("C2"), int(Program.CAR), 45_000, int(Reason.TAX_PAYMENT), b"\x01" * 32, []
         ),
         decode=client.decode_revert,
     )
@@ -260,13 +261,12 @@ def test_correct_counts_only_its_own_programs_corrections(
     client = rt.client
     mirror(rt, ADMIN_KEY)
     (a1,) = awards_of(rt, "C1")
-    fn = client.contract.functions
     admin = Account.from_key(ADMIN_KEY)
     other, forged = acc("forger"), b"\xf0" * 32
     rcpt = call_contract(
         rt.w3,
         admin,
-        fn.grantBatch(int(Program.ECO_ORG), [(other, a1.award_no, 7_000, forged)]),
+        client.function("grantBatch", int(Program.ECO_ORG), [(other, a1.award_no, 7_000, forged)]),
         decode=client.decode_revert,
     )
     assert client.is_award_recorded(int(Program.ECO_ORG), a1.award_no)
@@ -274,7 +274,9 @@ def test_correct_counts_only_its_own_programs_corrections(
     call_contract(
         rt.w3,
         admin,
-        fn.correct(other, int(Program.ECO_ORG), a1.award_no, forged, granted_at, 7_000, []),
+        client.function(
+            "correct", other, int(Program.ECO_ORG), a1.award_no, forged, granted_at, 7_000, []
+        ),
         decode=client.decode_revert,
     )
     out = cli("correct", str(a1.award_no))

@@ -122,7 +122,7 @@ def test_expiring_lists_what_lapses_within_the_horizon(env: ApiEnv) -> None:
     env.grant("BIKE", alice, [2_000])
     env.mine(30 * 86400)
     env.grant("CAR", bob, [70_000])  # lapses a month later: outside the horizon
-    validity = env.deployed.client.contract.functions.programConfig(4).call()[2]
+    validity = env.deployed.client.program_config(4).validity
     with env.factory() as s:
         granted = s.execute(
             sa.select(Entry.timestamp).where(Entry.account_id == alice)
@@ -130,7 +130,7 @@ def test_expiring_lists_what_lapses_within_the_horizon(env: ApiEnv) -> None:
     lapses = granted + validity
 
     def lookup(program: int) -> int:
-        return int(env.deployed.client.contract.functions.programConfig(program).call()[2])
+        return env.deployed.client.program_config(program).validity
 
     now = lapses - 10 * 86400 - 60
     assert notices.expiring(env.factory, 9, now=now, validity=lookup) == []

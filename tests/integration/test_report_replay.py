@@ -13,7 +13,6 @@ from test_api_harness import ApiEnv, acct, make_env
 
 from ledger.adapters.orm import Account
 from ledger.domain.codes import EntryKind, Program, Reason
-from ledger.domain.hashchain import Entry as ChainEntry
 from ledger.domain.report import fiscal_year_of, month_of
 from ledger.service.report import build_report
 from ledger.service.runs import record_reconcile_run
@@ -34,12 +33,9 @@ def env(deployed: Any, session_factory: Any, db_url: str) -> Iterator[ApiEnv]:
 def replay(env: ApiEnv) -> tuple[dict[tuple[str, int], dict[str, int]], dict[Any, list[int]]]:
     """Per (program, fiscal year) flows and per (route, month) conversions, from the chain's
     events alone (no database)."""
-    logs = env.deployed.client.contract.events.EntryRecorded.get_logs(
-        from_block=env.deployed.block_number
-    )
+    head = int(env.deployed.w3.eth.block_number)
     entries = [
-        ChainEntry.from_word(bytes(log.args.account), int(log.args.entry), bytes(log.args.ref))
-        for log in logs
+        ev.chain_entry for ev in env.deployed.client.entry_logs(env.deployed.block_number, head)
     ]
     flows: dict[tuple[str, int], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for e in entries:
@@ -85,11 +81,10 @@ def test_report_equals_a_replay_of_the_events(env: ApiEnv) -> None:
     env.submit("spender")
     env.index()
 
-    fn = env.deployed.client.contract.functions
     with env.factory() as s:
         rep = build_report(
             s,
-            budgets=lambda p, y: tuple(int(v) for v in fn.budgetOf(p, y).call()),  # type: ignore[misc]
+            budgets=env.deployed.client.budget_of,
         )
     flows, routes = replay(env)
     assert set(rep.years) == set(flows)

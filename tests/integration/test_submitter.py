@@ -87,9 +87,7 @@ def test_bad_awards_are_isolated(deployed: Any, session_factory: Any, seed: Any)
     amounts[17] = 1_000_000
     nos = seed("CAR", amounts)
     merged_nos = seed("CAR", [700, 800], accounts=[merged], prefix="mm")
-    year = client.contract.functions.fiscalYearOf(
-        deployed.w3.eth.get_block("latest")["timestamp"]
-    ).call()
+    year = client.fiscal_year_of(deployed.w3.eth.get_block("latest")["timestamp"])
     deployed.admin_call("setBudget", 3, year, 38 * 500 + 1510)  # the 38 good ones + the merged
     over = seed("CAR", [5000, 4000], prefix="ob")
 
@@ -219,7 +217,7 @@ def test_grant_calldata_matches_web3_encoding(deployed: Any, session_factory: An
 
     def web3_data(program: int, items: list[GrantItem]) -> bytes:
         args = [program, [(g.account, g.award_no, g.amount, g.award_id) for g in items]]
-        return bytes.fromhex(deployed.client.contract.encode_abi("grantBatch", args=args)[2:])
+        return deployed.client.call_data("grantBatch", *args)
 
     sub = make_submitter(deployed, session_factory)
     awards = [
