@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints
 
+from ledger.domain.codes import SPEND_REASONS as CODES_SPEND_REASONS
 from ledger.domain.codes import EntryKind, Program, Reason
 
 EX_ACCOUNT = "0x" + "3f" * 32
@@ -65,8 +66,8 @@ ProgramName = StrEnum("ProgramName", {p.name: p.name for p in Program})  # type:
 KindName = StrEnum("KindName", {k.name: k.name for k in EntryKind})  # type: ignore[misc]
 ReasonName = StrEnum("ReasonName", {r.name: r.name for r in Reason})  # type: ignore[misc]
 
-#: reasons an integrator may deduct with (the contract's spender reasons, 2..9)
-SPEND_REASONS = tuple(r for r in Reason if Reason.TAX_PAYMENT <= r <= Reason.DONATION)
+#: reasons an integrator may deduct with (the contract's spender reasons, 2..9 and 14)
+SPEND_REASONS = CODES_SPEND_REASONS
 SpendReason = StrEnum("SpendReason", {r.name: r.name for r in SPEND_REASONS})  # type: ignore[misc]
 
 
@@ -309,9 +310,24 @@ class DeductionIn(Model):
     reference: Hex32 = Field(description="the caller's 32-byte reference (e.g. ETAX payment id)")
 
 
+class RefundIn(Model):
+    """Give back all or part of a deduction (a cancelled purchase): credited to the deduction's
+    account and program; the refunds of a deduction never total more than it took."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"amount": 10000, "reference": EX_REF}]},
+    )
+
+    amount: Amount
+    reference: Hex32 | None = Field(
+        default=None, description="the caller's 32-byte reference (e.g. the cancellation id)"
+    )
+
+
 class OperationOut(Model):
-    """A conversion or deduction and where it stands: pending → signed → sent → mined → final,
-    or failed (``error`` says why)."""
+    """A conversion, deduction or refund and where it stands: pending → signed → sent → mined →
+    final, or failed (``error`` says why)."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -327,6 +343,7 @@ class OperationOut(Model):
                     "amount": 10000,
                     "reason": "CONVERSION",
                     "reference": None,
+                    "deduction": None,
                     "tx_hash": None,
                     "block_number": None,
                     "error": None,
@@ -338,7 +355,7 @@ class OperationOut(Model):
     )
 
     id: str
-    kind: Literal["conversion", "deduction"]
+    kind: Literal["conversion", "deduction", "refund"]
     status: str
     account: str
     program: str
@@ -346,6 +363,11 @@ class OperationOut(Model):
     amount: int
     reason: str | None
     reference: str | None
+    deduction: str | None = Field(
+        default=None,
+        description="a refund's deduction (its id); null for other kinds",
+        examples=[None],
+    )
     tx_hash: str | None
     block_number: int | None
     error: str | None

@@ -45,7 +45,7 @@ from eth_hash.auto import keccak
 from eth_utils.abi import function_signature_to_4byte_selector
 from eth_utils.address import to_checksum_address
 
-from bridge.audit_consent import consent_mismatches
+from bridge.audit_refunds import log_mismatches
 from bridge.audit_rules import AwardRules
 from bridge.errors import BridgeError
 from ledger.domain.codes import PROGRAM_CODES, EntryKind, Program
@@ -1211,7 +1211,9 @@ def verify_ledger(
         totals = rd.program_totals(at) if accounts is None and _covers_all(rd, from_block) else None
         state_seconds = time.perf_counter() - t_state
         mismatches = checker.finish(states, totals)
-        mismatches += consent_mismatches(rd, start, at, accounts, chunk)  # expiry vs consent
+        # expiry reasons vs consent, refunds vs deductions (bridge.audit_refunds)
+        complete = _covers_all(rd, from_block)
+        mismatches += log_mismatches(rd, start, at, accounts, chunk, complete=complete)
         return VerifyReport(
             address=rd.address,
             block=at,

@@ -28,7 +28,7 @@ from ledger.domain.hashchain import ZERO_HEAD, next_head
 from ledger.domain.hashchain import Entry as ChainEntry
 from ledger.service.corrections import reasons_by_tx
 
-CREDIT_KINDS = (int(EntryKind.GRANT), int(EntryKind.CONVERSION_IN), int(EntryKind.MERGE_IN))
+CREDIT_KINDS = tuple(sorted(int(k) for k in EntryKind if k.is_credit))
 
 
 def _hex(b: bytes) -> str:

@@ -23,8 +23,8 @@ from ledger.domain.codes import EntryKind, Program
 
 VALIDITY_WORDS = "the program's validity period (5 years)"
 
-#: credit kinds (a MERGE_IN carries the source's older grant dates)
-CREDIT_KINDS = (int(EntryKind.GRANT), int(EntryKind.CONVERSION_IN), int(EntryKind.MERGE_IN))
+#: credit kinds (a MERGE_IN carries the source's older grant dates; a REFUND is a new lot)
+CREDIT_KINDS = tuple(sorted(int(k) for k in EntryKind if k.is_credit))
 
 
 def load_views(session: Session, account: str, max_block: int) -> list[EntryView]:

@@ -55,6 +55,7 @@ def _signers(
         for role, kind in (
             ("converter", "conversion"),
             ("spender", "deduction"),
+            ("spender", "refund"),
             ("registrar", "consent"),
         ):
             if dev or role in have:

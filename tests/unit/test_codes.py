@@ -26,9 +26,15 @@ def test_entry_kinds() -> None:
         ("CORRECTION", 6),
         ("MERGE_OUT", 7),
         ("MERGE_IN", 8),
+        ("REFUND", 9),
     ]
     credits = {k for k in EntryKind if k.is_credit}
-    assert credits == {EntryKind.GRANT, EntryKind.CONVERSION_IN, EntryKind.MERGE_IN}
+    assert credits == {
+        EntryKind.GRANT,
+        EntryKind.CONVERSION_IN,
+        EntryKind.MERGE_IN,
+        EntryKind.REFUND,
+    }
 
 
 def test_reasons() -> None:
@@ -47,5 +53,19 @@ def test_reasons() -> None:
         "EXPIRY_DONATION",
         "CORRECTION",
         "MERGE",
+        "CARD_POINTS",
     ]
-    assert [r.value for r in sorted(Reason)] == list(range(14))
+    assert [r.value for r in sorted(Reason)] == list(range(15))
+
+
+def test_codes_sol_mirrors_python() -> None:
+    """Every kind and reason of contracts/types/Codes.sol has its Python twin, same value."""
+    import re
+    from pathlib import Path
+
+    sol = (Path(__file__).parents[2] / "contracts/types/Codes.sol").read_text()
+    consts = {m[1]: int(m[2]) for m in re.finditer(r"uint8 constant (\w+) = (\d+);", sol)}
+    kinds = {k[5:]: v for k, v in consts.items() if k.startswith("KIND_")}
+    reasons = {k[7:]: v for k, v in consts.items() if k.startswith("REASON_")}
+    assert kinds == {k.name: k.value for k in EntryKind}
+    assert reasons == {r.name: r.value for r in Reason}
