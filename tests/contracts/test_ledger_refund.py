@@ -238,3 +238,20 @@ def test_property_refunds_never_total_more_than_the_deduction(deducted, parts):
         assert deducted.call("balanceOf", A, ECO_HOUSEHOLD) == 30_000 + given_back
     finally:
         deducted.w3.provider.make_request("evm_revert", [snap])
+
+
+def test_deduction_record_slot_is_as_documented(deducted):
+    """contracts/README.md: slot keccak256(abi.encode(k, 12)), k = keccak256(abi.encode(account,
+    program, ref)); value deducted | refunded << 96."""
+    from eth_abi import encode
+    from eth_utils import keccak
+
+    refund(deducted, 7_000)
+    k = keccak(encode(["bytes32", "uint8", "bytes32"], [A, ECO_HOUSEHOLD, DED]))
+    slot = int.from_bytes(keccak(encode(["bytes32", "uint256"], [k, 12])), "big")
+    raw = deducted.w3.eth.get_storage_at(deducted.contract.address, slot)
+    assert int.from_bytes(raw, "big") == 20_000 | 7_000 << 96
+    flag = int.from_bytes(keccak(encode(["bytes32", "uint256"], [rid(1), 13])), "big")
+    assert (
+        int.from_bytes(deducted.w3.eth.get_storage_at(deducted.contract.address, flag), "big") == 1
+    )

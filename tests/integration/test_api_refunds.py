@@ -219,8 +219,11 @@ def test_verifier_passes_real_refunds(env: ApiEnv) -> None:
     env.grant("CAR", ALICE, [70_000])
     k = env.key("integrator")
     ded = deduct(env, k, 30_000, "gift-6")
-    env.post(f"/v1/deductions/{ded}/refunds", k, {"amount": 30_000}, "v1")
+    c = env.client(k)
+    op = c.refund(ded, 30_000, acct(0xCA), idempotency_key="v1")
+    assert (op["kind"], op["deduction"], op["reference"]) == ("refund", ded, acct(0xCA))
     env.submit("spender")
+    assert c.wait_final(op, timeout=5)["status"] == "final"
     d = env.deployed
     report = verify_ledger(d.url, d.address, accounts=[ALICE])
     assert [m for m in report.mismatches if m.field == "refund"] == []

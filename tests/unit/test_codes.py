@@ -69,3 +69,20 @@ def test_codes_sol_mirrors_python() -> None:
     reasons = {k[7:]: v for k, v in consts.items() if k.startswith("REASON_")}
     assert kinds == {k.name: k.value for k in EntryKind}
     assert reasons == {r.name: r.value for r in Reason}
+
+
+def test_console_codes_mirror_python() -> None:
+    """The auditor console recomputes heads in the browser with its own code tables."""
+    import re
+    from pathlib import Path
+
+    js = (Path(__file__).parents[2] / "api/console/hashchain.js").read_text()
+
+    def table(name: str) -> dict[str, int]:
+        body = re.search(rf"export const {name} = \{{(.*?)\}};", js, re.S)
+        assert body is not None, name
+        return {k: int(v) for k, v in re.findall(r"(\w+): (\d+)", body.group(1))}
+
+    assert table("KINDS") == {k.name: k.value for k in EntryKind}
+    assert table("REASONS") == {r.name: r.value for r in Reason}
+    assert table("PROGRAMS") == {p.name: p.value for p in Program}
