@@ -79,7 +79,8 @@ def run(
         bool | None,
         typer.Option(
             "--ops/--no-ops",
-            help="also submit conversions/deductions (default: yes without --program)",
+            help="also submit conversions, deductions, refunds and consent changes (default: yes "
+            "without --program)",
         ),
     ] = None,
     once: Annotated[bool, typer.Option("--once", help="submit what is queued, then exit")] = False,

@@ -227,3 +227,35 @@ def test_verifier_passes_real_refunds(env: ApiEnv) -> None:
     d = env.deployed
     report = verify_ledger(d.url, d.address, accounts=[ALICE])
     assert [m for m in report.mismatches if m.field == "refund"] == []
+
+
+def test_verifier_catches_a_refund_without_its_deduction(env: ApiEnv) -> None:
+    """Through ``verify_ledger`` itself: a node that hides the DEDUCTION from the audit's read of
+    the logs (as if the REFUND had been forged) makes the run report the refund."""
+    from bridge.audit_consent import CONSENT_TOPIC
+    from bridge.verify import RawLedgerReader
+
+    env.grant("CAR", ALICE, [70_000])
+    k = env.key("integrator")
+    ded = deduct(env, k, 10_000, "gift-7")
+    env.post(f"/v1/deductions/{ded}/refunds", k, {"amount": 4_000}, "h1")
+    env.submit("spender")
+
+    class HidingReader(RawLedgerReader):
+        def call(self, method: str, params: Any) -> Any:
+            out = super().call(method, params)
+            if method == "eth_getLogs" and CONSENT_TOPIC in params[0]["topics"][0]:
+                out = [
+                    lg
+                    for lg in out
+                    if ded[2:] not in lg["data"]
+                    or int(lg["data"][2:66], 16) >> 48 & 0xFF != int(EntryKind.DEDUCTION)
+                ]
+            return out
+
+    d = env.deployed
+    with HidingReader(d.url, d.address) as rd:
+        report = verify_ledger(d.url, d.address, accounts=[ALICE], reader=rd)
+    bad = [m for m in report.mismatches if m.field == "refund"]
+    assert [(m.account, m.actual) for m in bad] == [(ALICE, "none")]
+    assert not report.ok
