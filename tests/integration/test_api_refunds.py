@@ -124,6 +124,8 @@ def test_deduct_refund_balance_back(env: ApiEnv) -> None:
     w = env.client(env.key("wallet", account=ALICE))
     by = {x["program"]: x["balance"] for x in w.balances(ALICE)["balances"]}
     assert by["CAR"] == 70_000
+    # refunded mileage is a lot of its own (dated at the refund): all 70,000 lapse some day
+    assert w.expiring(ALICE, days=1830)["total"] == 70_000
     # settlement lists them (JSON and CSV), filtered by kind and by deduction
     page = env.get("/v1/operations", k, params={"kind": "refund"}).json()
     assert {o["id"] for o in page["operations"]} == {body["id"], rest.json()["id"]}
@@ -259,3 +261,31 @@ def test_verifier_catches_a_refund_without_its_deduction(env: ApiEnv) -> None:
     bad = [m for m in report.mismatches if m.field == "refund"]
     assert [(m.account, m.actual) for m in bad] == [(ALICE, "none")]
     assert not report.ok
+
+
+def test_card_points_deduction(env: ApiEnv) -> None:
+    env.grant("CAR", ALICE, [10_000])
+    k = env.key("integrator")
+    body = {
+        "account": ALICE,
+        "program": "CAR",
+        "amount": 3_000,
+        "reason": "CARD_POINTS",
+        "reference": acct(0xCA4D),
+    }
+    resp = env.post("/v1/deductions", k, body, "card-1")
+    assert resp.status_code == 201, resp.text
+    env.submit("spender")
+    env.index()
+    assert env.client(k).deduction(resp.json()["id"])["status"] == "final"
+    with env.factory() as s:
+        reason = s.scalar(
+            sa.select(Entry.reason).where(
+                Entry.account_id == ALICE, Entry.kind == int(EntryKind.DEDUCTION)
+            )
+        )
+    assert reason == 14
+    entries = get(env, f"/v1/accounts/{ALICE}/history", env.key("auditor"), "en").json()
+    spent = [e for e in entries["entries"] if e["kind"] == "DEDUCTION"]
+    assert spent[0]["reason"] == "CARD_POINTS"
+    assert spent[0]["reason_label"] == "Card points conversion"
