@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints
 
-from ledger.domain.codes import SPEND_REASONS as CODES_SPEND_REASONS
 from ledger.domain.codes import EntryKind, Program, Reason
 
 EX_ACCOUNT = "0x" + "3f" * 32
@@ -65,10 +64,6 @@ UtcDateTime = Annotated[datetime, AfterValidator(as_utc)]
 ProgramName = StrEnum("ProgramName", {p.name: p.name for p in Program})  # type: ignore[misc]
 KindName = StrEnum("KindName", {k.name: k.name for k in EntryKind})  # type: ignore[misc]
 ReasonName = StrEnum("ReasonName", {r.name: r.name for r in Reason})  # type: ignore[misc]
-
-#: reasons an integrator may deduct with (the contract's spender reasons, 2..9 and 14)
-SPEND_REASONS = CODES_SPEND_REASONS
-SpendReason = StrEnum("SpendReason", {r.name: r.name for r in SPEND_REASONS})  # type: ignore[misc]
 
 
 class Model(BaseModel):
@@ -255,124 +250,6 @@ class ProofOut(Model):
     count: int = Field(ge=0, description="entries of the account (the last entry's seq)")
     head: Head24
     balances: dict[str, int]
-
-
-# --- integrators ------------------------------------------------------------------------------
-
-
-class ConversionIn(Model):
-    """Convert mileage of one program into another (by default into Seoul Mileage)."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "account": EX_ACCOUNT,
-                    "from_program": "ECO_HOUSEHOLD",
-                    "to_program": "SEOUL",
-                    "amount": 10000,
-                }
-            ]
-        },
-    )
-
-    account: Hex32
-    from_program: ProgramName
-    to_program: ProgramName = Field(
-        default=ProgramName["SEOUL"], description="the credited program (default SEOUL)"
-    )
-    amount: Amount
-
-
-class DeductionIn(Model):
-    """Spend mileage for a listed use (PROGRAM_RULES §3)."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "account": EX_ACCOUNT,
-                    "program": "SEOUL",
-                    "amount": 20000,
-                    "reason": "GIFT_CERTIFICATE",
-                    "reference": EX_REF,
-                }
-            ]
-        },
-    )
-
-    account: Hex32
-    program: ProgramName
-    amount: Amount
-    reason: SpendReason
-    reference: Hex32 = Field(description="the caller's 32-byte reference (e.g. ETAX payment id)")
-
-
-class RefundIn(Model):
-    """Give back all or part of a deduction (a cancelled purchase): credited to the deduction's
-    account and program; the refunds of a deduction never total more than it took."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={"examples": [{"amount": 10000, "reference": EX_REF}]},
-    )
-
-    amount: Amount
-    reference: Hex32 | None = Field(
-        default=None, description="the caller's 32-byte reference (e.g. the cancellation id)"
-    )
-
-
-class OperationOut(Model):
-    """A conversion, deduction or refund and where it stands: pending → signed → sent → mined →
-    final, or failed (``error`` says why)."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": EX_HASH,
-                    "kind": "conversion",
-                    "status": "pending",
-                    "account": EX_ACCOUNT,
-                    "program": "ECO_HOUSEHOLD",
-                    "to_program": "SEOUL",
-                    "amount": 10000,
-                    "reason": "CONVERSION",
-                    "reference": None,
-                    "deduction": None,
-                    "tx_hash": None,
-                    "block_number": None,
-                    "error": None,
-                    "created_at": "2026-01-01T00:00:00Z",
-                    "updated_at": "2026-01-01T00:00:00Z",
-                }
-            ]
-        },
-    )
-
-    id: str
-    kind: Literal["conversion", "deduction", "refund"]
-    status: str
-    account: str
-    program: str
-    to_program: str | None
-    amount: int
-    reason: str | None
-    reference: str | None
-    deduction: str | None = Field(
-        default=None,
-        description="a refund's deduction (its id); null for other kinds",
-        examples=[None],
-    )
-    tx_hash: str | None
-    block_number: int | None
-    error: str | None
-    created_at: UtcDateTime
-    updated_at: UtcDateTime
 
 
 # --- operators ----------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.deps import Ctx, Integrator, OperationReader
 from api.errors import error_responses
-from api.schemas import ConversionIn, DeductionIn, Hex32, OperationOut, RefundIn
+from api.operation_schemas import ConversionIn, DeductionIn, OperationOut, RefundIn
+from api.schemas import Hex32
 from api.services import operations, refunds
 from api.strict_query import StrictQueryRoute
 

@@ -12,7 +12,8 @@ from api.auth import Principal
 from api.deps import Ctx, require
 from api.errors import error_responses
 from api.history_params import IsoDateTime
-from api.schemas import EX_HASH, Hex32, Model, OperationOut
+from api.operation_schemas import OperationOut
+from api.schemas import EX_HASH, Hex32, Model
 from api.services import operations_list
 from api.services.operations_list import OperationsQuery
 from api.strict_query import StrictQueryRoute

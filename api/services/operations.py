@@ -31,7 +31,7 @@ from api.errors import (
     NotFound,
     RuleViolation,
 )
-from api.schemas import ConversionIn, DeductionIn, OperationOut
+from api.operation_schemas import ConversionIn, DeductionIn, OperationOut
 from api.services.lots import lapse_of, require_spendable
 from ledger.adapters.orm import Balance, ChainTx, IndexCursor, Operation
 from ledger.domain.codes import AWARDED_PROGRAMS, Program, Reason

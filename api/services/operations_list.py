@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal
 from api.errors import ApiError
-from api.schemas import OperationOut
+from api.operation_schemas import OperationOut
 from api.services.operations import operation_out
 from ledger.adapters.orm import Operation
 from ledger.feeds import safecsv

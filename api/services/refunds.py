@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 from api.auth import Principal
 from api.context import AppContext
 from api.errors import DeductionNotSettled, Forbidden, NotFound, RefundExceedsDeduction
-from api.schemas import OperationOut, RefundIn
+from api.operation_schemas import OperationOut, RefundIn
 from api.services.operations import (
     existing_operation,
     operation_id,
