@@ -19,9 +19,10 @@ One :class:`Submitter` signs with exactly one key and owns that key's nonces. A 
    part passes), sign, store, send. Then the same for pending conversions/deductions, one
    transaction each.
 
-Exactly once: the contract skips award numbers and conversion ids it has recorded; a deduction is
-protected by its nonce (the stored bytes are re-sent, a new signature only once the old nonce is
-provably used by another transaction and no entry of the deduction exists).
+Exactly once: the contract skips award numbers, conversion ids and refund ids it has recorded
+(:mod:`bridge.refund_ops`); a deduction is protected by its nonce (the stored bytes are re-sent,
+a new signature only once the old nonce is provably used by another transaction and no entry of
+the deduction exists).
 
 Live checkpoints: once ``nextExpiry`` of the debited position has passed (or is about to), a
 conversion or deduction carries the position's live checkpoint list, built from the indexed
