@@ -195,11 +195,41 @@ class MileageClient:
     def deduction(self, op_id: str) -> dict[str, Any]:
         return dict(self._request("GET", f"/v1/deductions/{op_id}"))
 
+    def refund(
+        self,
+        deduction_id: str,
+        amount: int,
+        reference: str | None = None,
+        *,
+        idempotency_key: str,
+    ) -> dict[str, Any]:
+        """Refund all or part of deduction ``deduction_id`` (a cancelled purchase)."""
+        body: dict[str, Any] = {"amount": amount}
+        if reference is not None:
+            body["reference"] = reference
+        return dict(
+            self._request(
+                "POST",
+                f"/v1/deductions/{deduction_id}/refunds",
+                headers={"Idempotency-Key": idempotency_key},
+                json=body,
+            )
+        )
+
+    def refund_status(self, deduction_id: str, refund_id: str) -> dict[str, Any]:
+        return dict(self._request("GET", f"/v1/deductions/{deduction_id}/refunds/{refund_id}"))
+
     def wait_final(
         self, op: dict[str, Any], timeout: float = 60.0, poll: float = 0.2
     ) -> dict[str, Any]:
         """Follow an operation until final or failed."""
-        get = self.conversion if op["kind"] == "conversion" else self.deduction
+        if op["kind"] == "refund":
+
+            def get(op_id: str) -> dict[str, Any]:
+                return self.refund_status(op["deduction"], op_id)
+
+        else:
+            get = self.conversion if op["kind"] == "conversion" else self.deduction
         deadline = time.monotonic() + timeout
         while True:
             cur = get(op["id"])

@@ -101,6 +101,18 @@ class MileageLapsed(Conflict):
     code = "mileage_lapsed"
 
 
+class RefundExceedsDeduction(Conflict):
+    """The refunds of a deduction (queued or recorded) would total more than it deducted."""
+
+    code = "refund_exceeds_deduction"
+
+
+class DeductionNotSettled(Conflict):
+    """The deduction to refund is not on the chain (still on its way, or failed)."""
+
+    code = "deduction_not_settled"
+
+
 class RuleViolation(ApiError):
     """The request breaks a rule of PROGRAM_RULES §3 (route, reason, amount units)."""
 

@@ -29,7 +29,10 @@ class ReadableEntryOut(EntryOut):
     )
     other_program_label: str | None = Field(default=None, examples=["서울마일리지"])
     reason_label: str | None = Field(
-        default=None, description="the reason of a deduction (or expiry, merge)", examples=[None]
+        default=None,
+        description="the reason of a deduction (or expiry, merge; for a refund: the reason of "
+        "the deduction it gives back)",
+        examples=[None],
     )
     time_kst: str = Field(
         description="the block time in Korea time (ISO 8601, +09:00)",

@@ -65,10 +65,6 @@ ProgramName = StrEnum("ProgramName", {p.name: p.name for p in Program})  # type:
 KindName = StrEnum("KindName", {k.name: k.name for k in EntryKind})  # type: ignore[misc]
 ReasonName = StrEnum("ReasonName", {r.name: r.name for r in Reason})  # type: ignore[misc]
 
-#: reasons an integrator may deduct with (the contract's spender reasons, 2..9)
-SPEND_REASONS = tuple(r for r in Reason if Reason.TAX_PAYMENT <= r <= Reason.DONATION)
-SpendReason = StrEnum("SpendReason", {r.name: r.name for r in SPEND_REASONS})  # type: ignore[misc]
-
 
 class Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -254,103 +250,6 @@ class ProofOut(Model):
     count: int = Field(ge=0, description="entries of the account (the last entry's seq)")
     head: Head24
     balances: dict[str, int]
-
-
-# --- integrators ------------------------------------------------------------------------------
-
-
-class ConversionIn(Model):
-    """Convert mileage of one program into another (by default into Seoul Mileage)."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "account": EX_ACCOUNT,
-                    "from_program": "ECO_HOUSEHOLD",
-                    "to_program": "SEOUL",
-                    "amount": 10000,
-                }
-            ]
-        },
-    )
-
-    account: Hex32
-    from_program: ProgramName
-    to_program: ProgramName = Field(
-        default=ProgramName["SEOUL"], description="the credited program (default SEOUL)"
-    )
-    amount: Amount
-
-
-class DeductionIn(Model):
-    """Spend mileage for a listed use (PROGRAM_RULES §3)."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "account": EX_ACCOUNT,
-                    "program": "SEOUL",
-                    "amount": 20000,
-                    "reason": "GIFT_CERTIFICATE",
-                    "reference": EX_REF,
-                }
-            ]
-        },
-    )
-
-    account: Hex32
-    program: ProgramName
-    amount: Amount
-    reason: SpendReason
-    reference: Hex32 = Field(description="the caller's 32-byte reference (e.g. ETAX payment id)")
-
-
-class OperationOut(Model):
-    """A conversion or deduction and where it stands: pending → signed → sent → mined → final,
-    or failed (``error`` says why)."""
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": EX_HASH,
-                    "kind": "conversion",
-                    "status": "pending",
-                    "account": EX_ACCOUNT,
-                    "program": "ECO_HOUSEHOLD",
-                    "to_program": "SEOUL",
-                    "amount": 10000,
-                    "reason": "CONVERSION",
-                    "reference": None,
-                    "tx_hash": None,
-                    "block_number": None,
-                    "error": None,
-                    "created_at": "2026-01-01T00:00:00Z",
-                    "updated_at": "2026-01-01T00:00:00Z",
-                }
-            ]
-        },
-    )
-
-    id: str
-    kind: Literal["conversion", "deduction"]
-    status: str
-    account: str
-    program: str
-    to_program: str | None
-    amount: int
-    reason: str | None
-    reference: str | None
-    tx_hash: str | None
-    block_number: int | None
-    error: str | None
-    created_at: UtcDateTime
-    updated_at: UtcDateTime
 
 
 # --- operators ----------------------------------------------------------------------------------

@@ -260,6 +260,14 @@ class LedgerClient:
         num, den = self._read("routeOf", source, target, block=block)
         return int(num), int(den)
 
+    def deduction_of(
+        self, account: bytes, program: int, ref: bytes, block: BlockId = "latest"
+    ) -> tuple[int, int]:
+        """``(deducted, refunded)`` of the deduction record (``account``, ``program``, ``ref``);
+        both 0 when no such deduction was recorded."""
+        deducted, refunded = self._read("deductionOf", account, program, ref, block=block)
+        return int(deducted), int(refunded)
+
     def paused(self, block: BlockId = "latest") -> bool:
         """Whether the whole ledger is paused."""
         return bool(self._read("paused", block=block))

@@ -31,6 +31,7 @@ from bridge import metrics, skips
 from bridge.client import LedgerClient, hex32, to_bytes32
 from bridge.errors import ChainUnavailable, ContractRevert
 from bridge.outbox import ClaimedAward, Outbox, PendingOperation, StoredTx, _aware
+from bridge.refund_ops import REFUND_KIND, find_refund
 from bridge.rpc import JsonRpc, NodeUnreachable, RpcError
 from bridge.signer import Signer
 from bridge.steps import (
@@ -265,10 +266,14 @@ class Confirmer:
         """Our nonce went to another transaction, ours has no receipt: it can never execute."""
         awards, ops = self.outbox.tx_rows(tx.id)
         for op in ops:
-            if op.kind == "deduction":
-                found = self._find_deduction(op)
+            if op.kind in ("deduction", REFUND_KIND):
+                found = (
+                    self._find_deduction(op)
+                    if op.kind == "deduction"
+                    else find_refund(self.client, self.deploy_block, self._block_number(), op.op_id)
+                )
                 if found is not None:
-                    self.log.warning("deduction found on chain without its receipt", op=op.op_id)
+                    self.log.warning(f"{op.kind} found on chain without its receipt", op=op.op_id)
                     self.outbox.mark_mined(
                         tx.id,
                         block_number=found[0],

@@ -19,9 +19,10 @@ One :class:`Submitter` signs with exactly one key and owns that key's nonces. A 
    part passes), sign, store, send. Then the same for pending conversions/deductions, one
    transaction each.
 
-Exactly once: the contract skips award numbers and conversion ids it has recorded; a deduction is
-protected by its nonce (the stored bytes are re-sent, a new signature only once the old nonce is
-provably used by another transaction and no entry of the deduction exists).
+Exactly once: the contract skips award numbers, conversion ids and refund ids it has recorded
+(:mod:`bridge.refund_ops`); a deduction is protected by its nonce (the stored bytes are re-sent,
+a new signature only once the old nonce is provably used by another transaction and no entry of
+the deduction exists).
 
 Live checkpoints: once ``nextExpiry`` of the debited position has passed (or is about to), a
 conversion or deduction carries the position's live checkpoint list, built from the indexed
@@ -54,6 +55,7 @@ from bridge.confirm import Confirmer
 from bridge.errors import ChainUnavailable, ContractRevert
 from bridge.logs import get_logger
 from bridge.outbox import ClaimedAward, LeaseLost, Outbox, PendingOperation
+from bridge.refund_ops import REFUND_KIND, refund_data
 from bridge.rpc import JsonRpc, RpcError
 from bridge.signer import Signer
 from bridge.stall import ProgressWatch
@@ -74,7 +76,7 @@ from ledger.settings import Settings
 
 log = get_logger(__name__, component="submitter")
 
-OP_KINDS = ("conversion", "deduction", CONSENT_KIND)
+OP_KINDS = ("conversion", "deduction", REFUND_KIND, CONSENT_KIND)
 #: The index cursor row the live lists are built from (bridge.indexer.CURSOR_NAME).
 INDEX_CURSOR = "entries"
 #: A spend carries its live list once ``nextExpiry`` is this close (seconds): the transaction is
@@ -101,8 +103,9 @@ class Submitter(Confirmer):
     """Claim–sign–send–confirm for one signing key over the outbox.
 
     ``programs``: award lanes (default: the signer's role — ``issuer-CAR`` → ``["CAR"]``; a dev
-    key → every awarded program). ``operations``: ``"conversion"``/``"deduction"``/``"consent"``
-    (default: by role — converter / spender / registrar; a dev key → all)."""
+    key → every awarded program). ``operations``: ``"conversion"``/``"deduction"``/``"refund"``/
+    ``"consent"`` (default: by role — converter / spender (deductions and refunds) / registrar; a
+    dev key → all)."""
 
     def __init__(
         self,
@@ -185,7 +188,7 @@ class Submitter(Confirmer):
     def _default_operations(role: str) -> list[str]:
         return {
             "converter": ["conversion"],
-            "spender": ["deduction"],
+            "spender": ["deduction", REFUND_KIND],
             "registrar": [CONSENT_KIND],
             "dev": list(OP_KINDS),
         }.get(role, [])
@@ -525,6 +528,8 @@ class Submitter(Confirmer):
         account = to_bytes32(op.account_id)
         if op.kind == CONSENT_KIND:  # ledger.service.consent; no batch call: one tx each
             return self.client.call_data("setDonationConsent", account, op.reason == GIVEN)
+        if op.kind == REFUND_KIND:  # a credit: no live list (bridge.refund_ops)
+            return refund_data(self.client, self.factory, op)
         program = program_code(op.program)
         if op.kind == "conversion":
             if op.to_program is None:

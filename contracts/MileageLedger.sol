@@ -13,7 +13,7 @@ import {AccountWord} from "./types/AccountWord.sol";
 import {Position, PositionCodec} from "./types/Position.sol";
 import "./types/Codes.sol" as Codes;
 
-/// @title MileageLedger: balances, grants, conversions, deductions, expiry, corrections, merges
+/// @title MileageLedger: balances, grants, conversions, deductions, refunds, expiry, corrections, merges
 /// @notice See {IMileageLedger}, the specification. This contract orchestrates; the arithmetic of
 /// expiry lives in {Checkpoints}, the completeness proof in {HashChain}, idempotency in {AwardBitmap}.
 /// @dev Time: expiry (5 years from each grant) and budgets (fiscal years) are defined by
@@ -64,6 +64,13 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
         uint64 denominator;
     }
 
+    /// @dev What the deductions with one (account, program, ref) took and what their refunds gave
+    /// back: one slot, written by {deduct} and {refund}.
+    struct DeductionRecord {
+        uint96 deducted;
+        uint96 refunded;
+    }
+
     /// @dev Working state of one grant batch, kept in memory to stay within the stack limit.
     struct Batch {
         uint8 program;
@@ -94,6 +101,11 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
     mapping(uint8 program => mapping(uint16 year => Period)) private _periods;
     mapping(uint8 from => mapping(uint8 to => Route)) private _routes;
     bool private _paused;
+    // Appended after every slot the API proves (contracts/README.md): the slots above do not move.
+    /// @dev Keyed by {_deductionKey}(account, program, ref): a refund names all three, so it can
+    /// only credit the account and program the deduction debited.
+    mapping(bytes32 key => DeductionRecord) private _deductions;
+    mapping(bytes32 refundId => bool recorded) private _refunds;
 
     /// @notice Deploys the ledger with `admin` (meant to be a multisig) as the default admin.
     /// @param admin the initial default admin
@@ -248,10 +260,46 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
         ProgramConfig memory cfg = _active(program);
         _requireLive(account);
         if (amount == 0) revert ZeroAmount();
-        if (reason < Codes.REASON_TAX_PAYMENT || reason > Codes.REASON_DONATION) revert InvalidReason(reason);
+        if ((reason < Codes.REASON_TAX_PAYMENT || reason > Codes.REASON_DONATION) && reason != Codes.REASON_CARD_POINTS) {
+            revert InvalidReason(reason);
+        }
         // Expire first, so that lapsed mileage can never be spent.
         _expire(account, program, cfg.validity, live);
         _debit(account, program, amount, Codes.KIND_DEDUCTION, reason, ref);
+        // The bound of its refunds. Deductions sharing a ref add up (the bridge's refs are unique).
+        DeductionRecord storage record = _deductions[_deductionKey(account, program, ref)];
+        uint256 deducted = uint256(record.deducted) + amount;
+        if (deducted > type(uint96).max) revert AmountOverflow(deducted);
+        record.deducted = uint96(deducted);
+    }
+
+    /// @inheritdoc IMileageLedger
+    function refund(bytes32 account, uint8 program, uint96 amount, bytes32 deductionRef, bytes32 refundId)
+        external
+        onlyRole(SPENDER_ROLE)
+    {
+        _active(program);
+        _requireLive(account);
+        if (amount == 0) revert ZeroAmount();
+        if (_refunds[refundId]) {
+            emit RefundSkipped(refundId);
+            return;
+        }
+        DeductionRecord storage record = _deductions[_deductionKey(account, program, deductionRef)];
+        DeductionRecord memory r = record;
+        // Accepted (incorrect-equality): a recorded deduction took at least 1.
+        // slither-disable-next-line incorrect-equality
+        if (r.deducted == 0) revert DeductionNotFound(account, program, deductionRef);
+        // Both fit 96 bits, so the sum cannot overflow 256.
+        if (uint256(r.refunded) + amount > r.deducted) {
+            revert RefundExceedsDeduction(deductionRef, r.deducted, r.refunded, amount);
+        }
+        record.refunded = r.refunded + amount;
+        _refunds[refundId] = true;
+        // A new credit at the current time: refunded mileage ages from the refund (docs/DESIGN.md).
+        _credit(account, program, amount, Codes.KIND_REFUND, deductionRef);
+        _totals[program].credited += amount;
+        emit RefundRecorded(refundId, deductionRef, account, program, amount);
     }
 
     /// @inheritdoc IMileageLedger
@@ -379,6 +427,21 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
     /// @inheritdoc IMileageLedger
     function isConversionRecorded(bytes32 conversionId) external view returns (bool) {
         return _conversions[conversionId];
+    }
+
+    /// @inheritdoc IMileageLedger
+    function isRefundRecorded(bytes32 refundId) external view returns (bool) {
+        return _refunds[refundId];
+    }
+
+    /// @inheritdoc IMileageLedger
+    function deductionOf(bytes32 account, uint8 program, bytes32 ref)
+        external
+        view
+        returns (uint96 deducted, uint96 refunded)
+    {
+        DeductionRecord memory r = _deductions[_deductionKey(account, program, ref)];
+        return (r.deducted, r.refunded);
     }
 
     /// @inheritdoc IMileageLedger
@@ -660,6 +723,11 @@ contract MileageLedger is IMileageLedger, AccessControlDefaultAdminRules {
     function _positionWord(bytes32 account, uint8 program) private view returns (uint256) {
         if (program == 0 || program > Codes.PROGRAM_MAX) return 0;
         return _accounts[account][program];
+    }
+
+    /// @dev The key of a deduction record: one per (account, program, ref).
+    function _deductionKey(bytes32 account, uint8 program, bytes32 ref) private pure returns (bytes32 key) {
+        return keccak256(abi.encode(account, program, ref));
     }
 
     function _budgetOf(uint8 program, uint16 fiscalYear) private view returns (uint96 budget, uint96 used) {

@@ -6,12 +6,12 @@ import { keccak_256 } from "/console/vendor/noble-hashes/sha3.js";
 
 // Codes fixed by docs/DESIGN.md (ledger/domain/codes.py).
 export const KINDS = { GRANT: 1, CONVERSION_OUT: 2, CONVERSION_IN: 3, DEDUCTION: 4, EXPIRY: 5,
-  CORRECTION: 6, MERGE_OUT: 7, MERGE_IN: 8 };
+  CORRECTION: 6, MERGE_OUT: 7, MERGE_IN: 8, REFUND: 9 };
 export const PROGRAMS = { ECO_HOUSEHOLD: 1, ECO_ORG: 2, CAR: 3, BIKE: 4, ECO_SEASON: 5,
   CAR_SEASON: 6, SEOUL: 7 };
 export const REASONS = { NONE: 0, CONVERSION: 1, TAX_PAYMENT: 2, CASH: 3, GIFT_CERTIFICATE: 4,
   APARTMENT_FEE: 5, TRANSIT_CARD: 6, ECO_PRODUCT: 7, BIKE_PASS: 8, DONATION: 9, EXPIRY: 10,
-  EXPIRY_DONATION: 11, CORRECTION: 12, MERGE: 13 };
+  EXPIRY_DONATION: 11, CORRECTION: 12, MERGE: 13, CARD_POINTS: 14 };
 export const ZERO_HEAD = "0x" + "00".repeat(24);
 
 function code(table, name) {

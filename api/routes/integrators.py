@@ -1,4 +1,4 @@
-"""Integrators: conversions into Seoul Mileage and deductions for listed uses."""
+"""Integrators: conversions into Seoul Mileage, deductions for listed uses and their refunds."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.deps import Ctx, Integrator, OperationReader
 from api.errors import error_responses
-from api.schemas import ConversionIn, DeductionIn, Hex32, OperationOut
-from api.services import operations
+from api.operation_schemas import ConversionIn, DeductionIn, OperationOut, RefundIn
+from api.schemas import Hex32
+from api.services import operations, refunds
 from api.strict_query import StrictQueryRoute
 
 router = APIRouter(
@@ -99,3 +100,44 @@ async def get_conversion(ctx: Ctx, caller: OperationReader, op_id: Hex32) -> Ope
 )
 async def get_deduction(ctx: Ctx, caller: OperationReader, op_id: Hex32) -> OperationOut:
     return await run_in_threadpool(operations.get_operation, ctx, caller, "deduction", op_id)
+
+
+@router.post(
+    "/deductions/{op_id}/refunds",
+    response_model=OperationOut,
+    status_code=201,
+    responses={**_WRITE_RESPONSES, **error_responses(404)},
+    summary="Refund all or part of a deduction (a cancelled purchase)",
+    description="Scope `integrator`: only the API key that made the deduction refunds it (403 "
+    "for another). The refund is credited to the deduction's account and program once mined "
+    "(a REFUND entry referencing the deduction; the refunded mileage is valid for the "
+    "program's validity from the refund). The deduction must be mined (409 "
+    "`deduction_not_settled`); its refunds, queued or recorded, never total more than it "
+    "deducted (409 `refund_exceeds_deduction`, with what is still refundable). Follow it with "
+    "`GET /v1/deductions/{id}/refunds/{refund_id}`.",
+)
+async def post_refund(
+    ctx: Ctx,
+    caller: Integrator,
+    op_id: Hex32,
+    body: RefundIn,
+    idempotency_key: IdempotencyKey,
+    response: Response,
+) -> OperationOut:
+    out, created = await run_in_threadpool(
+        refunds.submit_refund, ctx, caller, op_id, body, idempotency_key
+    )
+    response.status_code = 201 if created else 200
+    return out
+
+
+@router.get(
+    "/deductions/{op_id}/refunds/{refund_id}",
+    response_model=OperationOut,
+    responses=error_responses(404),
+    summary="Follow a refund to final (the integrator that asked, or an auditor)",
+)
+async def get_refund(
+    ctx: Ctx, caller: OperationReader, op_id: Hex32, refund_id: Hex32
+) -> OperationOut:
+    return await run_in_threadpool(refunds.get_refund, ctx, caller, op_id, refund_id)

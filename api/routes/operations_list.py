@@ -12,7 +12,8 @@ from api.auth import Principal
 from api.deps import Ctx, require
 from api.errors import error_responses
 from api.history_params import IsoDateTime
-from api.schemas import EX_HASH, Hex32, Model, OperationOut
+from api.operation_schemas import OperationOut
+from api.schemas import EX_HASH, Hex32, Model
 from api.services import operations_list
 from api.services.operations_list import OperationsQuery
 from api.strict_query import StrictQueryRoute
@@ -29,7 +30,7 @@ OperationStatus = Literal[AWARD_STATES]  # type: ignore[valid-type]
 
 
 class OperationsPageOut(Model):
-    """A page of the caller's conversions and deductions, newest first."""
+    """A page of the caller's conversions, deductions and refunds, newest first."""
 
     operations: list[OperationOut]
     next_cursor: str | None = Field(
@@ -38,16 +39,17 @@ class OperationsPageOut(Model):
 
 
 _CSV_EXAMPLE = (
-    "id,kind,status,account,program,to_program,amount,reason,reference,tx_hash,block_number,"
+    "id,kind,status,account,program,to_program,amount,reason,reference,deduction,tx_hash,"
+    "block_number,"
     f"error,created_at,updated_at\r\n{EX_HASH},deduction,final,0x3f3f...,SEOUL,,10000,"
-    "GIFT_CERTIFICATE,0x00...2a,0xab...,1234,,2026-01-01T00:00:00+00:00,2026-01-01T00:00:05+00:00"
+    "GIFT_CERTIFICATE,0x00...2a,,0xab...,1234,,2026-01-01T00:00:00+00:00,2026-01-01T00:00:05+00:00"
 )
 
 
 @router.get(
     "/operations",
     response_model=OperationsPageOut,
-    summary="The caller's conversions and deductions (settlement), newest first",
+    summary="The caller's conversions, deductions and refunds (settlement), newest first",
     description="Scope `integrator` (the operations its API key created) or `auditor` (all). "
     "Filters "
     "combine; pages follow `next_cursor` (JSON) or the `Next-Cursor` header (CSV). "
@@ -74,16 +76,21 @@ async def list_operations(
     cursor: Annotated[
         str | None, Query(max_length=200, description="next_cursor of the previous page")
     ] = None,
-    kind: Annotated[Literal["conversion", "deduction"] | None, Query()] = None,
+    kind: Annotated[Literal["conversion", "deduction", "refund"] | None, Query()] = None,
     status: Annotated[OperationStatus | None, Query()] = None,
-    reference: Annotated[Hex32 | None, Query(description="the deduction's reference")] = None,
+    reference: Annotated[
+        Hex32 | None, Query(description="the caller's reference of a deduction or refund")
+    ] = None,
+    deduction: Annotated[
+        Hex32 | None, Query(description="the refunds of this deduction (its id)")
+    ] = None,
     since: Annotated[IsoDateTime | None, Query(description="created at or after (ISO 8601)")] = (
         None
     ),
     until: Annotated[IsoDateTime | None, Query(description="created before (ISO 8601)")] = None,
     accept: Annotated[str | None, Header(max_length=512, include_in_schema=False)] = None,
 ) -> Response:
-    q = OperationsQuery(limit, cursor, kind, status, reference, since, until)
+    q = OperationsQuery(limit, cursor, kind, status, reference, since, until, deduction)
 
     def page() -> tuple[list[OperationOut], str | None]:
         with ctx.sessions() as session:

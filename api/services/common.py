@@ -36,7 +36,7 @@ def entry_out(row: Entry) -> EntryOut:
 
 
 def entry_fields(row: Entry) -> dict[str, Any]:
-    credit = row.kind in (EntryKind.GRANT, EntryKind.CONVERSION_IN, EntryKind.MERGE_IN)
+    credit = EntryKind(row.kind).is_credit
     return {
         "seq": row.seq,
         "kind": _name(EntryKind, row.kind),

@@ -5,6 +5,8 @@ Added to each indexed entry (whose raw fields and chain anchor stay for verifica
 - for an award (GRANT): the round or period and the tier that produced it, joined from the
   award row by award id (the entry's ``ref``);
 - for a conversion: the other program (the paired entry of the same conversion id);
+- for a refund: the reason of the deduction it gives back (the DEDUCTION entry whose ref the
+  REFUND carries);
 - the time in Korea time (ISO 8601, ``+09:00``) and a one-line description.
 
 Language by ``Accept-Language``: Korean first (default), English when the header prefers it.
@@ -45,6 +47,7 @@ KINDS: dict[str, tuple[str, str]] = {
     EntryKind.CORRECTION.name: ("정정", "Correction"),
     EntryKind.MERGE_OUT.name: ("계정 통합 (이전)", "Moved by account merge"),
     EntryKind.MERGE_IN.name: ("계정 통합 (받음)", "Received by account merge"),
+    EntryKind.REFUND.name: ("사용 취소 (환불)", "Refunded (use cancelled)"),
 }
 REASONS: dict[str, tuple[str, str]] = {
     Reason.CONVERSION.name: ("전환", "Conversion"),
@@ -60,6 +63,7 @@ REASONS: dict[str, tuple[str, str]] = {
     Reason.EXPIRY_DONATION.name: ("소멸 예정분 기부", "Donated at expiry"),
     Reason.CORRECTION.name: ("정정", "Correction"),
     Reason.MERGE.name: ("계정 통합", "Account merge"),
+    Reason.CARD_POINTS.name: ("카드 포인트 전환", "Card points conversion"),
 }
 _FIXED_TIERS: dict[str, tuple[str, str]] = {
     "per_minute": ("이용 시간 적립", "per minute ridden"),
@@ -147,6 +151,20 @@ def _counterparts(session: Session, account: str, refs: set[str]) -> dict[tuple[
     return paired
 
 
+def _refunded_reasons(session: Session, account: str, refs: set[str]) -> dict[str, str]:
+    """deduction ref -> the reason name of that DEDUCTION entry of ``account``."""
+    if not refs:
+        return {}
+    rows = session.execute(
+        sa.select(Entry.ref, Entry.reason).where(
+            Entry.account_id == account,
+            Entry.ref.in_(refs),
+            Entry.kind == int(EntryKind.DEDUCTION),
+        )
+    )
+    return {str(ref): Reason(int(reason)).name for ref, reason in rows if reason in set(Reason)}
+
+
 def label_entries(
     session: Session, account: str, entries: Sequence[dict[str, Any]], lang: str
 ) -> list[dict[str, Any]]:
@@ -156,6 +174,9 @@ def label_entries(
     conv_refs = {e["ref"] for e in entries if e["kind"] in conversion_kinds}
     awards = _awards(session, grant_refs)
     paired = _counterparts(session, account, conv_refs)
+    refunded = _refunded_reasons(
+        session, account, {e["ref"] for e in entries if e["kind"] == EntryKind.REFUND.name}
+    )
     out = []
     for e in entries:
         period = tier = tier_text = other = None
@@ -167,6 +188,8 @@ def label_entries(
             code = paired.get((e["ref"], int(EntryKind[e["kind"]])))
             other = Program(code).name if code in set(Program) else None
         reason = e["reason"] if e["kind"] != EntryKind.GRANT.name else "NONE"
+        if e["kind"] == EntryKind.REFUND.name:
+            reason = refunded.get(e["ref"], "NONE")
         labels = {
             "program_label": _pick(PROGRAMS.get(e["program"]), lang) or e["program"],
             "kind_label": _pick(KINDS.get(e["kind"]), lang) or e["kind"],
@@ -186,12 +209,15 @@ def label_entries(
                 period,
                 tier_text,
                 labels["other_program_label"],
-                labels["reason_label"] if e["kind"] == EntryKind.DEDUCTION.name else None,
+                labels["reason_label"] if e["kind"] in _REASONED_KINDS else None,
             )
             if part
         )
         out.append({**e, **labels})
     return out
+
+
+_REASONED_KINDS = (EntryKind.DEDUCTION.name, EntryKind.REFUND.name)
 
 
 def readable_history(session: Session, page: HistoryOut, lang: str) -> ReadableHistoryOut:

@@ -31,7 +31,7 @@ from api.errors import (
     NotFound,
     RuleViolation,
 )
-from api.schemas import ConversionIn, DeductionIn, OperationOut
+from api.operation_schemas import ConversionIn, DeductionIn, OperationOut
 from api.services.lots import lapse_of, require_spendable
 from ledger.adapters.orm import Balance, ChainTx, IndexCursor, Operation
 from ledger.domain.codes import AWARDED_PROGRAMS, Program, Reason
@@ -114,19 +114,20 @@ def available_balance(
             Operation.account_id == account,
             Operation.program == Program(program).name,
             Operation.status != "failed",
+            Operation.kind != "refund",  # a credit: it never lowers what may be spent
             sa.or_(ChainTx.block_number.is_(None), ChainTx.block_number > cursor),
         )
     ).scalar_one()
     return int(indexed), int(pending)
 
 
-def _existing(session: Session, scoped_key: str) -> Operation | None:
+def existing_operation(session: Session, scoped_key: str) -> Operation | None:
     return session.execute(
         sa.select(Operation).where(Operation.idempotency_key == scoped_key)
     ).scalar_one_or_none()
 
 
-def _replay(op: Operation, digest: str, session: Session) -> OperationOut:
+def replay_operation(op: Operation, digest: str, session: Session) -> OperationOut:
     if op.request_hash != digest:
         raise IdempotencyConflict(
             "this Idempotency-Key was already used with another request body; use a new key",
@@ -147,9 +148,9 @@ def submit(
     digest = request_hash(kind, payload)
     scoped = f"{caller.key_id}:{idempotency_key}"
     with ctx.sessions() as session:
-        op = _existing(session, scoped)
+        op = existing_operation(session, scoped)
         if op is not None:
-            return _replay(op, digest, session), False
+            return replay_operation(op, digest, session), False
     if isinstance(body, ConversionIn):
         check_conversion_rules(ctx, body)
         program = Program[body.from_program.value]
@@ -184,10 +185,10 @@ def submit(
         return out, True
     except IntegrityError:  # a concurrent request with the same key won the race
         with ctx.sessions() as session:
-            op = _existing(session, scoped)
+            op = existing_operation(session, scoped)
             if op is None:
                 raise
-            return _replay(op, digest, session), False
+            return replay_operation(op, digest, session), False
 
 
 def operation_out(session: Session, op: Operation) -> OperationOut:
@@ -203,6 +204,7 @@ def operation_out(session: Session, op: Operation) -> OperationOut:
         amount=op.amount,
         reason=op.reason,
         reference=op.reference,
+        deduction=op.deduction_id,
         tx_hash=tx.tx_hash if tx is not None and sent else None,
         block_number=tx.block_number if tx is not None else None,
         error=op.error,

@@ -1,4 +1,5 @@
-"""Settlement for integrators: the caller's own conversions and deductions, filtered and paged.
+"""Settlement for integrators: the caller's own conversions, deductions and refunds, filtered
+and paged (a refund names its deduction).
 
 An integrator sees the operations its API key created (the key id scopes the stored
 Idempotency-Key); auditor and admin keys see all. Order: newest first by ``(created_at, id)``,
@@ -19,15 +20,19 @@ from sqlalchemy.orm import Session
 
 from api.auth import Principal
 from api.errors import ApiError
-from api.schemas import OperationOut
+from api.operation_schemas import OperationOut
 from api.services.operations import operation_out
 from ledger.adapters.orm import Operation
 from ledger.feeds import safecsv
 
 CSV_COLUMNS = (
     "id", "kind", "status", "account", "program", "to_program", "amount", "reason", "reference",
-    "tx_hash", "block_number", "error", "created_at", "updated_at",
+    "deduction", "tx_hash", "block_number", "error", "created_at", "updated_at",
 )  # fmt: skip
+
+
+#: integrators' operations (the registrar's consent operations are not listed)
+LISTED_KINDS = ("conversion", "deduction", "refund")
 
 
 class BadOperationsCursor(ApiError):
@@ -48,6 +53,7 @@ class OperationsQuery:
     reference: str | None = None
     since: datetime | None = None
     until: datetime | None = None
+    deduction: str | None = None
 
 
 def _utc(dt: datetime) -> datetime:
@@ -84,7 +90,7 @@ def list_operations(
 ) -> tuple[list[OperationOut], str | None]:
     """A page of the operations ``caller`` may see; returns (rows, next cursor or None)."""
     # integrators' operations only: the registrar's consent operations are not listed here
-    stmt = sa.select(Operation).where(Operation.kind.in_(("conversion", "deduction")))
+    stmt = sa.select(Operation).where(Operation.kind.in_(LISTED_KINDS))
     if not caller.has("auditor"):
         stmt = stmt.where(Operation.idempotency_key.startswith(f"{caller.key_id}:"))
     if q.kind is not None:
@@ -93,6 +99,8 @@ def list_operations(
         stmt = stmt.where(Operation.status == q.status)
     if q.reference is not None:
         stmt = stmt.where(Operation.reference == q.reference.lower())
+    if q.deduction is not None:
+        stmt = stmt.where(Operation.deduction_id == q.deduction.lower())
     if q.since is not None:
         stmt = stmt.where(Operation.created_at >= _naive_if_sqlite(session, q.since))
     if q.until is not None:

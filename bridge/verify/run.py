@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from bridge.audit_consent import consent_mismatches
+from bridge.audit_refunds import log_mismatches
 from bridge.audit_rules import AwardRules
 from bridge.errors import VerificationError
 from bridge.raw_reader import ChainAccount, RawLedgerReader, norm_account
@@ -179,7 +179,9 @@ def verify_ledger(
         totals = rd.program_totals(at) if accounts is None and _covers_all(rd, from_block) else None
         state_seconds = time.perf_counter() - t_state
         mismatches = checker.finish(states, totals)
-        mismatches += consent_mismatches(rd, start, at, accounts, chunk)  # expiry vs consent
+        # expiry reasons vs consent, refunds vs deductions (bridge.audit_refunds)
+        complete = _covers_all(rd, from_block)
+        mismatches += log_mismatches(rd, start, at, accounts, chunk, complete=complete)
         return VerifyReport(
             address=rd.address,
             block=at,

@@ -11,7 +11,7 @@ pragma solidity ^0.8.28;
 /// - `DEFAULT_ADMIN_ROLE` (a multisig, two-step transfer with a delay): programs, limits, budgets,
 ///   routes, and granting every other role.
 /// - `issuerRole(program)`: grants of that one program only.
-/// - `CONVERTER_ROLE`: conversions. `SPENDER_ROLE`: deductions. `EXPIRER_ROLE`: expiry.
+/// - `CONVERTER_ROLE`: conversions. `SPENDER_ROLE`: deductions and their refunds. `EXPIRER_ROLE`: expiry.
 /// - `CORRECTOR_ROLE`: corrections of awards. `REGISTRAR_ROLE`: account merges, donation consent.
 /// - `PAUSER_ROLE`: pause everything or one program.
 interface IMileageLedger {
@@ -138,6 +138,18 @@ interface IMileageLedger {
     /// @param expected the length required
     /// @param given the length given
     error LengthMismatch(uint256 expected, uint256 given);
+    /// @notice No deduction of `account` in `program` was recorded with ref `deductionRef`
+    /// (unknown ref, or a deduction of another account or program): nothing to refund.
+    /// @param account the account the refund names
+    /// @param program the program the refund names
+    /// @param deductionRef the ref of the deduction to refund
+    error DeductionNotFound(bytes32 account, uint8 program, bytes32 deductionRef);
+    /// @notice The refund would bring the refunds of `deductionRef` above what it deducted.
+    /// @param deductionRef the deduction's ref
+    /// @param deducted what the deduction took
+    /// @param refunded what its earlier refunds gave back already
+    /// @param amount the refund asked for
+    error RefundExceedsDeduction(bytes32 deductionRef, uint96 deducted, uint96 refunded, uint96 amount);
 
     // ---------------------------------------------------------------------------------------
     // Events
@@ -147,7 +159,7 @@ interface IMileageLedger {
     /// @dev `entry` packs the fixed-width fields in one word, low bits first:
     /// seq [0,48) | kind [48,56) | program [56,64) | reason [64,72) | timestamp [72,112) |
     /// amount [112,208). seq is the entry's number in the account (1, 2, ..., the new count);
-    /// kind is GRANT=1 .. MERGE_IN=8 (GRANT, CONVERSION_IN and MERGE_IN credit); program is the
+    /// kind is GRANT=1 .. REFUND=9 (GRANT, CONVERSION_IN, MERGE_IN and REFUND credit); program is the
     /// program whose balance changed; reason the deduction reason (NONE=0 for credits); timestamp
     /// `block.timestamp`; amount the unsigned amount credited or debited. The new head is
     /// bytes24(keccak256(abi.encodePacked(previousHead, account, entry, ref))), so the event
@@ -155,7 +167,8 @@ interface IMileageLedger {
     /// @param account the account whose balance changed
     /// @param entry the packed entry word (layout above)
     /// @param ref award id (GRANT, CORRECTION), conversion id (CONVERSION_*), caller's reference
-    /// (DEDUCTION), 0 (EXPIRY), the other account (MERGE_*)
+    /// (DEDUCTION: the bridge's keyed operation id), 0 (EXPIRY), the other account (MERGE_*), the
+    /// refunded deduction's ref (REFUND)
     event EntryRecorded(bytes32 indexed account, uint256 entry, bytes32 ref);
 
     /// @notice An award in a batch was skipped because its award number was already recorded in
@@ -179,6 +192,21 @@ interface IMileageLedger {
     /// @notice A conversion was skipped because its id was already recorded.
     /// @param conversionId the conversion id already recorded
     event ConversionSkipped(bytes32 indexed conversionId);
+
+    /// @notice A refund was recorded (its REFUND entry, with ref = `deductionRef`, is emitted
+    /// with it).
+    /// @param refundId the refund's idempotency key
+    /// @param deductionRef the refunded deduction's ref
+    /// @param account the account credited (the deduction's)
+    /// @param program the program credited (the deduction's)
+    /// @param amount the amount given back
+    event RefundRecorded(
+        bytes32 indexed refundId, bytes32 indexed deductionRef, bytes32 indexed account, uint8 program, uint96 amount
+    );
+
+    /// @notice A refund was skipped because its id was already recorded (a resent transaction).
+    /// @param refundId the refund id already recorded
+    event RefundSkipped(bytes32 indexed refundId);
 
     /// @notice An award was (partly) reversed by a correction.
     /// @param awardNo the corrected award's number
@@ -326,16 +354,30 @@ interface IMileageLedger {
     ) external returns (uint96 credited);
 
     /// @notice Deducts `amount` of `program` for a use (DEDUCTION entry). Lapsed mileage is
-    /// expired first, so only valid mileage can be spent (oldest first).
+    /// expired first, so only valid mileage can be spent (oldest first). The amount is added to
+    /// the deduction record of (`account`, `program`, `ref`), which bounds its refunds
+    /// ({refund}, {deductionOf}).
     /// @param account the account
     /// @param program the program debited
     /// @param amount the amount
-    /// @param reason TAX_PAYMENT(2) .. DONATION(9)
-    /// @param ref the caller's 32-byte reference (e.g. the ETAX payment id)
+    /// @param reason TAX_PAYMENT(2) .. DONATION(9), or CARD_POINTS(14)
+    /// @param ref the deduction's 32-byte reference (the bridge sends its keyed operation id)
     /// @param live `account`'s live checkpoints in `program` as for {expire}; needed only once
     /// something older than its newest credit may have lapsed (`nextExpiry` has passed), else empty
     function deduct(bytes32 account, uint8 program, uint96 amount, uint8 reason, bytes32 ref, uint256[] calldata live)
         external;
+
+    /// @notice Gives back `amount` of a deduction (a cancelled purchase): a REFUND entry with
+    /// ref = `deductionRef`, credited to the deduction's account and program as a new credit at
+    /// the current time (it ages from now, with the program's validity, like a conversion). The
+    /// refunds of one deduction never total more than it deducted. A refund id already recorded
+    /// is skipped with {RefundSkipped} (a resent transaction changes nothing).
+    /// @param account the deduction's account
+    /// @param program the deduction's program
+    /// @param amount the amount given back (> 0)
+    /// @param deductionRef the deduction's ref
+    /// @param refundId the refund's idempotency key
+    function refund(bytes32 account, uint8 program, uint96 amount, bytes32 deductionRef, bytes32 refundId) external;
 
     /// @notice Expires the mileage of `program` that lapsed and was not spent (EXPIRY entry with
     /// reason EXPIRY, or EXPIRY_DONATION for accounts consenting to donation). Nothing lapsed:
@@ -472,6 +514,23 @@ interface IMileageLedger {
     /// @param conversionId the conversion id
     /// @return recorded true if recorded
     function isConversionRecorded(bytes32 conversionId) external view returns (bool recorded);
+
+    /// @notice Whether refund `refundId` was recorded.
+    /// @param refundId the refund id
+    /// @return recorded true if recorded
+    function isRefundRecorded(bytes32 refundId) external view returns (bool recorded);
+
+    /// @notice What the deductions of `account` in `program` with ref `ref` took, and what their
+    /// refunds gave back (both 0: no such deduction).
+    /// @param account the account
+    /// @param program the program
+    /// @param ref the deduction's ref
+    /// @return deducted the amount deducted
+    /// @return refunded the amount refunded so far (never above `deducted`)
+    function deductionOf(bytes32 account, uint8 program, bytes32 ref)
+        external
+        view
+        returns (uint96 deducted, uint96 refunded);
 
     /// @notice A program's configuration.
     /// @param program the program code

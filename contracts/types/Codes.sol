@@ -14,7 +14,7 @@ uint8 constant PROGRAM_CAR_SEASON = 6;
 uint8 constant PROGRAM_SEOUL = 7;
 uint8 constant PROGRAM_MAX = 7;
 
-// Entry kinds (uint8). GRANT, CONVERSION_IN and MERGE_IN credit; the others debit.
+// Entry kinds (uint8). GRANT, CONVERSION_IN, MERGE_IN and REFUND credit; the others debit.
 uint8 constant KIND_GRANT = 1;
 uint8 constant KIND_CONVERSION_OUT = 2;
 uint8 constant KIND_CONVERSION_IN = 3;
@@ -23,6 +23,7 @@ uint8 constant KIND_EXPIRY = 5;
 uint8 constant KIND_CORRECTION = 6;
 uint8 constant KIND_MERGE_OUT = 7;
 uint8 constant KIND_MERGE_IN = 8;
+uint8 constant KIND_REFUND = 9;
 
 // Deduction reasons (uint8, PROGRAM_RULES section 3). Credits carry NONE.
 uint8 constant REASON_NONE = 0;
@@ -39,3 +40,4 @@ uint8 constant REASON_EXPIRY = 10;
 uint8 constant REASON_EXPIRY_DONATION = 11;
 uint8 constant REASON_CORRECTION = 12;
 uint8 constant REASON_MERGE = 13;
+uint8 constant REASON_CARD_POINTS = 14;

@@ -246,12 +246,13 @@ class SignerNonce(Base):
 
 
 class Operation(Base):
-    """A conversion or deduction requested by an integrator (outbox row, idempotent by key)."""
+    """A conversion, deduction or refund requested by an integrator, or a consent change (outbox
+    row, idempotent by key)."""
 
     __tablename__ = "operations"
     __table_args__ = (CheckConstraint("amount > 0", name="amount"),)
     op_id: Mapped[str] = mapped_column(String(HEX32), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(12))  # conversion | deduction
+    kind: Mapped[str] = mapped_column(String(12))  # conversion | deduction | refund | consent
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     account_id: Mapped[str] = mapped_column(String(HEX32), index=True)
@@ -260,6 +261,8 @@ class Operation(Base):
     amount: Mapped[int] = mapped_column(BigInteger)
     reason: Mapped[str | None] = mapped_column(String(24), nullable=True)
     reference: Mapped[str | None] = mapped_column(String(HEX32), nullable=True)
+    #: a refund's deduction (its op id, the ref on chain); NULL for other kinds
+    deduction_id: Mapped[str | None] = mapped_column(String(HEX32), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(8), default="pending")
     tx_id: Mapped[int | None] = mapped_column(ForeignKey("chain_txs.id"), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -55,6 +55,7 @@ def _signers(
         for role, kind in (
             ("converter", "conversion"),
             ("spender", "deduction"),
+            ("spender", "refund"),
             ("registrar", "consent"),
         ):
             if dev or role in have:
@@ -78,7 +79,8 @@ def run(
         bool | None,
         typer.Option(
             "--ops/--no-ops",
-            help="also submit conversions/deductions (default: yes without --program)",
+            help="also submit conversions, deductions, refunds and consent changes (default: yes "
+            "without --program)",
         ),
     ] = None,
     once: Annotated[bool, typer.Option("--once", help="submit what is queued, then exit")] = False,

@@ -9,9 +9,10 @@ lapsed) take them as calldata, each packed as ``time | cumulative << 32``
 
 Replaying the account's entries in sequence order rebuilds them exactly as the contract does:
 
-- GRANT, CONVERSION_IN: a credit at the entry's time. At the newest checkpoint's time it adds to
-  it; to an empty or spent-out position (``debited >= granted``) it starts afresh (the amounts
-  restart, no checkpoint is kept); otherwise the newest checkpoint becomes a live one.
+- GRANT, CONVERSION_IN, REFUND: a credit at the entry's time. At the newest checkpoint's time
+  it adds to it; to an empty or spent-out position (``debited >= granted``) it starts afresh
+  (the amounts restart, no checkpoint is kept); otherwise the newest checkpoint becomes a live
+  one.
 - CONVERSION_OUT, DEDUCTION, EXPIRY: ``debited += amount``.
 - CORRECTION: the corrected award's checkpoint (found by the award's grant time) and every later
   one lose ``amount``, and so does ``granted``.
@@ -31,7 +32,7 @@ from typing import Protocol
 
 from eth_utils.crypto import keccak
 
-from ledger.domain.codes import EntryKind
+from ledger.domain.codes import DATED_CREDIT_KINDS, EntryKind
 from ledger.domain.errors import LedgerError
 
 M40 = (1 << 40) - 1
@@ -247,7 +248,7 @@ def replay_positions(
         expected += 1
         kind = EntryKind(e.kind)
         p = positions.setdefault(e.program, PositionModel())
-        if kind in (EntryKind.GRANT, EntryKind.CONVERSION_IN):
+        if kind in DATED_CREDIT_KINDS:
             p.credit(e.amount, e.timestamp)
         elif kind is EntryKind.CORRECTION:
             granted_at = (grant_times or {}).get(e.ref.lower())

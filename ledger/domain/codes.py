@@ -46,14 +46,21 @@ class EntryKind(IntEnum):
     CORRECTION = 6
     MERGE_OUT = 7
     MERGE_IN = 8
+    REFUND = 9
+    """Gives back (part of) a deduction; its ref is the deduction's ref (docs/DESIGN.md)."""
 
     @property
     def is_credit(self) -> bool:
-        """True when the entry adds to the balance (GRANT, CONVERSION_IN, MERGE_IN)."""
+        """True when the entry adds to the balance (GRANT, CONVERSION_IN, MERGE_IN, REFUND)."""
         return self in _CREDIT_KINDS
 
 
-_CREDIT_KINDS = frozenset({EntryKind.GRANT, EntryKind.CONVERSION_IN, EntryKind.MERGE_IN})
+_CREDIT_KINDS = frozenset(
+    {EntryKind.GRANT, EntryKind.CONVERSION_IN, EntryKind.MERGE_IN, EntryKind.REFUND}
+)
+#: Kinds that credit at the entry's own time (a new lot that ages from then): MERGE_IN instead
+#: carries the source's lots with their dates.
+DATED_CREDIT_KINDS = frozenset({EntryKind.GRANT, EntryKind.CONVERSION_IN, EntryKind.REFUND})
 
 
 class Reason(IntEnum):
@@ -73,6 +80,8 @@ class Reason(IntEnum):
     EXPIRY_DONATION = 11
     CORRECTION = 12
     MERGE = 13
+    CARD_POINTS = 14
+    """Conversion into credit-card points (the 2018 plan): a spend like the others."""
 
 
 class Flag(StrEnum):
@@ -83,6 +92,12 @@ class Flag(StrEnum):
     IN_KIND = "in_kind"
     """ECO_ORG unranked reward: given in kind (보상품), recorded at its value (rules.md §2.2)."""
 
+
+#: Reasons a deduction (SPENDER key) may carry: TAX_PAYMENT..DONATION and CARD_POINTS.
+SPEND_REASONS: tuple[Reason, ...] = (
+    *(r for r in Reason if Reason.TAX_PAYMENT <= r <= Reason.DONATION),
+    Reason.CARD_POINTS,
+)
 
 #: Programs that are awarded from feeds (SEOUL mileage only arrives by conversion).
 #: Every program code in order (1..7): the contract's program indexes, e.g. the order in which

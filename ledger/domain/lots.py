@@ -8,7 +8,8 @@ Mileage is valid for the program's validity (5 years) from its grant date and is
 first-in-first-out (PROGRAM_RULES §3). Replaying the entries in sequence order keeps, per program,
 the unspent *lots* (grant time, amount):
 
-- GRANT and CONVERSION_IN add a lot dated at the entry (converted mileage starts a new validity);
+- GRANT, CONVERSION_IN and REFUND add a lot dated at the entry (converted or refunded mileage
+  starts a new validity, as the contract credits it at that time);
 - MERGE_IN adds the lots the source account held at its MERGE_OUT, keeping their grant dates
   (the contract moves checkpoints with their dates); ``source_lots`` supplies them;
 - CORRECTION takes from the corrected award's lot (matched by the award id ``ref``) first;
@@ -21,7 +22,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from ledger.domain.checkpoints import EntryLike
-from ledger.domain.codes import EntryKind
+from ledger.domain.codes import DATED_CREDIT_KINDS, EntryKind
 
 #: 5 years = 1,826 days (PROGRAM_RULES §3), the plan's validity when the contract is unreachable.
 DEFAULT_VALIDITY = 1826 * 86400
@@ -74,7 +75,7 @@ def replay_lots(
     for e in entries:
         kind = EntryKind(e.kind)
         cur = lots.setdefault(e.program, [])
-        if kind in (EntryKind.GRANT, EntryKind.CONVERSION_IN):
+        if kind in DATED_CREDIT_KINDS:
             cur.append(Lot(e.program, e.timestamp, e.amount, e.ref))
         elif kind is EntryKind.MERGE_IN:
             moved = source_lots(e.ref, e.program) if source_lots is not None else None

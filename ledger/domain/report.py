@@ -199,6 +199,8 @@ class YearFigures:
     corrected: int = 0
     merged_out: int = 0
     merged_in: int = 0
+    refunded: int = 0
+    """Given back to this program by refunds of deductions (REFUND entries)."""
     outstanding: int = 0
     """Balance at the end of the year (all credits minus all debits up to then)."""
     budget: int | None = None
@@ -234,4 +236,6 @@ class YearFigures:
             self.merged_out += amount
         elif k is EntryKind.MERGE_IN:
             self.merged_in += amount
+        elif k is EntryKind.REFUND:
+            self.refunded += amount
         return amount if k.is_credit else -amount

@@ -108,6 +108,7 @@ class Report:
                     "corrected": f.corrected,
                     "merged_out": f.merged_out,
                     "merged_in": f.merged_in,
+                    "refunded": f.refunded,
                     "outstanding": f.outstanding,
                     "budget": f.budget,
                     "issued": f.issued,
@@ -196,6 +197,7 @@ def _years(s: Session, budgets: BudgetLookup | None) -> dict[tuple[str, int], Ye
                 f.awarded
                 + f.converted_in
                 + f.merged_in
+                + f.refunded
                 - f.converted_out
                 - sum(f.spent.values())
                 - f.expired

@@ -169,7 +169,7 @@ def test_deduct(funded):
     )
 
 
-@pytest.mark.parametrize("reason", [0, 1, 10, 11, 12, 13, 14, 255])
+@pytest.mark.parametrize("reason", [0, 1, 10, 11, 12, 13, 15, 255])
 def test_deduct_rejects_reserved_reasons(funded, reason):
     funded.expect(
         "InvalidReason",

@@ -134,7 +134,12 @@ def test_openapi_conformance(api_env: ApiEnv) -> None:
     assert not failures, "\n\n".join(failures)
 
 
-WRITES = {("POST", "/v1/conversions"), ("POST", "/v1/deductions"), ("POST", "/v1/awards")}
+WRITES = {
+    ("POST", "/v1/conversions"),
+    ("POST", "/v1/deductions"),
+    ("POST", "/v1/deductions/{op_id}/refunds"),
+    ("POST", "/v1/awards"),
+}
 
 
 def test_write_endpoints_fuzzed(api_env: ApiEnv) -> None:

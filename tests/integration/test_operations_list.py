@@ -116,7 +116,10 @@ def test_filters(env: Env) -> None:
     for not_iso in ("6", "2026-03-01"):  # unix seconds, a date without time: not date-time
         r = env.get(k, until=not_iso)
         assert r.status_code == 422 and "until" in r.json()["message"], not_iso
-    bad = env.get(k, kind="refund")
+    refund = env.op(k_id, "refund", T0 + timedelta(days=3), deduction_id=ded)
+    assert env.all_ids(k, kind="refund") == [refund]
+    assert env.all_ids(k, deduction=ded) == [refund]
+    bad = env.get(k, kind="consent")  # the registrar's operations are not listed
     assert bad.status_code == 422 and "kind" in bad.json()["message"]
     assert env.get(k, stauts="final").status_code == 422  # a misspelt filter is an error
 
