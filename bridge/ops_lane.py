@@ -3,7 +3,8 @@ each, and the operations that wait for the index.
 
 Live checkpoints: once ``nextExpiry`` of the debited position has passed (or is about to), a
 conversion or deduction carries the position's live checkpoint list, built from the indexed
-entries (:func:`ledger.service.witness.live_lists`). While the index cannot give it (it is behind
+entries by the :data:`LiveListSource` the caller passes in
+(:func:`ledger.service.witness.live_list_source`). While the index cannot give it (it is behind
 the chain), the operation stays ``pending`` and is retried once the index cursor has moved (or
 after :data:`DEFER_SECONDS`); a revert saying the list was missing or stale
 (:data:`bridge.steps.RETRY_LATER_ERRORS`) likewise leaves it pending instead of failing it.
@@ -12,6 +13,7 @@ after :data:`DEFER_SECONDS`); a revert saying the list was missing or stale
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import requests
 
@@ -29,8 +31,8 @@ from bridge.steps import (
     reason_code,
 )
 from ledger.adapters.orm import IndexCursor
-from ledger.service.consent import CONSENT_KIND, GIVEN
-from ledger.service.witness import IndexBehind, live_lists
+from ledger.domain.checkpoints import IndexBehind
+from ledger.domain.outbox import ConsentReason, OperationKind
 
 #: The index cursor row the live lists are built from (bridge.indexer.CURSOR_NAME).
 INDEX_CURSOR = "entries"
@@ -40,11 +42,16 @@ LIVE_MARGIN = 600
 #: A deferred operation is retried when the index cursor moves, or after this many seconds.
 DEFER_SECONDS = 30.0
 
+#: The live checkpoint list of (account id, program code) at a block number, built from the
+#: indexed entries; raises `IndexBehind` while the index cannot give it.
+LiveListSource = Callable[[str, int, int], list[int]]
+
 
 class OperationLane(Lane):
     """Pending operations of the submitter's kinds, one transaction each."""
 
     operations: list[str]
+    live_source: LiveListSource | None
     # op id -> (index cursor block when deferred, monotonic deadline, why)
     _deferred: dict[str, tuple[int | None, float, str]]
 
@@ -86,7 +93,12 @@ class OperationLane(Lane):
             if at == 0 or at > now + LIVE_MARGIN:
                 return []
             try:
-                return live_lists(self.client, self.factory, account_id, [program], number)[program]
+                if self.live_source is None:
+                    raise IndexBehind(
+                        "this submitter has no live checkpoint source: construct it with "
+                        "live_lists=ledger.service.witness.live_list_source(client, sessions)"
+                    )
+                return self.live_source(account_id, program, number)
             except IndexBehind:
                 if at > now:
                     return []  # not needed yet: try without (a revert would only defer it)
@@ -100,10 +112,12 @@ class OperationLane(Lane):
         position's live checkpoints when the contract needs them (:meth:`live_list`; raises
         `IndexBehind` while the index cannot give them)."""
         account = to_bytes32(op.account_id)
-        if op.kind == CONSENT_KIND:  # ledger.service.consent; no batch call: one tx each
-            return self.client.call_data("setDonationConsent", account, op.reason == GIVEN)
+        if op.kind == OperationKind.CONSENT:  # ledger.service.consent; one tx each
+            return self.client.call_data(
+                "setDonationConsent", account, op.reason == ConsentReason.GIVEN
+            )
         program = program_code(op.program)
-        if op.kind == "conversion":
+        if op.kind == OperationKind.CONVERSION:
             if op.to_program is None:
                 raise ValueError("a conversion needs to_program")
             return self.client.call_data(
@@ -115,7 +129,7 @@ class OperationLane(Lane):
                 to_bytes32(op.op_id),
                 self.live_list(op.account_id, program),
             )
-        if op.kind == "deduction":
+        if op.kind == OperationKind.DEDUCTION:
             ref = to_bytes32(op.op_id)  # keyed; the integrator's reference stays off chain
             return self.client.call_data(
                 "deduct",

@@ -38,11 +38,8 @@ apart.
 
 from __future__ import annotations
 
-import signal
 import threading
-import time
 from collections.abc import Sequence
-from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -51,7 +48,14 @@ from bridge.award_lane import AwardLane
 from bridge.client import LedgerClient
 from bridge.errors import ChainUnavailable
 from bridge.logs import get_logger
-from bridge.ops_lane import DEFER_SECONDS, INDEX_CURSOR, LIVE_MARGIN, OperationLane
+from bridge.loop import BridgeLoop, install_stop_signals
+from bridge.ops_lane import (
+    DEFER_SECONDS,
+    INDEX_CURSOR,
+    LIVE_MARGIN,
+    LiveListSource,
+    OperationLane,
+)
 from bridge.outbox import Outbox
 from bridge.signer import Signer
 from bridge.stall import ProgressWatch
@@ -66,12 +70,15 @@ from bridge.steps import (
     reason_code,
 )
 from ledger.domain.codes import AWARDED_PROGRAMS, Program
-from ledger.service.consent import CONSENT_KIND
+from ledger.domain.outbox import OperationKind
 from ledger.settings import Settings
 
 log = get_logger(__name__, component="submitter")
 
-OP_KINDS = ("conversion", "deduction", CONSENT_KIND)
+#: The operation kinds a submitter sends (lanes; :class:`OperationKind` values).
+OP_KINDS: tuple[str, ...] = tuple(
+    k.value for k in (OperationKind.CONVERSION, OperationKind.DEDUCTION, OperationKind.CONSENT)
+)
 
 __all__ = [
     "DEFER_SECONDS",
@@ -79,6 +86,7 @@ __all__ = [
     "LIVE_MARGIN",
     "RETRY_LATER_ERRORS",
     "SYSTEMIC_ERRORS",
+    "LiveListSource",
     "RpcError",
     "Simulation",
     "StepReport",
@@ -95,7 +103,10 @@ class Submitter(AwardLane, OperationLane):
 
     ``programs``: award lanes (default: the signer's role — ``issuer-CAR`` → ``["CAR"]``; a dev
     key → every awarded program). ``operations``: ``"conversion"``/``"deduction"``/``"consent"``
-    (default: by role — converter / spender / registrar; a dev key → all)."""
+    (default: by role — converter / spender / registrar; a dev key → all). ``live_lists``:
+    builds a late spend's live checkpoint list from the index
+    (:func:`ledger.service.witness.live_list_source`); without it a spend that needs one waits
+    (:mod:`bridge.ops_lane`)."""
 
     def __init__(
         self,
@@ -115,6 +126,7 @@ class Submitter(AwardLane, OperationLane):
         receipt_wait: float = 2.0,
         gas_per_award: int | None = 100_000,
         stall_seconds: float | None = None,
+        live_lists: LiveListSource | None = None,
     ) -> None:
         self.factory = session_factory
         self.client = client
@@ -160,6 +172,7 @@ class Submitter(AwardLane, OperationLane):
             self.log,
         )
         self._in_flight = False
+        self.live_source = live_lists
 
     @property
     def lanes(self) -> list[str]:
@@ -178,7 +191,7 @@ class Submitter(AwardLane, OperationLane):
         return {
             "converter": ["conversion"],
             "spender": ["deduction"],
-            "registrar": [CONSENT_KIND],
+            "registrar": [OperationKind.CONSENT.value],
             "dev": list(OP_KINDS),
         }.get(role, [])
 
@@ -235,56 +248,19 @@ class Submitter(AwardLane, OperationLane):
     ) -> StepReport:
         """Step until nothing is pending in this submitter's lanes and nothing is in flight
         (lanes blocked by a systemic error, e.g. a paused program, count as idle). Node outages are
-        waited out with exponential backoff. Raises TimeoutError after ``timeout`` seconds."""
-        total = StepReport()
-        deadline = None if timeout is None else time.monotonic() + timeout
-        backoff = poll
-        while stop is None or not stop.is_set():
-            rep = self.step()
-            total.add(rep)
-            if rep.chain_error:
-                self._sleep(backoff, deadline, stop)
-                backoff = min(max_backoff, backoff * 2)
-                continue
-            backoff = poll
-            total.chain_error = None
-            if not rep.progressed and rep.inflight == 0 and not self._has_runnable_work():
-                return total
-            if not rep.progressed:
-                self._sleep(poll, deadline, stop)
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"submitter not idle after {timeout}s: {total}")
-        return total
+        waited out with exponential backoff. Raises TimeoutError after ``timeout`` seconds
+        (:class:`bridge.loop.BridgeLoop` with this submitter alone)."""
+        return BridgeLoop([self]).run(
+            stop, until_idle=True, poll=poll, max_backoff=max_backoff, timeout=timeout
+        )
 
     def run_forever(
         self, stop: threading.Event, *, poll: float = 0.5, max_backoff: float = 10.0
     ) -> None:
-        """The long-running loop of ``mileage bridge run``: until ``stop`` is set; each step is
-        finished before checking it."""
-        backoff = poll
-        while not stop.is_set():
-            rep = self.step()
-            if rep.chain_error:
-                stop.wait(backoff)
-                backoff = min(max_backoff, backoff * 2)
-                continue
-            backoff = poll
-            if not rep.progressed:
-                stop.wait(poll)
+        """Step until ``stop`` is set; each step is finished before checking it."""
+        BridgeLoop([self]).run(stop, poll=poll, max_backoff=max_backoff)
 
-    @staticmethod
-    def _sleep(seconds: float, deadline: float | None, stop: threading.Event | None) -> None:
-        if deadline is not None:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError("submitter not idle before the deadline")
-            seconds = min(seconds, remaining)
-        if stop is not None:
-            stop.wait(seconds)
-        else:
-            time.sleep(seconds)
-
-    def _has_runnable_work(self) -> bool:
+    def has_runnable_work(self) -> bool:
         """Pending rows in lanes that are not blocked, or unresolved transactions. Operations
         deferred until the index catches up count as idle, like a blocked lane."""
         runnable = [p for p in self.programs if not self._lane_waiting(p)]
@@ -298,14 +274,3 @@ class Submitter(AwardLane, OperationLane):
         self._expire_deferrals()
         pending = self.outbox.pending_operations(ops, limit=len(self._deferred) + 1)
         return any(op.op_id not in self._deferred for op in pending)
-
-
-def install_stop_signals(stop: threading.Event) -> None:
-    """SIGTERM/SIGINT set ``stop``: the loop finishes its current step and returns."""
-
-    def handler(signum: int, _frame: Any) -> None:
-        log.info("stop requested", signal=signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)

@@ -50,6 +50,7 @@ from bridge.outbox.rows import (
 )
 from bridge.outbox.status import QueueStatus, queue_status
 from bridge.outbox.txs import TxLog
+from ledger.domain.outbox import AwardState, OperationState, TxState
 
 __all__ = [
     "UNRESOLVED",
@@ -77,7 +78,9 @@ class Outbox(AwardQueue, OperationQueue, TxLog):
                 programs
                 and s.scalar(
                     sa.select(AWARDS.c.award_no)
-                    .where(AWARDS.c.status == "pending", AWARDS.c.program.in_(list(programs)))
+                    .where(
+                        AWARDS.c.status == AwardState.PENDING, AWARDS.c.program.in_(list(programs))
+                    )
                     .limit(1)
                 )
                 is not None
@@ -87,7 +90,7 @@ class Outbox(AwardQueue, OperationQueue, TxLog):
                 op_kinds
                 and s.scalar(
                     sa.select(OPS.c.op_id)
-                    .where(OPS.c.status == "pending", OPS.c.kind.in_(list(op_kinds)))
+                    .where(OPS.c.status == OperationState.PENDING, OPS.c.kind.in_(list(op_kinds)))
                     .limit(1)
                 )
                 is not None
@@ -96,7 +99,7 @@ class Outbox(AwardQueue, OperationQueue, TxLog):
             return (
                 s.scalar(
                     sa.select(TXS.c.id)
-                    .where(TXS.c.sender == sender, TXS.c.status.in_((*UNRESOLVED, "mined")))
+                    .where(TXS.c.sender == sender, TXS.c.status.in_((*UNRESOLVED, TxState.MINED)))
                     .limit(1)
                 )
                 is not None

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from bridge.outbox.rows import AWARDS, ClaimedAward, OutboxBase, _rows, retry_db
 from ledger.adapters.orm import utcnow
+from ledger.domain.outbox import AwardState
 
 
 class AwardQueue(OutboxBase):
@@ -23,7 +24,7 @@ class AwardQueue(OutboxBase):
         candidates = (
             sa.select(AWARDS.c.award_no)
             .where(
-                AWARDS.c.status == "pending",
+                AWARDS.c.status == AwardState.PENDING,
                 AWARDS.c.program == program,
                 sa.or_(
                     AWARDS.c.claimed_until.is_(None),
@@ -71,7 +72,7 @@ class AwardQueue(OutboxBase):
                 .where(
                     AWARDS.c.award_no.in_(nos),
                     AWARDS.c.claimed_by == self.worker_id,
-                    AWARDS.c.status == "pending",
+                    AWARDS.c.status == AwardState.PENDING,
                 )
                 .values(claimed_by=None, claimed_until=None, updated_at=utcnow()),
             )
@@ -85,9 +86,9 @@ class AwardQueue(OutboxBase):
                 n += _rows(
                     s,
                     sa.update(AWARDS)
-                    .where(AWARDS.c.award_no == no, AWARDS.c.status == "pending")
+                    .where(AWARDS.c.award_no == no, AWARDS.c.status == AwardState.PENDING)
                     .values(
-                        status="failed",
+                        status=AwardState.FAILED,
                         error=reason[:2000],
                         claimed_by=None,
                         claimed_until=None,

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from bridge.outbox.rows import OPS, OutboxBase, PendingOperation, _rows, retry_db
 from ledger.adapters.orm import utcnow
+from ledger.domain.outbox import OperationState
 
 
 class OperationQueue(OutboxBase):
@@ -21,7 +22,7 @@ class OperationQueue(OutboxBase):
         with self.factory() as s:
             rows = s.execute(
                 sa.select(OPS)
-                .where(OPS.c.status == "pending", OPS.c.kind.in_(list(kinds)))
+                .where(OPS.c.status == OperationState.PENDING, OPS.c.kind.in_(list(kinds)))
                 .order_by(OPS.c.created_at, OPS.c.op_id)
                 .limit(limit)
             ).all()
@@ -45,7 +46,7 @@ class OperationQueue(OutboxBase):
             n = _rows(
                 s,
                 sa.update(OPS)
-                .where(OPS.c.op_id == op_id, OPS.c.status == "pending")
-                .values(status="failed", error=reason[:2000], updated_at=utcnow()),
+                .where(OPS.c.op_id == op_id, OPS.c.status == OperationState.PENDING)
+                .values(status=OperationState.FAILED, error=reason[:2000], updated_at=utcnow()),
             )
         return bool(n)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bridge.errors import BridgeError
 from ledger.adapters.orm import Award, ChainTx, Operation, SignerNonce
+from ledger.domain.outbox import AwardState, TxState
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -24,7 +25,10 @@ AWARDS = cast(sa.Table, Award.__table__)
 OPS = cast(sa.Table, Operation.__table__)
 TXS = cast(sa.Table, ChainTx.__table__)
 NONCES = cast(sa.Table, SignerNonce.__table__)
-UNRESOLVED = ("signed", "sent")
+UNRESOLVED = (TxState.SIGNED, TxState.SENT)
+#: Rows (awards and operations alike) of a transaction that has not failed, been replaced, or
+#: reached ``final``.
+IN_FLIGHT = (AwardState.SIGNED, AwardState.SENT, AwardState.MINED)
 
 
 class LeaseLost(BridgeError):

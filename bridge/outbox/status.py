@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bridge.outbox.rows import AWARDS, OPS, TXS, UNRESOLVED, _aware
 from ledger.adapters.orm import IndexCursor, utcnow
+from ledger.domain.outbox import AwardState
 
 
 @dataclass
@@ -26,7 +27,7 @@ class QueueStatus:
     @property
     def conflicts(self) -> int:
         """Awards in ``conflict`` (every program): each needs an operator."""
-        return sum(n for (_, state), n in self.awards.items() if state == "conflict")
+        return sum(n for (_, state), n in self.awards.items() if state == AwardState.CONFLICT)
 
     @property
     def indexer_lag(self) -> int | None:
@@ -55,7 +56,7 @@ def queue_status(
             st.operations[(kind, state)] = int(n)
         for program, oldest in s.execute(
             sa.select(AWARDS.c.program, sa.func.min(AWARDS.c.created_at))
-            .where(AWARDS.c.status == "pending")
+            .where(AWARDS.c.status == AwardState.PENDING)
             .group_by(AWARDS.c.program)
         ):
             if oldest is not None:

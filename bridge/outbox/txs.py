@@ -4,12 +4,16 @@ transaction and its rows (sent, mined, final, back to sent after a reorg, abando
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from bridge.errors import BridgeError
 from bridge.outbox.rows import (
     AWARDS,
+    IN_FLIGHT,
     NONCES,
     OPS,
     TXS,
@@ -23,6 +27,7 @@ from bridge.outbox.rows import (
     retry_db,
 )
 from ledger.adapters.orm import ChainTx, SignerNonce, utcnow
+from ledger.domain.outbox import AwardState, OperationState, TxState
 
 
 class TxLog(OutboxBase):
@@ -94,7 +99,7 @@ class TxLog(OutboxBase):
                 program=program,
                 raw_tx="0x" + raw.hex(),
                 tx_hash=tx_hash.lower(),
-                status="signed",
+                status=TxState.SIGNED,
                 attempts=0,
                 created_at=now,
                 updated_at=now,
@@ -107,10 +112,10 @@ class TxLog(OutboxBase):
                     sa.update(AWARDS)
                     .where(
                         AWARDS.c.award_no.in_(list(award_nos)),
-                        AWARDS.c.status == "pending",
+                        AWARDS.c.status == AwardState.PENDING,
                         AWARDS.c.claimed_by == self.worker_id,
                     )
-                    .values(status="signed", tx_id=tx.id, updated_at=now),
+                    .values(status=AwardState.SIGNED, tx_id=tx.id, updated_at=now),
                 )
                 if n != len(award_nos):
                     raise LeaseLost(
@@ -121,8 +126,8 @@ class TxLog(OutboxBase):
                 n = _rows(
                     s,
                     sa.update(OPS)
-                    .where(OPS.c.op_id == op_id, OPS.c.status == "pending")
-                    .values(status="signed", tx_id=tx.id, updated_at=now),
+                    .where(OPS.c.op_id == op_id, OPS.c.status == OperationState.PENDING)
+                    .values(status=OperationState.SIGNED, tx_id=tx.id, updated_at=now),
                 )
                 if n != 1:
                     raise LeaseLost(f"operation {op_id} is no longer pending")
@@ -143,7 +148,7 @@ class TxLog(OutboxBase):
         with self.factory() as s:
             rows = s.execute(
                 sa.select(TXS)
-                .where(TXS.c.sender == sender, TXS.c.status == "mined")
+                .where(TXS.c.sender == sender, TXS.c.status == TxState.MINED)
                 .order_by(TXS.c.nonce)
             ).all()
         return [StoredTx.of(r) for r in rows]
@@ -153,7 +158,7 @@ class TxLog(OutboxBase):
 
         Cheap when nothing is wrong: the newest landed transaction is read first, through the
         ``(sender, nonce)`` index, and only if its nonce reaches ``nonce`` is the rest fetched."""
-        landed = (TXS.c.sender == sender, TXS.c.status.in_(("mined", "final")))
+        landed = (TXS.c.sender == sender, TXS.c.status.in_((TxState.MINED, TxState.FINAL)))
         with self.factory() as s:
             top = s.scalar(
                 sa.select(TXS.c.nonce).where(*landed).order_by(TXS.c.nonce.desc()).limit(1)
@@ -207,19 +212,8 @@ class TxLog(OutboxBase):
         """The node accepted the transaction (or already knew it)."""
         now = utcnow()
         with self.factory() as s, s.begin():
-            _rows(
-                s,
-                sa.update(TXS)
-                .where(TXS.c.id == tx_id, TXS.c.status.in_(UNRESOLVED))
-                .values(status="sent", attempts=TXS.c.attempts + 1, updated_at=now),
-            )
-            for table in (AWARDS, OPS):
-                _rows(
-                    s,
-                    sa.update(table)
-                    .where(table.c.tx_id == tx_id, table.c.status == "signed")
-                    .values(status="sent", updated_at=now),
-                )
+            _set_txs(s, [tx_id], UNRESOLVED, now, status=TxState.SENT, attempts=TXS.c.attempts + 1)
+            _move_rows(s, [tx_id], (AwardState.SIGNED,), AwardState.SENT, now)
 
     @retry_db
     def mark_mined(
@@ -239,7 +233,7 @@ class TxLog(OutboxBase):
         An award the contract skipped is mined/final only when the chain holds its GRANT (an
         idempotent resend, :mod:`bridge.skips`); the caller puts every other skip in
         ``conflicts``."""
-        state = "final" if final else "mined"
+        state = AwardState.FINAL if final else AwardState.MINED
         now = utcnow()
         with self.factory() as s, s.begin():
             for no, why in (conflicts or {}).items():
@@ -249,30 +243,22 @@ class TxLog(OutboxBase):
                     .where(
                         AWARDS.c.award_no == no,
                         AWARDS.c.tx_id == tx_id,
-                        AWARDS.c.status.in_(("signed", "sent", "mined")),
+                        AWARDS.c.status.in_(IN_FLIGHT),
                     )
-                    .values(status="conflict", error=why[:2000], updated_at=now),
+                    .values(status=AwardState.CONFLICT, error=why[:2000], updated_at=now),
                 )
-            _rows(
+            _set_txs(
                 s,
-                sa.update(TXS)
-                .where(TXS.c.id == tx_id)
-                .values(
-                    status=state,
-                    block_number=block_number,
-                    block_hash=block_hash.lower(),
-                    gas_used=gas_used,
-                    error=None,
-                    updated_at=now,
-                ),
+                [tx_id],
+                None,
+                now,
+                status=state,
+                block_number=block_number,
+                block_hash=block_hash.lower(),
+                gas_used=gas_used,
+                error=None,
             )
-            for table in (AWARDS, OPS):
-                _rows(
-                    s,
-                    sa.update(table)
-                    .where(table.c.tx_id == tx_id, table.c.status.in_(("signed", "sent", "mined")))
-                    .values(status=state, updated_at=now),
-                )
+            _move_rows(s, [tx_id], IN_FLIGHT, state, now)
 
     @retry_db
     def finalize(self, tx_ids: Sequence[int]) -> None:
@@ -281,40 +267,18 @@ class TxLog(OutboxBase):
             return
         now = utcnow()
         with self.factory() as s, s.begin():
-            _rows(
-                s,
-                sa.update(TXS)
-                .where(TXS.c.id.in_(list(tx_ids)), TXS.c.status == "mined")
-                .values(status="final", updated_at=now),
-            )
-            for table in (AWARDS, OPS):
-                _rows(
-                    s,
-                    sa.update(table)
-                    .where(table.c.tx_id.in_(list(tx_ids)), table.c.status == "mined")
-                    .values(status="final", updated_at=now),
-                )
+            _set_txs(s, tx_ids, (TxState.MINED,), now, status=TxState.FINAL)
+            _move_rows(s, tx_ids, (AwardState.MINED,), AwardState.FINAL, now)
 
     @retry_db
     def unmine(self, tx_id: int) -> None:
         """A mined (or even final) transaction is no longer in the chain (reorg, or a node that
         restarted from an older state): back to ``sent``, so the stored bytes are sent again."""
         now = utcnow()
-        gone = ("mined", "final")
+        gone = (AwardState.MINED, AwardState.FINAL)  # the same words for transactions
         with self.factory() as s, s.begin():
-            _rows(
-                s,
-                sa.update(TXS)
-                .where(TXS.c.id == tx_id, TXS.c.status.in_(gone))
-                .values(status="sent", block_number=None, block_hash=None, updated_at=now),
-            )
-            for table in (AWARDS, OPS):
-                _rows(
-                    s,
-                    sa.update(table)
-                    .where(table.c.tx_id == tx_id, table.c.status.in_(gone))
-                    .values(status="sent", updated_at=now),
-                )
+            _set_txs(s, [tx_id], gone, now, status=TxState.SENT, block_number=None, block_hash=None)
+            _move_rows(s, [tx_id], gone, AwardState.SENT, now)
 
     @retry_db
     def abandon_tx(
@@ -334,35 +298,61 @@ class TxLog(OutboxBase):
         to ``pending`` unless ``failed_ops`` fails them for good with a reason."""
         now = utcnow()
         with self.factory() as s, s.begin():
-            _rows(
+            _set_txs(
                 s,
-                sa.update(TXS)
-                .where(TXS.c.id == tx_id)
-                .values(
-                    status=status,
-                    error=error[:2000],
-                    block_number=block_number,
-                    block_hash=block_hash,
-                    gas_used=gas_used,
-                    updated_at=now,
-                ),
+                [tx_id],
+                None,
+                now,
+                status=status,
+                error=error[:2000],
+                block_number=block_number,
+                block_hash=block_hash,
+                gas_used=gas_used,
             )
-            _rows(
-                s,
-                sa.update(AWARDS)
-                .where(AWARDS.c.tx_id == tx_id, AWARDS.c.status.in_(("signed", "sent", "mined")))
-                .values(status="pending", tx_id=None, updated_at=now),
-            )
+            _move_rows(s, [tx_id], IN_FLIGHT, AwardState.PENDING, now, tables=(AWARDS,), tx_id=None)
             for op_id, reason in (failed_ops or {}).items():
                 _rows(
                     s,
                     sa.update(OPS)
                     .where(OPS.c.op_id == op_id, OPS.c.tx_id == tx_id)
-                    .values(status="failed", error=reason[:2000], updated_at=now),
+                    .values(status=OperationState.FAILED, error=reason[:2000], updated_at=now),
                 )
-            _rows(
-                s,
-                sa.update(OPS)
-                .where(OPS.c.tx_id == tx_id, OPS.c.status.in_(("signed", "sent", "mined")))
-                .values(status="pending", tx_id=None, updated_at=now),
+            _move_rows(
+                s, [tx_id], IN_FLIGHT, OperationState.PENDING, now, tables=(OPS,), tx_id=None
             )
+
+
+def _set_txs(
+    s: Session,
+    tx_ids: Sequence[int],
+    from_states: Sequence[str] | None,
+    now: datetime,
+    **values: Any,
+) -> None:
+    """Update the transactions ``tx_ids`` (those in ``from_states``; None: whatever their
+    state) with ``values``."""
+    where = [TXS.c.id.in_(list(tx_ids))]
+    if from_states is not None:
+        where.append(TXS.c.status.in_(list(from_states)))
+    _rows(s, sa.update(TXS).where(*where).values(updated_at=now, **values))
+
+
+def _move_rows(
+    s: Session,
+    tx_ids: Sequence[int],
+    from_states: Sequence[str],
+    to_state: str,
+    now: datetime,
+    *,
+    tables: Sequence[sa.Table] = (AWARDS, OPS),
+    **values: Any,
+) -> None:
+    """Move the awards and operations that ``tx_ids`` carry from ``from_states`` to ``to_state``
+    (with ``values``): the one state change every transaction transition applies to its rows."""
+    for table in tables:
+        _rows(
+            s,
+            sa.update(table)
+            .where(table.c.tx_id.in_(list(tx_ids)), table.c.status.in_(list(from_states)))
+            .values(status=to_state, updated_at=now, **values),
+        )
