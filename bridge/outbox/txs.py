@@ -233,7 +233,6 @@ class TxLog(OutboxBase):
         An award the contract skipped is mined/final only when the chain holds its GRANT (an
         idempotent resend, :mod:`bridge.skips`); the caller puts every other skip in
         ``conflicts``."""
-        state = AwardState.FINAL if final else AwardState.MINED
         now = utcnow()
         with self.factory() as s, s.begin():
             for no, why in (conflicts or {}).items():
@@ -252,13 +251,13 @@ class TxLog(OutboxBase):
                 [tx_id],
                 None,
                 now,
-                status=state,
+                status=TxState.FINAL if final else TxState.MINED,
                 block_number=block_number,
                 block_hash=block_hash.lower(),
                 gas_used=gas_used,
                 error=None,
             )
-            _move_rows(s, [tx_id], IN_FLIGHT, state, now)
+            _move_rows(s, [tx_id], IN_FLIGHT, AwardState.FINAL if final else AwardState.MINED, now)
 
     @retry_db
     def finalize(self, tx_ids: Sequence[int]) -> None:
@@ -275,10 +274,12 @@ class TxLog(OutboxBase):
         """A mined (or even final) transaction is no longer in the chain (reorg, or a node that
         restarted from an older state): back to ``sent``, so the stored bytes are sent again."""
         now = utcnow()
-        gone = (AwardState.MINED, AwardState.FINAL)  # the same words for transactions
+        landed = (TxState.MINED, TxState.FINAL)
         with self.factory() as s, s.begin():
-            _set_txs(s, [tx_id], gone, now, status=TxState.SENT, block_number=None, block_hash=None)
-            _move_rows(s, [tx_id], gone, AwardState.SENT, now)
+            _set_txs(
+                s, [tx_id], landed, now, status=TxState.SENT, block_number=None, block_hash=None
+            )
+            _move_rows(s, [tx_id], (AwardState.MINED, AwardState.FINAL), AwardState.SENT, now)
 
     @retry_db
     def abandon_tx(
