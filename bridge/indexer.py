@@ -23,14 +23,12 @@ they touched and moves the cursor there; the next steps re-index the new branch.
 ``confirmations`` > 0 only blocks that deep are indexed (0 suits QBFT's immediate finality).
 
 Logs are read in block ranges of at most ``chunk`` blocks with plain JSON-RPC
-(:class:`bridge.raw_reader.RawLedgerReader`) and written with bulk ``executemany`` inserts/upserts.
+(:class:`bridge.raw_reader.RawLedgerReader`) and written in bulk (:mod:`bridge.index_tables`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -38,21 +36,41 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bridge import metrics
 from bridge.client import LedgerClient
-from bridge.errors import BridgeError
+from bridge.index_reorg import common_ancestor, remember_blocks, roll_back
+from bridge.index_tables import (
+    ENTRY_COLUMNS,
+    ChainMoved,
+    Cursor,
+    EntryRow,
+    IndexerError,
+    _BulkWriter,
+    recompute_projections,
+    signed_amount_sql,
+)
 from bridge.logs import get_logger
 from bridge.raw_reader import DATA_HEX_LEN, ENTRY_HEX, ENTRY_TOPIC, REF_HEX, RawLedgerReader
 from ledger.adapters.db import unit_of_work
-from ledger.adapters.orm import AccountHead, Balance, Entry, IndexCursor, IndexedBlock
+from ledger.adapters.orm import IndexCursor
 from ledger.domain.codes import CREDIT_CODES
 from ledger.domain.hashchain import ENTRY_BITS, HEAD_BYTES, ZERO_HEAD, decode_entry, head_of
 
 CURSOR_NAME = "entries"
 ZERO_HEAD_HEX = "0x" + ZERO_HEAD.hex()
-_IN_CHUNK = 500  # accounts per IN (...) list
 
-
-class IndexerError(BridgeError):
-    """Root of the indexer's errors."""
+__all__ = [
+    "CURSOR_NAME",
+    "ENTRY_COLUMNS",
+    "ChainMoved",
+    "Cursor",
+    "EntryRow",
+    "IndexIntegrityError",
+    "Indexer",
+    "IndexerError",
+    "is_entry_log",
+    "log_row",
+    "recompute_projections",
+    "signed_amount_sql",
+]
 
 
 class IndexIntegrityError(IndexerError):
@@ -71,41 +89,6 @@ class IndexIntegrityError(IndexerError):
             f"event {account} seq {seq} does not extend the index: {problem}; "
             "run `mileage reconcile` and re-index from the chain"
         )
-
-
-class ChainMoved(IndexerError):
-    """The chain changed while a block range was being read; the step is retried."""
-
-
-@dataclass(frozen=True)
-class Cursor:
-    """The last fully indexed block."""
-
-    number: int
-    hash: str
-
-
-ENTRY_COLUMNS = (
-    "account_id",
-    "seq",
-    "kind",
-    "program",
-    "amount",
-    "reason",
-    "ref",
-    "timestamp",
-    "head",
-    "block_number",
-    "block_hash",
-    "tx_hash",
-    "log_index",
-)
-EntryRow = tuple[str, int, int, int, int, int, str, int, str, int, str, str, int]
-
-
-def _chunks(items: Sequence[str], n: int = _IN_CHUNK) -> Iterable[Sequence[str]]:
-    for i in range(0, len(items), n):
-        yield items[i : i + n]
 
 
 def is_entry_log(log: dict[str, Any]) -> bool:
@@ -136,134 +119,6 @@ def log_row(log: dict[str, Any], head: str) -> EntryRow:
         log["transactionHash"],
         int(log["logIndex"], 16),
     )
-
-
-class _BulkWriter:
-    """Bulk reads and writes of the indexer's tables on the session's own DBAPI connection (so in
-    its transaction): PostgreSQL gets ``COPY`` and ``unnest`` upserts, SQLite plain
-    ``executemany``. The ORM's per-row bookkeeping would cost more than the database work."""
-
-    def __init__(self, session: Session) -> None:
-        conn = session.connection()
-        self.dialect = conn.dialect.name
-        if self.dialect not in ("postgresql", "sqlite"):
-            raise IndexerError(f"database {self.dialect!r} is not supported (SQLite, PostgreSQL)")
-        self.raw: Any = conn.connection.dbapi_connection
-
-    def insert_entries(self, rows: list[EntryRow]) -> None:
-        cols = ", ".join(ENTRY_COLUMNS)
-        cur = self.raw.cursor()
-        if self.dialect == "postgresql":
-            with cur.copy(f"COPY entries ({cols}) FROM STDIN") as copy:
-                for r in rows:
-                    copy.write_row(r)
-        else:
-            marks = ", ".join("?" * len(ENTRY_COLUMNS))
-            cur.executemany(f"INSERT INTO entries ({cols}) VALUES ({marks})", rows)
-        cur.close()
-
-    def upsert_balances(self, rows: list[tuple[str, int, int]]) -> None:
-        self._upsert(
-            "balances", ("account_id", "program", "balance"), ("varchar", "int", "bigint"), 2, rows
-        )
-
-    def upsert_heads(self, rows: list[tuple[str, int, str]]) -> None:
-        self._upsert(
-            "account_heads",
-            ("account_id", "count", "head"),
-            ("varchar", "bigint", "varchar"),
-            1,
-            rows,
-        )
-
-    def _upsert(
-        self,
-        table: str,
-        cols: tuple[str, ...],
-        pg_types: tuple[str, ...],
-        keys: int,
-        rows: Sequence[tuple[Any, ...]],
-    ) -> None:
-        if not rows:
-            return
-        names = ", ".join(cols)
-        conflict = ", ".join(cols[:keys])
-        update = ", ".join(f"{c} = excluded.{c}" for c in cols[keys:])
-        cur = self.raw.cursor()
-        if self.dialect == "postgresql":
-            arrays = ", ".join(f"%s::{t}[]" for t in pg_types)
-            cur.execute(
-                f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) "
-                f"ON CONFLICT ({conflict}) DO UPDATE SET {update}",
-                [list(col) for col in zip(*rows, strict=True)],
-            )
-        else:
-            marks = ", ".join("?" * len(cols))
-            cur.executemany(
-                f"INSERT INTO {table} ({names}) VALUES ({marks}) "
-                f"ON CONFLICT ({conflict}) DO UPDATE SET {update}",
-                rows,
-            )
-        cur.close()
-
-    def select_by_account(
-        self, table: str, cols: tuple[str, ...], accounts: Sequence[str]
-    ) -> list[tuple[Any, ...]]:
-        names = ", ".join(cols)
-        cur = self.raw.cursor()
-        out: list[tuple[Any, ...]] = []
-        if self.dialect == "postgresql":
-            cur.execute(
-                f"SELECT {names} FROM {table} WHERE account_id = ANY(%s::varchar[])",
-                [list(accounts)],
-            )
-            out.extend(cur.fetchall())
-        else:
-            for part in _chunks(accounts):
-                marks = ", ".join("?" * len(part))
-                cur.execute(f"SELECT {names} FROM {table} WHERE account_id IN ({marks})", part)
-                out.extend(cur.fetchall())
-        cur.close()
-        return out
-
-
-def signed_amount_sql() -> Any:
-    """SQL expression: the entry's amount, negative for debits."""
-    return sa.case(
-        (Entry.kind.in_(sorted(CREDIT_CODES)), Entry.amount),
-        else_=-Entry.amount,
-    )
-
-
-def recompute_projections(session: Session, accounts: Sequence[str]) -> None:
-    """Rebuild ``balances`` and ``account_heads`` of ``accounts`` from their ``entries``."""
-    for part in _chunks(sorted(set(accounts))):
-        session.execute(sa.delete(Balance).where(Balance.account_id.in_(part)))
-        session.execute(sa.delete(AccountHead).where(AccountHead.account_id.in_(part)))
-        sums = (
-            sa.select(Entry.account_id, Entry.program, sa.func.sum(signed_amount_sql()))
-            .where(Entry.account_id.in_(part))
-            .group_by(Entry.account_id, Entry.program)
-        )
-        session.execute(
-            sa.insert(Balance).from_select(
-                [Balance.account_id, Balance.program, Balance.balance], sums
-            )
-        )
-        last = (
-            sa.select(Entry.account_id, sa.func.max(Entry.seq).label("m"))
-            .where(Entry.account_id.in_(part))
-            .group_by(Entry.account_id)
-            .subquery()
-        )
-        heads = sa.select(Entry.account_id, Entry.seq, Entry.head).join(
-            last, sa.and_(Entry.account_id == last.c.account_id, Entry.seq == last.c.m)
-        )
-        session.execute(
-            sa.insert(AccountHead).from_select(
-                [AccountHead.account_id, AccountHead.count, AccountHead.head], heads
-            )
-        )
 
 
 class Indexer:
@@ -433,7 +288,7 @@ class Indexer:
             if logs:
                 writer = _BulkWriter(s)
                 writer.insert_entries(self._check_and_project(writer, logs))
-            self._remember_blocks(s, end, headers)
+            remember_blocks(s, end, headers, self.keep_blocks)
             if locked is None:
                 s.add(
                     IndexCursor(name=self.name, block_number=end, block_hash=headers[end]["hash"])
@@ -498,67 +353,20 @@ class Indexer:
         writer.upsert_heads([(a, heads[a][0], "0x" + heads[a][1].hex()) for a in accounts])
         return rows
 
-    def _remember_blocks(self, s: Session, end: int, headers: dict[int, dict[str, Any]]) -> None:
-        nums = sorted(headers)
-        s.execute(sa.delete(IndexedBlock).where(IndexedBlock.number.in_(nums)))
-        s.execute(
-            sa.insert(IndexedBlock),
-            [
-                {"number": n, "hash": headers[n]["hash"], "parent_hash": headers[n]["parentHash"]}
-                for n in nums
-            ],
-        )
-        s.execute(sa.delete(IndexedBlock).where(IndexedBlock.number <= end - self.keep_blocks))
-
-    # --- reorgs ----------------------------------------------------------------------------------
+    # --- reorgs (bridge.index_reorg) -------------------------------------------------------------
     def _rollback(self, cur: Cursor) -> None:
         """Walk back to the newest kept block still on the chain and delete what is above it."""
         metrics.INDEXER_REORGS.inc()
         self._rolled_back = True
-        with self.session_factory() as s:
-            kept = list(
-                s.execute(
-                    sa.select(IndexedBlock.number, IndexedBlock.hash)
-                    .where(IndexedBlock.number <= cur.number)
-                    .order_by(IndexedBlock.number.desc())
-                )
-            )
-        head = self.reader.block_number()
-        candidates = [(n, h) for n, h in kept if n <= head]
-        chain = self.reader.headers(n for n, _ in candidates) if candidates else {}
-        ancestor: Cursor | None = None
-        for n, h in candidates:  # newest first
-            if chain[n]["hash"] == h:
-                ancestor = Cursor(n, h)
-                break
+        ancestor, kept = common_ancestor(self.session_factory, self.reader, cur)
         if ancestor is None:
             self.log.warning(
                 "reorg deeper than the kept blocks: re-indexing from the deployment block",
                 cursor=cur.number,
-                kept=len(kept),
+                kept=kept,
             )
         keep_to = ancestor.number if ancestor is not None else self.deployment_block - 1
-        with unit_of_work(self.session_factory) as s:
-            locked = s.execute(
-                sa.select(IndexCursor).where(IndexCursor.name == self.name).with_for_update()
-            ).scalar_one_or_none()
-            if locked is None or Cursor(locked.block_number, locked.block_hash) != cur:
-                raise ChainMoved("another indexer moved the cursor during the rollback")
-            touched = [
-                a
-                for (a,) in s.execute(
-                    sa.select(Entry.account_id).where(Entry.block_number > keep_to).distinct()
-                )
-            ]
-            result = s.execute(sa.delete(Entry).where(Entry.block_number > keep_to))
-            removed = int(getattr(result, "rowcount", 0))
-            s.execute(sa.delete(IndexedBlock).where(IndexedBlock.number > keep_to))
-            recompute_projections(s, touched)
-            if ancestor is None:
-                s.delete(locked)
-            else:
-                locked.block_number = ancestor.number
-                locked.block_hash = ancestor.hash
+        removed, touched = roll_back(self.session_factory, self.name, cur, ancestor, keep_to)
         self.last_block = keep_to
         self._span = min(self.chunk, 64)
         self.log.warning(
@@ -566,5 +374,5 @@ class Indexer:
             from_block=cur.number,
             to_block=keep_to,
             entries_removed=removed,
-            accounts=len(touched),
+            accounts=touched,
         )

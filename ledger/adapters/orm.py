@@ -32,6 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from ledger.domain.outbox import AwardState, OperationKind, OperationState, TxState, check_in
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",
@@ -40,11 +42,9 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-#: ``conflict``: the contract skipped the award (its number was already recorded) and the chain
-#: holds no GRANT of this award: it was not granted; an operator resolves it
-#: (docs/bridge-operations.md).
-AWARD_STATES = ("pending", "signed", "sent", "mined", "final", "failed", "conflict")
-TX_STATES = ("signed", "sent", "mined", "final", "failed", "replaced")
+#: The states of the outbox rows (ledger.domain.outbox), as the CHECK constraints list them.
+AWARD_STATES = tuple(s.value for s in AwardState)
+TX_STATES = tuple(s.value for s in TxState)
 HEX32 = 66  # "0x" + 64 hex digits
 
 
@@ -124,7 +124,7 @@ class Award(Base):
 
     __tablename__ = "awards"
     __table_args__ = (
-        CheckConstraint(f"status IN {AWARD_STATES!r}", name="status"),
+        CheckConstraint(check_in("status", AwardState), name="status"),
         CheckConstraint("amount >= 0", name="amount"),
         Index("ix_awards_status_program", "status", "program", "award_no"),
         # BIKE yearly cap at import: what a member was already awarded in a year.
@@ -216,7 +216,7 @@ class ChainTx(Base):
     __tablename__ = "chain_txs"
     __table_args__ = (
         UniqueConstraint("sender", "nonce"),
-        CheckConstraint(f"status IN {TX_STATES!r}", name="status"),
+        CheckConstraint(check_in("status", TxState), name="status"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     sender: Mapped[str] = mapped_column(String(42))
@@ -246,13 +246,18 @@ class SignerNonce(Base):
 
 
 class Operation(Base):
-    """A conversion, deduction or refund requested by an integrator, or a consent change (outbox
-    row, idempotent by key)."""
+    """An operation for the chain (outbox row, idempotent by key): a conversion or deduction an
+    integrator requested, a donation consent, ... (``kind``: ledger.domain.outbox.OperationKind;
+    ``status``: OperationState)."""
 
     __tablename__ = "operations"
-    __table_args__ = (CheckConstraint("amount > 0", name="amount"),)
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount"),
+        CheckConstraint(check_in("status", OperationState), name="status"),
+        CheckConstraint(check_in("kind", OperationKind), name="kind"),
+    )
     op_id: Mapped[str] = mapped_column(String(HEX32), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(12))  # conversion | deduction | refund | consent
+    kind: Mapped[str] = mapped_column(String(12))
     idempotency_key: Mapped[str] = mapped_column(String(128), unique=True)
     request_hash: Mapped[str] = mapped_column(String(64))
     account_id: Mapped[str] = mapped_column(String(HEX32), index=True)

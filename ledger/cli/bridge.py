@@ -13,12 +13,14 @@ from bridge import metrics
 from bridge.award_audit import count_unmatched_in_index
 from bridge.errors import BridgeError, ChainUnavailable, SigningKeyError
 from bridge.logs import configure_logging, get_logger
+from bridge.loop import BridgeLoop, install_stop_signals
 from bridge.outbox import queue_status
 from bridge.signer import Signer, available_roles, issuer_role, load_signer
-from bridge.submitter import Submitter, install_stop_signals
+from bridge.submitter import Submitter
 from ledger.cli._common import friendly_errors
 from ledger.domain.codes import AWARDED_PROGRAMS, Program
 from ledger.service.runtime import Runtime
+from ledger.service.witness import live_list_source
 
 app = typer.Typer(
     help="The bridge: submit awards and operations to the chain.", no_args_is_help=True
@@ -124,6 +126,7 @@ def run(
             f"no signing keys in {settings.effective_keystore_dir}: create them with "
             "`mileage keys new --role ROLE` or set MILEAGE_PRIVATE_KEY"
         )
+    live = live_list_source(rt.client, rt.sessions)
     subs = [
         Submitter(
             rt.sessions,
@@ -134,6 +137,7 @@ def run(
             operations=kinds,
             batch_size=batch_size,
             worker_id=(f"{worker_id}:{signer.address[:10]}" if worker_id else None),
+            live_lists=live,
         )
         for signer, progs, kinds in groups
     ]
@@ -151,42 +155,14 @@ def run(
     stop = threading.Event()
     install_stop_signals(stop)
     last_gauges = 0.0
-    backoff = interval
-    while not stop.is_set():
-        progressed = False
-        chain_down = False
-        pending = False
-        for sub in subs:
-            if stop.is_set():
-                break
-            rep = sub.step()
-            progressed = progressed or rep.progressed
-            chain_down = chain_down or rep.chain_error is not None
-            pending = pending or rep.inflight > 0
-        if indexer is not None and not stop.is_set() and not chain_down:
-            try:
-                progressed = indexer.step() > 0 or progressed
-            except BridgeError as exc:  # node down, or a gap in the logs: retried after a wait
-                chain_down = True
-                log.warning("indexer step failed", error=str(exc))
+
+    def gauges() -> None:
+        nonlocal last_gauges
         if metrics_port and time.monotonic() - last_gauges > 5:
             last_gauges = time.monotonic()
             _refresh_gauges(rt)
-        if chain_down:
-            stop.wait(backoff)
-            backoff = min(10.0, backoff * 2)
-            continue
-        backoff = interval
-        if (
-            once
-            and not progressed
-            and not pending
-            and (indexer is None or indexer.caught_up)
-            and not any(sub._has_runnable_work() for sub in subs)
-        ):
-            break
-        if not progressed:
-            stop.wait(interval)
+
+    BridgeLoop(subs, indexer, on_round=gauges).run(stop, until_idle=once, poll=interval)
     log.info("bridge stopped")
     rt.close()
 

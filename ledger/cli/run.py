@@ -129,13 +129,13 @@ def _run(emb: Embedded, citizens: int, serve: bool) -> None:
 
     emb.open()
     emb.load_demo(citizens)
-    step = emb.make_bridge()
-    emb.mirror(step)
+    bridge = emb.make_bridge()
+    emb.mirror(bridge)
     account, keys = _demo_keys(emb)
     if not serve:
         typer.echo(account)
         return
-    emb.start_bridge_loop(step)
+    emb.start_bridge_loop(bridge)
     app_ = create_app(emb.settings)
     dev = _dev_token(app_, emb, account) if emb.settings.embedded_demo else ""
     typer.echo(_things_to_try(emb.settings, account, keys) + dev, err=True)

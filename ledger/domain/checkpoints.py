@@ -46,6 +46,11 @@ class CheckpointError(LedgerError):
     account's entries from the chain and retry."""
 
 
+class IndexBehind(CheckpointError):
+    """The indexed entries of an account do not give the chain's live checkpoints (the indexer
+    has not caught up with the chain yet): let the bridge index (`mileage bridge run`) and retry."""
+
+
 class EntryLike(Protocol):
     """The fields of an entry the replays read (`replay_positions`, `ledger.domain.lots`).
 

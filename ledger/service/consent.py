@@ -23,12 +23,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from ledger.adapters.orm import Account, ConsentChange, Operation, utcnow
+from ledger.domain.outbox import ConsentReason, OperationKind
 
 #: ``operations.kind`` of a consent change; ``operations.program`` holds :data:`CONSENT_LANE`
 #: (not a program: spendable sums never see it), ``reason`` ``consent`` or ``withdrawal``.
-CONSENT_KIND = "consent"
+CONSENT_KIND = OperationKind.CONSENT.value
 CONSENT_LANE = "CONSENT"
-GIVEN, WITHDRAWN = "consent", "withdrawal"
+GIVEN, WITHDRAWN = ConsentReason.GIVEN.value, ConsentReason.WITHDRAWN.value
 DEFAULT_TERMS = "unspecified"
 DEFAULT_CHANNEL = "members-file"
 #: Operations of a kind still on their way to the chain.

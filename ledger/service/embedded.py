@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from bridge.anvil import AnvilProcess
 from bridge.errors import DeploymentError
+from bridge.loop import BridgeLoop
 from bridge.signer import available_roles, write_keystore
 from ledger.adapters.orm import Award, Member
 from ledger.adapters.private_files import narrow_existing, private_dir, private_file
@@ -31,6 +32,7 @@ from ledger.service.deployment import ensure_deployment
 from ledger.service.feeds import import_feed
 from ledger.service.members import import_members
 from ledger.service.runtime import Runtime
+from ledger.service.witness import live_list_source
 from ledger.settings import Settings
 
 log = structlog.get_logger("mileage.embedded")
@@ -156,8 +158,8 @@ class Embedded:
             f"{payout.awards} awards ({payout.amount:,} mileage)"
         )
 
-    def make_bridge(self) -> Callable[[], int]:
-        """One step of every submitter (one per role key) and the indexer; returns work done."""
+    def make_bridge(self) -> BridgeLoop:
+        """Every submitter (one per role key) and the indexer, in one :class:`BridgeLoop`."""
         from bridge.indexer import Indexer
         from bridge.signer import load_signer
         from bridge.submitter import Submitter
@@ -174,35 +176,31 @@ class Embedded:
             "spender",
             "registrar",
         ]
+        live = live_list_source(rt.client, rt.sessions)
         subs = [
-            Submitter(rt.sessions, rt.client, load_signer(self.settings, role), self.settings)
+            Submitter(
+                rt.sessions,
+                rt.client,
+                load_signer(self.settings, role),
+                self.settings,
+                live_lists=live,
+            )
             for role in roles
         ]
         indexer = Indexer(rt.sessions, rt.client, dep.block_number, self.settings.confirmations)
+        return BridgeLoop(subs, indexer)
 
-        def step() -> int:
-            done = 0
-            for sub in subs:
-                rep = sub.step()
-                done += int(rep.progressed) + rep.inflight
-            done += indexer.step()
-            return done
-
-        return step
-
-    def mirror(self, step: Callable[[], int]) -> None:
+    def mirror(self, bridge: BridgeLoop) -> None:
         """Run the bridge until the outbox is empty and the index is at the chain head."""
         t0 = time.monotonic()
-        while step():
-            pass
+        bridge.run(self.stop_event, until_idle=True, poll=0.1)
         self.say(f"bridge: outbox mirrored and indexed in {time.monotonic() - t0:.1f}s")
 
-    def start_bridge_loop(self, step: Callable[[], int], idle_sleep: float = 0.5) -> None:
+    def start_bridge_loop(self, bridge: BridgeLoop, idle_sleep: float = 0.5) -> None:
         def loop() -> None:
             while not self.stop_event.is_set():
                 try:
-                    if not step():
-                        self.stop_event.wait(idle_sleep)
+                    bridge.run(self.stop_event, poll=idle_sleep)
                 except Exception:  # keep serving; the error is logged and retried
                     log.exception("bridge_step_failed")
                     self.stop_event.wait(2.0)

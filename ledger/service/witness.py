@@ -10,7 +10,7 @@ reverting on chain.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 
 import sqlalchemy as sa
@@ -20,6 +20,7 @@ from bridge.client import BlockId, LedgerClient, to_bytes32
 from ledger.adapters.orm import Entry
 from ledger.domain.checkpoints import (
     CheckpointError,
+    IndexBehind,
     PositionModel,
     PositionState,
     chain_root,
@@ -27,12 +28,7 @@ from ledger.domain.checkpoints import (
 )
 from ledger.domain.codes import EntryKind
 
-__all__ = ["IndexBehind", "live_lists"]
-
-
-class IndexBehind(CheckpointError):
-    """The indexed entries of an account do not give the chain's live checkpoints (the indexer
-    has not caught up with the chain yet): let the bridge index (`mileage bridge run`) and retry."""
+__all__ = ["IndexBehind", "live_list_source", "live_lists"]
 
 
 def _entries(s: Session, account_id: str) -> list[Entry]:
@@ -100,3 +96,16 @@ def live_lists(
             )
         out[program] = live
     return out
+
+
+def live_list_source(
+    client: LedgerClient, sessions: sessionmaker[Session]
+) -> Callable[[str, int, int], list[int]]:
+    """What the bridge submitter builds a late spend's live list with
+    (:data:`bridge.ops_lane.LiveListSource`): ``(account id, program, block) -> live list``,
+    raising `IndexBehind` while the index cannot give it."""
+
+    def source(account_id: str, program: int, block: int) -> list[int]:
+        return live_lists(client, sessions, account_id, [program], block)[program]
+
+    return source

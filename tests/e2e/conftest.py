@@ -24,6 +24,7 @@ from bridge.submitter import Submitter
 from ledger.adapters.db import make_engine, make_sessionmaker, migrate
 from ledger.adapters.orm import Deployment
 from ledger.domain.codes import AWARDED_PROGRAMS
+from ledger.service.witness import live_list_source
 from ledger.settings import Settings
 from tests.keyring import ACCOUNT_KEY, REF_KEY
 
@@ -78,12 +79,13 @@ def _bridge_loop(stack: Stack, deployment_block: int) -> None:
         )
         for p in AWARDED_PROGRAMS
     ]
-    subs.append(
-        Submitter(stack.sessions, stack.client, signer_from_key(dev_key(7), "converter"), settings)
-    )
-    subs.append(
-        Submitter(stack.sessions, stack.client, signer_from_key(dev_key(8), "spender"), settings)
-    )
+    live = live_list_source(stack.client, stack.sessions)
+    for key, role in ((dev_key(7), "converter"), (dev_key(8), "spender")):
+        subs.append(
+            Submitter(
+                stack.sessions, stack.client, signer_from_key(key, role), settings, live_lists=live
+            )
+        )
     indexer = Indexer(stack.sessions, stack.client, deployment_block)
     while not stack.stop.is_set():
         try:

@@ -31,6 +31,7 @@ from bridge.submitter import Submitter, install_stop_signals
 from ledger.adapters.db import make_engine, make_sessionmaker
 from ledger.adapters.orm import Award
 from ledger.domain.codes import EntryKind, Program
+from ledger.service.witness import live_list_source
 from ledger.settings import Settings
 
 WORKER = Path(__file__).resolve()
@@ -166,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         operations=[] if args.program else None,
         worker_id=args.worker_id,
         lease_seconds=args.lease_seconds,
+        live_lists=live_list_source(client, factory),
     )
     stop = threading.Event()
     install_stop_signals(stop)

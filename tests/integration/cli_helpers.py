@@ -16,6 +16,7 @@ from bridge.submitter import Submitter
 from ledger.cli.main import app
 from ledger.domain.accounts import account_id
 from ledger.service.runtime import Runtime
+from ledger.service.witness import live_list_source
 from ledger.settings import get_settings
 from tests.keyring import KEYS, set_key_env
 
@@ -57,7 +58,13 @@ def mirror(rt: Runtime, key: str) -> None:
     """Submit the outbox with ``key`` (a dev key holding every role) and index to the head."""
     dep = rt.deployment()
     assert dep is not None
-    Submitter(rt.sessions, rt.client, signer_from_key(key), rt.settings).run_until_idle()
+    Submitter(
+        rt.sessions,
+        rt.client,
+        signer_from_key(key),
+        rt.settings,
+        live_lists=live_list_source(rt.client, rt.sessions),
+    ).run_until_idle()
     Indexer(rt.sessions, rt.client, dep.block_number, 0).run_until_head()
 
 

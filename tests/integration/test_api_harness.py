@@ -20,6 +20,7 @@ from bridge.signer import signer_from_key
 from bridge.submitter import Submitter
 from ledger.adapters.orm import Account, Award, Member
 from ledger.service.apikeys import create_api_key
+from ledger.service.witness import live_list_source
 from ledger.settings import Settings
 from tests.keyring import ACCOUNT_KEY, REF_KEY
 
@@ -66,7 +67,11 @@ class ApiEnv:
         else:
             signer = signer_from_key(d.spender_key, "spender")
         Submitter(
-            self.factory, d.client, signer, Settings(batch_size=50, confirmations=0)
+            self.factory,
+            d.client,
+            signer,
+            Settings(batch_size=50, confirmations=0),
+            live_lists=live_list_source(d.client, self.factory),
         ).run_until_idle(timeout=60)
 
     def grant(

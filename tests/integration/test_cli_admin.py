@@ -22,6 +22,7 @@ from ledger.adapters.orm import Award, CorrectionReason, Entry
 from ledger.domain.codes import EntryKind, Program, Reason
 from ledger.service.corrections import reasons_by_tx
 from ledger.service.runtime import Runtime
+from ledger.service.witness import live_list_source
 from ledger.settings import get_settings
 from tests.integration.cli_helpers import acc, cli, cli_env, mirror, write
 from tests.integration.conftest import ADMIN_KEY, SPARE_KEY, address_of
@@ -177,9 +178,13 @@ def test_pause_and_corrections(env: AnvilProcess, tmp_path: Path) -> None:
 
     # Paused program: the bridge holds the grants back (ProgramPaused), nothing is lost.
     cli("admin", "pause", "--program", "CAR")
-    rep = Submitter(rt.sessions, client, signer_from_key(ADMIN_KEY), rt.settings).run_until_idle(
-        timeout=20
-    )
+    rep = Submitter(
+        rt.sessions,
+        client,
+        signer_from_key(ADMIN_KEY),
+        rt.settings,
+        live_lists=live_list_source(client, rt.sessions),
+    ).run_until_idle(timeout=20)
     assert any("ProgramPaused" in why for why in rep.blocked.values()), rep
     assert client.balance_of(acc("C1"), Program.CAR) == 0
     assert awards_of(rt, "C1")[0].status == "pending"
@@ -229,9 +234,13 @@ def test_pause_and_corrections(env: AnvilProcess, tmp_path: Path) -> None:
 
     # An award on chain but not indexed yet: the GRANT's timestamp comes from the chain.
     cli("feeds", "import", "--program", "CAR", str(write(tmp_path / "car24.csv", CAR_2024)))
-    Submitter(rt.sessions, client, signer_from_key(ADMIN_KEY), rt.settings).run_until_idle(
-        timeout=20
-    )
+    Submitter(
+        rt.sessions,
+        client,
+        signer_from_key(ADMIN_KEY),
+        rt.settings,
+        live_lists=live_list_source(client, rt.sessions),
+    ).run_until_idle(timeout=20)
     a3 = awards_of(rt, "C1")[-1]
     assert a3.status in ("mined", "final") and a3.award_no != a1.award_no
     out = cli("correct", str(a3.award_no), "--amount", "1000")

@@ -19,7 +19,7 @@ from bridge.submitter import Submitter
 from ledger.adapters.orm import Award, Operation
 from ledger.domain.codes import EntryKind, Program
 from ledger.service.runtime import Runtime
-from ledger.service.witness import live_lists
+from ledger.service.witness import live_list_source, live_lists
 from ledger.settings import get_settings
 from tests.integration.cli_helpers import cli, cli_env, mirror
 from tests.integration.conftest import ADMIN_KEY, account_id_for, seed_awards
@@ -142,7 +142,14 @@ def test_expiry_correction_merge_and_late_deduction_send_live_lists(
                 status="pending",
             )
         )
-    spender = Submitter(rt.sessions, client, signer_from_key(ADMIN_KEY), rt.settings, programs=[])
+    spender = Submitter(
+        rt.sessions,
+        client,
+        signer_from_key(ADMIN_KEY),
+        rt.settings,
+        programs=[],
+        live_lists=live_list_source(client, rt.sessions),
+    )
 
     def op_status() -> tuple[str, str | None]:
         with rt.sessions() as s:
@@ -156,6 +163,12 @@ def test_expiry_correction_merge_and_late_deduction_send_live_lists(
         rep = spender.run_until_idle(timeout=30)
     assert "LiveCheckpointsRequired" in rep.deferred[op_id] and op_status() == ("pending", None)
     spender._deferred.clear()
+
+    # A submitter given no live list source cannot build the list: deferred, never sent or failed.
+    blind = Submitter(rt.sessions, client, signer_from_key(ADMIN_KEY), rt.settings, programs=[])
+    rep = blind.run_until_idle(timeout=30)
+    assert "no live checkpoint source" in rep.deferred[op_id] and op_status() == ("pending", None)
+    assert rep.txs_sent == 0 and balance(E) == 11_000
 
     # The index is behind for E: deferred (not failed) until it catches up.
     rep = spender.run_until_idle(timeout=30)

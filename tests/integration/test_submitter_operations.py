@@ -13,6 +13,7 @@ from bridge.client import to_bytes32
 from bridge.signer import signer_from_key
 from bridge.submitter import Submitter
 from ledger.adapters.orm import Award, ChainTx, Operation
+from ledger.service.witness import live_list_source
 from ledger.settings import Settings
 
 pytestmark = pytest.mark.chain
@@ -70,14 +71,20 @@ def test_conversion_and_deductions(deployed: Any, session_factory: Any, seed: An
     conv = add_op(session_factory, "c1", "conversion", account, "CAR", 1000, "SEOUL", "CONVERSION")
     ded = add_op(session_factory, "d1", "deduction", account, "CAR", 500, reason="TAX_PAYMENT")
     big = add_op(session_factory, "d2", "deduction", account, "CAR", 999_999, reason="CASH")
+    live = live_list_source(deployed.client, session_factory)
     converter = Submitter(
         session_factory,
         deployed.client,
         signer_from_key(deployed.converter_key, "converter"),
         settings,
+        live_lists=live,
     )
     spender = Submitter(
-        session_factory, deployed.client, signer_from_key(deployed.spender_key, "spender"), settings
+        session_factory,
+        deployed.client,
+        signer_from_key(deployed.spender_key, "spender"),
+        settings,
+        live_lists=live,
     )
     assert converter.operations == ["conversion"]
     assert spender.operations == ["deduction", "refund"]
@@ -114,6 +121,7 @@ def test_conversion_is_idempotent_on_chain(deployed: Any, session_factory: Any, 
         deployed.client,
         signer_from_key(deployed.converter_key, "converter"),
         settings,
+        live_lists=live_list_source(deployed.client, session_factory),
     )
     converter.run_until_idle(timeout=30)
     with session_factory() as s, s.begin():

@@ -37,7 +37,7 @@ def drive(sub: Submitter, deployed: Any, *, mine: bool, steps: int = 400) -> Non
         rep = sub.step()
         if mine:
             deployed.w3.provider.make_request("anvil_mine", [1])
-        if not rep.progressed and rep.inflight == 0 and not sub._has_runnable_work():
+        if not rep.progressed and rep.inflight == 0 and not sub.has_runnable_work():
             return
     pytest.fail(f"submitter not idle after {steps} steps: {states(sub.factory)}")
 

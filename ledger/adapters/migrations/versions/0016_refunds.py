@@ -2,7 +2,8 @@
 
 - ``operations.deduction_id``: for an operation of kind ``refund``, the op id of the deduction it
   gives back (its ref on chain); NULL for every other kind. Indexed: the API sums a deduction's
-  refunds before queuing another one. ``operations.kind`` has no CHECK: ``refund`` needs none.
+  refunds before queuing another one. ``operations.kind`` gets its CHECK (``refund``
+  included) in 0017.
 
 Revision ID: 0016
 Revises: 0015
