@@ -73,7 +73,7 @@ interface IMileageLedger {
     /// @param fiscalYear the fiscal year of the batch's block
     /// @param awardNo the award's number
     /// @param budget the budget of that year
-    /// @param used the amount issued in that year before this award (earlier awards of the batch included)
+    /// @param used the amount issued in that year before this award (the batch's earlier ones included)
     /// @param amount the award's amount
     error BudgetExceeded(uint8 program, uint16 fiscalYear, uint64 awardNo, uint96 budget, uint96 used, uint96 amount);
     /// @notice `account` was merged into `successor` and takes no further entries.
@@ -300,8 +300,8 @@ interface IMileageLedger {
     // ---------------------------------------------------------------------------------------
 
     /// @notice Pauses or unpauses every balance-changing function (grants, conversions,
-    /// deductions, expiry, corrections, merges) and {setDonationConsent}; they revert with
-    /// {LedgerPaused}. Admin configuration, roles and views stay available. Setting the state it
+    /// deductions, refunds, expiry, corrections, merges) and {setDonationConsent}; they revert
+    /// with {LedgerPaused}. Admin configuration, roles and views stay available. Setting the state it
     /// already has succeeds and emits {PauseSet} again.
     /// @dev Home-grown rather than OpenZeppelin's `Pausable` (contracts/README.md "Pause"): its
     /// storage flag would move the account mapping from slot 3 to slot 4 (the eth_getProof
