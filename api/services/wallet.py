@@ -1,8 +1,8 @@
 """Wallet reads: balances, history and expiring mileage, anchored at the indexer's cursor.
 
-The balance read is the hot path (≥ 2,000 req/s): one indexed query returns the cursor block
-and the account's Balance rows together (so the anchor and the balances come from one snapshot),
-a second one the oldest credit time per program; chain id, contract address and the chain's
+The balance read is the hot path (≥ 2,000 req/s): one indexed statement returns the cursor
+block, the account's Balance rows and the oldest credit time per program (one round trip, one
+snapshot); chain id, contract address and the chain's
 time (the latest block's timestamp, refreshed when the anchor moves or after a second) are
 cached. Only an account holding a credit older than the validity period has its entries replayed
 to tell what has lapsed (:mod:`api.services.lots`).
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from api.context import AppContext
 from api.errors import ApiError
+from api.read_pool import run_read
 from api.schemas import (
     ExpiringLot,
     ExpiringOut,
@@ -41,13 +42,16 @@ class BadCursor(ApiError):
     code = "validation_error"
 
 
+# One statement, so one round trip and one snapshot: the cursor row joined with the account's
+# balance rows (tag 0), then the oldest credit time per program up to the cursor block (tag 1).
 _BALANCES_SQL = (
-    "SELECT c.block_number, c.block_hash, b.program, b.balance FROM index_cursor c "
-    "LEFT JOIN balances b ON b.account_id = {p} WHERE c.name = {p}"
-)
-_OLDEST_SQL = (
-    "SELECT program, MIN(CASE WHEN kind = {merge} THEN 0 ELSE timestamp END) FROM entries "
-    "WHERE account_id = {p} AND kind IN ({kinds}) AND block_number <= {p} GROUP BY program"
+    "SELECT 0, c.block_number, c.block_hash, b.program, b.balance FROM index_cursor c "
+    "LEFT JOIN balances b ON b.account_id = {p} WHERE c.name = {p} "
+    "UNION ALL "
+    "SELECT 1, NULL, NULL, program, MIN(CASE WHEN kind = {merge} THEN 0 ELSE timestamp END) "
+    "FROM entries WHERE account_id = {p} AND kind IN ({kinds}) "
+    "AND block_number <= (SELECT block_number FROM index_cursor WHERE name = {p}) "
+    "GROUP BY program"
 )
 _PROGRAMS = tuple((p.name, int(p)) for p in Program)
 
@@ -67,24 +71,25 @@ def _utc_or_none(ts: int | None) -> str | None:
 
 def balances(ctx: AppContext, account: str) -> dict[str, Any]:
     """Balances of ``account`` per program at the cursor block, in the shape of
-    :class:`BalancesOut`: one indexed query (the cursor row joined with the account's balance
-    rows, so both come from one snapshot), then the oldest credit per program; ``spendable`` is
-    the balance less what has lapsed at the chain's time (the contract expires that first).
+    :class:`BalancesOut`: one indexed statement (the cursor row joined with the account's
+    balance rows, and the oldest credit per program up to the cursor block: one round trip, one
+    snapshot); ``spendable`` is the balance less what has lapsed at the chain's time (the
+    contract expires that first).
 
-    The hot read path: plain DB-API on a pooled connection (no SQLAlchemy statement machinery),
-    chain id, contract address and chain time cached, and plain dicts (values straight from
-    the database need no model validation)."""
-    conn = ctx.engine.raw_connection()
-    try:
-        cur = conn.cursor()
-        cur.execute(_sql(ctx, _BALANCES_SQL), (account, ctx.cursor_name or "entries"))
-        rows = cur.fetchall()
-        anchor = ctx.anchor_from_row(rows[0][0] if rows else None, rows[0][1] if rows else None)
-        cur.execute(_sql(ctx, _OLDEST_SQL), (account, anchor.block_number))
-        oldest = {int(r[0]): int(r[1]) for r in cur.fetchall()}
-        cur.close()
-    finally:
-        conn.close()  # back to the pool, which rolls the read transaction back
+    The hot read path: plain DB-API on a pooled connection (no SQLAlchemy statement machinery;
+    on PostgreSQL an autocommit one, :mod:`api.read_pool`), chain id, contract address and
+    chain time cached, and plain dicts (values straight from the database need no model
+    validation)."""
+
+    def read(cur: Any) -> list[Any]:
+        cursor = ctx.cursor_name or "entries"
+        cur.execute(_sql(ctx, _BALANCES_SQL), (account, cursor, account, cursor))
+        return list(cur.fetchall())
+
+    found = run_read(ctx, read)  # on PostgreSQL: autocommit, api/read_pool.py
+    rows = [r[1:] for r in found if r[0] == 0]
+    oldest = {int(r[3]): int(r[4]) for r in found if r[0] == 1}
+    anchor = ctx.anchor_from_row(rows[0][0] if rows else None, rows[0][1] if rows else None)
     by_program = {int(r[2]): int(r[3]) for r in rows if r[2] is not None}
     lapsed: dict[int, Lapse] = {}
     if oldest:  # no credit, nothing can have lapsed: no chain call
