@@ -54,7 +54,7 @@ TABLE = [
     ("api_pg_balance_p99_ms", "    p99 ms"),
     ("api_verified_rps", "reads with proofs, req/s (c=32)"),
     ("api_verified_p99_ms", "  p99 ms"),
-    ("api_verified_cached_rps", "  256 accounts, proofs cached, req/s"),
+    ("api_verified_cached_rps", "  32 accounts, proofs cached, req/s"),
     ("api_verified_cached_p99_ms", "    p99 ms"),
     ("audit_events_per_s", "verifier events/s"),
     ("import_peak_rss_mb", "feed import peak RSS, MiB"),
