@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from api import read_pool
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.guard import RequestGuard
@@ -70,6 +71,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        read_pool.dispose(ctx)
         if engine is None:
             ctx.engine.dispose()
 

@@ -96,6 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         help="database for the api part (default SQLite; a postgresql+psycopg URL is WIPED first)",
     )
     ap.add_argument(
+        "--api-postgres-url",
+        default=os.environ.get("MILEAGE_BENCH_POSTGRES_URL"),
+        help="api part: also on this PostgreSQL database (WIPED first; default "
+        "$MILEAGE_BENCH_POSTGRES_URL), figures as api_pg_*",
+    )
+    ap.add_argument(
         "--bridge-seconds",
         type=float,
         default=60.0,
@@ -267,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                     args.api_workers,
                     args.api_database_url,
                     args.profile,
+                    args.api_postgres_url,
                 ),
             )
         if "rss" in only:

@@ -25,15 +25,32 @@ from bridge.compile import main_artifact
 
 
 def part_api(
-    base: Path, scale: float, seconds: float, workers: int, database_url: str | None, profile: bool
+    base: Path,
+    scale: float,
+    seconds: float,
+    workers: int,
+    database_url: str | None,
+    profile: bool,
+    postgres_url: str | None = None,
 ) -> dict[str, Any]:
-    """Balance reads with 1,000,000 accounts in the database."""
+    """Balance reads with 1,000,000 accounts in the database (``database_url``, default
+    SQLite); with ``postgres_url`` the same data and load on PostgreSQL too, as ``api_pg_*``."""
+    n = scaled(1_000_000, scale, 1000)
+    out = _balance_reads(base / "api", n, seconds, workers, database_url, profile)
+    if postgres_url:
+        pg = _balance_reads(base / "api-pg", n, seconds, workers, postgres_url, profile)
+        out.update({f"api_pg_{k.removeprefix('api_')}": v for k, v in pg.items()})
+        out["api_pg_vs_sqlite_rps"] = round(pg["api_balance_rps"] / out["api_balance_rps"], 2)
+    return out
+
+
+def _balance_reads(
+    data_dir: Path, n: int, seconds: float, workers: int, database_url: str | None, profile: bool
+) -> dict[str, Any]:
     from ledger.adapters.db import make_engine, make_sessionmaker, migrate
     from ledger.adapters.orm import Account, Balance, Deployment, IndexCursor
     from ledger.service.apikeys import create_api_key
 
-    n = scaled(1_000_000, scale, 1000)
-    data_dir = base / "api"
     data_dir.mkdir(parents=True, exist_ok=True)
     url = database_url or f"sqlite:///{(data_dir / 'ledger.db').resolve()}"
     if url.startswith("postgresql"):
@@ -105,6 +122,9 @@ def part_api(
                 }
             ],
         )
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("ANALYZE")  # as autovacuum would after a bulk load
     insert_s = time.perf_counter() - t
     key = create_api_key(make_sessionmaker(engine), "bench-auditor", ["auditor"]).key
     engine.dispose()
@@ -128,11 +148,15 @@ def part_api(
         if r.status_code != 200:
             raise RuntimeError(f"balance read failed: {r.status_code} {r.text[:300]}")
         say(f"api: load {seconds:.0f}s at concurrency 32")
-        with spy(pid, seconds, "api-balance", enabled=profile):
+        name = "api-balance" if url.startswith("sqlite") else "api-balance-pg"
+        with spy(pid, seconds, name, enabled=profile):
             res = load_test(
                 api_url, key, sample, "/balances", seconds, 32, data_dir, {"server": pid}
             )
-    say(f"api: {res['rps']:,.0f} req/s, p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms")
+    say(
+        f"api ({engine.dialect.name}): {res['rps']:,.0f} req/s, p50 {res['p50_ms']} ms, "
+        f"p99 {res['p99_ms']} ms"
+    )
     return {
         "api_accounts": n,
         "api_database": "postgresql" if url.startswith("postgresql") else "sqlite",

@@ -1,8 +1,8 @@
 """Wallet reads: balances, history and expiring mileage, anchored at the indexer's cursor.
 
-The balance read is the hot path (≥ 2,000 req/s): one indexed query returns the cursor block
-and the account's Balance rows together (so the anchor and the balances come from one snapshot),
-a second one the oldest credit time per program; chain id, contract address and the chain's
+The balance read is the hot path (≥ 2,000 req/s): one indexed statement returns the cursor
+block, the account's Balance rows and the oldest credit time per program (one round trip, one
+snapshot); chain id, contract address and the chain's
 time (the latest block's timestamp, refreshed when the anchor moves or after a second) are
 cached. Only an account holding a credit older than the validity period has its entries replayed
 to tell what has lapsed (:mod:`api.services.lots`).
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from api.context import AppContext
 from api.errors import ApiError
+from api.read_pool import run_read
 from api.schemas import (
     ExpiringLot,
     ExpiringOut,
@@ -47,27 +48,37 @@ class BadCursor(ApiError):
 _PROGRAMS = tuple((p.name, int(p)) for p in Program)
 
 
-def _balances_query() -> sa.Select[Any]:
-    """The cursor row joined with the account's balance rows (one snapshot for both)."""
-    cursor, balance = IndexCursor.__table__, Balance.__table__
-    return (
-        sa.select(cursor.c.block_number, cursor.c.block_hash, balance.c.program, balance.c.balance)
-        .select_from(cursor.outerjoin(balance, balance.c.account_id == sa.bindparam("account")))
-        .where(cursor.c.name == sa.bindparam("cursor"))
-    )
-
-
 def _code(value: int) -> sa.ColumnClause[Any]:
     """A code inlined in a query (a constant of its plan, not a parameter)."""
     return sa.literal_column(str(int(value)))
 
 
-def _oldest_query() -> sa.Select[Any]:
-    """The oldest credit time per program of the account up to a block (0 for a merge, which
-    carries older lots)."""
-    entry = Entry.__table__
-    return (
+def _balances_and_oldest_query() -> sa.CompoundSelect[Any]:
+    """One statement, so one round trip and one snapshot: the cursor row joined with the
+    account's balance rows (tag 0), then the oldest credit time per program up to the cursor
+    block (tag 1; 0 for a merge, which carries older lots)."""
+    cursor, balance, entry = IndexCursor.__table__, Balance.__table__, Entry.__table__
+    balances = (
         sa.select(
+            _code(0),
+            cursor.c.block_number,
+            cursor.c.block_hash,
+            balance.c.program,
+            balance.c.balance,
+        )
+        .select_from(cursor.outerjoin(balance, balance.c.account_id == sa.bindparam("account")))
+        .where(cursor.c.name == sa.bindparam("cursor"))
+    )
+    cursor_block = (
+        sa.select(cursor.c.block_number)
+        .where(cursor.c.name == sa.bindparam("cursor"))
+        .scalar_subquery()
+    )
+    oldest = (
+        sa.select(
+            _code(1),
+            sa.null(),
+            sa.null(),
             entry.c.program,
             sa.func.min(
                 sa.case(
@@ -78,13 +89,16 @@ def _oldest_query() -> sa.Select[Any]:
         .where(
             entry.c.account_id == sa.bindparam("account"),
             entry.c.kind.in_([_code(k) for k in CREDIT_KINDS]),
-            entry.c.block_number <= sa.bindparam("block"),
+            entry.c.block_number <= cursor_block,
         )
         .group_by(entry.c.program)
     )
+    return sa.union_all(balances, oldest)
 
 
-def _raw(ctx: AppContext, build: Callable[[], sa.Select[Any]]) -> RawStatement:
+def _raw(
+    ctx: AppContext, build: Callable[[], sa.Select[Any] | sa.CompoundSelect[Any]]
+) -> RawStatement:
     """``build()``'s statement compiled once for the app's database."""
     key = f"raw:{build.__name__}"
     raw = ctx.cache.get(key)
@@ -99,28 +113,26 @@ def _utc_or_none(ts: int | None) -> str | None:
 
 def balances(ctx: AppContext, account: str) -> dict[str, Any]:
     """Balances of ``account`` per program at the cursor block, in the shape of
-    :class:`BalancesOut`: one indexed query (the cursor row joined with the account's balance
-    rows, so both come from one snapshot), then the oldest credit per program; ``spendable`` is
-    the balance less what has lapsed at the chain's time (the contract expires that first).
+    :class:`BalancesOut`: one indexed statement (the cursor row joined with the account's
+    balance rows, and the oldest credit per program up to the cursor block: one round trip, one
+    snapshot); ``spendable`` is the balance less what has lapsed at the chain's time (the
+    contract expires that first).
 
-    The hot read path: plain DB-API on a pooled connection (no SQLAlchemy statement machinery),
-    chain id, contract address and chain time cached, and plain dicts (values straight from
-    the database need no model validation)."""
-    conn = ctx.engine.raw_connection()
-    try:
-        cur = conn.cursor()
-        query = _raw(ctx, _balances_query)
-        cur.execute(
-            query.sql, query.params({"account": account, "cursor": ctx.cursor_name or "entries"})
-        )
-        rows = cur.fetchall()
-        anchor = ctx.anchor_from_row(rows[0][0] if rows else None, rows[0][1] if rows else None)
-        query = _raw(ctx, _oldest_query)
-        cur.execute(query.sql, query.params({"account": account, "block": anchor.block_number}))
-        oldest = {int(r[0]): int(r[1]) for r in cur.fetchall()}
-        cur.close()
-    finally:
-        conn.close()  # back to the pool, which rolls the read transaction back
+    The hot read path: plain DB-API on a pooled connection (no SQLAlchemy statement machinery;
+    on PostgreSQL an autocommit one, :mod:`api.read_pool`), chain id, contract address and
+    chain time cached, and plain dicts (values straight from the database need no model
+    validation)."""
+    query = _raw(ctx, _balances_and_oldest_query)
+    params = query.params({"account": account, "cursor": ctx.cursor_name or "entries"})
+
+    def read(cur: Any) -> list[Any]:
+        cur.execute(query.sql, params)
+        return list(cur.fetchall())
+
+    found = run_read(ctx, read)  # on PostgreSQL: autocommit, api/read_pool.py
+    rows = [r[1:] for r in found if r[0] == 0]
+    oldest = {int(r[3]): int(r[4]) for r in found if r[0] == 1}
+    anchor = ctx.anchor_from_row(rows[0][0] if rows else None, rows[0][1] if rows else None)
     by_program = {int(r[2]): int(r[3]) for r in rows if r[2] is not None}
     lapsed: dict[int, Lapse] = {}
     if oldest:  # no credit, nothing can have lapsed: no chain call

@@ -34,7 +34,8 @@ def make_engine(url: str, **kw: Any) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True, **kw)
+    kw.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kw)
 
 
 def private_sqlite_file(url: str) -> None:
