@@ -255,14 +255,6 @@ class ProofOut(Model):
 # --- operators ----------------------------------------------------------------------------------
 
 
-class AwardItemIn(BaseModel):
-    """One award row: the same columns as a feed row of the program."""
-
-    model_config = ConfigDict(extra="allow")
-
-    member_id: str = Field(min_length=1, max_length=64, examples=["H-000123"])
-
-
 class AwardsIn(Model):
     """A batch of awards of one program (validated exactly like a feed file)."""
 

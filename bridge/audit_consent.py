@@ -99,14 +99,3 @@ def check_expiry_consent(logs: Iterable[Mapping[str, Any]]) -> list[Mismatch]:
                 )
             )
     return bad
-
-
-def consent_mismatches(
-    rd: RawLedgerReader,
-    from_block: int,
-    to_block: int,
-    accounts: Sequence[str] | None = None,
-    chunk: int = 2_000,
-) -> list[Mismatch]:
-    """:func:`check_expiry_consent` over the contract's logs in [from_block, to_block]."""
-    return check_expiry_consent(consent_logs(rd, from_block, to_block, accounts, chunk))

@@ -13,7 +13,6 @@ SYSTEMIC_ERRORS = frozenset(
     {
         "LedgerPaused",
         "ProgramPaused",
-        "EnforcedPause",
         "UnknownProgram",
         "AccessControlUnauthorizedAccount",
     }

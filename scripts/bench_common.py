@@ -267,15 +267,3 @@ def group_cpu_seconds(pgid: int) -> float:
         if int(fields[2]) == pgid:
             total += int(fields[11]) + int(fields[12])
     return total / tick
-
-
-@contextmanager
-def cpu_meter() -> Iterator[dict[str, float]]:
-    """CPU seconds of this process (all threads) and wall seconds of a block."""
-    out: dict[str, float] = {}
-    c0, w0 = time.process_time(), time.perf_counter()
-    try:
-        yield out
-    finally:
-        out["cpu"] = time.process_time() - c0
-        out["wall"] = time.perf_counter() - w0

@@ -69,16 +69,3 @@ def account_proof(ctx: AppContext, account: str) -> ProofOut:
         head=state.head,
         balances=state.balances,
     )
-
-
-def to_wire(out: ProofOut) -> dict[str, Any]:
-    """The ``/proof`` answer in the form ``bridge.proofs.verify_account_proof`` takes."""
-    return {
-        "address": out.address,
-        "block_number": out.anchor.block_number,
-        "block_hash": out.anchor.block_hash,
-        "header": out.header,
-        "account_proof": out.account_proof,
-        "storage_hash": out.storage_hash,
-        "storage_proofs": [sp.model_dump() for sp in out.storage_proofs],
-    }

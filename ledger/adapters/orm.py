@@ -42,9 +42,8 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-#: The states of the outbox rows (ledger.domain.outbox), as the CHECK constraints list them.
+#: The states of an award's outbox row (ledger.domain.outbox): the filter of operations_list.
 AWARD_STATES = tuple(s.value for s in AwardState)
-TX_STATES = tuple(s.value for s in TxState)
 HEX32 = 66  # "0x" + 64 hex digits
 
 

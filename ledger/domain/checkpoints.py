@@ -37,7 +37,6 @@ from ledger.domain.errors import LedgerError
 
 M40 = (1 << 40) - 1
 M32 = (1 << 32) - 1
-ROOT_BITS = 96
 
 
 class CheckpointError(LedgerError):

@@ -8,17 +8,11 @@ from typing import NewType
 
 from ledger.domain.errors import InvalidPeriod
 
-Bytes32 = NewType("Bytes32", bytes)
-"""Exactly 32 bytes (a Solidity `bytes32`)."""
-
 AwardId = NewType("AwardId", bytes)
 """Keyed (HMAC-SHA256) award id, 32 bytes (docs/DESIGN.md, "Award ids and numbers")."""
 
 AccountId = NewType("AccountId", bytes)
 """HMAC-SHA256 pseudonymous account id, 32 bytes (docs/DESIGN.md, "Accounts")."""
-
-Mileage = NewType("Mileage", int)
-"""A whole number of mileage points; 1 mileage = 1 KRW."""
 
 _YEAR_MONTH = re.compile(r"(\d{4})-(\d{2})")
 

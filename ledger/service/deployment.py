@@ -11,8 +11,6 @@ from ledger.adapters.orm import Deployment
 from ledger.domain.codes import AWARDED_PROGRAMS
 from ledger.service.runtime import Runtime
 
-OPERATIONAL_ROLES = ("converter", "spender", "expirer", "registrar")
-
 
 def role_addresses(rt: Runtime, admin_address: str) -> RoleHolders:
     """Holders of each role: the address in that role's keystore, else the admin's."""

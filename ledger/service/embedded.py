@@ -13,7 +13,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import structlog
 from sqlalchemy import func, select
@@ -228,7 +227,3 @@ class Embedded:
                 self.say(f"chain state saved in {self.settings.anvil_state_file}")
             else:
                 self.say(f"anvil exited with {code}; see {self.settings.data_dir / 'anvil.log'}")
-
-
-def state_dir_note(path: Path) -> str:
-    return f"state in {path.resolve()} (remove it to start from scratch)"

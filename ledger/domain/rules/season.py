@@ -22,9 +22,6 @@ from ledger.domain.rules.energy import (
 )
 from ledger.domain.rules.tiers import Tier
 
-SEASON_START_MONTH = 12
-SEASON_MONTHS = 4
-
 ECO_TABLE: tuple[Tier, ...] = (
     Tier(pct(20), 10_000, "20_to_30pct"),
     Tier(pct(30), 12_000, "30pct_plus"),
