@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from test_api_harness import ApiEnv, acct, make_env
+from api_harness import ApiEnv, acct, make_env
 
 from api.client import ErrorAnswer
 from bridge.client import to_bytes32

@@ -15,9 +15,9 @@ from typing import Any
 
 import httpx
 import pytest
+from api_harness import ApiEnv, acct, make_env
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_api_harness import ApiEnv, acct, make_env
 
 from bridge.anvil import free_port
 from ledger.settings import Settings

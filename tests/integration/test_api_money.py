@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from test_api_harness import ApiEnv, acct, make_env
+from api_harness import ApiEnv, acct, make_env
 
 from bridge.client import to_bytes32
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from test_api_harness import ApiEnv, acct, make_env
+from api_harness import ApiEnv, acct, make_env
 
 from bridge.client import to_bytes32
 from bridge.verify import verify_ledger

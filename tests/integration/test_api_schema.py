@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from api_harness import ApiEnv, acct, make_env
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
@@ -24,7 +25,6 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 from sqlalchemy.orm import Session, sessionmaker
-from test_api_harness import ApiEnv, acct, make_env
 
 from api.oidc import OidcConfig, OidcVerifier
 from ledger.adapters.db import make_engine, make_sessionmaker

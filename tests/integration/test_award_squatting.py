@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from test_api_harness import ApiEnv, make_env
-from test_indexer_helpers import LedgerDriver, acct
+from api_harness import ApiEnv, make_env
+from indexer_helpers import LedgerDriver, acct
 from typer.testing import CliRunner, Result
 
 from bridge.client import GrantItem

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from test_indexer_helpers import LedgerDriver, acct
+from indexer_helpers import LedgerDriver, acct
 
 from bridge.indexer import Indexer, IndexIntegrityError
 from bridge.raw_reader import RawLedgerReader

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import test_me_history
-from test_api_harness import ApiEnv
+from api_harness import ApiEnv
 
 from bridge.signer import signer_from_key
 from bridge.submitter import Submitter

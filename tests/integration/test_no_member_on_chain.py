@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from api_harness import ApiEnv, make_env
 from eth_hash.auto import keccak
-from test_api_harness import ApiEnv, make_env
 
 from ledger.adapters.orm import Award, Operation
 from ledger.domain.accounts import account_id

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from api_harness import ApiEnv, acct, make_env
 from cli_helpers import cli
 from sqlalchemy.orm import Session, sessionmaker
-from test_api_harness import ApiEnv, acct, make_env
 
 from ledger.adapters.orm import Account, Award, AwardFlag, Entry
 from ledger.domain.accounts import account_id

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from test_api_harness import ApiEnv, acct, make_env
+from api_harness import ApiEnv, acct, make_env
 from typer.testing import CliRunner
 
 from api.client import ProofError, verify_balances, verify_bundle, verify_proof, verify_trail

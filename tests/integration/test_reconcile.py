@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from test_indexer_helpers import LedgerDriver, acct
+from indexer_helpers import LedgerDriver, acct
 from typer.testing import CliRunner, Result
 
 from bridge.indexer import Indexer

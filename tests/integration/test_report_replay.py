@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from test_api_harness import ApiEnv, acct, make_env
+from api_harness import ApiEnv, acct, make_env
 
 from ledger.adapters.orm import Account
 from ledger.domain.codes import EntryKind, Program, Reason

@@ -6,31 +6,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from submitter_helpers import award_rows, make_submitter, states
 
 from bridge.client import to_bytes32
-from bridge.signer import signer_from_key
-from bridge.submitter import Submitter
 from ledger.adapters.orm import Award, ChainTx
 from ledger.settings import Settings
 
 pytestmark = pytest.mark.chain
-
-
-def make_submitter(
-    deployed: Any, session_factory: Any, program: str = "CAR", **kw: Any
-) -> Submitter:
-    signer = signer_from_key(deployed.issuer_keys[program], f"issuer-{program}")
-    settings = Settings(
-        batch_size=kw.pop("batch_size", 50), confirmations=kw.pop("confirmations", 0)
-    )
-    return Submitter(session_factory, deployed.client, signer, settings, **kw)
-
-
-def states(session_factory: Any) -> dict[str, int]:
-    with session_factory() as s:
-        return dict(
-            s.execute(sa.select(Award.status, sa.func.count()).group_by(Award.status)).all()
-        )
 
 
 def test_awards_land_once(deployed: Any, session_factory: Any, seed: Any) -> None:
@@ -67,11 +49,6 @@ def test_batches_share_a_block_on_a_chain_with_a_block_period(
     with session_factory() as s:
         blocks = set(s.scalars(sa.select(ChainTx.block_number)))
     assert len(blocks) == 1, blocks
-
-
-def award_rows(session_factory: Any) -> dict[int, Award]:
-    with session_factory() as s:
-        return {a.award_no: a for a in s.scalars(sa.select(Award))}
 
 
 def test_bad_awards_are_isolated(deployed: Any, session_factory: Any, seed: Any) -> None:

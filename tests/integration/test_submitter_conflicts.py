@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
-from test_submitter import award_rows, make_submitter, states
+from submitter_helpers import award_rows, make_submitter, states
 from typer.testing import CliRunner
 
 from bridge.client import GrantItem, to_bytes32

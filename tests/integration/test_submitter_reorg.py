@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
-from test_submitter import award_rows, make_submitter, states
+from submitter_helpers import award_rows, make_submitter, states
 
 from bridge.submitter import Submitter
 from ledger.domain.codes import EntryKind

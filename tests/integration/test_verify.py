@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_indexer_helpers import LedgerDriver, acct
+from indexer_helpers import LedgerDriver, acct
 from typer.testing import CliRunner
 
 from bridge.raw_reader import ENTRY_TOPIC, ChainAccount, ProgramTotals, RawLedgerReader
