@@ -138,3 +138,13 @@ def acct(n: int) -> str:
 
 
 __all__ = ["ApiEnv", "acct", "make_env", "sa"]
+
+
+def assert_error(resp: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    """The answer is the API's error body (``code``, ``message``, ``details``) with ``status``."""
+    assert resp.status_code == status, resp.text
+    body = resp.json()
+    assert set(body) == {"code", "message", "details"}, body
+    if code is not None:
+        assert body["code"] == code, body
+    return dict(body)

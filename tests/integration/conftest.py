@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from api_harness import ApiEnv, make_env
 from eth_account import Account
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -357,3 +358,12 @@ def deploy() -> Any:
     """``deploy(w3, url) -> DeployedLedger``: deploy a fresh ledger on any node (e.g. a private
     anvil with a state file)."""
     return deploy_on
+
+
+@pytest.fixture
+def env(deployed: Any, session_factory: Any, db_url: str) -> Iterator[ApiEnv]:
+    """The API on the deployed test ledger (a module whose ``env`` is something else, such as an
+    anvil process, defines its own)."""
+    e = make_env(deployed, session_factory, db_url)
+    yield e
+    e.http.close()

@@ -31,13 +31,6 @@ ALICE = acct(0xA11CE)
 DEEP = b"[" * 100_000 + b"]" * 100_000
 
 
-@pytest.fixture
-def env(deployed: Any, session_factory: Any, db_url: str) -> Iterator[ApiEnv]:
-    e = make_env(deployed, session_factory, db_url)
-    yield e
-    e.http.close()
-
-
 def _post_raw(env: ApiEnv, path: str, body: Any, key: str | None, **headers: str) -> Any:
     h = {"Content-Type": "application/json", "Idempotency-Key": "raw-1", **headers}
     if key:

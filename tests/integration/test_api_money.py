@@ -3,12 +3,11 @@ every timestamp carries its zone; auditors follow operations."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
 import pytest
-from api_harness import ApiEnv, acct, make_env
+from api_harness import ApiEnv, acct
 
 from bridge.client import to_bytes32
 
@@ -16,13 +15,6 @@ pytestmark = pytest.mark.chain
 
 ALICE = acct(0xA11CE)
 VALIDITY = 157_766_400  # 1,826 days (contracts/README.md)
-
-
-@pytest.fixture
-def env(deployed: Any, session_factory: Any, db_url: str) -> Iterator[ApiEnv]:
-    e = make_env(deployed, session_factory, db_url)
-    yield e
-    e.http.close()
 
 
 CONVERSION = {"account": ALICE, "from_program": "ECO_HOUSEHOLD", "to_program": "SEOUL"}

@@ -3,12 +3,11 @@ refund check on the real chain."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from api_harness import ApiEnv, acct, make_env
+from api_harness import ApiEnv, acct
 
 from bridge.client import to_bytes32
 from bridge.verify import verify_ledger
@@ -19,13 +18,6 @@ pytestmark = pytest.mark.chain
 
 ALICE = acct(0xA11CE)
 CAR = 3
-
-
-@pytest.fixture
-def env(deployed: Any, session_factory: Any, db_url: str) -> Iterator[ApiEnv]:
-    e = make_env(deployed, session_factory, db_url)
-    yield e
-    e.http.close()
 
 
 def error(resp: Any, status: int, code: str) -> dict[str, Any]:

@@ -10,11 +10,10 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from api_harness import ApiEnv, acct, make_env
+from api_harness import ApiEnv, acct
 from cli_helpers import cli
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -90,13 +89,6 @@ def test_usage_rise_is_recorded_at_import_and_listed(
     assert "not an awarded program" in bad
     bad = cli("notices", "usage-rise", "--period", "x", "--format", "xml", code=1)
     assert "format" in bad
-
-
-@pytest.fixture
-def env(deployed: Any, session_factory: Any, db_url: str) -> Iterator[ApiEnv]:
-    e = make_env(deployed, session_factory, db_url)
-    yield e
-    e.http.close()
 
 
 def test_award_confirmations_are_final_indexed_awards(env: ApiEnv) -> None:

@@ -4,12 +4,11 @@ operators' summary endpoint (budgets, rounds, queue, indexer, last reconcile).""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from api_harness import ApiEnv, acct, make_env
+from api_harness import ApiEnv, acct
 
 from ledger.adapters.orm import Account
 from ledger.domain.codes import EntryKind, Program, Reason
@@ -21,13 +20,6 @@ pytestmark = pytest.mark.chain
 
 ALICE = acct(0xA11CE)
 BOB = acct(0xB0B)
-
-
-@pytest.fixture
-def env(deployed: Any, session_factory: Any, db_url: str) -> Iterator[ApiEnv]:
-    e = make_env(deployed, session_factory, db_url)
-    yield e
-    e.http.close()
 
 
 def replay(env: ApiEnv) -> tuple[dict[tuple[str, int], dict[str, int]], dict[Any, list[int]]]:
