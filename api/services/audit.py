@@ -22,11 +22,10 @@ from bridge.award_audit import count_unmatched_in_index
 from bridge.client import to_bytes32
 from bridge.proofs import BUNDLE_VERSION
 from ledger.adapters.orm import Balance, Entry
-from ledger.domain.codes import EntryKind, Program
+from ledger.domain.codes import CREDIT_CODES, EntryKind, Program
 from ledger.domain.errors import InvalidValue
 from ledger.domain.hashchain import ZERO_HEAD, next_head
 from ledger.domain.hashchain import Entry as ChainEntry
-from ledger.domain.lots import CREDIT_KINDS
 from ledger.service.corrections import reasons_by_tx
 
 
@@ -119,7 +118,7 @@ def programs(ctx: AppContext, fiscal_year: int | None = None) -> ProgramsAuditOu
                 ).group_by(Balance.program)
             ).all()
         )
-        is_credit = Entry.kind.in_(CREDIT_KINDS)
+        is_credit = Entry.kind.in_(sorted(CREDIT_CODES))
         sums = {
             int(r[0]): (int(r[1]), int(r[2]), int(r[3]))
             for r in s.execute(

@@ -33,8 +33,8 @@ from api.services.common import anchor_out, entry_out, program_name
 from api.services.lots import Lapse, lapses, may_have_lapsed
 from ledger.adapters.db import RawStatement
 from ledger.adapters.orm import Balance, Entry, IndexCursor
-from ledger.domain.codes import EntryKind, Program
-from ledger.domain.lots import CREDIT_KINDS, expiring
+from ledger.domain.codes import CREDIT_CODES, EntryKind, Program
+from ledger.domain.lots import expiring
 from ledger.service.lots import account_lots
 
 
@@ -88,7 +88,7 @@ def _balances_and_oldest_query() -> sa.CompoundSelect[Any]:
         )
         .where(
             entry.c.account_id == sa.bindparam("account"),
-            entry.c.kind.in_([_code(k) for k in CREDIT_KINDS]),
+            entry.c.kind.in_([_code(k) for k in sorted(CREDIT_CODES)]),
             entry.c.block_number <= cursor_block,
         )
         .group_by(entry.c.program)

@@ -26,8 +26,6 @@ from ledger.domain.codes import DATED_CREDIT_KINDS, EntryKind
 
 #: 5 years = 1,826 days (PROGRAM_RULES §3), the plan's validity when the contract is unreachable.
 DEFAULT_VALIDITY = 1826 * 86400
-#: credit kinds as stored codes (a MERGE_IN carries the source's older grant dates)
-CREDIT_KINDS: tuple[int, ...] = tuple(int(k) for k in EntryKind if k.is_credit)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,6 @@ from ledger_helpers import (
     CONVERSION_IN,
     CONVERSION_OUT,
     CORRECTION,
-    CREDIT_KINDS,
     DEDUCTION,
     ECO_HOUSEHOLD,
     EXPIRY,
@@ -47,6 +46,8 @@ from ledger_helpers import (
     position_model,
     replay_heads,
 )
+
+from ledger.domain.codes import CREDIT_CODES
 
 ACCOUNTS = [acct(f"prop{i}") for i in range(4)]
 PROGS = (ECO_HOUSEHOLD, CAR, SEOUL)
@@ -337,7 +338,7 @@ def _run(ledger, ops) -> None:
     debits: dict[int, int] = defaultdict(int)
     for log in entry_logs(ledger, start_block):
         e = log.args
-        if e.kind in CREDIT_KINDS:
+        if e.kind in CREDIT_CODES:
             running[(e.account, e.program)] += e.amount
             credits[e.program] += e.amount
         else:
