@@ -24,7 +24,6 @@ from api.errors import ServiceUnavailable
 from api.metrics import Metrics
 from ledger.adapters.orm import IndexCursor
 from ledger.domain.keys import IdKeys
-from ledger.domain.lots import DEFAULT_VALIDITY
 from ledger.service.runtime import Runtime, find_deployment
 from ledger.settings import Settings
 
@@ -64,7 +63,6 @@ class AppContext:
     _w3: Web3 | None = None
     _client: LedgerClient | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
-    _validity: dict[int, int] = field(default_factory=dict)
     _head_cache: tuple[float, int] | None = None
     _time_cache: tuple[float, int | None, int] | None = None
     _time_w3: Web3 | None = None
@@ -182,14 +180,8 @@ class AppContext:
         return self._time_w3
 
     def validity(self, program: int) -> int:
-        """Seconds a grant of ``program`` stays valid (from the contract, cached)."""
-        if program not in self._validity:
-            try:
-                validity = self.client.program_config(program).validity
-                self._validity[program] = validity or DEFAULT_VALIDITY
-            except Exception:
-                return DEFAULT_VALIDITY
-        return self._validity[program]
+        """Seconds a grant of ``program`` stays valid (`Runtime.validity`)."""
+        return self.runtime.validity(program)
 
     # --- index ---------------------------------------------------------------------------------
     def cursor_filter(self) -> Any:

@@ -12,7 +12,6 @@ import typer
 from ledger.cli._common import friendly_errors
 from ledger.domain.codes import AWARDED_PROGRAMS, Program
 from ledger.domain.errors import InvalidValue
-from ledger.domain.lots import DEFAULT_VALIDITY
 from ledger.service import notices
 from ledger.service.runtime import Runtime
 
@@ -43,22 +42,6 @@ def _emit(text: str, output: Path | None, count: int) -> None:
     typer.echo(f"{count} notices", err=True)
 
 
-def _validity(rt: Runtime) -> notices.ValidityLookup:
-    """Validity per program from the contract (the plan's 5 years if it cannot be asked)."""
-    cache: dict[int, int] = {}
-
-    def lookup(program: int) -> int:
-        if program not in cache:
-            try:
-                validity = rt.client.program_config(program).validity
-                cache[program] = validity or DEFAULT_VALIDITY
-            except Exception:
-                cache[program] = DEFAULT_VALIDITY
-        return cache[program]
-
-    return lookup
-
-
 @app.command("expiring")
 @friendly_errors
 def expiring(
@@ -72,7 +55,7 @@ def expiring(
         now = int(rt.w3.eth.get_block("latest")["timestamp"])
     except Exception:  # chain unreachable: this machine's clock
         now = int(time.time())
-    rows = notices.expiring(rt.sessions, within_days, now=now, validity=_validity(rt))
+    rows = notices.expiring(rt.sessions, within_days, now=now, validity=rt.validity)
     _emit(notices.render(rows, fmt, EXPIRING_COLUMNS), output, len(rows))
 
 

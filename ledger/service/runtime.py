@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from ledger.adapters.db import make_engine, make_sessionmaker, migrate
 from ledger.adapters.orm import Deployment
 from ledger.domain.keys import IdKeys
+from ledger.domain.lots import DEFAULT_VALIDITY
 from ledger.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ class Runtime:
     """Fail at the first chain use when the node does not answer (the API starts without it)."""
     _w3: Web3 | None = field(default=None, repr=False)
     _client: LedgerClient | None = field(default=None, repr=False)
+    _validity: dict[int, int] = field(default_factory=dict, repr=False)
 
     @classmethod
     def open(
@@ -157,6 +159,22 @@ class Runtime:
         if self._client is None:
             self._client = connect_ledger(self.settings, self.sessions, self.w3)
         return self._client
+
+    def validity(self, program: int) -> int:
+        """Seconds a grant of ``program`` stays valid: the contract's ``programConfig`` (the typed
+        `LedgerClient.program_config` read), cached per program; the plan's 5 years
+        (`DEFAULT_VALIDITY`) for an unregistered program (0), or while the contract cannot be
+        asked (asked again at the next call). The lookup of the expiry notices (CLI) and of the
+        API's lapse and expiring reads."""
+        known = self._validity.get(program)
+        if known is not None:
+            return known
+        try:
+            validity = self.client.program_config(program).validity
+        except Exception:  # chain or deployment unreachable: the plan's validity for now
+            return DEFAULT_VALIDITY
+        self._validity[program] = validity or DEFAULT_VALIDITY
+        return self._validity[program]
 
     def close(self) -> None:
         self.engine.dispose()
