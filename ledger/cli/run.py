@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import importlib
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from types import ModuleType
+from typing import Annotated
 
 import sqlalchemy as sa
 import typer
 
-from ledger.adapters.orm import Account, ApiKey, Balance
+from ledger.adapters.orm import ApiKey, Balance
 from ledger.cli._common import friendly_errors
 from ledger.cli.stop_signals import StopRequested, StopSignals
 from ledger.service.embedded import Embedded
 from ledger.settings import Settings, get_settings
 
 app = typer.Typer()
+
+#: The module that serves the API of `mileage run` (`serve(emb, account, intro)`).
+API_SERVER = "api.embedded_server"
 
 
 def _demo_keys(emb: Embedded) -> tuple[str, dict[str, str]]:
@@ -44,25 +49,6 @@ def _demo_keys(emb: Embedded) -> tuple[str, dict[str, str]]:
         "auditor": create_api_key(emb.rt.sessions, "demo-auditor", ["auditor"]).key,
     }
     return account, keys
-
-
-def _dev_token(app_: Any, emb: Embedded, account: str) -> str:
-    """DEVELOPMENT ONLY: a demo citizen's sign-in token (embedded demo, no real provider)."""
-    from api.dev_oidc import install_dev_sign_in
-
-    if emb.settings.oidc_jwks_url or emb.rt is None:
-        return ""
-    with emb.rt.sessions() as s:
-        citizen = s.scalar(sa.select(Account.citizen_id).where(Account.account_id == account))
-    if citizen is None:
-        return ""
-    token = install_dev_sign_in(app_, emb.settings, citizen)
-    base = f"http://{emb.settings.api_host}:{emb.settings.api_port}"
-    return f"""
-DEVELOPMENT ONLY (embedded demo): a stand-in identity provider signed this citizen's token
-(12 h); never use it with a real deployment, which verifies the city's tokens (README).
-  curl -s -H 'Authorization: Bearer {token}' {base}/v1/me/balances
-"""
 
 
 def _things_to_try(settings: Settings, account: str, keys: dict[str, str]) -> str:
@@ -122,24 +108,31 @@ def run(
         say(f"stopped on {stop.signal.name}: API, bridge and chain node are down")
 
 
+def _api_server() -> ModuleType:
+    """The API's serving module (`api.embedded_server`), imported by name: the ledger package
+    does not import the API (composition points one way)."""
+    try:
+        return importlib.import_module(API_SERVER)
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("api", API_SERVER):
+            raise
+        typer.echo(
+            f"error: `mileage run` serves the API from {API_SERVER}, which is not installed: "
+            "install the whole project (`make install`), or run with --no-serve",
+            err=True,
+        )
+        raise typer.Exit(1) from exc
+
+
 def _run(emb: Embedded, citizens: int, serve: bool) -> None:
-    import uvicorn
-
-    from api.main import create_app
-
+    server = _api_server() if serve else None
     emb.open()
     emb.load_demo(citizens)
     bridge = emb.make_bridge()
     emb.mirror(bridge)
     account, keys = _demo_keys(emb)
-    if not serve:
+    if server is None:
         typer.echo(account)
         return
     emb.start_bridge_loop(bridge)
-    app_ = create_app(emb.settings)
-    dev = _dev_token(app_, emb, account) if emb.settings.embedded_demo else ""
-    typer.echo(_things_to_try(emb.settings, account, keys) + dev, err=True)
-    # uvicorn handles SIGTERM/SIGINT itself while serving (it drains requests), then raises the
-    # signal again: StopSignals turns that into StopRequested, and run() stops the rest.
-    s = emb.settings
-    uvicorn.run(app_, host=s.api_host, port=s.api_port, log_level="warning")
+    server.serve(emb, account, _things_to_try(emb.settings, account, keys))
