@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
 from fastapi.concurrency import run_in_threadpool
@@ -40,6 +41,16 @@ _WRITE_RESPONSES = {
 }
 
 
+async def _submitted(
+    response: Response, submit: Callable[..., tuple[OperationOut, bool]], *args: Any
+) -> OperationOut:
+    """Run ``submit`` in the thread pool: 201 when it recorded a new operation, 200 when it
+    replayed the one an earlier request with the same Idempotency-Key recorded."""
+    out, created = await run_in_threadpool(submit, *args)
+    response.status_code = 201 if created else 200
+    return out
+
+
 @router.post(
     "/conversions",
     response_model=OperationOut,
@@ -54,11 +65,9 @@ async def post_conversion(
     idempotency_key: IdempotencyKey,
     response: Response,
 ) -> OperationOut:
-    out, created = await run_in_threadpool(
-        operations.submit, ctx, caller, "conversion", body, idempotency_key
+    return await _submitted(
+        response, operations.submit, ctx, caller, "conversion", body, idempotency_key
     )
-    response.status_code = 201 if created else 200
-    return out
 
 
 @router.post(
@@ -75,11 +84,9 @@ async def post_deduction(
     idempotency_key: IdempotencyKey,
     response: Response,
 ) -> OperationOut:
-    out, created = await run_in_threadpool(
-        operations.submit, ctx, caller, "deduction", body, idempotency_key
+    return await _submitted(
+        response, operations.submit, ctx, caller, "deduction", body, idempotency_key
     )
-    response.status_code = 201 if created else 200
-    return out
 
 
 @router.get(
@@ -124,11 +131,9 @@ async def post_refund(
     idempotency_key: IdempotencyKey,
     response: Response,
 ) -> OperationOut:
-    out, created = await run_in_threadpool(
-        refunds.submit_refund, ctx, caller, op_id, body, idempotency_key
+    return await _submitted(
+        response, refunds.submit_refund, ctx, caller, op_id, body, idempotency_key
     )
-    response.status_code = 201 if created else 200
-    return out
 
 
 @router.get(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -136,6 +137,34 @@ def replay_operation(op: Operation, digest: str, session: Session) -> OperationO
     return operation_out(session, op)
 
 
+def replayed(ctx: AppContext, scoped_key: str, digest: str) -> OperationOut | None:
+    """The operation an earlier request with this (API-key scoped) Idempotency-Key recorded, or
+    None; `IdempotencyConflict` when that request had another body."""
+    with ctx.sessions() as session:
+        op = existing_operation(session, scoped_key)
+        return None if op is None else replay_operation(op, digest, session)
+
+
+def record_once(
+    ctx: AppContext, scoped_key: str, digest: str, build: Callable[[Session], Operation]
+) -> tuple[OperationOut, bool]:
+    """Record the operation ``build`` makes (its checks run in the same transaction); when a
+    concurrent request with the same key won the race, that request's operation is replayed.
+    Returns (the operation, whether it was created now)."""
+    try:
+        with ctx.sessions() as session, session.begin():
+            op = build(session)
+            session.add(op)
+            session.flush()
+            out = operation_out(session, op)
+        return out, True
+    except IntegrityError:  # a concurrent request with the same key won the race
+        replay = replayed(ctx, scoped_key, digest)
+        if replay is None:
+            raise
+        return replay, False
+
+
 def submit(
     ctx: AppContext,
     caller: Principal,
@@ -147,10 +176,9 @@ def submit(
     payload = body.model_dump(mode="json")
     digest = request_hash(kind, payload)
     scoped = f"{caller.key_id}:{idempotency_key}"
-    with ctx.sessions() as session:
-        op = existing_operation(session, scoped)
-        if op is not None:
-            return replay_operation(op, digest, session), False
+    replay = replayed(ctx, scoped, digest)
+    if replay is not None:
+        return replay, False
     if isinstance(body, ConversionIn):
         check_conversion_rules(ctx, body)
         program = Program[body.from_program.value]
@@ -159,36 +187,26 @@ def submit(
         program = Program[body.program.value]
     op_id = operation_id(kind, scoped, ctx.id_keys.operation)
     now = ctx.chain_time()  # the latest block's time: what the contract expires lapsed mileage at
-    try:
-        with ctx.sessions() as session, session.begin():
-            indexed, pending = available_balance(session, ctx, body.account, int(program))
-            lapse = lapse_of(ctx, session, body.account, int(program), now)
-            require_spendable(body.account, int(program), body.amount, indexed, pending, lapse)
-            op = Operation(
-                op_id=op_id,
-                kind=kind,
-                idempotency_key=scoped,
-                request_hash=digest,
-                account_id=body.account,
-                program=program.name,
-                to_program=body.to_program.value if isinstance(body, ConversionIn) else None,
-                amount=body.amount,
-                reason=Reason.CONVERSION.name
-                if isinstance(body, ConversionIn)
-                else body.reason.value,
-                reference=None if isinstance(body, ConversionIn) else body.reference,
-                status="pending",
-            )
-            session.add(op)
-            session.flush()
-            out = operation_out(session, op)
-        return out, True
-    except IntegrityError:  # a concurrent request with the same key won the race
-        with ctx.sessions() as session:
-            op = existing_operation(session, scoped)
-            if op is None:
-                raise
-            return replay_operation(op, digest, session), False
+
+    def build(session: Session) -> Operation:
+        indexed, pending = available_balance(session, ctx, body.account, int(program))
+        lapse = lapse_of(ctx, session, body.account, int(program), now)
+        require_spendable(body.account, int(program), body.amount, indexed, pending, lapse)
+        return Operation(
+            op_id=op_id,
+            kind=kind,
+            idempotency_key=scoped,
+            request_hash=digest,
+            account_id=body.account,
+            program=program.name,
+            to_program=body.to_program.value if isinstance(body, ConversionIn) else None,
+            amount=body.amount,
+            reason=Reason.CONVERSION.name if isinstance(body, ConversionIn) else body.reason.value,
+            reference=None if isinstance(body, ConversionIn) else body.reference,
+            status="pending",
+        )
+
+    return record_once(ctx, scoped, digest, build)
 
 
 def operation_out(session: Session, op: Operation) -> OperationOut:

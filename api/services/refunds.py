@@ -21,7 +21,6 @@ dated at the refund, valid for the program's validity from then (docs/DESIGN.md,
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
@@ -29,10 +28,10 @@ from api.context import AppContext
 from api.errors import DeductionNotSettled, Forbidden, NotFound, RefundExceedsDeduction
 from api.operation_schemas import OperationOut, RefundIn
 from api.services.operations import (
-    existing_operation,
     operation_id,
     operation_out,
-    replay_operation,
+    record_once,
+    replayed,
     request_hash,
 )
 from ledger.adapters.orm import Operation
@@ -85,58 +84,49 @@ def submit_refund(
     payload = {"deduction": deduction_id, **body.model_dump(mode="json")}
     digest = request_hash(REFUND_KIND, payload)
     scoped = f"{caller.key_id}:{idempotency_key}"
-    with ctx.sessions() as session:
-        op = existing_operation(session, scoped)
-        if op is not None:
-            return replay_operation(op, digest, session), False
+    replay = replayed(ctx, scoped, digest)
+    if replay is not None:
+        return replay, False
     op_id = operation_id(REFUND_KIND, scoped, ctx.id_keys.operation)
-    try:
-        with ctx.sessions() as session, session.begin():
-            ded = _owned_deduction(session, caller, deduction_id, lock=True)
-            if ded.status not in SETTLED:
-                raise DeductionNotSettled(
-                    f"the deduction is {ded.status}, not on the chain: refund it once it is "
-                    "mined (GET /v1/deductions/{id} shows its status); a failed deduction took "
-                    "nothing",
-                    {"id": deduction_id, "status": ded.status},
-                )
-            refunded = refunded_total(session, deduction_id)
-            if refunded + body.amount > ded.amount:
-                raise RefundExceedsDeduction(
-                    f"the deduction took {ded.amount:,} and {refunded:,} is refunded already: "
-                    f"at most {ded.amount - refunded:,} can still be refunded",
-                    {
-                        "id": deduction_id,
-                        "deducted": ded.amount,
-                        "refunded": refunded,
-                        "refundable": ded.amount - refunded,
-                        "amount": body.amount,
-                    },
-                )
-            op = Operation(
-                op_id=op_id,
-                kind=REFUND_KIND,
-                idempotency_key=scoped,
-                request_hash=digest,
-                account_id=ded.account_id,
-                program=ded.program,
-                to_program=None,
-                amount=body.amount,
-                reason=ded.reason,  # the deduction's reason, for settlement
-                reference=body.reference,
-                deduction_id=deduction_id,
-                status="pending",
+
+    def build(session: Session) -> Operation:
+        ded = _owned_deduction(session, caller, deduction_id, lock=True)
+        if ded.status not in SETTLED:
+            raise DeductionNotSettled(
+                f"the deduction is {ded.status}, not on the chain: refund it once it is "
+                "mined (GET /v1/deductions/{id} shows its status); a failed deduction took "
+                "nothing",
+                {"id": deduction_id, "status": ded.status},
             )
-            session.add(op)
-            session.flush()
-            out = operation_out(session, op)
-        return out, True
-    except IntegrityError:  # a concurrent request with the same key won the race
-        with ctx.sessions() as session:
-            op = existing_operation(session, scoped)
-            if op is None:
-                raise
-            return replay_operation(op, digest, session), False
+        refunded = refunded_total(session, deduction_id)
+        if refunded + body.amount > ded.amount:
+            raise RefundExceedsDeduction(
+                f"the deduction took {ded.amount:,} and {refunded:,} is refunded already: "
+                f"at most {ded.amount - refunded:,} can still be refunded",
+                {
+                    "id": deduction_id,
+                    "deducted": ded.amount,
+                    "refunded": refunded,
+                    "refundable": ded.amount - refunded,
+                    "amount": body.amount,
+                },
+            )
+        return Operation(
+            op_id=op_id,
+            kind=REFUND_KIND,
+            idempotency_key=scoped,
+            request_hash=digest,
+            account_id=ded.account_id,
+            program=ded.program,
+            to_program=None,
+            amount=body.amount,
+            reason=ded.reason,  # the deduction's reason, for settlement
+            reference=body.reference,
+            deduction_id=deduction_id,
+            status="pending",
+        )
+
+    return record_once(ctx, scoped, digest, build)
 
 
 def get_refund(

@@ -75,15 +75,19 @@ def _address(value: str) -> str:
 
 def grant_role(rt: Runtime, role: str, address: str, *, calldata: bool = False) -> Outcome:
     """``grantRole(role, address)`` (admin); nothing is sent if ``address`` holds it already."""
+    return _change_role(rt, role, address, grant=True, calldata=calldata)
+
+
+def _change_role(rt: Runtime, role: str, address: str, *, grant: bool, calldata: bool) -> Outcome:
     client = rt.client
     name, addr = normalize_role(role), _address(address)
     rid = role_id(client, name)
-    action = f"grant {name} to {addr}"
-    if client.has_role(rid, addr):
+    action = f"grant {name} to {addr}" if grant else f"revoke {name} from {addr}"
+    if client.has_role(rid, addr) == grant:
         return Outcome(action, unchanged=True)
     return transact(
         rt,
-        ("grantRole", (rid, addr)),
+        ("grantRole" if grant else "revokeRole", (rid, addr)),
         action,
         calldata=calldata,
         simulate_from=default_admin(client),
@@ -92,19 +96,7 @@ def grant_role(rt: Runtime, role: str, address: str, *, calldata: bool = False) 
 
 def revoke_role(rt: Runtime, role: str, address: str, *, calldata: bool = False) -> Outcome:
     """``revokeRole(role, address)`` (admin); nothing is sent if ``address`` does not hold it."""
-    client = rt.client
-    name, addr = normalize_role(role), _address(address)
-    rid = role_id(client, name)
-    action = f"revoke {name} from {addr}"
-    if not client.has_role(rid, addr):
-        return Outcome(action, unchanged=True)
-    return transact(
-        rt,
-        ("revokeRole", (rid, addr)),
-        action,
-        calldata=calldata,
-        simulate_from=default_admin(client),
-    )
+    return _change_role(rt, role, address, grant=False, calldata=calldata)
 
 
 @dataclass(frozen=True)
