@@ -109,20 +109,7 @@ def load_test(
 ) -> dict[str, Any]:
     """Requests/s and latency percentiles for GET {url}/v1/accounts/{random account}{suffix};
     with ``cpu_groups`` ({name: process group}) also the CPU ms per request of each group."""
-    res = _load(url, key, accounts, suffix, seconds, connections, workdir, cpu_groups or {})
-    return res
-
-
-def _load(
-    url: str,
-    key: str,
-    accounts: list[str],
-    suffix: str,
-    seconds: float,
-    connections: int,
-    workdir: Path,
-    groups: dict[str, int],
-) -> dict[str, Any]:
+    groups = cpu_groups or {}
     cpu0: dict[str, float] = {}
 
     def cpu_start() -> None:
