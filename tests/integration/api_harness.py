@@ -23,6 +23,10 @@ from ledger.service.apikeys import create_api_key
 from ledger.service.witness import live_list_source
 from ledger.settings import Settings
 from tests.keyring import ACCOUNT_KEY, REF_KEY
+from tests.oidc_helpers import rsa_key
+
+#: The signing key of the test identity provider of the ``signed_in_env`` fixture (conftest).
+OIDC_KEY = rsa_key("k1")
 
 
 @dataclass

@@ -27,17 +27,19 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from api_harness import ApiEnv, make_env
+from api_harness import OIDC_KEY, ApiEnv, make_env
 from eth_account import Account
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 from web3 import Web3
 
+from api.oidc import OidcConfig, OidcVerifier
 from bridge.anvil import AnvilProcess
 from ledger.adapters.db import MIGRATIONS, make_engine, make_sessionmaker, migrate
 from ledger.adapters.orm import Account as AccountRow
 from ledger.adapters.orm import Award, Base, Deployment
 from ledger.domain.codes import AWARDED_PROGRAMS, Program
+from tests.oidc_helpers import AUDIENCE, ISSUER, Provider, serve_jwks
 
 ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 Account.enable_unaudited_hdwallet_features()
@@ -366,4 +368,18 @@ def env(deployed: Any, session_factory: Any, db_url: str) -> Iterator[ApiEnv]:
     anvil process, defines its own)."""
     e = make_env(deployed, session_factory, db_url)
     yield e
+    e.http.close()
+
+
+@pytest.fixture
+def signed_in_env(
+    deployed: Any, session_factory: Any, db_url: str
+) -> Iterator[tuple[ApiEnv, Provider]]:
+    """The API whose citizen sign-in trusts a served test identity provider (tokens signed with
+    `api_harness.OIDC_KEY`), and that provider."""
+    e = make_env(deployed, session_factory, db_url)
+    with serve_jwks(OIDC_KEY) as provider:
+        secret = e.app.state.ctx.id_keys.account
+        e.app.state.oidc = OidcVerifier(OidcConfig(provider.url, ISSUER, AUDIENCE), secret)
+        yield e, provider
     e.http.close()

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-import test_me_history
-from api_harness import ApiEnv
+from api_harness import OIDC_KEY, ApiEnv
 
 from bridge.signer import signer_from_key
 from bridge.submitter import Submitter
@@ -20,8 +19,6 @@ from tests.oidc_helpers import Provider
 
 pytestmark = pytest.mark.chain
 CITIZEN = "citizen-77"
-KEY = test_me_history.KEY
-env = test_me_history.env  # the fixture: the app with a served JWKS and that key
 
 
 def account_of(e: ApiEnv, citizen: str) -> str:
@@ -29,7 +26,7 @@ def account_of(e: ApiEnv, citizen: str) -> str:
 
 
 def call(e: ApiEnv, provider: Provider, method: str, body: Any = None, sub: str = CITIZEN) -> Any:
-    headers = {"Authorization": f"Bearer {provider.token(KEY, sub)}"}
+    headers = {"Authorization": f"Bearer {provider.token(OIDC_KEY, sub)}"}
     return e.http.request(method, "/v1/me/consent", headers=headers, json=body)
 
 
@@ -69,9 +66,9 @@ def rows(e: ApiEnv, account: str) -> list[tuple[bool, str, str]]:
 
 
 def test_consent_given_and_withdrawn_in_the_wallet_reaches_the_chain(
-    env: tuple[ApiEnv, Provider],
+    signed_in_env: tuple[ApiEnv, Provider],
 ) -> None:
-    e, provider = env
+    e, provider = signed_in_env
     account = join(e, CITIZEN)
     before = call(e, provider, "GET")
     assert before.status_code == 200, before.text
@@ -134,9 +131,9 @@ def test_consent_given_and_withdrawn_in_the_wallet_reaches_the_chain(
     ],
 )
 def test_bad_bodies_are_refused_and_change_nothing(
-    env: tuple[ApiEnv, Provider], body: dict[str, Any]
+    signed_in_env: tuple[ApiEnv, Provider], body: dict[str, Any]
 ) -> None:
-    e, provider = env
+    e, provider = signed_in_env
     account = join(e, CITIZEN)
     r = call(e, provider, "PUT", body)
     assert r.status_code == 422, r.text
@@ -144,8 +141,10 @@ def test_bad_bodies_are_refused_and_change_nothing(
     assert rows(e, account) == [] and ops(e, account) == []
 
 
-def test_no_token_is_401_and_a_non_member_cannot_consent(env: tuple[ApiEnv, Provider]) -> None:
-    e, provider = env
+def test_no_token_is_401_and_a_non_member_cannot_consent(
+    signed_in_env: tuple[ApiEnv, Provider],
+) -> None:
+    e, provider = signed_in_env
     for method in ("GET", "PUT"):
         r = e.http.request(method, "/v1/me/consent", json={"consent": True, "terms_version": "v"})
         assert r.status_code == 401, (method, r.text)

@@ -4,31 +4,18 @@ Korea time) in Korean or English, next to the raw fields and the anchor."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from api_harness import ApiEnv, acct, make_env
+from api_harness import OIDC_KEY, ApiEnv, acct
 
-from api.oidc import OidcConfig, OidcVerifier
 from ledger.adapters.orm import Award
 from ledger.domain.accounts import account_id
-from tests.oidc_helpers import AUDIENCE, ISSUER, Provider, rsa_key, serve_jwks
+from tests.oidc_helpers import Provider
 
 pytestmark = pytest.mark.chain
-KEY = rsa_key("k1")
-
-
-@pytest.fixture
-def env(deployed: Any, session_factory: Any, db_url: str) -> Iterator[tuple[ApiEnv, Provider]]:
-    e = make_env(deployed, session_factory, db_url)
-    with serve_jwks(KEY) as provider:
-        secret = e.app.state.ctx.id_keys.account
-        e.app.state.oidc = OidcVerifier(OidcConfig(provider.url, ISSUER, AUDIENCE), secret)
-        yield e, provider
-    e.http.close()
 
 
 def citizen_account(e: ApiEnv, citizen: str) -> str:
@@ -36,12 +23,14 @@ def citizen_account(e: ApiEnv, citizen: str) -> str:
 
 
 def me(e: ApiEnv, provider: Provider, path: str, citizen: str, **headers: str) -> Any:
-    token = provider.token(KEY, citizen)
+    token = provider.token(OIDC_KEY, citizen)
     return e.http.get(f"/v1/me/{path}", headers={"Authorization": f"Bearer {token}", **headers})
 
 
-def test_me_answers_what_the_account_endpoints_answer(env: tuple[ApiEnv, Provider]) -> None:
-    e, provider = env
+def test_me_answers_what_the_account_endpoints_answer(
+    signed_in_env: tuple[ApiEnv, Provider],
+) -> None:
+    e, provider = signed_in_env
     alice = citizen_account(e, "citizen-42")
     e.grant("ECO_HOUSEHOLD", alice, [30_000], period="2024-01..2024-06")
     e.execute(sa.update(Award).where(Award.account_id == alice).values(tier="10_to_15pct"))
@@ -95,9 +84,9 @@ def test_me_answers_what_the_account_endpoints_answer(env: tuple[ApiEnv, Provide
 
 
 def test_a_citizen_not_yet_a_member_gets_empty_anchored_answers(
-    env: tuple[ApiEnv, Provider],
+    signed_in_env: tuple[ApiEnv, Provider],
 ) -> None:
-    e, provider = env
+    e, provider = signed_in_env
     e.grant("CAR", acct(0xB0B), [70_000])  # someone else's mileage
     balances = me(e, provider, "balances", "newcomer-1")
     assert balances.status_code == 200, balances.text
@@ -111,10 +100,10 @@ def test_a_citizen_not_yet_a_member_gets_empty_anchored_answers(
     assert expiring["total"] == 0 and expiring["anchor"] == body["anchor"]
 
 
-def test_me_bike_accrual(env: tuple[ApiEnv, Provider]) -> None:
+def test_me_bike_accrual(signed_in_env: tuple[ApiEnv, Provider]) -> None:
     """The citizen sees the BIKE mileage accrued and not yet paid (docs/rules.md §2.4), as the
     account endpoint answers it."""
-    e, provider = env
+    e, provider = signed_in_env
     alice = citizen_account(e, "citizen-7")
     e.member("BIKE", "B-7", alice)
     ride = {"member_id": "B-7", "month": "2026-05", "ride_days": 12, "ride_minutes": 300}
