@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.auth import KeyStore
 from api.errors import ServiceUnavailable
 from api.metrics import Metrics
+from bridge.rpc import JsonRpc
 from ledger.adapters.orm import IndexCursor
 from ledger.domain.keys import IdKeys
 from ledger.service.runtime import Runtime, find_deployment
@@ -61,6 +62,7 @@ class AppContext:
     max_lag_blocks: int = 20
     _info: ChainInfo | None = None
     _w3: Web3 | None = None
+    _rpc: JsonRpc | None = None
     _client: LedgerClient | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _head_cache: tuple[float, int] | None = None
@@ -103,6 +105,16 @@ class AppContext:
             with self._lock:
                 self._w3 = self.runtime.w3
         return self._w3
+
+    @property
+    def rpc(self) -> JsonRpc:
+        """Raw JSON-RPC to the same node as :attr:`w3` (``bridge.rpc``; proof reads), built once."""
+        if self._rpc is None:
+            w3 = self.w3  # outside the lock: w3 takes it too
+            with self._lock:
+                if self._rpc is None:
+                    self._rpc = JsonRpc.of_web3(w3)
+        return self._rpc
 
     def chain_info(self) -> ChainInfo:
         """Chain id and contract address (cached after the first success)."""

@@ -33,6 +33,7 @@ from bridge.processes import (
     terminate,
     write_pid_file,
 )
+from bridge.rpc import JsonRpc, RpcError
 from ledger.adapters.private_files import private_file
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,16 +60,12 @@ def free_port() -> int:
 
 
 def rpc_ready(url: str, timeout: float = 1.0) -> bool:
-    """True if a JSON-RPC node answers ``eth_chainId`` at ``url``."""
-    try:
-        r = httpx.post(
-            url,
-            json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
-            timeout=timeout,
-        )
-        return r.status_code == 200 and "result" in r.json()
-    except (httpx.HTTPError, ValueError):
-        return False
+    """True if a JSON-RPC node answers ``eth_chainId`` at ``url`` (one try, no retries)."""
+    with httpx.Client(timeout=timeout) as http:
+        try:
+            return JsonRpc(url, http=http).call("eth_chainId", []) is not None
+        except RpcError:
+            return False
 
 
 @dataclass

@@ -10,15 +10,15 @@ REFUND is a :class:`~bridge.verify.Mismatch` when
   deduction, or a refund credited to another account or program), or
 - it brings the refunds of its deduction above what the deduction took.
 
-Called by :func:`bridge.verify.verify_ledger` through :func:`log_mismatches`, which runs it and
-the expiry-consent check (:mod:`bridge.audit_consent`) over one read of the logs. A read that
+Fed by the verifier's one pass over the logs (:class:`bridge.verify.replay.TrailChecker`,
+alongside the trail replay, the award rules and the expiry-consent check). A read that
 does not start at the contract's deployment cannot know earlier deductions: then refunds of an
 unseen deduction are not reported (the running total is still checked for the ones seen).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ledger.domain.codes import EntryKind, Program
@@ -26,7 +26,6 @@ from ledger.domain.errors import InvalidValue
 from ledger.domain.hashchain import unpack_entry
 
 if TYPE_CHECKING:
-    from bridge.raw_reader import RawLedgerReader
     from bridge.verify.replay import Mismatch
 
 _DEDUCTION, _REFUND = int(EntryKind.DEDUCTION), int(EntryKind.REFUND)
@@ -37,48 +36,39 @@ def _program(code: int) -> str:
 
 
 class RefundChecker:
-    """Feed ``EntryRecorded`` logs in chain order (other logs are ignored); :meth:`finish` gives
-    the refunds that do not match a deduction. ``complete``: the logs start at the deployment
-    (every deduction is seen before its refunds)."""
+    """Feed ``EntryRecorded`` entries in chain order (:meth:`deduction` and :meth:`refund` from
+    the verifier's replay, or raw logs with :meth:`feed`; other logs are ignored); :meth:`finish`
+    gives the refunds that do not match a deduction. ``complete``: the logs start at the
+    deployment (every deduction is seen before its refunds)."""
 
     def __init__(self, *, complete: bool = True) -> None:
         self.complete = complete
         # (account, program, ref) -> [deducted, refunded]
-        self._records: dict[tuple[str, int, str], list[int]] = {}
+        self._records: dict[tuple[bytes, int, bytes], list[int]] = {}
         self._bad: list[Mismatch] = []
 
-    def feed(self, log: Mapping[str, Any]) -> None:
-        from bridge.raw_reader import ENTRY_TOPIC
+    def deduction(self, account: bytes, program: int, ref: bytes, amount: int) -> None:
+        """A DEDUCTION entry of ``amount`` with ``ref``."""
+        key = (account, program, ref)
+        record = self._records.get(key)
+        if record is None:
+            self._records[key] = [amount, 0]
+        else:
+            record[0] += amount
+
+    def refund(self, account: bytes, program: int, ref: bytes, amount: int, block: int) -> None:
+        """A REFUND entry of ``amount`` with ``ref`` (its deduction's) in ``block``."""
         from bridge.verify.replay import Mismatch
 
-        topics = log["topics"]
-        if str(topics[0]).lower() != ENTRY_TOPIC:
-            return
-        data = str(log["data"])
-        try:
-            entry = unpack_entry(int(data[2:66], 16))
-        except (InvalidValue, ValueError):
-            return  # a malformed entry word: the trail check reports the entry itself
-        kind = entry["kind"]
-        if kind not in (_DEDUCTION, _REFUND):
-            return
-        account = str(topics[1]).lower()
-        ref = "0x" + data[66:130].lower()
-        key = (account, int(entry["program"]), ref)
-        amount = int(entry["amount"])
-        if kind == _DEDUCTION:
-            self._records.setdefault(key, [0, 0])[0] += amount
-            return
-        block = int(str(log["blockNumber"]), 16)
-        program = _program(key[1])
-        record = self._records.get(key)
+        record = self._records.get((account, program, ref))
+        who, ref_hex, name = "0x" + account.hex(), "0x" + ref.hex(), _program(program)
         if record is None:
             if self.complete:
                 self._bad.append(
                     Mismatch(
-                        account,
+                        who,
                         "refund",
-                        f"a DEDUCTION of {program} with ref {ref} before it",
+                        f"a DEDUCTION of {name} with ref {ref_hex} before it",
                         "none",
                         f"block {block}: REFUND of {amount} references no deduction of this "
                         "account and program",
@@ -89,20 +79,37 @@ class RefundChecker:
         if record[1] > record[0]:
             self._bad.append(
                 Mismatch(
-                    account,
+                    who,
                     "refund",
-                    f"refunds of {ref} at most {record[0]}",
+                    f"refunds of {ref_hex} at most {record[0]}",
                     str(record[1]),
-                    f"block {block}: REFUND of {amount} in {program} brings the refunds above "
+                    f"block {block}: REFUND of {amount} in {name} brings the refunds above "
                     "what the deduction took",
                 )
             )
 
-    def tap(self, logs: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
-        """``logs`` passed through unchanged, each fed to this checker on the way."""
-        for log in logs:
-            self.feed(log)
-            yield log
+    def feed(self, log: Mapping[str, Any]) -> None:
+        """One raw JSON-RPC log (only ``EntryRecorded`` DEDUCTION and REFUND entries count)."""
+        from bridge.raw_reader import ENTRY_TOPIC
+
+        topics = log["topics"]
+        if str(topics[0]).lower() != ENTRY_TOPIC:
+            return
+        data = str(log["data"])
+        try:
+            entry = unpack_entry(int(data[2:66], 16))
+            ref = bytes.fromhex(data[66:130])
+        except (InvalidValue, ValueError):
+            return  # a malformed entry word: the trail check reports the entry itself
+        kind = entry["kind"]
+        if kind not in (_DEDUCTION, _REFUND):
+            return
+        account = bytes.fromhex(str(topics[1])[2:])
+        program, amount = int(entry["program"]), int(entry["amount"])
+        if kind == _DEDUCTION:
+            self.deduction(account, program, ref, amount)
+        else:
+            self.refund(account, program, ref, amount, int(str(log["blockNumber"]), 16))
 
     def finish(self) -> list[Mismatch]:
         return list(self._bad)
@@ -114,22 +121,3 @@ def check_refunds(logs: Iterable[Mapping[str, Any]], *, complete: bool = True) -
     for log in logs:
         checker.feed(log)
     return checker.finish()
-
-
-def log_mismatches(
-    rd: RawLedgerReader,
-    from_block: int,
-    to_block: int,
-    accounts: Sequence[str] | None = None,
-    chunk: int = 2_000,
-    *,
-    complete: bool = True,
-) -> list[Mismatch]:
-    """Expiry reasons against consent and refunds against deductions, over one read of the
-    contract's logs in [from_block, to_block]."""
-    from bridge.audit_consent import check_expiry_consent, consent_logs
-
-    refunds = RefundChecker(complete=complete)
-    logs = refunds.tap(consent_logs(rd, from_block, to_block, accounts, chunk))
-    consent = check_expiry_consent(logs)
-    return consent + refunds.finish()

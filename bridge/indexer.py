@@ -153,11 +153,8 @@ class Indexer:
         self.max_events = max_events
         self.keep_blocks = keep_blocks
         self.name = name
-        if reader is None:
-            url = getattr(client.w3.provider, "endpoint_uri", None)
-            if not url:
-                raise IndexerError("the indexer needs an HTTP JSON-RPC provider (make_web3)")
-            reader = RawLedgerReader(str(url), client.address)
+        if reader is None:  # the node's URL from the web3 connection; the reader's own timeout
+            reader = RawLedgerReader.of_web3(client.w3, address=client.address, timeout=120.0)
         self.reader = reader
         self._span = min(chunk, 64)  # grows while ranges are light (dense chains: 1000s per block)
         self.head = -1

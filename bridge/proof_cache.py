@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from bridge import proofs
+from bridge.rpc import JsonRpc
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -84,18 +85,18 @@ class ProofCache:
         self.headers: LruCache[int, dict[str, Any]] = LruCache(max_blocks)
         self.proofs: LruCache[tuple[str, bytes, int, str], CachedProof] = LruCache(max_proofs)
 
-    def block(self, w3: Any, number: int, block_hash: str | None = None) -> dict[str, Any]:
+    def block(self, rpc: JsonRpc, number: int, block_hash: str | None = None) -> dict[str, Any]:
         """The raw ``eth_getBlockByNumber`` answer for ``number`` (fetched again when the cached
         one is not the block ``block_hash``)."""
         blk = self.headers.get(number)
         if blk is None or (block_hash is not None and not _same(blk["hash"], block_hash)):
-            blk = proofs.fetch_block(w3, number)
+            blk = proofs.fetch_block(rpc, number)
             self.headers.put(number, blk)
         return blk
 
     def account_proof(
         self,
-        w3: Any,
+        rpc: JsonRpc,
         contract: str,
         account: bytes,
         block: int,
@@ -104,13 +105,13 @@ class ProofCache:
         """``account``'s verified proof at ``block`` (``bridge.proofs.fetch_account_proof``).
         With ``block_hash``, a block that is not that one is not cached (the caller sees the
         other hash in ``raw["block_hash"]``). Raises ``ProofError`` if the node's proof does not
-        verify."""
-        blk = self.block(w3, block, block_hash)
+        verify, :class:`bridge.rpc.RpcError` if the node fails to answer."""
+        blk = self.block(rpc, block, block_hash)
         key = (contract.lower(), bytes(account), block, str(blk["hash"]).lower())
         hit = self.proofs.get(key)
         if hit is not None:
             return hit
-        raw = proofs.fetch_account_proof(w3, contract, account, block, block_data=blk)
+        raw = proofs.fetch_account_proof(rpc, contract, account, block, block_data=blk)
         state = proofs.verify_account_proof(raw, account, contract)
         found = CachedProof(raw, state)
         if block_hash is None or _same(raw["block_hash"], block_hash):

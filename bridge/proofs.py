@@ -1,10 +1,11 @@
 """EIP-1186 proofs of the ledger's storage, and their offline verification.
 
-Fetching (``fetch_account_proof``) uses raw JSON-RPC (``eth_getProof``, ``eth_getBlockByNumber``)
-so the answer stays in its wire form (hex strings) and can be stored in a bundle. Verifying needs
-no node at all: it recomputes the block hash from the header fields (keccak of the RLP header),
-walks the Merkle-Patricia proofs from the header's ``stateRoot`` to the contract's account and
-from its ``storageRoot`` to each slot, and checks every hash on the way.
+Fetching (``fetch_account_proof``) uses raw JSON-RPC (``eth_getProof``, ``eth_getBlockByNumber``
+through :class:`bridge.rpc.JsonRpc`) so the answer stays in its wire form (hex strings) and can
+be stored in a bundle. Verifying needs no node at all: it recomputes the block hash from the
+header fields (keccak of the RLP header), walks the Merkle-Patricia proofs from the header's
+``stateRoot`` to the contract's account and from its ``storageRoot`` to each slot, and checks
+every hash on the way.
 
 Storage layout of ``MileageLedger`` (contracts/README.md, "Storage layout"; pinned by
 tests/contracts/test_storage_layout.py and tests/integration/test_proofs.py): slots 0-2 belong to
@@ -36,6 +37,7 @@ import rlp  # type: ignore[import-untyped]
 from eth_hash.auto import keccak
 
 from bridge.errors import BridgeError
+from bridge.rpc import JsonRpc, RpcError
 from ledger.domain.checkpoints import PositionState, decode_position
 from ledger.domain.codes import PROGRAM_CODES
 from ledger.domain.hashchain import HEAD_BYTES, ZERO_HEAD
@@ -288,23 +290,18 @@ def verify_storage(storage_root: bytes, slot: int, proof: Sequence[str | bytes])
 # --- fetching -----------------------------------------------------------------------------------
 
 
-def _rpc(w3: Any, method: str, params: list[Any]) -> Any:
-    resp = w3.provider.make_request(method, params)
-    if "error" in resp:
-        raise ProofError(f"{method} failed: {resp['error']}")
-    return resp["result"]
-
-
-def fetch_block(w3: Any, block: int | str) -> dict[str, Any]:
+def fetch_block(rpc: JsonRpc, block: int | str) -> dict[str, Any]:
+    """The raw ``eth_getBlockByNumber`` answer for ``block`` (a number or a tag), without
+    transactions. Raises :class:`bridge.rpc.RpcError` if the node has no such block."""
     ident = hex(block) if isinstance(block, int) else block
-    result: dict[str, Any] = _rpc(w3, "eth_getBlockByNumber", [ident, False])
+    result: dict[str, Any] | None = rpc.call("eth_getBlockByNumber", [ident, False])
     if result is None:
-        raise ProofError(f"block {block} not found")
+        raise RpcError("eth_getBlockByNumber", f"block {block} not found")
     return result
 
 
 def fetch_account_proof(
-    w3: Any,
+    rpc: JsonRpc,
     contract: str,
     account: bytes,
     block: int,
@@ -314,10 +311,13 @@ def fetch_account_proof(
     """``eth_getProof`` of ``account``'s word (count, flags, head) and balance slots at
     ``block``, with the block header: the wire form the API serves and bundles store.
     ``block_data``: that block's ``eth_getBlockByNumber`` answer if already at hand
-    (``bridge.proof_cache`` keeps it per block)."""
+    (``bridge.proof_cache`` keeps it per block).
+
+    The node's errors are :class:`bridge.rpc.RpcError` (:class:`~bridge.rpc.NodeUnreachable`
+    without an answer); an answer that is not the proof asked for is a :class:`ProofError`."""
     labelled = account_slots(account)
-    raw = _rpc(w3, "eth_getProof", [contract, [_hex(_word(s)) for _, s in labelled], hex(block)])
-    blk = block_data if block_data is not None else fetch_block(w3, block)
+    raw = rpc.call("eth_getProof", [contract, [_hex(_word(s)) for _, s in labelled], hex(block)])
+    blk = block_data if block_data is not None else fetch_block(rpc, block)
     if _i(blk["number"]) != block:
         raise ProofError(f"block data is for block {_i(blk['number'])}, not {block}")
     proofs = []

@@ -31,6 +31,8 @@ from ledger.domain.hashchain import HEAD_BYTES
 
 ENTRY_RECORDED_SIGNATURE = "EntryRecorded(bytes32,uint256,bytes32)"
 ENTRY_TOPIC = "0x" + keccak(text=ENTRY_RECORDED_SIGNATURE).hex()
+CONSENT_SIGNATURE = "DonationConsentSet(bytes32,bool)"
+CONSENT_TOPIC = "0x" + keccak(text=CONSENT_SIGNATURE).hex()
 PROGRAMS = PROGRAM_CODES  # 1..7
 
 # Hex-string offsets in a raw log's ``data`` ("0x" + the entry word + ref, 64 hex digits each).
@@ -176,31 +178,42 @@ class RawLedgerReader(JsonRpc):
 
     # --- logs ------------------------------------------------------------------------------------
     def entry_logs(
-        self, from_block: int, to_block: int, accounts: Sequence[str] | None = None
+        self,
+        from_block: int,
+        to_block: int,
+        accounts: Sequence[str] | None = None,
+        *,
+        consent: bool = False,
     ) -> list[dict[str, Any]]:
-        """Raw ``EntryRecorded`` logs in [from_block, to_block], in chain order.
+        """Raw ``EntryRecorded`` logs in [from_block, to_block], in chain order; with
+        ``consent`` the ``DonationConsentSet`` logs too, in the same order.
 
         A node that refuses the range (too many results, timeout) gets it in halves.
         """
         if from_block > to_block:
             return []
-        flt = self._entry_filter(from_block, to_block, accounts)
+        flt = self._entry_filter(from_block, to_block, accounts, consent)
         try:
             logs: list[dict[str, Any]] = self.call("eth_getLogs", [flt])
         except RpcError:
             if from_block == to_block:
                 raise
             mid = (from_block + to_block) // 2
-            return self.entry_logs(from_block, mid, accounts) + self.entry_logs(
-                mid + 1, to_block, accounts
+            return self.entry_logs(from_block, mid, accounts, consent=consent) + self.entry_logs(
+                mid + 1, to_block, accounts, consent=consent
             )
         return logs
 
     def _entry_filter(
-        self, from_block: int, to_block: int, accounts: Sequence[str] | None
+        self,
+        from_block: int,
+        to_block: int,
+        accounts: Sequence[str] | None,
+        consent: bool = False,
     ) -> dict[str, Any]:
-        """The ``eth_getLogs`` filter of this contract's ``EntryRecorded`` logs in a range."""
-        topics: list[Any] = [ENTRY_TOPIC]
+        """The ``eth_getLogs`` filter of this contract's ``EntryRecorded`` logs in a range (and
+        its ``DonationConsentSet`` logs with ``consent``)."""
+        topics: list[Any] = [[ENTRY_TOPIC, CONSENT_TOPIC] if consent else ENTRY_TOPIC]
         if accounts is not None:
             topics.append([norm_account(a) for a in accounts])
         return {
@@ -211,18 +224,23 @@ class RawLedgerReader(JsonRpc):
         }
 
     def entry_logs_text(
-        self, from_block: int, to_block: int, accounts: Sequence[str] | None = None
+        self,
+        from_block: int,
+        to_block: int,
+        accounts: Sequence[str] | None = None,
+        *,
+        consent: bool = False,
     ) -> bytes | list[dict[str, Any]]:
         """Like :meth:`entry_logs`, but the node's answer as undecoded JSON bytes (decoding is
         left to the caller); an error answer is retried through :meth:`entry_logs`."""
-        flt = self._entry_filter(from_block, to_block, accounts)
+        flt = self._entry_filter(from_block, to_block, accounts, consent)
         payload = {"jsonrpc": "2.0", "id": self.ids(1), "method": "eth_getLogs", "params": [flt]}
         try:
             body = self.post_raw("eth_getLogs", payload)
         except NodeUnreachable:
-            return self.entry_logs(from_block, to_block, accounts)
+            return self.entry_logs(from_block, to_block, accounts, consent=consent)
         if b'"result"' not in body[:64]:
-            return self.entry_logs(from_block, to_block, accounts)
+            return self.entry_logs(from_block, to_block, accounts, consent=consent)
         return body
 
     # --- contract state ---------------------------------------------------------------------------

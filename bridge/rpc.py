@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
@@ -82,9 +82,9 @@ class JsonRpc:
         self._next_id = 0
 
     @classmethod
-    def of_web3(cls, w3: Any, **kwargs: Any) -> JsonRpc:
+    def of_web3(cls, w3: Any, **kwargs: Any) -> Self:
         """A client of the node behind a :func:`bridge.chain.make_web3` connection (its URL and
-        timeout)."""
+        timeout; ``kwargs`` go to the constructor and win over them)."""
         provider = w3.provider
         url = getattr(provider, "endpoint_uri", None)
         if not url:

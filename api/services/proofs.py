@@ -11,6 +11,7 @@ from api.services.common import anchor_out
 from bridge import proofs
 from bridge.client import to_bytes32
 from bridge.proof_cache import CachedProof, ProofCache
+from bridge.rpc import NodeUnreachable, RpcError
 
 #: the key of the app's ProofCache in ``AppContext.cache``
 CACHE_KEY = "proofs"
@@ -30,12 +31,12 @@ def fetch_verified(ctx: AppContext, account: str, anchor: Anchor) -> CachedProof
     no longer has that block."""
     try:
         found = proof_cache(ctx).account_proof(
-            ctx.w3, anchor.contract, to_bytes32(account), anchor.block_number, anchor.block_hash
+            ctx.rpc, anchor.contract, to_bytes32(account), anchor.block_number, anchor.block_hash
         )
-    except proofs.ProofError as exc:
+    except NodeUnreachable as exc:
+        raise ServiceUnavailable(f"chain unreachable: {exc.cause}") from exc
+    except (proofs.ProofError, RpcError) as exc:
         raise ServiceUnavailable(f"the node cannot prove the anchor block: {exc}") from exc
-    except OSError as exc:
-        raise ServiceUnavailable(f"chain unreachable: {type(exc).__name__}") from exc
     if str(found.raw["block_hash"]).lower() != anchor.block_hash.lower():
         raise ServiceUnavailable(
             "the anchor block was replaced on chain (reorg); retry once the indexer caught up",

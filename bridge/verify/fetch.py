@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 from bridge.raw_reader import RawLedgerReader
@@ -28,6 +29,8 @@ def produce_records(
     target_logs: int,
     out: Any,
     pack: bool = True,
+    consent: bool = False,
+    reader: RawLedgerReader | None = None,
 ) -> None:
     """Fetch ``EntryRecorded`` logs range by range and put ``(first, last, payload)`` on ``out``
     (a thread or process queue), then ``None``; an error is put as ``("error", message)``.
@@ -36,14 +39,16 @@ def produce_records(
 
     Ranges hold at most ``chunk`` blocks; they start at 64 and adapt so one answer holds about
     ``target_logs`` logs (a dense chain packs thousands of entries into one block).
+    ``consent``: the ``DonationConsentSet`` logs too (the packed records leave them aside, as
+    JSON-RPC dicts). ``reader``: read through this one (a thread's producer) instead of a new one.
     """
     try:
-        with RawLedgerReader(rpc_url, address) as rd:
+        with nullcontext(reader) if reader else RawLedgerReader(rpc_url, address) as rd:
             span = min(chunk, 64)
             a = from_block
             while a <= to_block:
                 b = min(a + span - 1, to_block)
-                got = rd.entry_logs_text(a, b, accounts)
+                got = rd.entry_logs_text(a, b, accounts, consent=consent)
                 if pack:
                     packed = pack_answer(got) if isinstance(got, bytes) else pack_records(got)
                     n = packed[1] + len(packed[2])
@@ -73,12 +78,15 @@ def iter_records(
     prefetch: int = 3,
     process: bool = False,
     pack: bool = False,
+    consent: bool = False,
+    reader: RawLedgerReader | None = None,
 ) -> Iterator[tuple[int, int, Records]]:
     """``(first, last, records)`` per block range, in order, fetched ahead of the consumer by
     :func:`produce_records` on a thread, or with ``process`` in a child process (it then reads
     the node's answers without competing for this process's GIL, so the node never waits).
     JSON decoding and packing happen here, unless ``pack`` moves them to the child process
-    (worth it with cores to spare besides the node's and the replay's)."""
+    (worth it with cores to spare besides the node's and the replay's). ``consent`` and
+    ``reader``: see :func:`produce_records` (a ``reader`` is used on a thread only)."""
     if from_block > to_block:
         return
     args = (rpc_url, address, from_block, to_block, chunk, accounts, target_logs)
@@ -88,10 +96,12 @@ def iter_records(
 
         ctx = multiprocessing.get_context("spawn")
         q: Any = ctx.Queue(maxsize=max(1, prefetch))
-        worker = ctx.Process(target=produce_records, args=(*args, q, pack), daemon=True)
+        worker = ctx.Process(target=produce_records, args=(*args, q, pack, consent), daemon=True)
     else:
         q = queue.Queue(maxsize=max(1, prefetch))
-        worker = threading.Thread(target=produce_records, args=(*args, q, False), daemon=True)
+        worker = threading.Thread(
+            target=produce_records, args=(*args, q, False, consent, reader), daemon=True
+        )
     worker.start()
     try:
         while True:

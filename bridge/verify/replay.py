@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from bridge.audit_consent import ConsentChecker, is_consent_log
+from bridge.audit_refunds import RefundChecker
 from bridge.audit_rules import AwardRules
 from bridge.raw_reader import PROGRAMS, ChainAccount, ProgramTotals, norm_account
 from bridge.verify.records import R_ENTRY, R_POS, R_REF, REC, Records, pack_records
@@ -20,6 +22,7 @@ from ledger.domain.codes import CREDIT_CODES, EntryKind, Program
 from ledger.domain.hashchain import ZERO_HEAD, decode_entry, head_of
 
 KNOWN_KINDS = frozenset(int(k) for k in EntryKind)
+_REFUND = int(EntryKind.REFUND)
 _M96 = (1 << 96) - 1
 
 
@@ -60,9 +63,17 @@ class TrailChecker:
     the log carries none), so a missing, altered or reordered entry shows in :meth:`finish`, where
     the replayed head differs from the contract's. GRANT, CORRECTION and MERGE entries also go to
     :attr:`awards` (``bridge.audit_rules``): a correction not bound to its award is a mismatch.
+
+    The same pass feeds the checks of other rules, each its own small class: EXPIRY entries and
+    the ``DonationConsentSet`` logs among the logs (:attr:`consent`, ``bridge.audit_consent``),
+    DEDUCTION and REFUND entries (:attr:`refunds`, ``bridge.audit_refunds``; ``from_deployment``:
+    the logs start at the contract's deployment, so a refund of an unseen deduction is one).
+    Their mismatches are theirs to give (:meth:`rule_mismatches`), not :meth:`finish`'s.
     """
 
-    def __init__(self, accounts: Iterable[str] | None = None) -> None:
+    def __init__(
+        self, accounts: Iterable[str] | None = None, *, from_deployment: bool = True
+    ) -> None:
         #: replay state per account (key: the 32-byte account id)
         self.accounts: dict[bytes, _Replay] = {}
         self.only = (
@@ -77,6 +88,10 @@ class TrailChecker:
         self._new: list[bytes] = []
         #: awards and the corrections bound to them (bridge/audit_rules.py)
         self.awards = AwardRules(complete=accounts is None)
+        #: expiry reasons against donation consent (bridge/audit_consent.py)
+        self.consent = ConsentChecker()
+        #: refunds against their deductions (bridge/audit_refunds.py)
+        self.refunds = RefundChecker(complete=from_deployment)
 
     def take_new_accounts(self) -> list[str]:
         """Accounts first seen since the last call, as ``0x`` ids."""
@@ -101,7 +116,11 @@ class TrailChecker:
     def feed_records(self, packed: Records) -> None:
         """Check and replay packed logs (the hot loop: slices of one bytes, one keccak each)."""
         rec, count, odd = packed
+        consent = self.consent
         for log in odd:
+            if is_consent_log(log):
+                consent.queue(log)
+                continue
             topics = log.get("topics") or ["-"]
             where = f"block {int(log['blockNumber'], 16)} log {int(log['logIndex'], 16)}"
             self._bad("trail", "log", "EntryRecorded", topics[0], where)
@@ -113,6 +132,8 @@ class TrailChecker:
         grant = int(EntryKind.GRANT)
         correction = int(EntryKind.CORRECTION)
         merge_out, merge_in = int(EntryKind.MERGE_OUT), int(EntryKind.MERGE_IN)
+        expiry, deduction, refund = int(EntryKind.EXPIRY), int(EntryKind.DEDUCTION), _REFUND
+        refunds = self.refunds
         awards = self.awards
         keep_grant = awards.grants.setdefault
         m96 = _M96
@@ -143,7 +164,7 @@ class TrailChecker:
                 new.append(account)
             n += 1
             word = from_bytes(rec[base + R_ENTRY : base + R_REF])
-            seq, kind, program, _reason, _time, amount = decode(word)
+            seq, kind, program, reason, _time, amount = decode(word)
             if seq != st.seq + 1:
                 self._bad(
                     "0x" + account.hex(),
@@ -177,8 +198,16 @@ class TrailChecker:
                         awards.grant(account, program, amount, ref, pos, seq)
                 elif kind == merge_in:
                     awards.merge(account, rec[base + R_REF : end], False)
+                elif kind == refund:
+                    refunds.refund(
+                        account, program, rec[base + R_REF : end], amount, from_bytes(pos[:8])
+                    )
             else:
-                if kind == correction:
+                if kind == expiry:
+                    consent.expiry(account, pos, reason, amount)
+                elif kind == deduction:
+                    refunds.deduction(account, program, rec[base + R_REF : end], amount)
+                elif kind == correction:
                     awards.correction(account, program, amount, rec[base + R_REF : end], pos, seq)
                 elif kind == merge_out:
                     awards.merge(account, rec[base + R_REF : end], True)
@@ -195,6 +224,11 @@ class TrailChecker:
                     )
         self._last_pos = last_pos
         self.events += n
+        consent.flush()  # the range's consent events after its last expiry
+
+    def rule_mismatches(self) -> list[Mismatch]:
+        """The expiry-consent and refund mismatches of the logs fed so far."""
+        return self.consent.finish() + self.refunds.finish()
 
     def finish(
         self,

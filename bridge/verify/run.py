@@ -1,9 +1,10 @@
 """The verifier's run against a node: :func:`verify_ledger` (``mileage audit verify``).
 
-Logs stream in from :mod:`bridge.verify.fetch` while :class:`bridge.verify.replay.TrailChecker`
-replays them; the contract state of the accounts seen so far is read on another thread
-(:class:`_StateFetcher`, batched ``eth_call`` at the verified block), so the run ends soon after
-the last log range is replayed.
+Logs (``EntryRecorded`` and ``DonationConsentSet``, one read) stream in from
+:mod:`bridge.verify.fetch` while :class:`bridge.verify.replay.TrailChecker` replays them and
+feeds the rule checks (awards, expiry consent, refunds); the contract state of the accounts seen
+so far is read on another thread (:class:`_StateFetcher`, batched ``eth_call`` at the verified
+block), so the run ends soon after the last log range is replayed.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from bridge.audit_refunds import log_mismatches
 from bridge.audit_rules import AwardRules
 from bridge.errors import VerificationError
 from bridge.raw_reader import ChainAccount, RawLedgerReader, norm_account
@@ -130,6 +130,7 @@ def verify_ledger(
     ``progress(block, last_block, entries)`` is called after each block range. ``parallel``:
     read the node's answers in a child process (default: with more than two cores and a range
     over 256 blocks; on two cores a thread does better, as the node needs the other core).
+    A ``reader`` given is the one that reads the logs too (on a thread, never in a process).
     """
     own = reader is None
     rd = reader or RawLedgerReader(rpc_url, address)
@@ -144,7 +145,8 @@ def verify_ledger(
                 f"no contract code at {rd.address} in block {at}: wrong --contract or --rpc?"
             )
         start = rd.find_deployment_block(at) if from_block is None else from_block
-        checker = TrailChecker(accounts)
+        complete = _covers_all(rd, from_block)
+        checker = TrailChecker(accounts, from_deployment=complete)
         states_reader = _StateFetcher(rd.url, rd.address, at)
         fetch = 0.0
         t_wait = time.perf_counter()
@@ -158,7 +160,9 @@ def verify_ledger(
                 at,
                 chunk=chunk,
                 accounts=accounts,
-                process=parallel,
+                process=parallel and own,
+                consent=True,
+                reader=None if own else rd,
             ):
                 fetch += time.perf_counter() - t_wait
                 checker.feed_records(packed)
@@ -176,12 +180,10 @@ def verify_ledger(
             states_reader.submit(sorted(extra), flush=True)
             wanted |= extra
         states = states_reader.finish()
-        totals = rd.program_totals(at) if accounts is None and _covers_all(rd, from_block) else None
+        totals = rd.program_totals(at) if accounts is None and complete else None
         state_seconds = time.perf_counter() - t_state
-        mismatches = checker.finish(states, totals)
-        # expiry reasons vs consent, refunds vs deductions (bridge.audit_refunds)
-        complete = _covers_all(rd, from_block)
-        mismatches += log_mismatches(rd, start, at, accounts, chunk, complete=complete)
+        # the trail, then expiry reasons vs consent and refunds vs deductions (same pass)
+        mismatches = checker.finish(states, totals) + checker.rule_mismatches()
         return VerifyReport(
             address=rd.address,
             block=at,

@@ -222,8 +222,8 @@ def test_verifier_passes_real_refunds(env: ApiEnv) -> None:
 
 
 def test_verifier_catches_a_refund_without_its_deduction(env: ApiEnv) -> None:
-    """Through ``verify_ledger`` itself: a node that hides the DEDUCTION from the audit's read of
-    the logs (as if the REFUND had been forged) makes the run report the refund."""
+    """Through ``verify_ledger`` itself: a node that hides the DEDUCTION from the verifier's one
+    read of the logs (as if the REFUND had been forged) makes the run report the refund."""
     from bridge.audit_consent import CONSENT_TOPIC
     from bridge.raw_reader import RawLedgerReader
 
@@ -234,16 +234,15 @@ def test_verifier_catches_a_refund_without_its_deduction(env: ApiEnv) -> None:
     env.submit("spender")
 
     class HidingReader(RawLedgerReader):
-        def call(self, method: str, params: Any) -> Any:
-            out = super().call(method, params)
-            if method == "eth_getLogs" and CONSENT_TOPIC in params[0]["topics"][0]:
-                out = [
-                    lg
-                    for lg in out
-                    if ded[2:] not in lg["data"]
-                    or int(lg["data"][2:66], 16) >> 48 & 0xFF != int(EntryKind.DEDUCTION)
-                ]
-            return out
+        def entry_logs_text(self, a: int, b: int, accounts: Any = None, **kw: Any) -> Any:
+            assert kw == {"consent": True}  # one read: both events in one filter
+            assert CONSENT_TOPIC in self._entry_filter(a, b, accounts, True)["topics"][0]
+            return [
+                lg
+                for lg in self.entry_logs(a, b, accounts, **kw)
+                if ded[2:] not in lg["data"]
+                or int(lg["data"][2:66], 16) >> 48 & 0xFF != int(EntryKind.DEDUCTION)
+            ]
 
     d = env.deployed
     with HidingReader(d.url, d.address) as rd:

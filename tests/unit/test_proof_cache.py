@@ -4,29 +4,31 @@ and never keeping what belongs to a replaced block or does not verify."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from bridge import proof_cache, proofs
 from bridge.proof_cache import LruCache, ProofCache
+from bridge.rpc import JsonRpc
 
 CONTRACT = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 ACCOUNT = b"\x11" * 32
 
 
-class FakeNode:
+class FakeNode(JsonRpc):
     """Answers eth_getBlockByNumber with the hash it currently holds for each number."""
 
     def __init__(self) -> None:
+        super().__init__("http://fake.invalid")
         self.hashes: dict[int, str] = {}
         self.calls: list[str] = []
-        self.provider = self
 
-    def make_request(self, method: str, params: list[Any]) -> dict[str, Any]:
+    def call(self, method: str, params: Sequence[Any]) -> Any:
         self.calls.append(method)
         number = int(params[0], 16)
-        return {"result": {"number": hex(number), "hash": self.hashes[number]}}
+        return {"number": hex(number), "hash": self.hashes[number]}
 
 
 @pytest.fixture
@@ -34,7 +36,7 @@ def node(monkeypatch: pytest.MonkeyPatch) -> FakeNode:
     fake = FakeNode()
     fetched: list[int] = []
 
-    def fetch(w3: Any, contract: str, account: bytes, block: int, *, block_data: Any) -> Any:
+    def fetch(rpc: Any, contract: str, account: bytes, block: int, *, block_data: Any) -> Any:
         fetched.append(block)
         return {"block_number": block, "block_hash": block_data["hash"], "n": len(fetched)}
 
