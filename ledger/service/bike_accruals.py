@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.adapters.orm import Award, AwardWindow, BikeAccrual, Member
@@ -37,6 +37,9 @@ if TYPE_CHECKING:  # feeds imports this module
     from ledger.service.feeds import FeedReport
 
 _CHUNK = 5000
+_AWARDS = cast(Table, Award.__table__)
+_WINDOWS = cast(Table, AwardWindow.__table__)
+_ACCRUALS = cast(Table, BikeAccrual.__table__)
 PAYOUT_TIER = "bike_payout"
 """Tier of a payout award (its months' tiers stay on the accruals)."""
 
@@ -115,7 +118,7 @@ def accrue(
         if outcome is not None:
             outcome(a, "recorded")
     if rows:
-        session.execute(insert(BikeAccrual), rows)
+        session.execute(insert(_ACCRUALS), rows)  # Core executemany: the rows are checked
 
 
 def earned_lookup(session: Session) -> Callable[[int, Iterable[str]], list[tuple[str, int, int]]]:
@@ -241,16 +244,25 @@ def pay(
                         "award_id": aid,
                     }
                 )
-                paid_rows.append({"member_id": payout.member_id, "month": str(m), "award_id": aid})
+                paid_rows.append({"m": payout.member_id, "mo": str(m), "aid": aid})
             report.awards += 1
             report.amount += payout.amount
             report.months += len(payout.months)
+        # Core executemany (no ORM bulk machinery: every row was built and checked above)
         for i in range(0, len(awards_rows), _CHUNK):
-            session.execute(insert(Award), awards_rows[i : i + _CHUNK])
+            session.execute(insert(_AWARDS), awards_rows[i : i + _CHUNK])
         for i in range(0, len(window_rows), _CHUNK):
-            session.execute(insert(AwardWindow), window_rows[i : i + _CHUNK])
-        for i in range(0, len(paid_rows), _CHUNK):  # ORM bulk update by primary key
-            session.execute(update(BikeAccrual), paid_rows[i : i + _CHUNK])
+            session.execute(insert(_WINDOWS), window_rows[i : i + _CHUNK])
+        mark_paid = (
+            update(_ACCRUALS)
+            .where(
+                _ACCRUALS.c.member_id == bindparam("m"),
+                _ACCRUALS.c.month == bindparam("mo"),
+            )
+            .values(award_id=bindparam("aid"))
+        )
+        for i in range(0, len(paid_rows), _CHUNK):
+            session.execute(mark_paid, paid_rows[i : i + _CHUNK])
     return report
 
 
