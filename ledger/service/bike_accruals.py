@@ -86,9 +86,13 @@ def accrue(
         if joined_at is not None:
             joined[member] = joined_at
     problems = 0
+    signup: dict[tuple[str, date], str | None] = {}  # a few months and sign-up days per chunk
     for a in items:
         if (a.member_id, a.period) not in existing and a.member_id in joined:
-            found = signup_problem(Program.BIKE, a.period, joined[a.member_id])
+            key = (a.period, joined[a.member_id])
+            if key not in signup:
+                signup[key] = signup_problem(Program.BIKE, *key)
+            found = signup[key]
             if found is not None:
                 report.reject(Reject(file, a.line, found))
                 problems += 1
@@ -194,8 +198,9 @@ def pay(
         ).all()
         accounts = {m: acc for m, _, _, acc, _ in unpaid}
         minutes = {(m, mo): _minutes(sv) for m, mo, _, _, sv in unpaid}
+        month_of = {mo: YearMonth.parse(mo) for mo in {row[1] for row in unpaid}}  # a few
         plan = plan_payouts(
-            [Accrual(m, YearMonth.parse(mo), int(a)) for m, mo, a, _, _ in unpaid],
+            [Accrual(m, month_of[mo], int(a)) for m, mo, a, _, _ in unpaid],
             cadence,
             through,
         )
