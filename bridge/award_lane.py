@@ -90,6 +90,30 @@ class AwardLane(Lane):
         return set()
 
     def _submit_awards(self, program: str, rep: StepReport) -> bool:
+        if self.gas_per_award is not None:
+            # the common case: no award of the batch failed before, so no simulation; claimed,
+            # signed and stored in one database transaction (a batch that reverts on chain puts
+            # its awards back to pending marked, and the next batch holding them is isolated)
+            try:
+                stored, fresh = self.outbox.claim_and_sign(
+                    self.sender,
+                    program,
+                    self._batch_limit(),
+                    lambda awards: self._sign_call(
+                        self._grant_data(program, awards), self._batch_gas(len(awards)) or 0
+                    ),
+                )
+            except LeaseLost as exc:
+                self.log.info("awards moved before signing", error=str(exc))
+                return False
+            if stored is not None:
+                rep.claimed += len(fresh)
+                rep.awards_signed += len(fresh)
+                metrics.BATCH_SIZE.observe(len(fresh))
+                self._send(stored, rep, first=True)
+                return True
+            if not fresh:
+                return False
         claimed = self.outbox.claim_awards(program, self._batch_limit())
         if not claimed:
             return False

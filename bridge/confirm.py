@@ -312,10 +312,21 @@ class Confirmer:
         latency = time.time() - _aware(tx.created_at).timestamp()
         if latency >= 0:
             metrics.TX_LATENCY.labels(kind=tx.kind).observe(latency)
-        awards, ops = self.outbox.tx_rows(tx.id)
-        if int(receipt["status"], 16) == 1:
+        ok = int(receipt["status"], 16) == 1
+        awards: Sequence[ClaimedAward]
+        if tx.kind == "grant":
+            # a batch's award rows are read only when the receipt names skipped awards (500
+            # rows per batch otherwise read for a count)
+            skipped = self._skips.award_nos(receipt) if ok else []
+            awards = self.outbox.tx_rows(tx.id)[0] if skipped else []
+            n_awards = len(awards) if skipped else self.outbox.award_count(tx.id)
+            ops: Sequence[PendingOperation] = []
+        else:
+            awards, ops = self.outbox.tx_rows(tx.id)
+            skipped = self._skips.award_nos(receipt) if ok and awards else []
+            n_awards = len(awards)
+        if ok:
             final = self.confirmations == 0
-            skipped = self._skips.award_nos(receipt) if awards else []
             conflicts = self._conflicts(tx, awards, skipped, block) if skipped else {}
             self.outbox.mark_mined(
                 tx.id,
@@ -327,14 +338,15 @@ class Confirmer:
             )
             rep.txs_mined += 1
             rep.txs_final += int(final)
-            rep.awards_mined += len(awards) - len(conflicts)
+            rep.awards_mined += n_awards - len(conflicts)
             rep.awards_skipped += len(skipped)
             rep.awards_conflict += len(conflicts)
             rep.ops_mined += len(ops)
             state = "final" if final else "mined"
-            for a in awards:
-                if a.award_no not in conflicts:
-                    metrics.AWARDS_PROCESSED.labels(program=a.program, state=state).inc()
+            if n_awards - len(conflicts):
+                metrics.AWARDS_PROCESSED.labels(program=tx.program or "", state=state).inc(
+                    n_awards - len(conflicts)
+                )
             if skipped:
                 metrics.AWARDS_PROCESSED.labels(program=tx.program or "", state="skipped").inc(
                     len(skipped)
@@ -362,7 +374,7 @@ class Confirmer:
         elif err is not None and err.error not in SYSTEMIC_ERRORS:
             failed_ops = {op.op_id: reason for op in ops}
         self.log.warning(
-            "transaction reverted", tx=tx.tx_hash, reason=reason, awards=len(awards), ops=len(ops)
+            "transaction reverted", tx=tx.tx_hash, reason=reason, awards=n_awards, ops=len(ops)
         )
         self.outbox.abandon_tx(
             tx.id,

@@ -13,11 +13,14 @@ One :class:`Submitter` signs with exactly one key and owns that key's nonces. A 
    ``pending`` and fails operations with the decoded custom error; mined transactions with
    enough blocks on top become ``final``. A signer whose transactions stop confirming is
    reported stalled (:class:`bridge.stall.ProgressWatch`);
-3. *submit*: per program lane, lease a batch of pending awards, simulate ``grantBatch`` with
-   ``eth_estimateGas`` and isolate every award the contract would reject (a custom error naming the
-   award number or account fails those awards for good; otherwise the batch is halved until a
-   part passes), sign, store, send (:mod:`bridge.award_lane`). Then the same for pending
-   conversions/deductions, one transaction each (:mod:`bridge.ops_lane`).
+3. *submit*: per program lane, lease a batch of pending awards, sign, store and send it
+   (:mod:`bridge.award_lane`). A batch none of whose awards failed before is claimed, signed and
+   stored in one database transaction without a simulation; a batch holding an award whose
+   transaction reverted (or lost its nonce) is simulated first (``grantBatch`` by ``eth_call``)
+   and every award the contract would reject is isolated (a custom error naming the award number
+   or account fails those awards for good; otherwise the batch is halved until a part passes).
+   Then the same for pending conversions/deductions, one transaction each
+   (:mod:`bridge.ops_lane`).
 
 Exactly once: the contract skips award numbers, conversion ids and refund ids it has recorded
 (:mod:`bridge.refund_ops`); a deduction is protected by its nonce (the stored bytes are re-sent,

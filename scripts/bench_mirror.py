@@ -114,6 +114,12 @@ def part_mirror(
     }
     total = t3 - t0
     say(f"mirror: indexed {indexed:,} entries in {t3 - t2:.1f}s; end to end {total:.1f}s")
+    say(
+        "mirror: Python CPU per award: "
+        + ", ".join(
+            f"{k} {1e6 * cpu[k + '_py'] / rows:.0f} µs" for k in ("import", "submit", "index")
+        )
+    )
 
     with env.rt.sessions() as s:
         final = s.scalar(
@@ -177,6 +183,15 @@ def part_mirror(
         # machine wall time > CPU time, and CPU time is the cost that does not depend on load
         "mirror_cpu_s": {k: round(v, 2) for k, v in cpu.items()},
         "mirror_cpu_awards_per_s": round(rows / sum(cpu.values()), 1),
+        # issue 18: the bridge's Python CPU per award (this process only, not anvil), the
+        # three phases together and each on its own
+        "bridge_py_cpu_us_per_award": round(
+            1e6 * (cpu["import_py"] + cpu["submit_py"] + cpu["index_py"]) / rows, 1
+        ),
+        "bridge_py_cpu_us_per_award_by_phase": {
+            phase: round(1e6 * cpu[f"{phase}_py"] / rows, 1)
+            for phase in ("import", "submit", "index")
+        },
         "mirror_txs": len(per_tx),
         "mirror_batch_size": batch_size,
         "mirror_max_inflight": max_inflight,

@@ -47,13 +47,21 @@ class AwardQueue(OutboxBase):
                 AWARDS.c.account_id,
                 AWARDS.c.amount,
                 AWARDS.c.program,
+                AWARDS.c.error,
             )
         )
         with self.factory() as s, s.begin():
             rows = s.execute(stmt).all()
         return sorted(
             (
-                ClaimedAward(r.award_no, r.award_id, r.account_id.lower(), int(r.amount), r.program)
+                ClaimedAward(
+                    r.award_no,
+                    r.award_id,
+                    r.account_id.lower(),
+                    int(r.amount),
+                    r.program,
+                    r.error is not None,
+                )
                 for r in rows
             ),
             key=lambda a: a.award_no,

@@ -85,6 +85,9 @@ class ClaimedAward:
     account_id: str
     amount: int
     program: str
+    retry: bool = False
+    """It failed before (its transaction reverted or lost its nonce): the batch holding it is
+    simulated first (:meth:`bridge.award_lane.AwardLane.isolate`)."""
 
 
 @dataclass(frozen=True)

@@ -115,7 +115,7 @@ class TxLog(OutboxBase):
                         AWARDS.c.status == AwardState.PENDING,
                         AWARDS.c.claimed_by == self.worker_id,
                     )
-                    .values(status=AwardState.SIGNED, tx_id=tx.id, updated_at=now),
+                    .values(status=AwardState.SIGNED, tx_id=tx.id, error=None, updated_at=now),
                 )
                 if n != len(award_nos):
                     raise LeaseLost(
@@ -132,6 +132,103 @@ class TxLog(OutboxBase):
                 if n != 1:
                     raise LeaseLost(f"operation {op_id} is no longer pending")
             return StoredTx.of(tx)
+
+    @retry_db
+    def claim_and_sign(
+        self,
+        sender: str,
+        program: str,
+        limit: int,
+        sign_for: Callable[[list[ClaimedAward]], Callable[[int], tuple[bytes, str]]],
+    ) -> tuple[StoredTx | None, list[ClaimedAward]]:
+        """The common case of a batch in one database transaction and one write per award:
+        lease the next ``limit`` pending awards of ``program`` (as :meth:`claim_awards` picks
+        them), sign them with the next nonce (``sign_for(awards)(nonce) -> (raw, hash)``),
+        store the transaction and move them to ``signed``.
+
+        Returns (the stored transaction, its awards). Nothing is written when no award is
+        pending (``(None, [])``) or when one of them failed before (``(None, awards)``): that
+        batch is claimed and simulated first (:meth:`claim_awards`, then
+        :meth:`store_signed`)."""
+        now = utcnow()
+        try:
+            with self.factory() as s, s.begin():
+                # the nonce first: a write, so SQLite holds the write lock from here on and
+                # the candidates below cannot change before they are signed
+                got = s.execute(
+                    sa.update(NONCES)
+                    .where(NONCES.c.sender == sender)
+                    .values(next_nonce=NONCES.c.next_nonce + 1)
+                    .returning(NONCES.c.next_nonce)
+                ).scalar()
+                if got is None:
+                    raise BridgeError(f"no tracked nonce for {sender}: reconcile_nonce first")
+                query = (
+                    sa.select(
+                        AWARDS.c.award_no,
+                        AWARDS.c.award_id,
+                        AWARDS.c.account_id,
+                        AWARDS.c.amount,
+                        AWARDS.c.error,
+                    )
+                    .where(
+                        AWARDS.c.status == AwardState.PENDING,
+                        AWARDS.c.program == program,
+                        sa.or_(
+                            AWARDS.c.claimed_until.is_(None),
+                            AWARDS.c.claimed_until < now,
+                            AWARDS.c.claimed_by == self.worker_id,
+                        ),
+                    )
+                    .order_by(AWARDS.c.award_no)
+                    .limit(limit)
+                )
+                if self.postgres:
+                    query = query.with_for_update(skip_locked=True)
+                awards = [
+                    ClaimedAward(
+                        no, award_id, account.lower(), int(amount), program, error is not None
+                    )
+                    for no, award_id, account, amount, error in s.execute(query)
+                ]
+                if not awards or any(a.retry for a in awards):
+                    raise _NotSigned(awards)
+                use = int(got) - 1
+                raw, tx_hash = sign_for(awards)(use)
+                tx_id = s.execute(
+                    sa.insert(TXS)
+                    .values(
+                        sender=sender,
+                        nonce=use,
+                        kind="grant",
+                        program=program,
+                        raw_tx="0x" + raw.hex(),
+                        tx_hash=tx_hash.lower(),
+                        status=TxState.SIGNED,
+                        attempts=0,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    .returning(TXS)
+                ).one()
+                nos = [a.award_no for a in awards]
+                n = _rows(
+                    s,
+                    sa.update(AWARDS)
+                    .where(AWARDS.c.award_no.in_(nos), AWARDS.c.status == AwardState.PENDING)
+                    .values(
+                        status=AwardState.SIGNED,
+                        tx_id=tx_id.id,
+                        claimed_by=self.worker_id,
+                        claimed_until=now + self.lease,
+                        updated_at=now,
+                    ),
+                )
+                if n != len(nos):  # cannot happen under the lock; never sign what moved
+                    raise LeaseLost(f"{len(nos) - n} of {len(nos)} awards moved while signing")
+                return StoredTx.of(tx_id), awards
+        except _NotSigned as nothing:
+            return None, nothing.awards
 
     def unresolved_txs(self, sender: str) -> list[StoredTx]:
         """Signed or sent transactions of ``sender`` without a receipt yet, by nonce."""
@@ -180,11 +277,27 @@ class TxLog(OutboxBase):
             ).all()
         return {r.nonce: StoredTx.of(r) for r in rows}
 
+    def award_count(self, tx_id: int) -> int:
+        """How many awards a transaction carries."""
+        with self.factory() as s:
+            n = s.scalar(
+                sa.select(sa.func.count()).select_from(AWARDS).where(AWARDS.c.tx_id == tx_id)
+            )
+        return int(n or 0)
+
     def tx_rows(self, tx_id: int) -> tuple[list[ClaimedAward], list[PendingOperation]]:
         """The awards and operations a transaction carries."""
         with self.factory() as s:
             awards = s.execute(
-                sa.select(AWARDS).where(AWARDS.c.tx_id == tx_id).order_by(AWARDS.c.award_no)
+                sa.select(
+                    AWARDS.c.award_no,
+                    AWARDS.c.award_id,
+                    AWARDS.c.account_id,
+                    AWARDS.c.amount,
+                    AWARDS.c.program,
+                )
+                .where(AWARDS.c.tx_id == tx_id)
+                .order_by(AWARDS.c.award_no)
             ).all()
             ops = s.execute(sa.select(OPS).where(OPS.c.tx_id == tx_id)).all()
         return (
@@ -213,7 +326,12 @@ class TxLog(OutboxBase):
         now = utcnow()
         with self.factory() as s, s.begin():
             _set_txs(s, [tx_id], UNRESOLVED, now, status=TxState.SENT, attempts=TXS.c.attempts + 1)
-            _move_rows(s, [tx_id], (AwardState.SIGNED,), AwardState.SENT, now)
+            # the transaction's awards stay ``signed``: a signed award is in a transaction that
+            # has not landed, sent or not is the transaction's state (queue_status joins it).
+            # One write per award less per batch.
+            _move_rows(
+                s, [tx_id], (OperationState.SIGNED,), OperationState.SENT, now, tables=(OPS,)
+            )
 
     @retry_db
     def mark_mined(
@@ -310,7 +428,18 @@ class TxLog(OutboxBase):
                 block_hash=block_hash,
                 gas_used=gas_used,
             )
-            _move_rows(s, [tx_id], IN_FLIGHT, AwardState.PENDING, now, tables=(AWARDS,), tx_id=None)
+            # back to pending with the reason: an award that failed before is simulated (and
+            # isolated) before it is signed again (bridge.award_lane)
+            _move_rows(
+                s,
+                [tx_id],
+                IN_FLIGHT,
+                AwardState.PENDING,
+                now,
+                tables=(AWARDS,),
+                tx_id=None,
+                error=f"{status}: {error}"[:2000],
+            )
             for op_id, reason in (failed_ops or {}).items():
                 _rows(
                     s,
@@ -357,3 +486,11 @@ def _move_rows(
             .where(table.c.tx_id.in_(list(tx_ids)), table.c.status.in_(list(from_states)))
             .values(status=to_state, updated_at=now, **values),
         )
+
+
+class _NotSigned(Exception):
+    """:meth:`TxLog.claim_and_sign` found nothing to sign at once (rolls its transaction back)."""
+
+    def __init__(self, awards: list[ClaimedAward]) -> None:
+        super().__init__("nothing signed")
+        self.awards = awards

@@ -33,7 +33,11 @@ class AwardState(StrEnum):
     """Where an award (``awards.status``) is on its way to the chain."""
 
     PENDING = "pending"
+    #: in a transaction that has not landed; the bridge does not rewrite the award rows when
+    #: the transaction is sent (one write per award less): sent or not is the transaction's
+    #: state (``chain_txs.status``; ``mileage bridge status`` reports it)
     SIGNED = "signed"
+    #: back in the chain's mempool after a reorg took its transaction off the chain
     SENT = "sent"
     MINED = "mined"
     FINAL = "final"

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from ledger.domain import awards
 from ledger.domain.codes import AWARDED_PROGRAMS, Program
@@ -50,6 +51,8 @@ NO_PASS_TIER = "no_365_pass"
 not use up the yearly cap (§2.4: the pilot pays pass holders only)."""
 
 _BATCH = 1_000
+_SEP = "\x1f"
+_CHANGED = "the file changed while it was read; import it again"
 EARNED_CHUNK = 500
 
 
@@ -203,14 +206,14 @@ def _bike(
         db = scratch.db
         db.execute(
             "CREATE TABLE rides(line INTEGER PRIMARY KEY, member TEXT, year INTEGER,"
-            " month INTEGER, days INTEGER, minutes INTEGER, holder INTEGER)"
+            " month INTEGER, days INTEGER, minutes INTEGER, holder INTEGER, raw TEXT)"
         )
         db.execute(
             "CREATE TABLE results(line INTEGER PRIMARY KEY, amount INTEGER, tier TEXT,"
             " first_line INTEGER)"
         )
         # Pass 1: store the good rows; problems are reported in pass 2.
-        batch: list[tuple[int, str, int, int, int, int, int]] = []
+        batch: list[tuple[int, str, int, int, int, int, int, str]] = []
         for item in rows():
             if isinstance(item, RowProblem):
                 continue
@@ -229,51 +232,61 @@ def _bike(
                     ride.ride_days,
                     ride.ride_minutes,
                     int(parsed.pass_365),
+                    _SEP.join(row.values()),
                 )
             )
             if len(batch) >= _BATCH:
-                db.executemany("INSERT INTO rides VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
+                db.executemany("INSERT INTO rides VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch)
                 batch.clear()
-        db.executemany("INSERT INTO rides VALUES (?, ?, ?, ?, ?, ?, ?)", batch)
+        db.executemany("INSERT INTO rides VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch)
         batch.clear()
         _apply_bike_caps(scratch, earned_before)
-        # Pass 2: the file again, in order, with the results computed per member-year.
+        # Pass 2: the file again, in order, with the results computed per member-year, read
+        # alongside (both in line order). A row pass 1 parsed and stored is not parsed again
+        # (the fast path): its cells must be exactly the stored ones, or the file changed.
+        stored = db.execute(
+            "SELECT r.line, r.amount, r.tier, r.first_line, d.member, d.year, d.month,"
+            " d.minutes, d.raw FROM results r JOIN rides d ON d.line = r.line ORDER BY r.line"
+        )
+        ahead: tuple[Any, ...] | None = stored.fetchone()
         for item in rows():
             if isinstance(item, RowProblem):
                 yield Reject(file, item.line, item.message)
                 continue
             line, row = item
-            try:
-                parsed = parse_ride(row, options)
-            except RowInvalid as error:
-                yield Reject(file, line, str(error))
+            while ahead is not None and ahead[0] < line:
+                ahead = stored.fetchone()
+            if ahead is None or ahead[0] != line:
+                # not stored by pass 1: the row is invalid (say why), or the file changed
+                try:
+                    parse_ride(row, options)
+                except RowInvalid as error:
+                    yield Reject(file, line, str(error))
+                    continue
+                raise FeedError(file, line, _CHANGED)
+            _, amount, tier, first, member, year, month, minutes, raw = ahead
+            if raw != _SEP.join(row.values()):
+                raise FeedError(file, line, _CHANGED)
+            if known is not None and not known(member):
+                yield Reject(file, line, _unknown(member))
                 continue
-            if known is not None and not known(parsed.member_id):
-                yield Reject(file, line, _unknown(parsed.member_id))
-                continue
-            found = db.execute(
-                "SELECT amount, tier, first_line FROM results WHERE line = ?", (line,)
-            ).fetchone()
-            if found is None:
-                raise FeedError(file, line, "the file changed while it was read; import it again")
-            amount, tier, first = found
-            period = awards.bike_period(parsed.ride.month)
+            period = f"{year:04d}-{month:02d}"  # awards.bike_period of the stored month
             if first is not None:
                 reason = (
-                    f"month: member {parsed.member_id!r} already has a row for {period} on line "
+                    f"month: member {member!r} already has a row for {period} on line "
                     f"{first}; a member may have one row per month, merge the rows"
                 )
                 yield Reject(file, line, reason)
                 continue
             yield ComputedAward(
                 line=line,
-                member_id=parsed.member_id,
+                member_id=member,
                 program=Program.BIKE,
                 period=period,
                 amount=int(amount),
                 tier=str(tier),
-                award_id=awards.award_id(Program.BIKE, parsed.member_id, period, options.award_key),
-                savings=(("ride_minutes", str(parsed.ride.ride_minutes)),),
+                award_id=awards.award_id(Program.BIKE, member, period, options.award_key),
+                savings=(("ride_minutes", str(minutes)),),
             )
 
 

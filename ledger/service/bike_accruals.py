@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.adapters.orm import Award, AwardWindow, BikeAccrual, Member
@@ -37,6 +37,9 @@ if TYPE_CHECKING:  # feeds imports this module
     from ledger.service.feeds import FeedReport
 
 _CHUNK = 5000
+_AWARDS = cast(Table, Award.__table__)
+_WINDOWS = cast(Table, AwardWindow.__table__)
+_ACCRUALS = cast(Table, BikeAccrual.__table__)
 PAYOUT_TIER = "bike_payout"
 """Tier of a payout award (its months' tiers stay on the accruals)."""
 
@@ -83,9 +86,13 @@ def accrue(
         if joined_at is not None:
             joined[member] = joined_at
     problems = 0
+    signup: dict[tuple[str, date], str | None] = {}  # a few months and sign-up days per chunk
     for a in items:
         if (a.member_id, a.period) not in existing and a.member_id in joined:
-            found = signup_problem(Program.BIKE, a.period, joined[a.member_id])
+            key = (a.period, joined[a.member_id])
+            if key not in signup:
+                signup[key] = signup_problem(Program.BIKE, *key)
+            found = signup[key]
             if found is not None:
                 report.reject(Reject(file, a.line, found))
                 problems += 1
@@ -115,7 +122,7 @@ def accrue(
         if outcome is not None:
             outcome(a, "recorded")
     if rows:
-        session.execute(insert(BikeAccrual), rows)
+        session.execute(insert(_ACCRUALS), rows)  # Core executemany: the rows are checked
 
 
 def earned_lookup(session: Session) -> Callable[[int, Iterable[str]], list[tuple[str, int, int]]]:
@@ -191,8 +198,9 @@ def pay(
         ).all()
         accounts = {m: acc for m, _, _, acc, _ in unpaid}
         minutes = {(m, mo): _minutes(sv) for m, mo, _, _, sv in unpaid}
+        month_of = {mo: YearMonth.parse(mo) for mo in {row[1] for row in unpaid}}  # a few
         plan = plan_payouts(
-            [Accrual(m, YearMonth.parse(mo), int(a)) for m, mo, a, _, _ in unpaid],
+            [Accrual(m, month_of[mo], int(a)) for m, mo, a, _, _ in unpaid],
             cadence,
             through,
         )
@@ -241,16 +249,25 @@ def pay(
                         "award_id": aid,
                     }
                 )
-                paid_rows.append({"member_id": payout.member_id, "month": str(m), "award_id": aid})
+                paid_rows.append({"m": payout.member_id, "mo": str(m), "aid": aid})
             report.awards += 1
             report.amount += payout.amount
             report.months += len(payout.months)
+        # Core executemany (no ORM bulk machinery: every row was built and checked above)
         for i in range(0, len(awards_rows), _CHUNK):
-            session.execute(insert(Award), awards_rows[i : i + _CHUNK])
+            session.execute(insert(_AWARDS), awards_rows[i : i + _CHUNK])
         for i in range(0, len(window_rows), _CHUNK):
-            session.execute(insert(AwardWindow), window_rows[i : i + _CHUNK])
-        for i in range(0, len(paid_rows), _CHUNK):  # ORM bulk update by primary key
-            session.execute(update(BikeAccrual), paid_rows[i : i + _CHUNK])
+            session.execute(insert(_WINDOWS), window_rows[i : i + _CHUNK])
+        mark_paid = (
+            update(_ACCRUALS)
+            .where(
+                _ACCRUALS.c.member_id == bindparam("m"),
+                _ACCRUALS.c.month == bindparam("mo"),
+            )
+            .values(award_id=bindparam("aid"))
+        )
+        for i in range(0, len(paid_rows), _CHUNK):
+            session.execute(mark_paid, paid_rows[i : i + _CHUNK])
     return report
 
 

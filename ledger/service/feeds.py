@@ -19,8 +19,9 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.adapters.orm import Award, Member
@@ -250,4 +251,4 @@ def _insert(
         if outcome is not None:
             outcome(a, "recorded")
     if rows:
-        session.execute(insert(Award), rows)
+        session.execute(insert(cast(Table, Award.__table__)), rows)  # Core executemany

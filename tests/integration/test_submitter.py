@@ -83,6 +83,38 @@ def test_bad_awards_are_isolated(deployed: Any, session_factory: Any, seed: Any)
     assert client.balance_of(to_bytes32(rows[nos[3]].account_id), 3) == 0
 
 
+def test_a_batch_is_simulated_only_after_it_reverted(
+    deployed: Any, session_factory: Any, seed: Any
+) -> None:
+    """No simulation for a batch of awards that never failed; a batch with one bad award
+    reverts on chain once, is isolated, and ends with the good awards granted exactly once and
+    the bad one failed with its reason, never sent again."""
+    client = deployed.client
+    good = seed("CAR", [300] * 10, prefix="ok")
+    rep = make_submitter(deployed, session_factory, batch_size=20).run_until_idle(timeout=60)
+    assert rep.simulations == 0 and rep.txs_sent == 1 and states(session_factory) == {"final": 10}
+
+    amounts = [400] * 12
+    amounts[5] = 70_001  # over CAR's largest award: the contract reverts the whole batch
+    nos = seed("CAR", amounts, prefix="bad")
+    sub = make_submitter(deployed, session_factory, batch_size=20)
+    rep = sub.run_until_idle(timeout=60)
+    rows = award_rows(session_factory)
+    bad = rows[nos[5]]
+    assert bad.status == "failed" and bad.error.startswith("AwardTooLarge(")
+    assert all(rows[n].status == "final" and rows[n].error is None for n in nos if n != nos[5])
+    assert rep.txs_reverted == 1 and rep.simulations >= 1 and rep.awards_failed == 1
+    with session_factory() as s:
+        txs = s.execute(sa.select(ChainTx.status, sa.func.count()).group_by(ChainTx.status))
+        assert dict(txs.all()) == {"final": 2, "failed": 1}
+    # exactly once: every good award's GRANT is on chain once, the bad one's never
+    assert all(client.is_award_recorded(3, n) for n in [*good, *nos] if n != nos[5])
+    assert not client.is_award_recorded(3, nos[5])
+    for n in nos[:3]:
+        assert client.balance_of(to_bytes32(rows[n].account_id), 3) == 400
+    assert sub.run_until_idle(timeout=10).txs_sent == 0  # nothing left, nothing resent
+
+
 def test_already_recorded_awards_are_skipped_and_final(
     deployed: Any, session_factory: Any, seed: Any
 ) -> None:
@@ -240,8 +272,10 @@ def test_metrics_follow_the_outbox(deployed: Any, session_factory: Any, seed: An
     sent_before = sample("mileage_bridge_batches_sent_total", kind="grant", program="CAR")
     seed("CAR", [100] * 20 + [999_999])
     make_submitter(deployed, session_factory, batch_size=10).run_until_idle(timeout=30)
+    # two good batches, and the third (the bad award alone) sent without a simulation: it
+    # reverts on chain, after which the award is simulated and fails for good, never resent
     assert sample("mileage_bridge_batches_sent_total", kind="grant", program="CAR") == (
-        sent_before + 2
+        sent_before + 3
     )
     assert sample("mileage_bridge_reverts_total", error="AwardTooLarge") >= 1
     assert sample("mileage_bridge_tx_latency_seconds_count", kind="grant") >= 2
