@@ -100,7 +100,8 @@ def _table(rep: Report) -> None:
     echo("\nPer fiscal year (KRW; donated = expiring mileage owed to the energy welfare fund)")
     head = (
         f"{'program':14s} {'year':>4s} {'awarded':>12s} {'converted':>11s} {'spent':>11s} "
-        f"{'expired':>9s} {'donated':>9s} {'outstanding':>12s} {'budget':>15s} {'exec %':>7s}"
+        f"{'refunded':>10s} {'expired':>9s} {'donated':>9s} {'outstanding':>12s} {'budget':>15s} "
+        f"{'exec %':>7s}"
     )
     echo(head)
     echo("-" * len(head))
@@ -109,7 +110,8 @@ def _table(rep: Report) -> None:
         pct = "-" if f.execution_pct is None else str(f.execution_pct)
         echo(
             f"{p:14s} {y:4d} {f.awarded:12,} {f.converted_out:11,} {sum(f.spent.values()):11,} "
-            f"{f.expired:9,} {f.donated:9,} {f.outstanding:12,} {budget:>15s} {pct:>7s}"
+            f"{f.refunded:10,} {f.expired:9,} {f.donated:9,} {f.outstanding:12,} {budget:>15s} "
+            f"{pct:>7s}"
         )
         for reason, amount in sorted(f.spent.items()):
             echo(f"{'':20s}spent {reason}: {amount:,}")
