@@ -55,7 +55,6 @@ from ledger.domain.codes import CREDIT_CODES
 from ledger.domain.hashchain import ENTRY_BITS, HEAD_BYTES, ZERO_HEAD, decode_entry, head_of
 
 CURSOR_NAME = "entries"
-ZERO_HEAD_HEX = "0x" + ZERO_HEAD.hex()
 
 __all__ = [
     "CURSOR_NAME",
