@@ -23,15 +23,7 @@ class AwardQueue(OutboxBase):
         now = utcnow()
         candidates = (
             sa.select(AWARDS.c.award_no)
-            .where(
-                AWARDS.c.status == AwardState.PENDING,
-                AWARDS.c.program == program,
-                sa.or_(
-                    AWARDS.c.claimed_until.is_(None),
-                    AWARDS.c.claimed_until < now,
-                    AWARDS.c.claimed_by == self.worker_id,
-                ),
-            )
+            .where(self._claimable(program, now))
             .order_by(AWARDS.c.award_no)
             .limit(limit)
         )

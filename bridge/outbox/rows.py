@@ -160,3 +160,30 @@ class OutboxBase:
         self.lease = timedelta(seconds=lease_seconds)
         dialect = session_factory.kw["bind"].dialect.name if "bind" in session_factory.kw else ""
         self.postgres = dialect == "postgresql"
+
+    def _claimable(self, program: str, now: datetime) -> Any:
+        """Awards of ``program`` this worker may claim: pending and not leased, or leased by
+        itself (a restarted process keeps its worker id), or their lease expired."""
+        return sa.and_(
+            AWARDS.c.status == AwardState.PENDING,
+            AWARDS.c.program == program,
+            sa.or_(
+                AWARDS.c.claimed_until.is_(None),
+                AWARDS.c.claimed_until < now,
+                AWARDS.c.claimed_by == self.worker_id,
+            ),
+        )
+
+
+def take_nonce(session: Session, sender: str) -> int:
+    """The next nonce of ``sender`` (tracked in ``signer_nonces``), counted as used; a write,
+    so on SQLite the transaction holds the write lock from here on."""
+    got = session.execute(
+        sa.update(NONCES)
+        .where(NONCES.c.sender == sender)
+        .values(next_nonce=NONCES.c.next_nonce + 1)
+        .returning(NONCES.c.next_nonce)
+    ).scalar()
+    if got is None:
+        raise BridgeError(f"no tracked nonce for {sender}: reconcile_nonce first")
+    return int(got) - 1

@@ -10,7 +10,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bridge.errors import BridgeError
 from bridge.outbox.rows import (
     AWARDS,
     IN_FLIGHT,
@@ -25,6 +24,7 @@ from bridge.outbox.rows import (
     StoredTx,
     _rows,
     retry_db,
+    take_nonce,
 )
 from ledger.adapters.orm import ChainTx, SignerNonce, utcnow
 from ledger.domain.outbox import AwardState, OperationState, TxState
@@ -77,20 +77,8 @@ class TxLog(OutboxBase):
         Raises :class:`LeaseLost` (nothing stored) if any row is no longer this worker's to sign.
         """
         now = utcnow()
-        nonces = NONCES
         with self.factory() as s, s.begin():
-            if nonce is None:
-                got = s.execute(
-                    sa.update(nonces)
-                    .where(nonces.c.sender == sender)
-                    .values(next_nonce=nonces.c.next_nonce + 1)
-                    .returning(nonces.c.next_nonce)
-                ).scalar()
-                if got is None:
-                    raise BridgeError(f"no tracked nonce for {sender}: reconcile_nonce first")
-                use = int(got) - 1
-            else:
-                use = nonce
+            use = take_nonce(s, sender) if nonce is None else nonce
             raw, tx_hash = sign(use)
             tx = ChainTx(
                 sender=sender,
@@ -155,14 +143,7 @@ class TxLog(OutboxBase):
             with self.factory() as s, s.begin():
                 # the nonce first: a write, so SQLite holds the write lock from here on and
                 # the candidates below cannot change before they are signed
-                got = s.execute(
-                    sa.update(NONCES)
-                    .where(NONCES.c.sender == sender)
-                    .values(next_nonce=NONCES.c.next_nonce + 1)
-                    .returning(NONCES.c.next_nonce)
-                ).scalar()
-                if got is None:
-                    raise BridgeError(f"no tracked nonce for {sender}: reconcile_nonce first")
+                use = take_nonce(s, sender)
                 query = (
                     sa.select(
                         AWARDS.c.award_no,
@@ -171,15 +152,7 @@ class TxLog(OutboxBase):
                         AWARDS.c.amount,
                         AWARDS.c.error,
                     )
-                    .where(
-                        AWARDS.c.status == AwardState.PENDING,
-                        AWARDS.c.program == program,
-                        sa.or_(
-                            AWARDS.c.claimed_until.is_(None),
-                            AWARDS.c.claimed_until < now,
-                            AWARDS.c.claimed_by == self.worker_id,
-                        ),
-                    )
+                    .where(self._claimable(program, now))
                     .order_by(AWARDS.c.award_no)
                     .limit(limit)
                 )
@@ -193,7 +166,6 @@ class TxLog(OutboxBase):
                 ]
                 if not awards or any(a.retry for a in awards):
                     raise _NotSigned(awards)
-                use = int(got) - 1
                 raw, tx_hash = sign_for(awards)(use)
                 tx_id = s.execute(
                     sa.insert(TXS)
