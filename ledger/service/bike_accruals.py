@@ -19,9 +19,10 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ledger.adapters.bulk import BulkWriter
 from ledger.adapters.orm import Award, AwardWindow, BikeAccrual, Member
 from ledger.domain import awards
 from ledger.domain.codes import Program
@@ -40,6 +41,22 @@ _CHUNK = 5000
 _AWARDS = cast(Table, Award.__table__)
 _WINDOWS = cast(Table, AwardWindow.__table__)
 _ACCRUALS = cast(Table, BikeAccrual.__table__)
+_AWARD_COLUMNS = (
+    "award_id",
+    "program",
+    "member_id",
+    "account_id",
+    "period",
+    "amount",
+    "tier",
+    "source",
+    "savings",
+    "status",
+)
+_WINDOW_COLUMNS = ("program", "holder", "month", "award_id")
+_ACCRUAL_COLUMNS = ("member_id", "month", "account_id", "amount", "tier", "source", "savings")
+_HOLDER_PREFIX = holder(Program.BIKE, "", None)
+"""A member's window holder is this prefix and the member id (ledger.domain.windows)."""
 PAYOUT_TIER = "bike_payout"
 """Tier of a payout award (its months' tiers stay on the accruals)."""
 
@@ -98,31 +115,43 @@ def accrue(
                 problems += 1
     if problems:
         return
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for a in items:
-        if (a.member_id, a.period) in existing:
+        pair = (a.member_id, a.period)
+        if pair in existing:
             report.already_recorded += 1
             if outcome is not None:
                 outcome(a, "already_recorded")
             continue
-        existing.add((a.member_id, a.period))
+        existing.add(pair)
         rows.append(
-            {
-                "member_id": a.member_id,
-                "month": a.period,
-                "account_id": accounts[a.member_id],
-                "amount": a.amount,
-                "tier": a.tier[:64],
-                "source": f"{source}:{a.line}"[:256],
-                "savings": json.dumps(dict(a.savings)) if a.savings else None,
-            }
+            (
+                a.member_id,
+                a.period,
+                accounts[a.member_id],
+                a.amount,
+                a.tier[:64],
+                f"{source}:{a.line}"[:256],
+                _savings_json(a.savings),
+            )
         )
         report.recorded += 1
         report.recorded_amount += a.amount
         if outcome is not None:
             outcome(a, "recorded")
-    if rows:
-        session.execute(insert(_ACCRUALS), rows)  # Core executemany: the rows are checked
+    BulkWriter(session).insert(_ACCRUALS, _ACCRUAL_COLUMNS, rows)
+
+
+def _savings_json(savings: tuple[tuple[str, str], ...]) -> str | None:
+    """``json.dumps(dict(savings))`` (None when empty); a BIKE row's one ``ride_minutes`` of
+    digits is written without the encoder."""
+    if not savings:
+        return None
+    if len(savings) == 1:
+        (name, value), *_ = savings
+        if name == "ride_minutes" and value.isascii() and value.isdigit():
+            return f'{{"ride_minutes": "{value}"}}'
+    return json.dumps(dict(savings))
 
 
 def earned_lookup(session: Session) -> Callable[[int, Iterable[str]], list[tuple[str, int, int]]]:
@@ -187,17 +216,14 @@ def pay(
         )
     report = PayoutReport(cadence, through)
     with factory() as session, session.begin():
-        unpaid = session.execute(
-            select(
-                BikeAccrual.member_id,
-                BikeAccrual.month,
-                BikeAccrual.amount,
-                BikeAccrual.account_id,
-                BikeAccrual.savings,
-            ).where(BikeAccrual.award_id.is_(None), BikeAccrual.month <= str(through))
-        ).all()
+        bulk = BulkWriter(session)
+        unpaid = bulk.fetch(
+            "SELECT member_id, month, amount, account_id, savings FROM bike_accruals "
+            f"WHERE award_id IS NULL AND month <= {bulk.mark}",
+            (str(through),),
+        )
         accounts = {m: acc for m, _, _, acc, _ in unpaid}
-        minutes = {(m, mo): _minutes(sv) for m, mo, _, _, sv in unpaid}
+        savings = {(m, mo): sv for m, mo, _, _, sv in unpaid}
         month_of = {mo: YearMonth.parse(mo) for mo in {row[1] for row in unpaid}}  # a few
         plan = plan_payouts(
             [Accrual(m, month_of[mo], int(a)) for m, mo, a, _, _ in unpaid],
@@ -213,68 +239,78 @@ def pay(
                 )
             )
         }
-        awards_rows: list[dict[str, object]] = []
-        window_rows: list[dict[str, object]] = []
-        paid_rows: list[dict[str, object]] = []
+        bike = Program.BIKE.name
+        source = f"bike-payout:{cadence.value}:{through}"
+        awards_rows: list[tuple[object, ...]] = []
+        window_rows: list[tuple[object, ...]] = []
         for payout in plan:
-            if (payout.member_id, payout.period) in paid:
-                report.late.append((payout.member_id, payout.period))
+            member = payout.member_id
+            if (member, payout.period) in paid:
+                report.late.append((member, payout.period))
                 continue
-            aid = (
-                "0x"
-                + awards.award_id(Program.BIKE, payout.member_id, payout.period, award_key).hex()
-            )
-            ride = sum(minutes[(payout.member_id, str(m))] for m in payout.months)
-            awards_rows.append(
-                {
-                    "award_id": aid,
-                    "program": Program.BIKE.name,
-                    "member_id": payout.member_id,
-                    "account_id": accounts[payout.member_id],
-                    "period": payout.period,
-                    "amount": payout.amount,
-                    "tier": PAYOUT_TIER,
-                    "source": f"bike-payout:{cadence.value}:{through}",
-                    "savings": json.dumps({"ride_minutes": str(ride)}),
-                    "status": "pending",
-                }
-            )
-            owner = holder(Program.BIKE, payout.member_id, None)
+            aid = "0x" + awards.award_id(Program.BIKE, member, payout.period, award_key).hex()
+            owner = holder(Program.BIKE, member, None)
+            ride = Decimal(0)
             for m in payout.months:
-                window_rows.append(
-                    {
-                        "program": Program.BIKE.name,
-                        "holder": owner,
-                        "month": str(m),
-                        "award_id": aid,
-                    }
+                month = str(m)
+                ride += _minutes(savings[(member, month)])
+                window_rows.append((bike, owner, month, aid))
+            awards_rows.append(
+                (
+                    aid,
+                    bike,
+                    member,
+                    accounts[member],
+                    payout.period,
+                    payout.amount,
+                    PAYOUT_TIER,
+                    source,
+                    _ride_json(ride),
+                    "pending",
                 )
-                paid_rows.append({"m": payout.member_id, "mo": str(m), "aid": aid})
+            )
             report.awards += 1
             report.amount += payout.amount
             report.months += len(payout.months)
-        # Core executemany (no ORM bulk machinery: every row was built and checked above)
         for i in range(0, len(awards_rows), _CHUNK):
-            session.execute(insert(_AWARDS), awards_rows[i : i + _CHUNK])
+            bulk.insert(_AWARDS, _AWARD_COLUMNS, awards_rows[i : i + _CHUNK])
         for i in range(0, len(window_rows), _CHUNK):
-            session.execute(insert(_WINDOWS), window_rows[i : i + _CHUNK])
-        mark_paid = (
-            update(_ACCRUALS)
-            .where(
-                _ACCRUALS.c.member_id == bindparam("m"),
-                _ACCRUALS.c.month == bindparam("mo"),
-            )
-            .values(award_id=bindparam("aid"))
-        )
-        for i in range(0, len(paid_rows), _CHUNK):
-            session.execute(mark_paid, paid_rows[i : i + _CHUNK])
+            bulk.insert(_WINDOWS, _WINDOW_COLUMNS, window_rows[i : i + _CHUNK])
+        if window_rows:
+            _mark_paid(bulk, through, report.months)
     return report
+
+
+def _mark_paid(bulk: BulkWriter, through: YearMonth, months: int) -> None:
+    """Name, on every unpaid accrual through `through`, the award that holds its month: the
+    windows just written are the months this payout pays (one statement, not one per row).
+    No other unpaid month has a window (a month is paid with its window, in one transaction):
+    should one have, the payout stops (rolled back) rather than mark what it did not pay."""
+    m = bulk.mark
+    marked = bulk.execute(
+        "UPDATE bike_accruals SET award_id = w.award_id FROM award_windows w "
+        f"WHERE w.program = {m} AND w.holder = {m} || bike_accruals.member_id "
+        "AND w.month = bike_accruals.month "
+        f"AND bike_accruals.award_id IS NULL AND bike_accruals.month <= {m}",
+        (Program.BIKE.name, _HOLDER_PREFIX, str(through)),
+    )
+    if marked != months:
+        raise RuntimeError(
+            f"BIKE payout through {through}: {marked} unpaid accruals have a window, "
+            f"{months} were paid; nothing recorded (award_windows holds a month it should not)"
+        )
 
 
 def _minutes(savings: str | None) -> Decimal:
     if not savings:
         return Decimal(0)
     return Decimal(str(json.loads(savings).get("ride_minutes", "0")))
+
+
+def _ride_json(ride: Decimal) -> str:
+    """``json.dumps({"ride_minutes": str(ride)})``, without the encoder (a Decimal's text
+    has nothing to escape)."""
+    return f'{{"ride_minutes": "{ride}"}}'
 
 
 @dataclass(frozen=True, slots=True)
