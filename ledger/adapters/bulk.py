@@ -12,7 +12,7 @@ like an ``execute`` on the session, so callers catch the same exceptions.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -71,6 +71,13 @@ class BulkWriter:
                 marks = ", ".join([self.mark] * len(names))
                 sql = f"INSERT INTO {table.name} ({cols}) VALUES ({marks})"
                 cur.executemany(sql, [r + tail for r in rows] if tail else rows)
+
+    def any_of(self, column: str, values: Collection[Any]) -> tuple[str, list[Any]]:
+        """SQL ``column`` is one of ``values``, and its parameters: ``= ANY(array)`` on
+        PostgreSQL, ``IN (?, ...)`` on SQLite (up to 32,766 parameters a statement)."""
+        if self.postgres:
+            return f"{column} = ANY({self.mark})", [list(values)]
+        return f"{column} IN ({', '.join([self.mark] * len(values)) or 'NULL'})", list(values)
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run ``sql`` (placeholders: `mark`) once; returns the rows it changed."""

@@ -23,7 +23,7 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from ledger.adapters.bulk import BulkWriter
-from ledger.adapters.orm import Award, AwardWindow, BikeAccrual, Member
+from ledger.adapters.orm import Award, AwardWindow, BikeAccrual
 from ledger.domain import awards
 from ledger.domain.codes import Program
 from ledger.domain.errors import InvalidValue
@@ -72,36 +72,33 @@ def accrue(
     """Record the BIKE months `items` as accruals (inside the import's transaction). A month
     already accrued, or awarded before accruals existed, counts as already recorded; a month
     before the member's sign-up is rejected."""
-    members = {a.member_id for a in items}
-    months = {a.period for a in items}
-    existing = {
-        (m, p)
-        for m, p in session.execute(
-            select(BikeAccrual.member_id, BikeAccrual.month).where(
-                BikeAccrual.member_id.in_(members), BikeAccrual.month.in_(months)
-            )
+    bulk = BulkWriter(session)
+    member_in, members = bulk.any_of("member_id", {a.member_id for a in items})
+    periods = {a.period for a in items}
+    month_in, months = bulk.any_of("month", periods)
+    period_in, _ = bulk.any_of("period", periods)
+    bike = Program.BIKE.name
+    # recorded: accrued, or awarded as a month before accruals existed (one query)
+    existing = set(
+        bulk.fetch(
+            f"SELECT member_id, month FROM bike_accruals WHERE {member_in} AND {month_in} "
+            f"UNION ALL SELECT member_id, period FROM awards WHERE program = {bulk.mark} "
+            f"AND {member_in} AND {period_in}",
+            [*members, *months, bike, *members, *months],
         )
-    }
-    existing |= {
-        (m, p)
-        for m, p in session.execute(
-            select(Award.member_id, Award.period).where(
-                Award.program == Program.BIKE.name,
-                Award.member_id.in_(members),
-                Award.period.in_(months),
-            )
-        )
-    }
+    )
     accounts: dict[str, str] = {}
     joined: dict[str, date] = {}
-    for member, account, joined_at in session.execute(
-        select(Member.member_id, Member.account_id, Member.joined_at).where(
-            Member.program == Program.BIKE.name, Member.member_id.in_(members)
-        )
+    for member, account, joined_at in bulk.fetch(
+        "SELECT member_id, account_id, joined_at FROM members "
+        f"WHERE program = {bulk.mark} AND {member_in}",
+        [bike, *members],
     ):
         accounts[member] = account
-        if joined_at is not None:
-            joined[member] = joined_at
+        if joined_at is not None:  # a str on SQLite (as SQLAlchemy's Date stores it)
+            joined[member] = (
+                joined_at if isinstance(joined_at, date) else date.fromisoformat(joined_at)
+            )
     problems = 0
     signup: dict[tuple[str, date], str | None] = {}  # a few months and sign-up days per chunk
     for a in items:
@@ -139,7 +136,7 @@ def accrue(
         report.recorded_amount += a.amount
         if outcome is not None:
             outcome(a, "recorded")
-    BulkWriter(session).insert(_ACCRUALS, _ACCRUAL_COLUMNS, rows)
+    bulk.insert(_ACCRUALS, _ACCRUAL_COLUMNS, rows)
 
 
 def _savings_json(savings: tuple[tuple[str, str], ...]) -> str | None:

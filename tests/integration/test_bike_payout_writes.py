@@ -108,3 +108,48 @@ def test_a_stray_window_stops_the_payout(
     with session_factory() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(Award)) == 0
         assert s.scalar(sa.select(sa.func.count()).select_from(AwardWindow)) == 1
+
+
+def test_accrual_lookups_count_what_is_recorded_and_refuse_before_sign_up(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """A month accrued, or awarded as a BIKE month before accruals existed, is already recorded;
+    another program's award of the same member id and month is not; a month before the member's
+    sign-up is refused (joined_at read back on the raw connection, a str on SQLite)."""
+    from ledger.service.feeds import import_feed
+    from ledger.service.members import import_members
+    from tests.integration.test_bike_payout import KEY, OPTS
+
+    lines = ["member_id,program,citizen_id,district,donation_consent,joined_at"]
+    lines += ["B1,BIKE,C-1,D01,false,2020-01-01", "B2,BIKE,C-2,D01,false,2025-03-01"]
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert not import_members(session_factory, tmp_path / "m.csv", KEY).rejects
+    with session_factory() as s, s.begin():
+        for program, member, period in (("BIKE", "B1", "2025-01"), ("ECO", "B1", "2025-03")):
+            s.add(
+                Award(
+                    award_id=aid(member, period + program),
+                    program=program,
+                    member_id=member,
+                    account_id="0x" + "cd" * 32,
+                    period=period,
+                    amount=1_000,
+                )
+            )
+    feed(session_factory, tmp_path, "a.csv", ["B1,2025-02,20,100,true"])
+    head = "member_id,month,ride_days,ride_minutes,pass_365\n"
+    rows = ["B1,2025-01", "B1,2025-02", "B1,2025-03", "B2,2025-03"]
+    path = tmp_path / "b.csv"
+    path.write_text(head + "".join(f"{r},20,100,true\n" for r in rows), encoding="utf-8")
+    report = import_feed(session_factory, Program.BIKE, path, options=OPTS)
+    assert (report.recorded, report.already_recorded, report.rejected) == (2, 2, 0)
+    assert set(accruals(session_factory)) == {
+        ("B1", "2025-02"),
+        ("B1", "2025-03"),
+        ("B2", "2025-03"),
+    }
+    path.write_text(head + "B2,2025-02,20,100,true\n", encoding="utf-8")
+    refused = import_feed(session_factory, Program.BIKE, path, options=OPTS)
+    assert not refused.committed
+    assert [r.line for r in refused.rejects] == [2]
+    assert "2025-03-01" in refused.rejects[0].reason
