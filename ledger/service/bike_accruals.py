@@ -157,26 +157,23 @@ def earned_lookup(session: Session) -> Callable[[int, Iterable[str]], list[tuple
     accruals existed (a failed one counts 0)."""
 
     def lookup(year: int, members: Iterable[str]) -> list[tuple[str, int, int]]:
-        wanted = list(members)
+        bulk = BulkWriter(session)
+        member_in, wanted = bulk.any_of("member_id", list(members))
         periods = [f"{year:04d}-{month:02d}" for month in range(1, 13)]
-        months: dict[tuple[str, int], int] = {}
-        for member, period, amount, status in session.execute(
-            select(Award.member_id, Award.period, Award.amount, Award.status).where(
-                Award.program == Program.BIKE.name,
-                Award.member_id.in_(wanted),
-                Award.period.in_(periods),
-            )
-        ):
+        month_in, months = bulk.any_of("month", periods)
+        period_in, _ = bulk.any_of("period", periods)
+        rows = bulk.fetch(  # a failed monthly award (before accruals existed) counts 0
+            "SELECT member_id, period, CASE WHEN status = 'failed' THEN 0 ELSE amount END "
+            f"FROM awards WHERE program = {bulk.mark} AND {member_in} AND {period_in} "
+            "UNION ALL SELECT member_id, month, amount FROM bike_accruals "
+            f"WHERE {member_in} AND {month_in}",
+            [Program.BIKE.name, *wanted, *months, *wanted, *months],
+        )
+        earned: dict[tuple[str, int], int] = {}
+        for member, period, amount in rows:
             key = (member, int(period[5:7]))
-            months[key] = months.get(key, 0) + (0 if status == "failed" else int(amount))
-        for member, month, amount in session.execute(
-            select(BikeAccrual.member_id, BikeAccrual.month, BikeAccrual.amount).where(
-                BikeAccrual.member_id.in_(wanted), BikeAccrual.month.in_(periods)
-            )
-        ):
-            key = (member, int(month[5:7]))
-            months[key] = months.get(key, 0) + int(amount)
-        return [(member, month, amount) for (member, month), amount in months.items()]
+            earned[key] = earned.get(key, 0) + int(amount)
+        return [(member, month, amount) for (member, month), amount in earned.items()]
 
     return lookup
 
@@ -298,9 +295,16 @@ def _mark_paid(bulk: BulkWriter, through: YearMonth, months: int) -> None:
         )
 
 
+_RIDE_HEAD, _RIDE_TAIL = '{"ride_minutes": "', '"}'
+
+
 def _minutes(savings: str | None) -> Decimal:
     if not savings:
         return Decimal(0)
+    if savings.startswith(_RIDE_HEAD) and savings.endswith(_RIDE_TAIL):  # as `accrue` writes it
+        value = savings[len(_RIDE_HEAD) : -len(_RIDE_TAIL)]
+        if value.isascii() and value.isdigit():
+            return Decimal(value)
     return Decimal(str(json.loads(savings).get("ride_minutes", "0")))
 
 
