@@ -33,6 +33,7 @@ from ledger.domain.types import YearMonth
 from ledger.domain.windows import holder
 from ledger.feeds.model import ComputedAward, Reject
 from ledger.feeds.periods import current_month
+from ledger.service import windows
 
 if TYPE_CHECKING:  # feeds imports this module
     from ledger.service.feeds import FeedReport
@@ -41,7 +42,7 @@ _CHUNK = 5000
 _AWARDS = cast(Table, Award.__table__)
 _WINDOWS = cast(Table, AwardWindow.__table__)
 _ACCRUALS = cast(Table, BikeAccrual.__table__)
-_AWARD_COLUMNS = (
+AWARD_COLUMNS = (
     "award_id",
     "program",
     "member_id",
@@ -53,6 +54,7 @@ _AWARD_COLUMNS = (
     "savings",
     "status",
 )
+"""The columns written of a new award (an import's, a payout's) (the others get their defaults)."""
 _WINDOW_COLUMNS = ("program", "holder", "month", "award_id")
 _ACCRUAL_COLUMNS = ("member_id", "month", "account_id", "amount", "tier", "source", "savings")
 _HOLDER_PREFIX = holder(Program.BIKE, "", None)
@@ -87,18 +89,7 @@ def accrue(
             [*members, *months, bike, *members, *months],
         )
     )
-    accounts: dict[str, str] = {}
-    joined: dict[str, date] = {}
-    for member, account, joined_at in bulk.fetch(
-        "SELECT member_id, account_id, joined_at FROM members "
-        f"WHERE program = {bulk.mark} AND {member_in}",
-        [bike, *members],
-    ):
-        accounts[member] = account
-        if joined_at is not None:  # a str on SQLite (as SQLAlchemy's Date stores it)
-            joined[member] = (
-                joined_at if isinstance(joined_at, date) else date.fromisoformat(joined_at)
-            )
+    accounts, joined = windows.members_of(bulk, bike, members)
     problems = 0
     signup: dict[tuple[str, date], str | None] = {}  # a few months and sign-up days per chunk
     for a in items:
@@ -267,7 +258,7 @@ def pay(
             report.amount += payout.amount
             report.months += len(payout.months)
         for i in range(0, len(awards_rows), _CHUNK):
-            bulk.insert(_AWARDS, _AWARD_COLUMNS, awards_rows[i : i + _CHUNK])
+            bulk.insert(_AWARDS, AWARD_COLUMNS, awards_rows[i : i + _CHUNK])
         for i in range(0, len(window_rows), _CHUNK):
             bulk.insert(_WINDOWS, _WINDOW_COLUMNS, window_rows[i : i + _CHUNK])
         if window_rows:
