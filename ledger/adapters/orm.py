@@ -160,7 +160,8 @@ class AwardWindow(Base):
     program: Mapped[str] = mapped_column(String(16), primary_key=True)
     holder: Mapped[str] = mapped_column(String(80), primary_key=True)
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
-    award_id: Mapped[str] = mapped_column(String(HEX32), index=True)
+    # not indexed: no query looks a window up by its award (migration 0018)
+    award_id: Mapped[str] = mapped_column(String(HEX32))
 
 
 class BikeAccrual(Base):

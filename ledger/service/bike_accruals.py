@@ -19,10 +19,11 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, cast
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger.adapters.orm import Award, AwardWindow, BikeAccrual, Member
+from ledger.adapters.bulk import BulkWriter
+from ledger.adapters.orm import Award, AwardWindow, BikeAccrual
 from ledger.domain import awards
 from ledger.domain.codes import Program
 from ledger.domain.errors import InvalidValue
@@ -32,6 +33,7 @@ from ledger.domain.types import YearMonth
 from ledger.domain.windows import holder
 from ledger.feeds.model import ComputedAward, Reject
 from ledger.feeds.periods import current_month
+from ledger.service import windows
 
 if TYPE_CHECKING:  # feeds imports this module
     from ledger.service.feeds import FeedReport
@@ -40,6 +42,23 @@ _CHUNK = 5000
 _AWARDS = cast(Table, Award.__table__)
 _WINDOWS = cast(Table, AwardWindow.__table__)
 _ACCRUALS = cast(Table, BikeAccrual.__table__)
+AWARD_COLUMNS = (
+    "award_id",
+    "program",
+    "member_id",
+    "account_id",
+    "period",
+    "amount",
+    "tier",
+    "source",
+    "savings",
+    "status",
+)
+"""The columns written of a new award (an import's, a payout's) (the others get their defaults)."""
+_WINDOW_COLUMNS = ("program", "holder", "month", "award_id")
+_ACCRUAL_COLUMNS = ("member_id", "month", "account_id", "amount", "tier", "source", "savings")
+_HOLDER_PREFIX = holder(Program.BIKE, "", None)
+"""A member's window holder is this prefix and the member id (ledger.domain.windows)."""
 PAYOUT_TIER = "bike_payout"
 """Tier of a payout award (its months' tiers stay on the accruals)."""
 
@@ -55,36 +74,22 @@ def accrue(
     """Record the BIKE months `items` as accruals (inside the import's transaction). A month
     already accrued, or awarded before accruals existed, counts as already recorded; a month
     before the member's sign-up is rejected."""
-    members = {a.member_id for a in items}
-    months = {a.period for a in items}
-    existing = {
-        (m, p)
-        for m, p in session.execute(
-            select(BikeAccrual.member_id, BikeAccrual.month).where(
-                BikeAccrual.member_id.in_(members), BikeAccrual.month.in_(months)
-            )
+    bulk = BulkWriter(session)
+    member_in, members = bulk.any_of("member_id", {a.member_id for a in items})
+    periods = {a.period for a in items}
+    month_in, months = bulk.any_of("month", periods)
+    period_in, _ = bulk.any_of("period", periods)
+    bike = Program.BIKE.name
+    # recorded: accrued, or awarded as a month before accruals existed (one query)
+    existing = set(
+        bulk.fetch(
+            f"SELECT member_id, month FROM bike_accruals WHERE {member_in} AND {month_in} "
+            f"UNION ALL SELECT member_id, period FROM awards WHERE program = {bulk.mark} "
+            f"AND {member_in} AND {period_in}",
+            [*members, *months, bike, *members, *months],
         )
-    }
-    existing |= {
-        (m, p)
-        for m, p in session.execute(
-            select(Award.member_id, Award.period).where(
-                Award.program == Program.BIKE.name,
-                Award.member_id.in_(members),
-                Award.period.in_(months),
-            )
-        )
-    }
-    accounts: dict[str, str] = {}
-    joined: dict[str, date] = {}
-    for member, account, joined_at in session.execute(
-        select(Member.member_id, Member.account_id, Member.joined_at).where(
-            Member.program == Program.BIKE.name, Member.member_id.in_(members)
-        )
-    ):
-        accounts[member] = account
-        if joined_at is not None:
-            joined[member] = joined_at
+    )
+    accounts, joined = windows.members_of(bulk, bike, members)
     problems = 0
     signup: dict[tuple[str, date], str | None] = {}  # a few months and sign-up days per chunk
     for a in items:
@@ -98,31 +103,43 @@ def accrue(
                 problems += 1
     if problems:
         return
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for a in items:
-        if (a.member_id, a.period) in existing:
+        pair = (a.member_id, a.period)
+        if pair in existing:
             report.already_recorded += 1
             if outcome is not None:
                 outcome(a, "already_recorded")
             continue
-        existing.add((a.member_id, a.period))
+        existing.add(pair)
         rows.append(
-            {
-                "member_id": a.member_id,
-                "month": a.period,
-                "account_id": accounts[a.member_id],
-                "amount": a.amount,
-                "tier": a.tier[:64],
-                "source": f"{source}:{a.line}"[:256],
-                "savings": json.dumps(dict(a.savings)) if a.savings else None,
-            }
+            (
+                a.member_id,
+                a.period,
+                accounts[a.member_id],
+                a.amount,
+                a.tier[:64],
+                f"{source}:{a.line}"[:256],
+                _savings_json(a.savings),
+            )
         )
         report.recorded += 1
         report.recorded_amount += a.amount
         if outcome is not None:
             outcome(a, "recorded")
-    if rows:
-        session.execute(insert(_ACCRUALS), rows)  # Core executemany: the rows are checked
+    bulk.insert(_ACCRUALS, _ACCRUAL_COLUMNS, rows)
+
+
+def _savings_json(savings: tuple[tuple[str, str], ...]) -> str | None:
+    """``json.dumps(dict(savings))`` (None when empty); a BIKE row's one ``ride_minutes`` of
+    digits is written without the encoder."""
+    if not savings:
+        return None
+    if len(savings) == 1:
+        (name, value), *_ = savings
+        if name == "ride_minutes" and value.isascii() and value.isdigit():
+            return f'{{"ride_minutes": "{value}"}}'
+    return json.dumps(dict(savings))
 
 
 def earned_lookup(session: Session) -> Callable[[int, Iterable[str]], list[tuple[str, int, int]]]:
@@ -131,26 +148,23 @@ def earned_lookup(session: Session) -> Callable[[int, Iterable[str]], list[tuple
     accruals existed (a failed one counts 0)."""
 
     def lookup(year: int, members: Iterable[str]) -> list[tuple[str, int, int]]:
-        wanted = list(members)
+        bulk = BulkWriter(session)
+        member_in, wanted = bulk.any_of("member_id", list(members))
         periods = [f"{year:04d}-{month:02d}" for month in range(1, 13)]
-        months: dict[tuple[str, int], int] = {}
-        for member, period, amount, status in session.execute(
-            select(Award.member_id, Award.period, Award.amount, Award.status).where(
-                Award.program == Program.BIKE.name,
-                Award.member_id.in_(wanted),
-                Award.period.in_(periods),
-            )
-        ):
+        month_in, months = bulk.any_of("month", periods)
+        period_in, _ = bulk.any_of("period", periods)
+        rows = bulk.fetch(  # a failed monthly award (before accruals existed) counts 0
+            "SELECT member_id, period, CASE WHEN status = 'failed' THEN 0 ELSE amount END "
+            f"FROM awards WHERE program = {bulk.mark} AND {member_in} AND {period_in} "
+            "UNION ALL SELECT member_id, month, amount FROM bike_accruals "
+            f"WHERE {member_in} AND {month_in}",
+            [Program.BIKE.name, *wanted, *months, *wanted, *months],
+        )
+        earned: dict[tuple[str, int], int] = {}
+        for member, period, amount in rows:
             key = (member, int(period[5:7]))
-            months[key] = months.get(key, 0) + (0 if status == "failed" else int(amount))
-        for member, month, amount in session.execute(
-            select(BikeAccrual.member_id, BikeAccrual.month, BikeAccrual.amount).where(
-                BikeAccrual.member_id.in_(wanted), BikeAccrual.month.in_(periods)
-            )
-        ):
-            key = (member, int(month[5:7]))
-            months[key] = months.get(key, 0) + int(amount)
-        return [(member, month, amount) for (member, month), amount in months.items()]
+            earned[key] = earned.get(key, 0) + int(amount)
+        return [(member, month, amount) for (member, month), amount in earned.items()]
 
     return lookup
 
@@ -187,17 +201,14 @@ def pay(
         )
     report = PayoutReport(cadence, through)
     with factory() as session, session.begin():
-        unpaid = session.execute(
-            select(
-                BikeAccrual.member_id,
-                BikeAccrual.month,
-                BikeAccrual.amount,
-                BikeAccrual.account_id,
-                BikeAccrual.savings,
-            ).where(BikeAccrual.award_id.is_(None), BikeAccrual.month <= str(through))
-        ).all()
+        bulk = BulkWriter(session)
+        unpaid = bulk.fetch(
+            "SELECT member_id, month, amount, account_id, savings FROM bike_accruals "
+            f"WHERE award_id IS NULL AND month <= {bulk.mark}",
+            (str(through),),
+        )
         accounts = {m: acc for m, _, _, acc, _ in unpaid}
-        minutes = {(m, mo): _minutes(sv) for m, mo, _, _, sv in unpaid}
+        savings = {(m, mo): sv for m, mo, _, _, sv in unpaid}
         month_of = {mo: YearMonth.parse(mo) for mo in {row[1] for row in unpaid}}  # a few
         plan = plan_payouts(
             [Accrual(m, month_of[mo], int(a)) for m, mo, a, _, _ in unpaid],
@@ -213,68 +224,85 @@ def pay(
                 )
             )
         }
-        awards_rows: list[dict[str, object]] = []
-        window_rows: list[dict[str, object]] = []
-        paid_rows: list[dict[str, object]] = []
+        bike = Program.BIKE.name
+        source = f"bike-payout:{cadence.value}:{through}"
+        awards_rows: list[tuple[object, ...]] = []
+        window_rows: list[tuple[object, ...]] = []
         for payout in plan:
-            if (payout.member_id, payout.period) in paid:
-                report.late.append((payout.member_id, payout.period))
+            member = payout.member_id
+            if (member, payout.period) in paid:
+                report.late.append((member, payout.period))
                 continue
-            aid = (
-                "0x"
-                + awards.award_id(Program.BIKE, payout.member_id, payout.period, award_key).hex()
-            )
-            ride = sum(minutes[(payout.member_id, str(m))] for m in payout.months)
-            awards_rows.append(
-                {
-                    "award_id": aid,
-                    "program": Program.BIKE.name,
-                    "member_id": payout.member_id,
-                    "account_id": accounts[payout.member_id],
-                    "period": payout.period,
-                    "amount": payout.amount,
-                    "tier": PAYOUT_TIER,
-                    "source": f"bike-payout:{cadence.value}:{through}",
-                    "savings": json.dumps({"ride_minutes": str(ride)}),
-                    "status": "pending",
-                }
-            )
-            owner = holder(Program.BIKE, payout.member_id, None)
+            aid = "0x" + awards.award_id(Program.BIKE, member, payout.period, award_key).hex()
+            owner = holder(Program.BIKE, member, None)
+            ride = Decimal(0)
             for m in payout.months:
-                window_rows.append(
-                    {
-                        "program": Program.BIKE.name,
-                        "holder": owner,
-                        "month": str(m),
-                        "award_id": aid,
-                    }
+                month = str(m)
+                ride += _minutes(savings[(member, month)])
+                window_rows.append((bike, owner, month, aid))
+            awards_rows.append(
+                (
+                    aid,
+                    bike,
+                    member,
+                    accounts[member],
+                    payout.period,
+                    payout.amount,
+                    PAYOUT_TIER,
+                    source,
+                    _ride_json(ride),
+                    "pending",
                 )
-                paid_rows.append({"m": payout.member_id, "mo": str(m), "aid": aid})
+            )
             report.awards += 1
             report.amount += payout.amount
             report.months += len(payout.months)
-        # Core executemany (no ORM bulk machinery: every row was built and checked above)
         for i in range(0, len(awards_rows), _CHUNK):
-            session.execute(insert(_AWARDS), awards_rows[i : i + _CHUNK])
+            bulk.insert(_AWARDS, AWARD_COLUMNS, awards_rows[i : i + _CHUNK])
         for i in range(0, len(window_rows), _CHUNK):
-            session.execute(insert(_WINDOWS), window_rows[i : i + _CHUNK])
-        mark_paid = (
-            update(_ACCRUALS)
-            .where(
-                _ACCRUALS.c.member_id == bindparam("m"),
-                _ACCRUALS.c.month == bindparam("mo"),
-            )
-            .values(award_id=bindparam("aid"))
-        )
-        for i in range(0, len(paid_rows), _CHUNK):
-            session.execute(mark_paid, paid_rows[i : i + _CHUNK])
+            bulk.insert(_WINDOWS, _WINDOW_COLUMNS, window_rows[i : i + _CHUNK])
+        if window_rows:
+            _mark_paid(bulk, through, report.months)
     return report
+
+
+def _mark_paid(bulk: BulkWriter, through: YearMonth, months: int) -> None:
+    """Name, on every unpaid accrual through `through`, the award that holds its month: the
+    windows just written are the months this payout pays (one statement, not one per row).
+    No other unpaid month has a window (a month is paid with its window, in one transaction):
+    should one have, the payout stops (rolled back) rather than mark what it did not pay."""
+    m = bulk.mark
+    marked = bulk.execute(
+        "UPDATE bike_accruals SET award_id = w.award_id FROM award_windows w "
+        f"WHERE w.program = {m} AND w.holder = {m} || bike_accruals.member_id "
+        "AND w.month = bike_accruals.month "
+        f"AND bike_accruals.award_id IS NULL AND bike_accruals.month <= {m}",
+        (Program.BIKE.name, _HOLDER_PREFIX, str(through)),
+    )
+    if marked != months:
+        raise RuntimeError(
+            f"BIKE payout through {through}: {marked} unpaid accruals have a window, "
+            f"{months} were paid; nothing recorded (award_windows holds a month it should not)"
+        )
+
+
+_RIDE_HEAD, _RIDE_TAIL = '{"ride_minutes": "', '"}'
 
 
 def _minutes(savings: str | None) -> Decimal:
     if not savings:
         return Decimal(0)
+    if savings.startswith(_RIDE_HEAD) and savings.endswith(_RIDE_TAIL):  # as `accrue` writes it
+        value = savings[len(_RIDE_HEAD) : -len(_RIDE_TAIL)]
+        if value.isascii() and value.isdigit():
+            return Decimal(value)
     return Decimal(str(json.loads(savings).get("ride_minutes", "0")))
+
+
+def _ride_json(ride: Decimal) -> str:
+    """``json.dumps({"ride_minutes": str(ride)})``, without the encoder (a Decimal's text
+    has nothing to escape)."""
+    return f'{{"ride_minutes": "{ride}"}}'
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 from typing import cast
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from ledger.adapters.bulk import BulkWriter
 from ledger.adapters.orm import Award, Member
 from ledger.domain.codes import Program
 from ledger.feeds.formats import COLUMNS, FeedOptions
@@ -35,6 +35,7 @@ from ledger.service.flags import record_flags
 from ledger.service.runs import record_feed_run
 
 CHUNK = 5000
+_AWARDS = cast(Table, Award.__table__)
 
 Outcome = Callable[[ComputedAward, str], None]
 """Told the status of every computed award: ``recorded``, ``already_recorded`` or ``zero``."""
@@ -116,10 +117,17 @@ def record_awards(
     # BIKE months accrue (paid later, per payout period: ledger.service.bike_accruals).
     record = bike_accruals.accrue if program is Program.BIKE else _insert
     with factory() as session:
-        query = select(Member.member_id).where(Member.program == program.name)
-        if members is not None:
-            query = query.where(Member.member_id.in_(set(members)))
-        known = set(session.scalars(query))
+        if members is None:  # the program's registry, as a set of ids (raw: 50,000 rows)
+            bulk = BulkWriter(session)
+            known = {
+                m
+                for (m,) in bulk.fetch(
+                    f"SELECT member_id FROM members WHERE program = {bulk.mark}", [program.name]
+                )
+            }
+        else:
+            query = select(Member.member_id).where(Member.program == program.name)
+            known = set(session.scalars(query.where(Member.member_id.in_(set(members)))))
         chunk: list[ComputedAward] = []
         flagged: list[ComputedAward] = []  # rows whose rule asked for a follow-up
         try:
@@ -186,12 +194,13 @@ def recorded_awards(
     ``program``: found by what they award, not by their id, so a rotated ref key (new ids)
     never grants twice (served by the ``(program, member_id, period)`` index)."""
     wanted = {(a.member_id, a.period) for a in items}
-    rows = s.execute(
-        select(Award.member_id, Award.period, Award.award_no).where(
-            Award.program == program,
-            Award.member_id.in_({m for m, _ in wanted}),
-            Award.period.in_({p for _, p in wanted}),
-        )
+    bulk = BulkWriter(s)
+    member_in, members = bulk.any_of("member_id", {m for m, _ in wanted})
+    period_in, periods = bulk.any_of("period", {p for _, p in wanted})
+    rows = bulk.fetch(
+        "SELECT member_id, period, award_no FROM awards "
+        f"WHERE program = {bulk.mark} AND {member_in} AND {period_in}",
+        [program, *members, *periods],
     )
     return {(m, p): int(no) for m, p, no in rows if (m, p) in wanted}
 
@@ -207,24 +216,16 @@ def _insert(
     program = items[0].program.name
     ids = ["0x" + bytes(a.award_id).hex() for a in items]
     existing = recorded_awards(session, program, items)
-    accounts: dict[str, str] = {}
-    joined: dict[str, date] = {}
-    for member, account, joined_at in session.execute(
-        select(Member.member_id, Member.account_id, Member.joined_at).where(
-            Member.program == program,
-            Member.member_id.in_({a.member_id for a in items}),
-        )
-    ):
-        accounts[member] = account
-        if joined_at is not None:  # None: a member not from `members import`, not checked
-            joined[member] = joined_at
+    accounts, joined = windows.members_of(
+        BulkWriter(session), program, {a.member_id for a in items}
+    )
     fresh = {(a.member_id, a.period): a for a in items if (a.member_id, a.period) not in existing}
     problems = windows.admit(session, list(fresh.values()), joined)
     for item, problem in problems:
         report.reject(Reject(file, item.line, problem))
     if problems:
         return
-    rows = []
+    rows: list[tuple[object, ...]] = []
     for a, aid in zip(items, ids, strict=True):
         if (a.member_id, a.period) in existing:
             report.already_recorded += 1
@@ -233,22 +234,21 @@ def _insert(
             continue
         existing[a.member_id, a.period] = 0
         rows.append(
-            {
-                "award_id": aid,
-                "program": program,
-                "member_id": a.member_id,
-                "account_id": accounts[a.member_id],
-                "period": a.period,
-                "amount": a.amount,
-                "tier": a.tier[:64],
-                "source": f"{source}:{a.line}"[:256],
-                "savings": json.dumps(dict(a.savings)) if a.savings else None,
-                "status": "pending",
-            }
+            (
+                aid,
+                program,
+                a.member_id,
+                accounts[a.member_id],
+                a.period,
+                a.amount,
+                a.tier[:64],
+                f"{source}:{a.line}"[:256],
+                json.dumps(dict(a.savings)) if a.savings else None,
+                "pending",
+            )
         )
         report.recorded += 1
         report.recorded_amount += a.amount
         if outcome is not None:
             outcome(a, "recorded")
-    if rows:
-        session.execute(insert(cast(Table, Award.__table__)), rows)  # Core executemany
+    BulkWriter(session).insert(_AWARDS, bike_accruals.AWARD_COLUMNS, rows)

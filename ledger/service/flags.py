@@ -8,13 +8,17 @@ importing the same feed again stores nothing twice. `flagged` lists them for not
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
-from sqlalchemy import func, insert, select, tuple_
+from sqlalchemy import Table, func, select, tuple_
 from sqlalchemy.orm import Session
 
+from ledger.adapters.bulk import BulkWriter
 from ledger.adapters.orm import Award, AwardFlag
 from ledger.domain.codes import Flag
 from ledger.feeds.model import ComputedAward
+
+_FLAGS = cast(Table, AwardFlag.__table__)
 
 
 def record_flags(session: Session, items: Sequence[ComputedAward], source: str) -> int:
@@ -29,19 +33,8 @@ def record_flags(session: Session, items: Sequence[ComputedAward], source: str) 
     keys = list(wanted)
     columns = (AwardFlag.program, AwardFlag.member_id, AwardFlag.period, AwardFlag.flag)
     stored = set(session.execute(select(*columns).where(tuple_(*columns).in_(keys))).tuples())
-    rows = [
-        {
-            "program": program,
-            "member_id": member,
-            "period": period,
-            "flag": flag,
-            "source": f"{source}:{line}"[:256],
-        }
-        for (program, member, period, flag), line in wanted.items()
-        if (program, member, period, flag) not in stored
-    ]
-    if rows:
-        session.execute(insert(AwardFlag), rows)
+    rows = [(*key, f"{source}:{line}"[:256]) for key, line in wanted.items() if key not in stored]
+    BulkWriter(session).insert(_FLAGS, ("program", "member_id", "period", "flag", "source"), rows)
     return len(rows)
 
 

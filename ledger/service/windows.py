@@ -9,20 +9,45 @@ check then runs again to name the award it overlaps.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date
+from typing import cast
 
-from sqlalchemy import insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ledger.adapters.bulk import BulkWriter
 from ledger.adapters.orm import Award, AwardWindow
 from ledger.domain import windows
 from ledger.domain.rules.signup import signup_problem
 from ledger.feeds.model import ComputedAward
 
+_WINDOWS = cast(Table, AwardWindow.__table__)
+
 Problem = tuple[ComputedAward, str]
 """A computed award that cannot be recorded, and why (`column: problem`)."""
+
+
+def members_of(
+    bulk: BulkWriter, program: str, members: Collection[str]
+) -> tuple[dict[str, str], dict[str, date]]:
+    """The account of each of `members` registered in `program`, and the sign-up date of those
+    that have one (None: a member not from `members import`, not checked)."""
+    member_in, ids = bulk.any_of("member_id", members)
+    accounts: dict[str, str] = {}
+    joined: dict[str, date] = {}
+    for member, account, joined_at in bulk.fetch(
+        "SELECT member_id, account_id, joined_at FROM members "
+        f"WHERE program = {bulk.mark} AND {member_in}",
+        [program, *ids],
+    ):
+        accounts[member] = account
+        if joined_at is not None:  # a str on SQLite (as SQLAlchemy's Date stores it)
+            joined[member] = (
+                joined_at if isinstance(joined_at, date) else date.fromisoformat(joined_at)
+            )
+    return accounts, joined
 
 
 def admit(
@@ -43,7 +68,7 @@ def admit(
     if problems:
         return problems
     rows = [
-        {"program": item.program.name, "holder": h, "month": str(m), "award_id": _hex(item)}
+        (item.program.name, h, str(m), _hex(item))
         for item in items
         for h in (_holder(item),)
         for m in windows.months(item.program, item.period)
@@ -52,7 +77,7 @@ def admit(
         return []
     try:
         with session.begin_nested():
-            session.execute(insert(AwardWindow), rows)
+            BulkWriter(session).insert(_WINDOWS, ("program", "holder", "month", "award_id"), rows)
     except IntegrityError:
         # Another import committed an overlapping award after the check above: name it.
         problems = _overlaps(session, items)

@@ -1,0 +1,102 @@
+"""`ledger.adapters.bulk.BulkWriter` (SQLite and PostgreSQL): rows inserted on the session's raw
+connection read back as the same rows Core's ``insert`` writes (model defaults included), in the
+session's transaction, and a driver error is SQLAlchemy's, so callers catch what they caught."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from ledger.adapters.bulk import BulkWriter
+from ledger.adapters.orm import Award, AwardWindow, BikeAccrual
+
+COLUMNS = ("member_id", "month", "account_id", "amount", "tier", "source", "savings")
+ACCRUALS = BikeAccrual.__table__
+
+
+def accrual(member: str, savings: str | None = '{"ride_minutes": "10"}') -> tuple[object, ...]:
+    return (member, "2025-01", "0x" + "ab" * 32, 1_500, "t", f"f.csv:{member}", savings)
+
+
+def stored(factory: sessionmaker[Session]) -> dict[str, tuple[object, ...]]:
+    with factory() as s:
+        return {
+            a.member_id: (a.month, a.account_id, a.amount, a.tier, a.source, a.savings, a.award_id)
+            for a in s.scalars(sa.select(BikeAccrual))
+        }
+
+
+def test_bulk_rows_read_back_as_core_rows(session_factory: sessionmaker[Session]) -> None:
+    start = datetime.now(UTC).replace(microsecond=0)
+    with session_factory() as s, s.begin():
+        BulkWriter(s).insert(ACCRUALS, COLUMNS, [accrual("B1"), accrual("B2", None)])
+        s.execute(sa.insert(ACCRUALS), [dict(zip(COLUMNS, accrual("B3"), strict=True))])
+    rows = stored(session_factory)
+    for member in ("B1", "B3"):
+        assert rows[member] == (*accrual(member)[1:], None)
+    assert rows["B2"] == (*accrual("B2", None)[1:], None)
+    with session_factory() as s:
+        made = {a.member_id: a.created_at for a in s.scalars(sa.select(BikeAccrual))}
+    for member in ("B1", "B2", "B3"):  # the model default, stored as Core stores it
+        when = made[member]
+        assert when.tzinfo is None or when.utcoffset() == UTC.utcoffset(None)
+        assert abs(when.replace(tzinfo=UTC) - start).total_seconds() < 120
+
+
+def test_a_duplicate_is_an_integrity_error_and_the_savepoint_recovers(
+    session_factory: sessionmaker[Session],
+) -> None:
+    with session_factory() as s, s.begin():
+        bulk = BulkWriter(s)
+        bulk.insert(ACCRUALS, COLUMNS, [accrual("B1")])
+        with pytest.raises(IntegrityError), s.begin_nested():
+            BulkWriter(s).insert(ACCRUALS, COLUMNS, [accrual("B2"), accrual("B1")])
+        bulk.insert(ACCRUALS, COLUMNS, [accrual("B3")])  # the transaction goes on
+    assert sorted(stored(session_factory)) == ["B1", "B3"]
+
+
+def test_a_rollback_takes_the_bulk_rows_with_it(session_factory: sessionmaker[Session]) -> None:
+    with pytest.raises(ZeroDivisionError), session_factory() as s, s.begin():
+        BulkWriter(s).insert(ACCRUALS, COLUMNS, [accrual("B1")])
+        _ = 1 / 0
+    assert stored(session_factory) == {}
+
+
+def test_a_check_constraint_still_refuses(session_factory: sessionmaker[Session]) -> None:
+    row = ("B1", "2025-01", "0x" + "ab" * 32, -1, "t", "s", None)
+    with pytest.raises(IntegrityError), session_factory() as s, s.begin():
+        BulkWriter(s).insert(ACCRUALS, COLUMNS, [row])
+
+
+def test_columns_the_driver_cannot_take_as_they_are_are_refused(
+    session_factory: sessionmaker[Session],
+) -> None:
+    with session_factory() as s, s.begin():
+        bulk = BulkWriter(s)
+        if bulk.postgres:
+            pytest.skip("psycopg takes datetimes as they are")
+        with pytest.raises(TypeError, match="created_at needs conversion"):
+            bulk.insert(ACCRUALS, (*COLUMNS, "created_at"), [(*accrual("B1"), datetime.now(UTC))])
+
+
+def test_award_defaults_match_the_model(session_factory: sessionmaker[Session]) -> None:
+    cols = ("award_id", "program", "member_id", "account_id", "period", "amount")
+    with session_factory() as s, s.begin():
+        bulk = BulkWriter(s)
+        bulk.insert(Award.__table__, cols, [("0x01", "BIKE", "B1", "0xaa", "2025", 5)])
+        bulk.insert(AwardWindow.__table__, ("program", "holder", "month", "award_id"), [])
+    with session_factory() as s:
+        a = s.scalars(sa.select(Award)).one()
+    assert (a.award_no, a.tier, a.source, a.status, a.savings, a.error) == (
+        1,
+        "",
+        "",
+        "pending",
+        None,
+        None,
+    )
+    assert a.created_at is not None and a.updated_at is not None
