@@ -32,6 +32,7 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
+from sha3 import keccak_256
 from sqlalchemy.orm import Session, sessionmaker
 
 from bridge import metrics
@@ -52,7 +53,7 @@ from bridge.raw_reader import DATA_HEX_LEN, ENTRY_HEX, ENTRY_TOPIC, REF_HEX, Raw
 from ledger.adapters.db import unit_of_work
 from ledger.adapters.orm import IndexCursor
 from ledger.domain.codes import CREDIT_CODES
-from ledger.domain.hashchain import ENTRY_BITS, HEAD_BYTES, ZERO_HEAD, decode_entry, head_of
+from ledger.domain.hashchain import ENTRY_BITS, HEAD_BYTES, ZERO_HEAD, decode_entry
 
 CURSOR_NAME = "entries"
 
@@ -296,7 +297,7 @@ class Indexer:
 
     def _check_and_project(self, writer: _BulkWriter, logs: list[dict[str, Any]]) -> list[EntryRow]:
         """Check that every log extends its account's indexed chain, compute its head; write
-        both projections and return the ``entries`` rows."""
+        both projections and return the ``entries`` rows (those of :func:`log_row`)."""
         accounts = sorted({lg["topics"][1] for lg in logs})
         heads: dict[str, tuple[int, bytes]] = {}
         for a, c, h in writer.select_by_account(
@@ -318,33 +319,60 @@ class Indexer:
             )
         }
         changed: set[tuple[str, int]] = set()
+        # the hot loop (one pass per log, all names local): log_row and head_of, inline
         zero = (0, ZERO_HEAD)
+        get_head = heads.get
+        get_balance = balances.get
+        add_changed = changed.add
         fromhex = bytes.fromhex
+        keccak = keccak_256
+        decode = decode_entry
         credit = CREDIT_CODES
+        number: dict[str, int] = {}  # block number per hex quantity: a range has few blocks
         rows: list[EntryRow] = []
+        append = rows.append
         for lg in logs:
             acct = lg["topics"][1]
-            count, head = heads.get(acct, zero)
             d = lg["data"]
+            count, head = get_head(acct, zero)
             word = int(d[ENTRY_HEX], 16)
-            seq = decode_entry(word)[0]
+            seq, kind, program, reason, timestamp, amount = decode(word)
             if seq != count + 1:
                 raise IndexIntegrityError(acct, seq, f"the index holds {count} entries")
             if word >> ENTRY_BITS:
                 raise IndexIntegrityError(acct, seq, "its entry word sets bits above 208")
-            head = head_of(head + fromhex(acct[2:] + d[2:]))
+            # bytes24(keccak256(head ‖ account ‖ entry ‖ ref)): the log's topic and data verbatim
+            head = keccak(head + fromhex(acct[2:] + d[2:])).digest()[:HEAD_BYTES]
             heads[acct] = (seq, head)
-            row = log_row(lg, "0x" + head.hex())
-            rows.append(row)
-            kind, program, amount = row[2], row[3], row[4]
             key = (acct, program)
-            value = balances.get(key, 0) + (amount if kind in credit else -amount)
+            value = get_balance(key, 0) + (amount if kind in credit else -amount)
             if value < 0:
                 raise IndexIntegrityError(
                     acct, seq, f"it debits more than the indexed balance of program {program}"
                 )
             balances[key] = value
-            changed.add(key)
+            add_changed(key)
+            bn = lg["blockNumber"]
+            block = number.get(bn)
+            if block is None:
+                block = number[bn] = int(bn, 16)
+            append(
+                (
+                    acct,
+                    seq,
+                    kind,
+                    program,
+                    amount,
+                    reason,
+                    "0x" + d[REF_HEX],
+                    timestamp,
+                    "0x" + head.hex(),
+                    block,
+                    lg["blockHash"],
+                    lg["transactionHash"],
+                    int(lg["logIndex"], 16),
+                )
+            )
         writer.upsert_balances([(a, p, balances[a, p]) for a, p in sorted(changed)])
         writer.upsert_heads([(a, heads[a][0], "0x" + heads[a][1].hex()) for a in accounts])
         return rows
