@@ -237,23 +237,29 @@ class Indexer:
         end = min(last + self._span, target)
         end_before = rd.header(end)["hash"]
         logs = rd.entry_logs(first, end)
-        wanted = {first, end} | {int(lg["blockNumber"], 16) for lg in logs}
-        headers = rd.headers(wanted)
+        # the block number of each hex quantity in the logs (a range has few blocks)
+        numbers = {q: int(q, 16) for q in {lg["blockNumber"] for lg in logs}}
+        headers = rd.headers({first, end} | set(numbers.values()))
         if headers[end]["hash"] != end_before:
             raise ChainMoved(f"block {end} changed while its range was read")
+        hashes = {q: headers[bn]["hash"] for q, bn in numbers.items()}
+        topic, data_len = ENTRY_TOPIC, DATA_HEX_LEN
         for lg in logs:
-            bn = int(lg["blockNumber"], 16)
-            if lg.get("removed") or headers[bn]["hash"] != lg["blockHash"]:
-                raise ChainMoved(f"log of block {bn} is not on the current chain")
-            if not is_entry_log(lg):
+            q = lg["blockNumber"]
+            if lg.get("removed") or hashes[q] != lg["blockHash"]:
+                raise ChainMoved(f"log of block {numbers[q]} is not on the current chain")
+            t = lg["topics"]  # is_entry_log, inline
+            if not (
+                len(t) == 2 and t[0] == topic and len(t[1]) == 66 and len(lg["data"]) == data_len
+            ):
                 raise IndexerError(
-                    f"unexpected log in block {bn} (topics {lg['topics']}): not an "
+                    f"unexpected log in block {numbers[q]} (topics {lg['topics']}): not an "
                     "EntryRecorded(bytes32 indexed account, uint256 entry, bytes32 ref) log"
                 )
         if cur is not None and headers[first]["parentHash"] != cur.hash:
             self._rollback(cur)
             return 0
-        n = self._commit(cur, first, end, headers, logs)
+        n = self._commit(cur, first, end, headers, logs, numbers)
         self.last_block = end
         # adapt the range: fewer blocks while ranges are heavy, back to `chunk` when light
         if len(logs) > self.max_events:
@@ -274,6 +280,7 @@ class Indexer:
         end: int,
         headers: dict[int, dict[str, Any]],
         logs: list[dict[str, Any]],
+        numbers: dict[str, int],
     ) -> int:
         with unit_of_work(self.session_factory) as s:
             locked = s.execute(
@@ -284,7 +291,7 @@ class Indexer:
                 raise ChainMoved("another indexer advanced the cursor")
             if logs:
                 writer = _BulkWriter(s)
-                writer.insert_entries(self._check_and_project(writer, logs))
+                writer.insert_entries(self._check_and_project(writer, logs, numbers))
             remember_blocks(s, end, headers, self.keep_blocks)
             if locked is None:
                 s.add(
@@ -295,9 +302,15 @@ class Indexer:
                 locked.block_hash = headers[end]["hash"]
         return len(logs)
 
-    def _check_and_project(self, writer: _BulkWriter, logs: list[dict[str, Any]]) -> list[EntryRow]:
+    def _check_and_project(
+        self,
+        writer: _BulkWriter,
+        logs: list[dict[str, Any]],
+        numbers: dict[str, int] | None = None,
+    ) -> list[EntryRow]:
         """Check that every log extends its account's indexed chain, compute its head; write
-        both projections and return the ``entries`` rows (those of :func:`log_row`)."""
+        both projections and return the ``entries`` rows (those of :func:`log_row`).
+        ``numbers``: the block number of each ``blockNumber`` quantity (parsed here if None)."""
         accounts = sorted({lg["topics"][1] for lg in logs})
         heads: dict[str, tuple[int, bytes]] = {}
         for a, c, h in writer.select_by_account(
@@ -328,7 +341,8 @@ class Indexer:
         keccak = keccak_256
         decode = decode_entry
         credit = CREDIT_CODES
-        number: dict[str, int] = {}  # block number per hex quantity: a range has few blocks
+        if numbers is None:
+            numbers = {q: int(q, 16) for q in {lg["blockNumber"] for lg in logs}}
         rows: list[EntryRow] = []
         append = rows.append
         for lg in logs:
@@ -352,10 +366,6 @@ class Indexer:
                 )
             balances[key] = value
             add_changed(key)
-            bn = lg["blockNumber"]
-            block = number.get(bn)
-            if block is None:
-                block = number[bn] = int(bn, 16)
             append(
                 (
                     acct,
@@ -367,7 +377,7 @@ class Indexer:
                     "0x" + d[REF_HEX],
                     timestamp,
                     "0x" + head.hex(),
-                    block,
+                    numbers[lg["blockNumber"]],
                     lg["blockHash"],
                     lg["transactionHash"],
                     int(lg["logIndex"], 16),
