@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from bridge.indexer import ChainMoved, Indexer, IndexerError, log_row
+from bridge.indexer import ChainMoved, Indexer, IndexerError, is_entry_log, log_row
 from bridge.raw_reader import ENTRY_TOPIC
 from ledger.adapters.orm import AccountHead, Balance, Entry, IndexCursor
 from ledger.domain.hashchain import ZERO_HEAD, next_head, pack_entry
@@ -153,8 +153,9 @@ def test_a_bad_log_commits_nothing(
 ) -> None:
     chain = FakeChain()
     chain.grow(4, "main")
-    chain.add(2, h("ok"), 5)
-    chain.add(3, h("bad"), 6, **changes)
+    good = chain.add(2, h("ok"), 5)
+    bad = chain.add(3, h("bad"), 6, **changes)
+    assert is_entry_log(good) and is_entry_log(bad) == (error is ChainMoved)  # the reference
     ix = indexer(session_factory, chain)
     if error is ChainMoved:  # step() retries later: 0 indexed
         with pytest.raises(ChainMoved, match="log of block 3 is not on the current chain"):
