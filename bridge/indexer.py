@@ -32,6 +32,7 @@ import time
 from typing import Any
 
 import sqlalchemy as sa
+from sha3 import keccak_256
 from sqlalchemy.orm import Session, sessionmaker
 
 from bridge import metrics
@@ -52,7 +53,7 @@ from bridge.raw_reader import DATA_HEX_LEN, ENTRY_HEX, ENTRY_TOPIC, REF_HEX, Raw
 from ledger.adapters.db import unit_of_work
 from ledger.adapters.orm import IndexCursor
 from ledger.domain.codes import CREDIT_CODES
-from ledger.domain.hashchain import ENTRY_BITS, HEAD_BYTES, ZERO_HEAD, decode_entry, head_of
+from ledger.domain.hashchain import ENTRY_BITS, HEAD_BYTES, ZERO_HEAD, decode_entry
 
 CURSOR_NAME = "entries"
 
@@ -236,23 +237,29 @@ class Indexer:
         end = min(last + self._span, target)
         end_before = rd.header(end)["hash"]
         logs = rd.entry_logs(first, end)
-        wanted = {first, end} | {int(lg["blockNumber"], 16) for lg in logs}
-        headers = rd.headers(wanted)
+        # the block number of each hex quantity in the logs (a range has few blocks)
+        numbers = {q: int(q, 16) for q in {lg["blockNumber"] for lg in logs}}
+        headers = rd.headers({first, end} | set(numbers.values()))
         if headers[end]["hash"] != end_before:
             raise ChainMoved(f"block {end} changed while its range was read")
+        hashes = {q: headers[bn]["hash"] for q, bn in numbers.items()}
+        topic, data_len = ENTRY_TOPIC, DATA_HEX_LEN
         for lg in logs:
-            bn = int(lg["blockNumber"], 16)
-            if lg.get("removed") or headers[bn]["hash"] != lg["blockHash"]:
-                raise ChainMoved(f"log of block {bn} is not on the current chain")
-            if not is_entry_log(lg):
+            q = lg["blockNumber"]
+            if lg.get("removed") or hashes[q] != lg["blockHash"]:
+                raise ChainMoved(f"log of block {numbers[q]} is not on the current chain")
+            t = lg["topics"]  # is_entry_log, inline
+            if not (
+                len(t) == 2 and t[0] == topic and len(t[1]) == 66 and len(lg["data"]) == data_len
+            ):
                 raise IndexerError(
-                    f"unexpected log in block {bn} (topics {lg['topics']}): not an "
+                    f"unexpected log in block {numbers[q]} (topics {lg['topics']}): not an "
                     "EntryRecorded(bytes32 indexed account, uint256 entry, bytes32 ref) log"
                 )
         if cur is not None and headers[first]["parentHash"] != cur.hash:
             self._rollback(cur)
             return 0
-        n = self._commit(cur, first, end, headers, logs)
+        n = self._commit(cur, first, end, headers, logs, numbers)
         self.last_block = end
         # adapt the range: fewer blocks while ranges are heavy, back to `chunk` when light
         if len(logs) > self.max_events:
@@ -273,6 +280,7 @@ class Indexer:
         end: int,
         headers: dict[int, dict[str, Any]],
         logs: list[dict[str, Any]],
+        numbers: dict[str, int],
     ) -> int:
         with unit_of_work(self.session_factory) as s:
             locked = s.execute(
@@ -283,7 +291,7 @@ class Indexer:
                 raise ChainMoved("another indexer advanced the cursor")
             if logs:
                 writer = _BulkWriter(s)
-                writer.insert_entries(self._check_and_project(writer, logs))
+                writer.insert_entries(self._check_and_project(writer, logs, numbers))
             remember_blocks(s, end, headers, self.keep_blocks)
             if locked is None:
                 s.add(
@@ -294,9 +302,15 @@ class Indexer:
                 locked.block_hash = headers[end]["hash"]
         return len(logs)
 
-    def _check_and_project(self, writer: _BulkWriter, logs: list[dict[str, Any]]) -> list[EntryRow]:
+    def _check_and_project(
+        self,
+        writer: _BulkWriter,
+        logs: list[dict[str, Any]],
+        numbers: dict[str, int] | None = None,
+    ) -> list[EntryRow]:
         """Check that every log extends its account's indexed chain, compute its head; write
-        both projections and return the ``entries`` rows."""
+        both projections and return the ``entries`` rows (those of :func:`log_row`).
+        ``numbers``: the block number of each ``blockNumber`` quantity (parsed here if None)."""
         accounts = sorted({lg["topics"][1] for lg in logs})
         heads: dict[str, tuple[int, bytes]] = {}
         for a, c, h in writer.select_by_account(
@@ -318,33 +332,57 @@ class Indexer:
             )
         }
         changed: set[tuple[str, int]] = set()
+        # the hot loop (one pass per log, all names local): log_row and head_of, inline
         zero = (0, ZERO_HEAD)
+        get_head = heads.get
+        get_balance = balances.get
+        add_changed = changed.add
         fromhex = bytes.fromhex
+        keccak = keccak_256
+        decode = decode_entry
         credit = CREDIT_CODES
+        if numbers is None:
+            numbers = {q: int(q, 16) for q in {lg["blockNumber"] for lg in logs}}
         rows: list[EntryRow] = []
+        append = rows.append
         for lg in logs:
             acct = lg["topics"][1]
-            count, head = heads.get(acct, zero)
             d = lg["data"]
+            count, head = get_head(acct, zero)
             word = int(d[ENTRY_HEX], 16)
-            seq = decode_entry(word)[0]
+            seq, kind, program, reason, timestamp, amount = decode(word)
             if seq != count + 1:
                 raise IndexIntegrityError(acct, seq, f"the index holds {count} entries")
             if word >> ENTRY_BITS:
                 raise IndexIntegrityError(acct, seq, "its entry word sets bits above 208")
-            head = head_of(head + fromhex(acct[2:] + d[2:]))
+            # bytes24(keccak256(head ‖ account ‖ entry ‖ ref)): the log's topic and data verbatim
+            head = keccak(head + fromhex(acct[2:] + d[2:])).digest()[:HEAD_BYTES]
             heads[acct] = (seq, head)
-            row = log_row(lg, "0x" + head.hex())
-            rows.append(row)
-            kind, program, amount = row[2], row[3], row[4]
             key = (acct, program)
-            value = balances.get(key, 0) + (amount if kind in credit else -amount)
+            value = get_balance(key, 0) + (amount if kind in credit else -amount)
             if value < 0:
                 raise IndexIntegrityError(
                     acct, seq, f"it debits more than the indexed balance of program {program}"
                 )
             balances[key] = value
-            changed.add(key)
+            add_changed(key)
+            append(
+                (
+                    acct,
+                    seq,
+                    kind,
+                    program,
+                    amount,
+                    reason,
+                    "0x" + d[REF_HEX],
+                    timestamp,
+                    "0x" + head.hex(),
+                    numbers[lg["blockNumber"]],
+                    lg["blockHash"],
+                    lg["transactionHash"],
+                    int(lg["logIndex"], 16),
+                )
+            )
         writer.upsert_balances([(a, p, balances[a, p]) for a, p in sorted(changed)])
         writer.upsert_heads([(a, heads[a][0], "0x" + heads[a][1].hex()) for a in accounts])
         return rows
