@@ -23,9 +23,9 @@ from ledger.domain.codes import Program
 from ledger.domain.errors import FeedError
 from ledger.domain.rules import bike
 from ledger.domain.types import YearMonth
-from ledger.feeds import ComputedAward, FeedOptions, Reject, iter_awards, pipeline
+from ledger.feeds import ComputedAward, FeedOptions, Reject, formats, iter_awards, pipeline
 from ledger.feeds.cells import RowInvalid
-from ledger.feeds.formats import BIKE_COLUMNS, parse_ride
+from ledger.feeds.formats import BIKE_COLUMNS, RideParser, parse_ride
 from ledger.feeds.reader import RowProblem, read_rows
 from tests.keyring import KEYS
 
@@ -285,3 +285,49 @@ def test_award_ids_are_the_keyed_ids(tmp_path: Path) -> None:
         2, "B1", Program.BIKE, "2024-01", 300, "per_minute", expected, savings=award.savings
     )
     assert award == other and hash(award) == hash(other)
+
+
+def general(row: dict[str, str]) -> tuple[object, ...]:
+    try:
+        p = parse_ride(row, OPTIONS)
+    except RowInvalid as error:
+        return ("invalid", str(error))
+    return (p.member_id, p.ride.month, p.ride.ride_days, p.ride.ride_minutes, p.pass_365)
+
+
+def fast(parser: RideParser, row: dict[str, str]) -> tuple[object, ...]:
+    try:
+        return parser(row)
+    except RowInvalid as error:
+        return ("invalid", str(error))
+
+
+def test_the_fast_row_parser_agrees_with_the_general_checks() -> None:
+    """Every combination of hostile cells: same ride, or the same problems in the same words;
+    with the month cache cold, warm, and full."""
+    warm = RideParser(OPTIONS)
+    for month in MONTHS:
+        fast(warm, dict(zip(BIKE_COLUMNS, ["B1", month, "20", "100", "true"], strict=True)))
+    full = RideParser(OPTIONS)
+    for i in range(formats._MONTHS_MAX):  # a full cache: new month texts take the general path
+        full._months[f"filler {i}"] = (YearMonth(2024, 1), 31)
+    rng = random.Random(5)
+    checked = 0
+    for member in MEMBERS:
+        for month in MONTHS:
+            for _ in range(12):
+                cells = [member, month, rng.choice(NUMBERS), rng.choice(NUMBERS)]
+                row = dict(zip(BIKE_COLUMNS, [*cells, rng.choice(PASSES)], strict=True))
+                expected = general(row)
+                assert fast(RideParser(OPTIONS), row) == expected, row
+                assert fast(warm, row) == expected, row
+                assert fast(full, row) == expected, row
+                checked += expected[0] != "invalid"
+    assert checked > 50  # good rows are compared too
+    for days in range(32):
+        for minutes in (0, 1, days * 1440 - 1, days * 1440, days * 1440 + 1):
+            for month in ("2024-02", "2023-02", "2024-04", "2024-05"):
+                row = dict(
+                    zip(BIKE_COLUMNS, ["B1", month, str(days), str(minutes), "y"], strict=True)
+                )
+                assert fast(warm, row) == general(row), row

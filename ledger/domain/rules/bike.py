@@ -75,11 +75,15 @@ def year_awards(
     or rides of different years, raise `InvalidValue`.
     """
     items = list(rides)
-    if len({r.month.year for r in items}) > 1:
+    if not items:
+        return []
+    year = items[0].month.year
+    if any(r.month.year != year for r in items):
         raise InvalidValue("month", "rides of one member-year must share the calendar year")
-    if len({r.month for r in items}) != len(items):
+    months = [r.month.month for r in items]  # one year: the month number orders them
+    if len(set(months)) != len(items):
         raise InvalidValue("month", "a member has at most one row per month")
-    order = sorted(range(len(items)), key=lambda i: items[i].month)
+    order = sorted(range(len(items)), key=months.__getitem__) if len(items) > 1 else [0]
     results: list[RuleResult | None] = [None] * len(items)
     earned = earned_before
     for index in order:
