@@ -52,6 +52,8 @@ class ComputedAward:
     """What the member saved (e.g. ("electricity_kwh", "120.5"), ("km", "1500")), for reports."""
     vehicle_id: str | None
     """CAR, CAR_SEASON: the vehicle, which holds the award's window (ledger.domain.windows)."""
+    _award_id: AwardId | None
+    _award_key: bytes
 
     def __init__(
         self,
@@ -125,7 +127,19 @@ class ComputedAward:
         return ComputedAward, self._fields()
 
     def __repr__(self) -> str:
-        names = ("line", "member_id", "program", "period", "amount", "tier", "award_id")
-        names += ("flags", "savings", "vehicle_id")
-        shown = ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields(), strict=True))
+        shown = ", ".join(f"{n}={v!r}" for n, v in zip(_REPR, self._fields(), strict=True))
         return f"ComputedAward({shown})"
+
+
+_REPR = [
+    "line",
+    "member_id",
+    "program",
+    "period",
+    "amount",
+    "tier",
+    "award_id",
+    "flags",
+    "savings",
+    "vehicle_id",
+]

@@ -301,6 +301,15 @@ def _load_earned(scratch: Scratch, earned_before: EarnedBefore | None) -> None:
             ask(year, chunk)
 
 
+Result = tuple[int, None, str, int, int, int, int, str, int | None]
+"""A row of the scratch table `results` for a ride (see `_bike`)."""
+
+
+def _result(line: int, member: str, ride: bike.BikeMonth, amount: int, tier: str) -> Result:
+    month = ride.month
+    return line, None, member, month.year, month.month, ride.ride_minutes, amount, tier, None
+
+
 def _apply_bike_caps(scratch: Scratch, earned_before: EarnedBefore | None) -> None:
     """Compute every stored ride's award per member-year, into `results`.
 
@@ -319,7 +328,7 @@ def _apply_bike_caps(scratch: Scratch, earned_before: EarnedBefore | None) -> No
     # `earned` in the same order (its primary key), read alongside the member-years
     earned = db.execute("SELECT member, year, month, amount FROM earned ORDER BY member, year")
     ahead: tuple[Any, ...] | None = earned.fetchone()
-    out: list[tuple[int, None, str, int, int, int, int, str, int | None]] = []
+    out: list[Result] = []
     group: list[tuple[int, bike.BikeMonth]] = []
     key: tuple[str, int] = ("", 0)
     no_pass: set[int] = set()  # months of the group without the 365-day pass
@@ -337,25 +346,22 @@ def _apply_bike_caps(scratch: Scratch, earned_before: EarnedBefore | None) -> No
             recorded[int(ahead[2])] = int(ahead[3])
             ahead = earned.fetchone()
 
-        def put(line: int, ride: bike.BikeMonth, amount: int, tier: str) -> None:
-            month = ride.month.month
-            out.append((line, None, member, year, month, ride.ride_minutes, amount, tier, None))
-
         new = group
         if recorded:
             new = [(line, ride) for line, ride in group if ride.month.month not in recorded]
         if no_pass:
             for line, ride in new:
                 if ride.month.month in no_pass:
-                    put(line, ride, 0, NO_PASS_TIER)
+                    out.append(_result(line, member, ride, 0, NO_PASS_TIER))
             new = [(line, ride) for line, ride in new if ride.month.month not in no_pass]
         results = bike.year_awards([ride for _, ride in new], sum(recorded.values()))
         for (line, ride), result in zip(new, results, strict=True):
-            put(line, ride, result.amount, result.tier)
+            out.append(_result(line, member, ride, result.amount, result.tier))
         if recorded:
             for line, ride in group:
                 if ride.month.month in recorded:
-                    put(line, ride, recorded[ride.month.month], RECORDED_TIER)
+                    amount = recorded[ride.month.month]
+                    out.append(_result(line, member, ride, amount, RECORDED_TIER))
         group.clear()
         no_pass.clear()
 

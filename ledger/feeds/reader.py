@@ -81,7 +81,8 @@ def _lines(handle: BinaryIO, file: str) -> Iterator[str]:
             )
         if number == 0 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8) :]
-        for piece in raw.splitlines(keepends=True):
+        # readline stops after LF: a lone CR is the only other line end a piece may hold
+        for piece in raw.splitlines(keepends=True) if b"\r" in raw else (raw,):
             number += 1
             try:
                 yield piece.decode("utf-8")
