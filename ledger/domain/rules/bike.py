@@ -35,8 +35,7 @@ class BikeMonth:
         if not 0 <= self.ride_days <= days:
             raise InvalidValue(
                 "ride_days",
-                f"{self.ride_days} is not between 0 and {days}, "
-                f"the number of days of {self.month}",
+                f"{self.ride_days} is not between 0 and {days}, the number of days of {self.month}",
             )
         if not 0 <= self.ride_minutes <= self.ride_days * 24 * 60:
             raise InvalidValue(
