@@ -204,18 +204,17 @@ def _bike(
     with Scratch() as scratch:
         db = scratch.db
         db.execute(
-            "CREATE TABLE rides(member TEXT, year INTEGER, month INTEGER, line INTEGER,"
-            " days INTEGER, minutes INTEGER, holder INTEGER)"
+            "CREATE TABLE rides(line INTEGER PRIMARY KEY, member TEXT, year INTEGER,"
+            " month INTEGER, days INTEGER, minutes INTEGER, holder INTEGER)"
         )
         # every row's outcome, by line: a reject's reason, or the ride's result
         db.execute(
-            "CREATE TABLE results(line INTEGER PRIMARY KEY, reason TEXT, member TEXT,"
-            " year INTEGER, month INTEGER, minutes INTEGER, amount INTEGER, tier TEXT,"
-            " first_line INTEGER)"
+            "CREATE TABLE results(line INTEGER PRIMARY KEY, amount INTEGER, tier TEXT,"
+            " first_line INTEGER, reason TEXT)"
         )
         # The one pass over the rows: good rows go to `rides`, bad ones to `results`.
         parse = RideParser(options)
-        rides: list[tuple[str, int, int, int, int, int, bool]] = []
+        rides: list[tuple[int, str, int, int, int, int, bool]] = []
         bad: list[tuple[int, str]] = []
         for item in rows():
             if isinstance(item, RowProblem):
@@ -227,7 +226,7 @@ def _bike(
                 except RowInvalid as error:
                     bad.append((line, str(error)))
                 else:
-                    rides.append((member, month.year, month.month, line, days, minutes, holder))
+                    rides.append((line, member, month.year, month.month, days, minutes, holder))
                     if len(rides) >= _BATCH:
                         db.executemany("INSERT INTO rides VALUES (?, ?, ?, ?, ?, ?, ?)", rides)
                         rides.clear()
@@ -242,7 +241,10 @@ def _bike(
         # The results in line order (the file's order).
         key = options.award_key
         periods: dict[tuple[int, int], str] = {}
-        stored = db.execute("SELECT * FROM results ORDER BY line")
+        stored = db.execute(
+            "SELECT r.line, r.reason, d.member, d.year, d.month, d.minutes, r.amount, r.tier,"
+            " r.first_line FROM results r LEFT JOIN rides d ON d.line = r.line ORDER BY r.line"
+        )
         while chunk := stored.fetchmany(_BATCH):
             for line, reason, member, year, month, minutes, amount, tier, first in chunk:
                 if reason is not None:
@@ -301,15 +303,6 @@ def _load_earned(scratch: Scratch, earned_before: EarnedBefore | None) -> None:
             ask(year, chunk)
 
 
-Result = tuple[int, None, str, int, int, int, int, str, int | None]
-"""A row of the scratch table `results` for a ride (see `_bike`)."""
-
-
-def _result(line: int, member: str, ride: bike.BikeMonth, amount: int, tier: str) -> Result:
-    month = ride.month
-    return line, None, member, month.year, month.month, ride.ride_minutes, amount, tier, None
-
-
 def _apply_bike_caps(scratch: Scratch, earned_before: EarnedBefore | None) -> None:
     """Compute every stored ride's award per member-year, into `results`.
 
@@ -328,7 +321,7 @@ def _apply_bike_caps(scratch: Scratch, earned_before: EarnedBefore | None) -> No
     # `earned` in the same order (its primary key), read alongside the member-years
     earned = db.execute("SELECT member, year, month, amount FROM earned ORDER BY member, year")
     ahead: tuple[Any, ...] | None = earned.fetchone()
-    out: list[Result] = []
+    out: list[tuple[int, int, str, int | None]] = []  # line, amount, tier, first line
     group: list[tuple[int, bike.BikeMonth]] = []
     key: tuple[str, int] = ("", 0)
     no_pass: set[int] = set()  # months of the group without the 365-day pass
@@ -352,29 +345,27 @@ def _apply_bike_caps(scratch: Scratch, earned_before: EarnedBefore | None) -> No
         if no_pass:
             for line, ride in new:
                 if ride.month.month in no_pass:
-                    out.append(_result(line, member, ride, 0, NO_PASS_TIER))
+                    out.append((line, 0, NO_PASS_TIER, None))
             new = [(line, ride) for line, ride in new if ride.month.month not in no_pass]
         results = bike.year_awards([ride for _, ride in new], sum(recorded.values()))
-        for (line, ride), result in zip(new, results, strict=True):
-            out.append(_result(line, member, ride, result.amount, result.tier))
+        for (line, _ride), result in zip(new, results, strict=True):
+            out.append((line, result.amount, result.tier, None))
         if recorded:
             for line, ride in group:
                 if ride.month.month in recorded:
-                    amount = recorded[ride.month.month]
-                    out.append(_result(line, member, ride, amount, RECORDED_TIER))
+                    out.append((line, recorded[ride.month.month], RECORDED_TIER, None))
         group.clear()
         no_pass.clear()
 
     first_of_month: tuple[str, int, int, int] | None = None  # member, year, month, line
-    insert = "INSERT INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    insert = "INSERT INTO results(line, amount, tier, first_line) VALUES (?, ?, ?, ?)"
     while rows := reader.fetchmany(_BATCH):
         for member, year, month, line, days, minutes, holder in rows:
             if year != key[1] or member != key[0]:
                 flush()
                 key = (member, year)
             elif first_of_month is not None and first_of_month[2] == month:
-                dup = (line, None, member, year, month, minutes, 0, "duplicate", first_of_month[3])
-                out.append(dup)
+                out.append((line, 0, "duplicate", first_of_month[3]))
                 continue
             first_of_month = (member, year, month, line)
             if not holder:
