@@ -9,10 +9,12 @@ uniqueness (a member once per round, a vehicle once per round, a BIKE member onc
 month; the first good row wins, later ones are rejected naming it).
 
 BIKE needs the whole member-year (the yearly cap is applied in month order even when the
-feed is unsorted), so a BIKE feed is read twice: pass 1 stores the good rows in the scratch
-database, which sorts them by member, year and month on disk; each member-year then goes
-through the one cap implementation, `ledger.domain.rules.bike.year_awards`; pass 2 re-reads
-the file and yields results in file order.
+feed is unsorted), so a BIKE feed goes through the scratch database: one pass over the rows
+stores the good rows (`RideParser`: a fast path for plainly well-formed rows, the general
+checks for the rest) and every reject's reason; SQLite sorts the rides by member, year and
+month on disk; each member-year then goes through the one cap implementation,
+`ledger.domain.rules.bike.year_awards`; the results are read back in line order (file order).
+Memory stays flat whatever the feed's size (rows go to disk in batches of `_BATCH`).
 
 `iter_row_awards` is the same for rows that do not come from a file (the API's batches).
 """
@@ -127,8 +129,8 @@ def iter_row_awards(
     options: FeedOptions | None = None,
     bike_earned_before: EarnedBefore | None = None,
 ) -> Iterator[ComputedAward | Reject]:
-    """`iter_awards` for any source of rows: `rows()` starts a pass over (number, row) pairs
-    (BIKE makes two passes); rejects name `file` and the row's number."""
+    """`iter_awards` for any source of rows: `rows()` starts the pass over (number, row)
+    pairs (numbers unique); rejects name `file` and the row's number."""
     options = options or FeedOptions()
     check_award_key(options.award_key)
     if options.today is None:

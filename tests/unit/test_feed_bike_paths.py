@@ -23,7 +23,7 @@ from ledger.domain.codes import Program
 from ledger.domain.errors import FeedError
 from ledger.domain.rules import bike
 from ledger.domain.types import YearMonth
-from ledger.feeds import ComputedAward, FeedOptions, Reject, formats, iter_awards, pipeline
+from ledger.feeds import ComputedAward, FeedOptions, Reject, formats, iter_awards, pipeline, reader
 from ledger.feeds.cells import RowInvalid
 from ledger.feeds.formats import BIKE_COLUMNS, RideParser, parse_ride
 from ledger.feeds.reader import RowProblem, read_rows
@@ -331,3 +331,23 @@ def test_the_fast_row_parser_agrees_with_the_general_checks() -> None:
                     zip(BIKE_COLUMNS, ["B1", month, str(days), str(minutes), "y"], strict=True)
                 )
                 assert fast(warm, row) == general(row), row
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"a,b\r\nc\rd\r\n",
+        b"a\rb",
+        b"x\r",
+        b"a\r\n\r\n",
+        b"\r\n",
+        b"a\n\rb\r\n",
+        b"ab\rc",
+        b"a\r\rb\n",
+    ],
+)
+def test_the_reader_splits_lines_at_lf_crlf_and_lone_cr(data: bytes) -> None:
+    """The reader's physical lines (and so the line numbers of rejects) are those of
+    `bytes.splitlines`, whichever line ends a file mixes."""
+    expected = [piece.decode() for piece in data.splitlines(keepends=True)]
+    assert list(reader._lines(io.BytesIO(data), "f")) == expected
