@@ -386,8 +386,3 @@ class RideParser:
         parsed = parse_ride(row, self.options)  # the general checks and their messages
         ride = parsed.ride
         return parsed.member_id, ride.month, ride.ride_days, ride.ride_minutes, parsed.pass_365
-
-
-def ride_from_db(year: int, month: int, days: int, minutes: int) -> bike.BikeMonth:
-    """Rebuild a ride stored by the pipeline's scratch database."""
-    return bike.BikeMonth(YearMonth(year, month), days, minutes)
