@@ -351,3 +351,15 @@ def test_the_reader_splits_lines_at_lf_crlf_and_lone_cr(data: bytes) -> None:
     `bytes.splitlines`, whichever line ends a file mixes."""
     expected = [piece.decode() for piece in data.splitlines(keepends=True)]
     assert list(reader._lines(io.BytesIO(data), "f")) == expected
+
+
+def test_month_texts_are_yyyy_mm_cached_or_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ledger.domain import types
+
+    monkeypatch.setattr(types, "_TEXTS", {})
+    monkeypatch.setattr(types, "_TEXTS_MAX", 5)  # most months below are formatted uncached
+    for year in (1, 9, 999, 2024, 9999):
+        for month in range(1, 13):
+            assert str(YearMonth(year, month)) == f"{year:04d}-{month:02d}"
+            assert str(YearMonth(year, month)) == f"{year:04d}-{month:02d}"
+    assert len(types._TEXTS) == 5
