@@ -33,10 +33,34 @@ AWARD_ID_PURPOSE = "award-id"
 OPERATION_ID_PURPOSE = "operation-id"
 
 
+_BLOCK = 64  # SHA-256's block size (RFC 2104)
+_PADS: dict[bytes, tuple[hashlib._Hash, hashlib._Hash]] = {}
+_PADS_MAX = 16
+
+
+def _pads(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
+    """The SHA-256 states after the inner and outer padded keys of HMAC (RFC 2104), per key:
+    an id then costs two hash copies instead of the key schedule (a process has few keys)."""
+    found = _PADS.get(key)
+    if found is None:
+        block = (hashlib.sha256(key).digest() if len(key) > _BLOCK else key).ljust(_BLOCK, b"\0")
+        inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+        outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+        if len(_PADS) >= _PADS_MAX:
+            _PADS.clear()
+        found = _PADS[key] = (inner, outer)
+    return found
+
+
 def keyed_hash(key: bytes, message: str) -> bytes:
     """HMAC-SHA256 of the UTF-8 ``message`` under ``key``: the one keyed function behind every
-    on-chain id (32 bytes)."""
-    return hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+    on-chain id (32 bytes). Equal to ``hmac.new(key, message, sha256).digest()``."""
+    inner, outer = _pads(key)
+    h = inner.copy()
+    h.update(message.encode("utf-8"))
+    out = outer.copy()
+    out.update(h.digest())
+    return out.digest()
 
 
 def subkey(master: bytes, purpose: str) -> bytes:

@@ -58,4 +58,15 @@ class YearMonth:
         return 30 if self.month in (4, 6, 9, 11) else 31
 
     def __str__(self) -> str:
-        return f"{self.year:04d}-{self.month:02d}"
+        index = self.year * 12 + self.month
+        text = _TEXTS.get(index)
+        if text is None:
+            text = f"{self.year:04d}-{self.month:02d}"
+            if len(_TEXTS) < _TEXTS_MAX:
+                _TEXTS[index] = text
+        return text
+
+
+_TEXTS: dict[int, str] = {}
+"""The `YYYY-MM` texts already formatted (months are few; a payout formats each many times)."""
+_TEXTS_MAX = 4096

@@ -149,7 +149,7 @@ class Cells:
         text = self.required(column)
         if text is None:
             return None
-        value = _BOOLEANS.get(text.lower())
+        value = BOOLEANS.get(text.lower())
         if value is None:
             self.problem(column, f"{text[:40]!r} is not true or false")
         return value
@@ -168,5 +168,5 @@ class Cells:
         return None
 
 
-_BOOLEANS = {"true": True, "yes": True, "y": True, "1": True}
-_BOOLEANS |= {"false": False, "no": False, "n": False, "0": False}
+BOOLEANS = {"true": True, "yes": True, "y": True, "1": True}
+BOOLEANS |= {"false": False, "no": False, "n": False, "0": False}

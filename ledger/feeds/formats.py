@@ -14,6 +14,7 @@ from functools import partial
 
 from ledger.domain import awards
 from ledger.domain.codes import Program
+from ledger.domain.errors import InvalidValue
 from ledger.domain.rules import bike, car, eco_household, eco_org, season
 from ledger.domain.rules import vehicle as cars
 from ledger.domain.rules.common import RuleResult
@@ -24,8 +25,8 @@ from ledger.domain.rules.energy import (
     TypeUsage,
 )
 from ledger.domain.types import YearMonth
-from ledger.feeds.cells import Cells
-from ledger.feeds.fields import VEHICLE_ID_MAX
+from ledger.feeds.cells import BOOLEANS, MAX_NUMBER_CHARS, Cells
+from ledger.feeds.fields import MEMBER_ID_MAX, VEHICLE_ID_MAX
 from ledger.feeds.periods import PROGRAM_STARTS, current_month, period_problem
 
 ENERGY_TYPES: tuple[tuple[str, str], ...] = (
@@ -323,6 +324,65 @@ def parse_ride(row: Mapping[str, str], options: FeedOptions) -> ParsedRide:
     return ParsedRide(member, ride, holder)
 
 
-def ride_from_db(year: int, month: int, days: int, minutes: int) -> bike.BikeMonth:
-    """Rebuild a ride stored by the pipeline's scratch database."""
-    return bike.BikeMonth(YearMonth(year, month), days, minutes)
+Ride = tuple[str, YearMonth, int, int, bool]
+"""A valid BIKE row as (member_id, month, ride_days, ride_minutes, pass_365)."""
+
+_MONTHS_MAX = 4096
+_MINUTES_PER_DAY = 24 * 60
+
+
+class RideParser:
+    """`parse_ride` over a stream of rows, with a fast path.
+
+    A row whose cells are plainly well formed (an ASCII printable member id without `|`, a
+    month text already found valid for the program's life, ASCII digits within the month's
+    days and minutes, a known boolean) is taken as it is; any other row goes through
+    `parse_ride`, which accepts it or raises `RowInvalid` naming every problem. Both give the
+    same rides (tests/unit/test_feed_bike_paths.py).
+    """
+
+    def __init__(self, options: FeedOptions) -> None:
+        self.options = options
+        self.today = options.today or current_month()
+        self._months: dict[str, tuple[YearMonth, int]] = {}
+        """Month texts found valid: (month, its number of days); at most `_MONTHS_MAX`."""
+
+    def _month(self, text: str) -> tuple[YearMonth, int] | None:
+        found = self._months.get(text)
+        if found is None and text and len(self._months) < _MONTHS_MAX:
+            try:
+                month = YearMonth.parse(text)
+            except InvalidValue:
+                return None
+            if period_problem(Program.BIKE, month, month, self.options.starts, self.today):
+                return None
+            found = self._months[text] = (month, month.days())
+        return found
+
+    def __call__(self, row: Mapping[str, str]) -> Ride:
+        """The ride of `row`; raises `RowInvalid` listing every problem."""
+        member = row["member_id"].strip()
+        days_text = row["ride_days"].strip()
+        minutes_text = row["ride_minutes"].strip()
+        holder = BOOLEANS.get(row["pass_365"].strip().lower())
+        month = self._month(row["month"].strip())
+        if (
+            month is not None
+            and holder is not None
+            and 0 < len(member) <= MEMBER_ID_MAX
+            and member.isascii()
+            and member.isprintable()  # ASCII: no control character
+            and "|" not in member
+            and 0 < len(days_text) <= MAX_NUMBER_CHARS
+            and days_text.isascii()
+            and days_text.isdigit()
+            and 0 < len(minutes_text) <= MAX_NUMBER_CHARS
+            and minutes_text.isascii()
+            and minutes_text.isdigit()
+        ):
+            days, minutes = int(days_text), int(minutes_text)
+            if days <= month[1] and minutes <= days * _MINUTES_PER_DAY:
+                return member, month[0], days, minutes, holder
+        parsed = parse_ride(row, self.options)  # the general checks and their messages
+        ride = parsed.ride
+        return parsed.member_id, ride.month, ride.ride_days, ride.ride_minutes, parsed.pass_365

@@ -9,10 +9,12 @@ uniqueness (a member once per round, a vehicle once per round, a BIKE member onc
 month; the first good row wins, later ones are rejected naming it).
 
 BIKE needs the whole member-year (the yearly cap is applied in month order even when the
-feed is unsorted), so a BIKE feed is read twice: pass 1 stores the good rows in the scratch
-database, which sorts them by member, year and month on disk; each member-year then goes
-through the one cap implementation, `ledger.domain.rules.bike.year_awards`; pass 2 re-reads
-the file and yields results in file order.
+feed is unsorted), so a BIKE feed goes through the scratch database: one pass over the rows
+stores the good rows (`RideParser`: a fast path for plainly well-formed rows, the general
+checks for the rest) and every reject's reason; SQLite sorts the rides by member, year and
+month on disk; each member-year then goes through the one cap implementation,
+`ledger.domain.rules.bike.year_awards`; the results are read back in line order (file order).
+Memory stays flat whatever the feed's size (rows go to disk in batches of `_BATCH`).
 
 `iter_row_awards` is the same for rows that do not come from a file (the API's batches).
 """
@@ -29,8 +31,9 @@ from ledger.domain.codes import AWARDED_PROGRAMS, Program
 from ledger.domain.errors import DecisionNotAllowed, FeedError, InvalidValue, KeyNotConfigured
 from ledger.domain.keys import MIN_SECRET_BYTES
 from ledger.domain.rules import bike
+from ledger.domain.types import YearMonth
 from ledger.feeds.cells import RowInvalid
-from ledger.feeds.formats import COLUMNS, FeedOptions, parse_ride, parse_row, ride_from_db
+from ledger.feeds.formats import COLUMNS, FeedOptions, RideParser, parse_row
 from ledger.feeds.model import ComputedAward, Reject
 from ledger.feeds.periods import current_month, period_problem
 from ledger.feeds.reader import RowProblem, Rows, read_rows
@@ -51,8 +54,6 @@ NO_PASS_TIER = "no_365_pass"
 not use up the yearly cap (§2.4: the pilot pays pass holders only)."""
 
 _BATCH = 1_000
-_SEP = "\x1f"
-_CHANGED = "the file changed while it was read; import it again"
 EARNED_CHUNK = 500
 
 
@@ -128,8 +129,8 @@ def iter_row_awards(
     options: FeedOptions | None = None,
     bike_earned_before: EarnedBefore | None = None,
 ) -> Iterator[ComputedAward | Reject]:
-    """`iter_awards` for any source of rows: `rows()` starts a pass over (number, row) pairs
-    (BIKE makes two passes); rejects name `file` and the row's number."""
+    """`iter_awards` for any source of rows: `rows()` starts the pass over (number, row)
+    pairs (numbers unique); rejects name `file` and the row's number."""
     options = options or FeedOptions()
     check_award_key(options.award_key)
     if options.today is None:
@@ -206,88 +207,74 @@ def _bike(
         db = scratch.db
         db.execute(
             "CREATE TABLE rides(line INTEGER PRIMARY KEY, member TEXT, year INTEGER,"
-            " month INTEGER, days INTEGER, minutes INTEGER, holder INTEGER, raw TEXT)"
+            " month INTEGER, days INTEGER, minutes INTEGER, holder INTEGER)"
         )
+        # every row's outcome, by line: a reject's reason, or the ride's result
         db.execute(
             "CREATE TABLE results(line INTEGER PRIMARY KEY, amount INTEGER, tier TEXT,"
-            " first_line INTEGER)"
+            " first_line INTEGER, reason TEXT)"
         )
-        # Pass 1: store the good rows; problems are reported in pass 2.
-        batch: list[tuple[int, str, int, int, int, int, int, str]] = []
+        # The one pass over the rows: good rows go to `rides`, bad ones to `results`.
+        parse = RideParser(options)
+        rides: list[tuple[int, str, int, int, int, int, bool]] = []
+        bad: list[tuple[int, str]] = []
         for item in rows():
             if isinstance(item, RowProblem):
-                continue
-            line, row = item
-            try:
-                parsed = parse_ride(row, options)
-            except RowInvalid:
-                continue
-            ride = parsed.ride
-            batch.append(
-                (
-                    line,
-                    parsed.member_id,
-                    ride.month.year,
-                    ride.month.month,
-                    ride.ride_days,
-                    ride.ride_minutes,
-                    int(parsed.pass_365),
-                    _SEP.join(row.values()),
-                )
-            )
-            if len(batch) >= _BATCH:
-                db.executemany("INSERT INTO rides VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch)
-                batch.clear()
-        db.executemany("INSERT INTO rides VALUES (?, ?, ?, ?, ?, ?, ?, ?)", batch)
-        batch.clear()
-        _apply_bike_caps(scratch, earned_before)
-        # Pass 2: the file again, in order, with the results computed per member-year, read
-        # alongside (both in line order). A row pass 1 parsed and stored is not parsed again
-        # (the fast path): its cells must be exactly the stored ones, or the file changed.
-        stored = db.execute(
-            "SELECT r.line, r.amount, r.tier, r.first_line, d.member, d.year, d.month,"
-            " d.minutes, d.raw FROM results r JOIN rides d ON d.line = r.line ORDER BY r.line"
-        )
-        ahead: tuple[Any, ...] | None = stored.fetchone()
-        for item in rows():
-            if isinstance(item, RowProblem):
-                yield Reject(file, item.line, item.message)
-                continue
-            line, row = item
-            while ahead is not None and ahead[0] < line:
-                ahead = stored.fetchone()
-            if ahead is None or ahead[0] != line:
-                # not stored by pass 1: the row is invalid (say why), or the file changed
+                bad.append((item.line, item.message))
+            else:
+                line, row = item
                 try:
-                    parse_ride(row, options)
+                    member, month, days, minutes, holder = parse(row)
                 except RowInvalid as error:
-                    yield Reject(file, line, str(error))
+                    bad.append((line, str(error)))
+                else:
+                    rides.append((line, member, month.year, month.month, days, minutes, holder))
+                    if len(rides) >= _BATCH:
+                        db.executemany("INSERT INTO rides VALUES (?, ?, ?, ?, ?, ?, ?)", rides)
+                        rides.clear()
+            if len(bad) >= _BATCH:
+                db.executemany("INSERT INTO results(line, reason) VALUES (?, ?)", bad)
+                bad.clear()
+        db.executemany("INSERT INTO rides VALUES (?, ?, ?, ?, ?, ?, ?)", rides)
+        db.executemany("INSERT INTO results(line, reason) VALUES (?, ?)", bad)
+        rides.clear()
+        bad.clear()
+        _apply_bike_caps(scratch, earned_before)
+        # The results in line order (the file's order).
+        key = options.award_key
+        periods: dict[tuple[int, int], str] = {}
+        stored = db.execute(
+            "SELECT r.line, r.reason, d.member, d.year, d.month, d.minutes, r.amount, r.tier,"
+            " r.first_line FROM results r LEFT JOIN rides d ON d.line = r.line ORDER BY r.line"
+        )
+        while chunk := stored.fetchmany(_BATCH):
+            for line, reason, member, year, month, minutes, amount, tier, first in chunk:
+                if reason is not None:
+                    yield Reject(file, line, reason)
                     continue
-                raise FeedError(file, line, _CHANGED)
-            _, amount, tier, first, member, year, month, minutes, raw = ahead
-            if raw != _SEP.join(row.values()):
-                raise FeedError(file, line, _CHANGED)
-            if known is not None and not known(member):
-                yield Reject(file, line, _unknown(member))
-                continue
-            period = f"{year:04d}-{month:02d}"  # awards.bike_period of the stored month
-            if first is not None:
-                reason = (
-                    f"month: member {member!r} already has a row for {period} on line "
-                    f"{first}; a member may have one row per month, merge the rows"
+                if known is not None and not known(member):
+                    yield Reject(file, line, _unknown(member))
+                    continue
+                period = periods.get((year, month))
+                if period is None:  # awards.bike_period of the stored month
+                    period = periods[year, month] = f"{year:04d}-{month:02d}"
+                if first is not None:
+                    reason = (
+                        f"month: member {member!r} already has a row for {period} on line "
+                        f"{first}; a member may have one row per month, merge the rows"
+                    )
+                    yield Reject(file, line, reason)
+                    continue
+                yield ComputedAward(
+                    line,
+                    member,
+                    Program.BIKE,
+                    period,
+                    amount,
+                    tier,
+                    savings=(("ride_minutes", str(minutes)),),
+                    award_key=key,  # the id is computed if asked for (accruals do not)
                 )
-                yield Reject(file, line, reason)
-                continue
-            yield ComputedAward(
-                line=line,
-                member_id=member,
-                program=Program.BIKE,
-                period=period,
-                amount=int(amount),
-                tier=str(tier),
-                award_id=awards.award_id(Program.BIKE, member, period, options.award_key),
-                savings=(("ride_minutes", str(minutes)),),
-            )
 
 
 def _load_earned(scratch: Scratch, earned_before: EarnedBefore | None) -> None:
@@ -330,51 +317,66 @@ def _apply_bike_caps(scratch: Scratch, earned_before: EarnedBefore | None) -> No
     db = scratch.db
     _load_earned(scratch, earned_before)
     reader = db.execute(
-        "SELECT line, member, year, month, days, minutes, holder FROM rides"
+        "SELECT member, year, month, line, days, minutes, holder FROM rides"
         " ORDER BY member, year, month, line"
     )
-    out: list[tuple[int, int, str, int | None]] = []
+    # `earned` in the same order (its primary key), read alongside the member-years
+    earned = db.execute("SELECT member, year, month, amount FROM earned ORDER BY member, year")
+    ahead: tuple[Any, ...] | None = earned.fetchone()
+    out: list[tuple[int, int, str, int | None]] = []  # line, amount, tier, first line
     group: list[tuple[int, bike.BikeMonth]] = []
-    key: tuple[str, int] | None = None
+    key: tuple[str, int] = ("", 0)
     no_pass: set[int] = set()  # months of the group without the 365-day pass
+    months: dict[tuple[int, int], YearMonth] = {}
 
     def flush() -> None:
-        if key is None:
+        nonlocal ahead
+        if not group:
             return
-        recorded = {
-            int(month): int(amount)
-            for month, amount in db.execute(
-                "SELECT month, amount FROM earned WHERE member = ? AND year = ?", key
-            )
-        }
-        new = [(line, ride) for line, ride in group if ride.month.month not in recorded]
-        for line, ride in new:
-            if ride.month.month in no_pass:
-                out.append((line, 0, NO_PASS_TIER, None))
-        new = [(line, ride) for line, ride in new if ride.month.month not in no_pass]
+        member, year = key
+        recorded: dict[int, int] = {}
+        while ahead is not None and (ahead[0], ahead[1]) < key:
+            ahead = earned.fetchone()
+        while ahead is not None and ahead[0] == member and ahead[1] == year:
+            recorded[int(ahead[2])] = int(ahead[3])
+            ahead = earned.fetchone()
+
+        new = group
+        if recorded:
+            new = [(line, ride) for line, ride in group if ride.month.month not in recorded]
+        if no_pass:
+            for line, ride in new:
+                if ride.month.month in no_pass:
+                    out.append((line, 0, NO_PASS_TIER, None))
+            new = [(line, ride) for line, ride in new if ride.month.month not in no_pass]
         results = bike.year_awards([ride for _, ride in new], sum(recorded.values()))
-        for (line, _), result in zip(new, results, strict=True):
+        for (line, _ride), result in zip(new, results, strict=True):
             out.append((line, result.amount, result.tier, None))
-        for line, ride in group:
-            if ride.month.month in recorded:
-                out.append((line, recorded[ride.month.month], RECORDED_TIER, None))
+        if recorded:
+            for line, ride in group:
+                if ride.month.month in recorded:
+                    out.append((line, recorded[ride.month.month], RECORDED_TIER, None))
         group.clear()
         no_pass.clear()
 
     first_of_month: tuple[str, int, int, int] | None = None  # member, year, month, line
+    insert = "INSERT INTO results(line, amount, tier, first_line) VALUES (?, ?, ?, ?)"
     while rows := reader.fetchmany(_BATCH):
-        for line, member, year, month, days, minutes, holder in rows:
-            if (member, year) != key:
+        for member, year, month, line, days, minutes, holder in rows:
+            if year != key[1] or member != key[0]:
                 flush()
                 key = (member, year)
-            if first_of_month is not None and first_of_month[:3] == (member, year, month):
+            elif first_of_month is not None and first_of_month[2] == month:
                 out.append((line, 0, "duplicate", first_of_month[3]))
                 continue
             first_of_month = (member, year, month, line)
             if not holder:
                 no_pass.add(month)
-            group.append((line, ride_from_db(year, month, days, minutes)))
-        db.executemany("INSERT INTO results VALUES (?, ?, ?, ?)", out)
+            ym = months.get((year, month))
+            if ym is None:
+                ym = months[year, month] = YearMonth(year, month)
+            group.append((line, bike.BikeMonth(ym, days, minutes)))
+        db.executemany(insert, out)
         out.clear()
     flush()
-    db.executemany("INSERT INTO results VALUES (?, ?, ?, ?)", out)
+    db.executemany(insert, out)

@@ -58,7 +58,7 @@ class RowProblem(Exception):
 RowItem = tuple[int, dict[str, str]] | RowProblem
 """One data row: (line or row number, {column: cell}), or a `RowProblem`."""
 Rows = Callable[[], Iterator[RowItem]]
-"""Starts one pass over the rows of a feed (BIKE reads its rows twice)."""
+"""Starts one pass over the rows of a feed."""
 
 MAX_LINE_BYTES = 4 << 20
 """A physical line longer than this is a broken file, not data (keeps memory bounded)."""
@@ -81,7 +81,10 @@ def _lines(handle: BinaryIO, file: str) -> Iterator[str]:
             )
         if number == 0 and raw.startswith(codecs.BOM_UTF8):
             raw = raw[len(codecs.BOM_UTF8) :]
-        for piece in raw.splitlines(keepends=True):
+        # readline stops after LF: a CR other than the one of a final CRLF ends a line too
+        cr = raw.find(b"\r")
+        one = cr < 0 or (cr == len(raw) - 2 and raw.endswith(b"\n"))
+        for piece in (raw,) if one else raw.splitlines(keepends=True):
             number += 1
             try:
                 yield piece.decode("utf-8")

@@ -113,3 +113,21 @@ def test_outside_the_demo_public_or_weak_keys_are_refused(
 def test_outside_the_demo_the_configured_keys_are_used() -> None:
     s = settings(rpc_url="http://127.0.0.1:1", account_key=ACCOUNT_KEY, ref_key=REF_KEY)
     assert s.id_keys() == KEYS
+
+
+@pytest.mark.parametrize("length", [0, 1, 31, 32, 63, 64, 65, 100, 200])
+def test_keyed_hash_is_hmac_sha256(length: int) -> None:
+    """The cached-pad HMAC (ledger.domain.keys) equals the standard library's, for keys
+    shorter, as long as and longer than SHA-256's block, more keys than the cache holds, and
+    non-ASCII messages."""
+    import hashlib
+    import hmac
+
+    from ledger.domain import keys
+
+    for i in range(keys._PADS_MAX + 3):
+        key = bytes((length * 7 + i + j) % 256 for j in range(length))
+        for message in ("", "mileage-award|BIKE|B1|2024-05", f"회원{i}|\u200b" * (i + 1)):
+            expected = hmac.new(key, message.encode("utf-8"), hashlib.sha256).digest()
+            assert keys.keyed_hash(key, message) == expected
+            assert keys.keyed_hash(key, message) == expected  # from the cache

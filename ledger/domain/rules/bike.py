@@ -19,6 +19,7 @@ MIN_DAYS = 10
 PER_MINUTE = 3
 MONTHLY_CAP = 2_000
 YEARLY_CAP = 16_000
+_UNDER_MIN_DAYS = f"under_{MIN_DAYS}_days"
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +31,11 @@ class BikeMonth:
     ride_minutes: int
 
     def __post_init__(self) -> None:
-        if not 0 <= self.ride_days <= self.month.days():
+        days = self.month.days()
+        if not 0 <= self.ride_days <= days:
             raise InvalidValue(
                 "ride_days",
-                f"{self.ride_days} is not between 0 and {self.month.days()}, "
-                f"the number of days of {self.month}",
+                f"{self.ride_days} is not between 0 and {days}, the number of days of {self.month}",
             )
         if not 0 <= self.ride_minutes <= self.ride_days * 24 * 60:
             raise InvalidValue(
@@ -53,7 +54,7 @@ def month_award(
     if earned_this_year < 0:
         raise InvalidValue("earned_this_year", f"must not be negative ({earned_this_year})")
     if ride.ride_days < MIN_DAYS:
-        return RuleResult(0, f"under_{MIN_DAYS}_days")
+        return RuleResult(0, _UNDER_MIN_DAYS)
     raw = ride.ride_minutes * PER_MINUTE
     amount, code = (monthly_cap, "monthly_cap") if raw > monthly_cap else (raw, "per_minute")
     room = max(yearly_cap - earned_this_year, 0)
@@ -75,11 +76,15 @@ def year_awards(
     or rides of different years, raise `InvalidValue`.
     """
     items = list(rides)
-    if len({r.month.year for r in items}) > 1:
+    if len(items) <= 1:  # nothing to order or compare
+        return [month_award(r, earned_before, monthly_cap, yearly_cap) for r in items]
+    year = items[0].month.year
+    if any(r.month.year != year for r in items):
         raise InvalidValue("month", "rides of one member-year must share the calendar year")
-    if len({r.month for r in items}) != len(items):
+    months = [r.month.month for r in items]  # one year: the month number orders them
+    if len(set(months)) != len(items):
         raise InvalidValue("month", "a member has at most one row per month")
-    order = sorted(range(len(items)), key=lambda i: items[i].month)
+    order = sorted(range(len(items)), key=months.__getitem__)
     results: list[RuleResult | None] = [None] * len(items)
     earned = earned_before
     for index in order:
