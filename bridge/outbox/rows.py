@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, NamedTuple, ParamSpec, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
@@ -76,9 +76,12 @@ def retry_db(fn: Callable[P, T]) -> Callable[P, T]:
     return wrapper
 
 
-@dataclass(frozen=True)
-class ClaimedAward:
-    """An award claimed by this worker, as it goes into ``grantBatch``."""
+class ClaimedAward(NamedTuple):
+    """An award claimed by this worker, as it goes into ``grantBatch``.
+
+    ``retry``: it failed before (its transaction reverted or lost its nonce), so the batch
+    holding it is simulated first (:meth:`bridge.award_lane.AwardLane.isolate`). A named tuple,
+    immutable like a frozen dataclass and built in a third of the time (500 per batch)."""
 
     award_no: int
     award_id: str
@@ -86,8 +89,6 @@ class ClaimedAward:
     amount: int
     program: str
     retry: bool = False
-    """It failed before (its transaction reverted or lost its nonce): the batch holding it is
-    simulated first (:meth:`bridge.award_lane.AwardLane.isolate`)."""
 
 
 @dataclass(frozen=True)
