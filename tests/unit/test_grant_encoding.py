@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import pytest
 from eth_abi.abi import encode as abi_encode
+from eth_utils.abi import function_signature_to_4byte_selector
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,7 +20,6 @@ from bridge.client import (
     to_bytes32,
 )
 from bridge.outbox import ClaimedAward
-from eth_utils.abi import function_signature_to_4byte_selector
 
 SELECTOR = function_signature_to_4byte_selector(GRANT_BATCH)
 U64, U96 = (1 << 64) - 1, (1 << 96) - 1
@@ -39,9 +39,7 @@ def eth_abi_data(program: int, rows: list[ClaimedAward]) -> bytes:
         (bytes.fromhex(r.account_id[2:]), r.award_no, r.amount, bytes.fromhex(r.award_id[2:]))
         for r in rows
     ]
-    return SELECTOR + abi_encode(
-        ["uint8", "(bytes32,uint64,uint96,bytes32)[]"], [program, grants]
-    )
+    return SELECTOR + abi_encode(["uint8", "(bytes32,uint64,uint96,bytes32)[]"], [program, grants])
 
 
 def slow(program: int, rows: list[object]) -> bytes:
@@ -124,7 +122,7 @@ def test_malformed_rows_behave_as_the_bytes_encoder(bad: Row) -> None:
     for rows in ([bad], [good, bad]):
         try:
             want: bytes | BaseException = slow(3, list(rows))
-        except Exception as exc:  # noqa: BLE001 - compared below
+        except Exception as exc:
             want = exc
         if isinstance(want, bytes):
             assert encode_grant_batch_hex(3, rows) == want  # type: ignore[arg-type]
