@@ -205,12 +205,12 @@ class TxLog(OutboxBase):
     def unresolved_txs(self, sender: str) -> list[StoredTx]:
         """Signed or sent transactions of ``sender`` without a receipt yet, by nonce."""
         with self.factory() as s:
+            # sorted here, not by ORDER BY: SQLite would then walk (sender, nonce), every
+            # transaction ever sent, instead of finding these few by ix_chain_txs_sender_status
             rows = s.execute(
-                sa.select(TXS)
-                .where(TXS.c.sender == sender, TXS.c.status.in_(UNRESOLVED))
-                .order_by(TXS.c.nonce)
+                sa.select(TXS).where(TXS.c.sender == sender, TXS.c.status.in_(UNRESOLVED))
             ).all()
-        return [StoredTx.of(r) for r in rows]
+        return sorted((StoredTx.of(r) for r in rows), key=lambda tx: tx.nonce)
 
     def mined_txs(self, sender: str) -> list[StoredTx]:
         """Mined (not yet final) transactions of ``sender``."""
