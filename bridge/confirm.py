@@ -334,19 +334,17 @@ class Confirmer:
         awards: Sequence[ClaimedAward]
         if tx.kind == "grant":
             # a batch's award rows are read only when the receipt names skipped awards (500
-            # rows per batch otherwise read for a count)
+            # rows per batch otherwise; mark_mined counts them)
             skipped = self._skips.award_nos(receipt) if ok else []
             awards = self.outbox.tx_rows(tx.id)[0] if skipped else []
-            n_awards = len(awards) if skipped else self.outbox.award_count(tx.id)
             ops: Sequence[PendingOperation] = []
         else:
             awards, ops = self.outbox.tx_rows(tx.id)
             skipped = self._skips.award_nos(receipt) if ok and awards else []
-            n_awards = len(awards)
         if ok:
             final = self.confirmations == 0
             conflicts = self._conflicts(tx, awards, skipped, block) if skipped else {}
-            self.outbox.mark_mined(
+            n_awards = self.outbox.mark_mined(
                 tx.id,
                 block_number=block,
                 block_hash=block_hash,
@@ -372,6 +370,7 @@ class Confirmer:
             skips.log_conflicts(self.log, tx.program or "", awards, conflicts)
             return
         # reverted on chain although the simulation passed (state moved in between)
+        n_awards = self.outbox.award_count(tx.id) if tx.kind == "grant" else len(awards)
         err = self._replay(tx, block)
         reason = describe(err) if err is not None else "reverted (no reason)"
         if err is None and tx.kind == "grant" and self.gas_per_award is not None:

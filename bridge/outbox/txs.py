@@ -252,10 +252,7 @@ class TxLog(OutboxBase):
     def award_count(self, tx_id: int) -> int:
         """How many awards a transaction carries."""
         with self.factory() as s:
-            n = s.scalar(
-                sa.select(sa.func.count()).select_from(AWARDS).where(AWARDS.c.tx_id == tx_id)
-            )
-        return int(n or 0)
+            return _award_count(s, tx_id)
 
     def tx_rows(self, tx_id: int) -> tuple[list[ClaimedAward], list[PendingOperation]]:
         """The awards and operations a transaction carries."""
@@ -315,27 +312,18 @@ class TxLog(OutboxBase):
         gas_used: int,
         final: bool,
         conflicts: Mapping[int, str] | None = None,
-    ) -> None:
+    ) -> int:
         """The transaction succeeded in ``block_number``: its rows are mined (or final), except
         the awards in ``conflicts`` (award number → what the chain holds instead), which go to
-        ``conflict`` in the same database transaction.
+        ``conflict`` in the same database transaction. Returns how many awards the transaction
+        carries (:meth:`award_count`, read in that transaction).
 
         An award the contract skipped is mined/final only when the chain holds its GRANT (an
         idempotent resend, :mod:`bridge.skips`); the caller puts every other skip in
         ``conflicts``."""
         now = utcnow()
         with self.factory() as s, s.begin():
-            for no, why in (conflicts or {}).items():
-                _rows(
-                    s,
-                    sa.update(AWARDS)
-                    .where(
-                        AWARDS.c.award_no == no,
-                        AWARDS.c.tx_id == tx_id,
-                        AWARDS.c.status.in_(IN_FLIGHT),
-                    )
-                    .values(status=AwardState.CONFLICT, error=why[:2000], updated_at=now),
-                )
+            # the write lock first (SQLite), then the count: nothing moves in between
             _set_txs(
                 s,
                 [tx_id],
@@ -347,7 +335,20 @@ class TxLog(OutboxBase):
                 gas_used=gas_used,
                 error=None,
             )
+            n_awards = _award_count(s, tx_id)
+            for no, why in (conflicts or {}).items():
+                _rows(
+                    s,
+                    sa.update(AWARDS)
+                    .where(
+                        AWARDS.c.award_no == no,
+                        AWARDS.c.tx_id == tx_id,
+                        AWARDS.c.status.in_(IN_FLIGHT),
+                    )
+                    .values(status=AwardState.CONFLICT, error=why[:2000], updated_at=now),
+                )
             _move_rows(s, [tx_id], IN_FLIGHT, AwardState.FINAL if final else AwardState.MINED, now)
+        return n_awards
 
     @retry_db
     def finalize(self, tx_ids: Sequence[int]) -> None:
@@ -422,6 +423,11 @@ class TxLog(OutboxBase):
             _move_rows(
                 s, [tx_id], IN_FLIGHT, OperationState.PENDING, now, tables=(OPS,), tx_id=None
             )
+
+
+def _award_count(s: Session, tx_id: int) -> int:
+    n = s.scalar(sa.select(sa.func.count()).select_from(AWARDS).where(AWARDS.c.tx_id == tx_id))
+    return int(n or 0)
 
 
 def _set_txs(
