@@ -161,6 +161,7 @@ class OutboxBase:
         self.lease = timedelta(seconds=lease_seconds)
         dialect = session_factory.kw["bind"].dialect.name if "bind" in session_factory.kw else ""
         self.postgres = dialect == "postgresql"
+        self.sqlite = dialect == "sqlite"
 
     def _claimable(self, program: str, now: datetime) -> Any:
         """Awards of ``program`` this worker may claim: pending and not leased, or leased by

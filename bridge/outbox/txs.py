@@ -184,10 +184,22 @@ class TxLog(OutboxBase):
                     .returning(TXS)
                 ).one()
                 nos = [a.award_no for a in awards]
+                if self.sqlite:
+                    # SQLite: this transaction has held the write lock since take_nonce, so
+                    # the claimable awards up to the last one read are exactly those read (the
+                    # first ``limit`` by number): one range, not 500 bound parameters
+                    these = sa.and_(
+                        self._claimable(program, now),
+                        AWARDS.c.award_no.between(nos[0], nos[-1]),
+                    )
+                else:  # PostgreSQL: the rows locked above (others may commit in between)
+                    these = sa.and_(
+                        AWARDS.c.award_no.in_(nos), AWARDS.c.status == AwardState.PENDING
+                    )
                 n = _rows(
                     s,
                     sa.update(AWARDS)
-                    .where(AWARDS.c.award_no.in_(nos), AWARDS.c.status == AwardState.PENDING)
+                    .where(these)
                     .values(
                         status=AwardState.SIGNED,
                         tx_id=tx_id.id,
