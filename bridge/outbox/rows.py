@@ -36,9 +36,13 @@ class LeaseLost(BridgeError):
     signed. Harmless: the rows are now that worker's."""
 
 
-def _rows(session: Session, stmt: Any) -> int:
-    """Execute an UPDATE and return how many rows it changed."""
-    result = cast(CursorResult[Any], session.execute(stmt))
+def _rows(session: Session, stmt: Any, params: dict[str, Any] | None = None) -> int:
+    """Execute an UPDATE (with ``params`` for its bind parameters) and return how many rows it
+    changed."""
+    result = cast(
+        CursorResult[Any],
+        session.execute(stmt) if params is None else session.execute(stmt, params),
+    )
     return int(result.rowcount)
 
 
@@ -177,15 +181,20 @@ class OutboxBase:
         )
 
 
+#: ``take_nonce``'s statement, built once (each batch runs it; building it cost more CPU than
+#: running it)
+_TAKE_NONCE = (
+    sa.update(NONCES)
+    .where(NONCES.c.sender == sa.bindparam("b_sender"))
+    .values(next_nonce=NONCES.c.next_nonce + 1)
+    .returning(NONCES.c.next_nonce)
+)
+
+
 def take_nonce(session: Session, sender: str) -> int:
     """The next nonce of ``sender`` (tracked in ``signer_nonces``), counted as used; a write,
     so on SQLite the transaction holds the write lock from here on."""
-    got = session.execute(
-        sa.update(NONCES)
-        .where(NONCES.c.sender == sender)
-        .values(next_nonce=NONCES.c.next_nonce + 1)
-        .returning(NONCES.c.next_nonce)
-    ).scalar()
+    got = session.execute(_TAKE_NONCE, {"b_sender": sender}).scalar()
     if got is None:
         raise BridgeError(f"no tracked nonce for {sender}: reconcile_nonce first")
     return int(got) - 1

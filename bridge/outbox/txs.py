@@ -306,13 +306,13 @@ class TxLog(OutboxBase):
         """The node accepted the transaction (or already knew it)."""
         now = utcnow()
         with self.factory() as s, s.begin():
-            _set_txs(s, [tx_id], UNRESOLVED, now, status=TxState.SENT, attempts=TXS.c.attempts + 1)
+            # _set_txs(UNRESOLVED -> sent, attempts + 1) and _move_rows(operations signed ->
+            # sent), as statements built once (_HOT): a batch's transitions run them each time
+            _rows(s, _HOT.tx_sent, {"b_tx_id": tx_id, "b_now": now})
             # the transaction's awards stay ``signed``: a signed award is in a transaction that
             # has not landed, sent or not is the transaction's state (queue_status joins it).
             # One write per award less per batch.
-            _move_rows(
-                s, [tx_id], (OperationState.SIGNED,), OperationState.SENT, now, tables=(OPS,)
-            )
+            _rows(s, _HOT.ops_sent, {"b_tx_id": tx_id, "b_now": now})
 
     @retry_db
     def mark_mined(
@@ -336,16 +336,17 @@ class TxLog(OutboxBase):
         now = utcnow()
         with self.factory() as s, s.begin():
             # the write lock first (SQLite), then the count: nothing moves in between
-            _set_txs(
+            _rows(
                 s,
-                [tx_id],
-                None,
-                now,
-                status=TxState.FINAL if final else TxState.MINED,
-                block_number=block_number,
-                block_hash=block_hash.lower(),
-                gas_used=gas_used,
-                error=None,
+                _HOT.tx_landed,
+                {
+                    "b_tx_id": tx_id,
+                    "b_now": now,
+                    "b_status": TxState.FINAL if final else TxState.MINED,
+                    "b_block_number": block_number,
+                    "b_block_hash": block_hash.lower(),
+                    "b_gas_used": gas_used,
+                },
             )
             n_awards = _award_count(s, tx_id)
             for no, why in (conflicts or {}).items():
@@ -359,7 +360,9 @@ class TxLog(OutboxBase):
                     )
                     .values(status=AwardState.CONFLICT, error=why[:2000], updated_at=now),
                 )
-            _move_rows(s, [tx_id], IN_FLIGHT, AwardState.FINAL if final else AwardState.MINED, now)
+            to_state = AwardState.FINAL if final else AwardState.MINED
+            for stmt in (_HOT.awards_landed, _HOT.ops_landed):  # _move_rows(IN_FLIGHT -> to)
+                _rows(s, stmt, {"b_tx_id": tx_id, "b_now": now, "b_to_state": to_state})
         return n_awards
 
     @retry_db
@@ -437,8 +440,53 @@ class TxLog(OutboxBase):
             )
 
 
+class _HOT:
+    """The statements every batch runs, built once with bind parameters (``tx_id``, ``now``,
+    ...): building an UPDATE took more CPU (~0.2 ms) than SQLite took to run it. Each is what
+    the generic helper named beside it builds for one transaction."""
+
+    #: _set_txs([tx], UNRESOLVED, now, status=sent, attempts=attempts + 1)
+    tx_sent = (
+        sa.update(TXS)
+        .where(TXS.c.id == sa.bindparam("b_tx_id"), TXS.c.status.in_(list(UNRESOLVED)))
+        .values(updated_at=sa.bindparam("b_now"), status=TxState.SENT, attempts=TXS.c.attempts + 1)
+    )
+    #: _move_rows([tx], (signed,), sent, now, tables=(OPS,))
+    ops_sent = (
+        sa.update(OPS)
+        .where(OPS.c.tx_id == sa.bindparam("b_tx_id"), OPS.c.status.in_([OperationState.SIGNED]))
+        .values(status=OperationState.SENT, updated_at=sa.bindparam("b_now"))
+    )
+    #: _set_txs([tx], None, now, status=..., block_number=..., block_hash=..., gas_used=...,
+    #: error=None)
+    tx_landed = (
+        sa.update(TXS)
+        .where(TXS.c.id == sa.bindparam("b_tx_id"))
+        .values(
+            updated_at=sa.bindparam("b_now"),
+            status=sa.bindparam("b_status"),
+            block_number=sa.bindparam("b_block_number"),
+            block_hash=sa.bindparam("b_block_hash"),
+            gas_used=sa.bindparam("b_gas_used"),
+            error=None,
+        )
+    )
+    #: _move_rows([tx], IN_FLIGHT, to_state, now), awards then operations
+    awards_landed, ops_landed = (
+        sa.update(table)
+        .where(table.c.tx_id == sa.bindparam("b_tx_id"), table.c.status.in_(list(IN_FLIGHT)))
+        .values(status=sa.bindparam("b_to_state"), updated_at=sa.bindparam("b_now"))
+        for table in (AWARDS, OPS)
+    )
+    award_count = (
+        sa.select(sa.func.count())
+        .select_from(AWARDS)
+        .where(AWARDS.c.tx_id == sa.bindparam("b_tx_id"))
+    )
+
+
 def _award_count(s: Session, tx_id: int) -> int:
-    n = s.scalar(sa.select(sa.func.count()).select_from(AWARDS).where(AWARDS.c.tx_id == tx_id))
+    n = s.scalar(_HOT.award_count, {"b_tx_id": tx_id})
     return int(n or 0)
 
 

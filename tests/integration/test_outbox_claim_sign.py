@@ -116,3 +116,80 @@ def test_a_signer_that_fails_leaves_nothing(session_factory: Any, seed: Any) -> 
     assert snapshot(session_factory) == before
     with session_factory() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(ChainTx)) == 0
+
+
+def _raw_rows(factory: Any, table: str, key: str) -> dict[Any, dict[str, Any]]:
+    """Rows as the database stores them (no type processing), minus ids and links."""
+    with factory() as s:
+        rows = s.execute(sa.text(f"SELECT * FROM {table}")).mappings().all()
+    skip = {"id", "tx_id", "nonce", "tx_hash", "raw_tx", "award_no", "award_id", "member_id"}
+    return {r[key]: {k: v for k, v in r.items() if k not in skip} for r in rows}
+
+
+@pytest.mark.parametrize("final", [True, False])
+def test_prebuilt_transitions_write_what_the_generic_helpers_write(
+    session_factory: Any, seed: Any, monkeypatch: Any, final: bool
+) -> None:
+    """mark_sent and mark_mined run statements built once (bridge.outbox.txs._HOT); a second
+    transaction moved by the generic helpers with the same values ends up stored identically
+    (states, times as stored, block fields, attempts), awards and transactions alike."""
+    from bridge.outbox import txs as txs_mod
+    from ledger.domain.outbox import AwardState, OperationState, TxState
+
+    fixed = utcnow()
+    monkeypatch.setattr(txs_mod, "utcnow", lambda: fixed)
+    nos = seed("CAR", [100, 200, 300, 400])
+    box = Outbox(session_factory, "me")
+    box.reconcile_nonce(SENDER, 0)
+    hot, _ = box.claim_and_sign(SENDER, "CAR", 2, sign_for)
+    generic, _ = box.claim_and_sign(SENDER, "CAR", 2, sign_for)
+    assert hot is not None and generic is not None
+
+    box.mark_sent(hot.id)
+    with session_factory() as s, s.begin():
+        now = fixed
+        txs_mod._set_txs(
+            s,
+            [generic.id],
+            txs_mod.UNRESOLVED,
+            now,
+            status=TxState.SENT,
+            attempts=txs_mod.TXS.c.attempts + 1,
+        )
+        txs_mod._move_rows(
+            s,
+            [generic.id],
+            (OperationState.SIGNED,),
+            OperationState.SENT,
+            now,
+            tables=(txs_mod.OPS,),
+        )
+    sent = _raw_rows(session_factory, "chain_txs", "nonce")
+    assert sent[hot.nonce] == sent[generic.nonce] and sent[hot.nonce]["status"] == "sent"
+    box.mark_mined(hot.id, block_number=7, block_hash="0xAB" + "cd" * 31, gas_used=9, final=final)
+    with session_factory() as s, s.begin():
+        txs_mod._set_txs(
+            s,
+            [generic.id],
+            None,
+            now,
+            status=TxState.FINAL if final else TxState.MINED,
+            block_number=7,
+            block_hash="0xab" + "cd" * 31,
+            gas_used=9,
+            error=None,
+        )
+        txs_mod._move_rows(
+            s, [generic.id], txs_mod.IN_FLIGHT, AwardState.FINAL if final else AwardState.MINED, now
+        )
+    txs = _raw_rows(session_factory, "chain_txs", "nonce")
+    assert txs[hot.nonce] == txs[generic.nonce]
+    assert txs[hot.nonce]["status"] == ("final" if final else "mined")
+    assert txs[hot.nonce]["attempts"] == 1
+    moved = ("status", "updated_at", "claimed_by", "claimed_until", "error")
+    awards = {
+        no: tuple(row[k] for k in moved)
+        for no, row in _raw_rows(session_factory, "awards", "award_no").items()
+    }
+    assert awards[nos[0]] == awards[nos[2]] and awards[nos[1]] == awards[nos[3]]
+    assert awards[nos[0]][0] == ("final" if final else "mined")
