@@ -170,15 +170,21 @@ class OutboxBase:
     def _claimable(self, program: str, now: datetime) -> Any:
         """Awards of ``program`` this worker may claim: pending and not leased, or leased by
         itself (a restarted process keeps its worker id), or their lease expired."""
-        return sa.and_(
-            AWARDS.c.status == AwardState.PENDING,
-            AWARDS.c.program == program,
-            sa.or_(
-                AWARDS.c.claimed_until.is_(None),
-                AWARDS.c.claimed_until < now,
-                AWARDS.c.claimed_by == self.worker_id,
-            ),
-        )
+        return claimable(program, now, self.worker_id)
+
+
+def claimable(program: Any, now: Any, worker_id: Any) -> Any:
+    """:meth:`OutboxBase._claimable` of ``worker_id`` (values, or bind parameters for a
+    statement built once)."""
+    return sa.and_(
+        AWARDS.c.status == AwardState.PENDING,
+        AWARDS.c.program == program,
+        sa.or_(
+            AWARDS.c.claimed_until.is_(None),
+            AWARDS.c.claimed_until < now,
+            AWARDS.c.claimed_by == worker_id,
+        ),
+    )
 
 
 #: ``take_nonce``'s statement, built once (each batch runs it; building it cost more CPU than

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -23,6 +23,7 @@ from bridge.outbox.rows import (
     PendingOperation,
     StoredTx,
     _rows,
+    claimable,
     retry_db,
     take_nonce,
 )
@@ -144,70 +145,51 @@ class TxLog(OutboxBase):
                 # the nonce first: a write, so SQLite holds the write lock from here on and
                 # the candidates below cannot change before they are signed
                 use = take_nonce(s, sender)
-                query = (
-                    sa.select(
-                        AWARDS.c.award_no,
-                        AWARDS.c.award_id,
-                        AWARDS.c.account_id,
-                        AWARDS.c.amount,
-                        AWARDS.c.error,
-                    )
-                    .where(self._claimable(program, now))
-                    .order_by(AWARDS.c.award_no)
-                    .limit(limit)
-                )
-                if self.postgres:
-                    query = query.with_for_update(skip_locked=True)
+                claim = {"b_program": program, "b_now": now, "b_worker": self.worker_id}
                 awards = [
                     ClaimedAward(
                         no, award_id, account.lower(), int(amount), program, error is not None
                     )
-                    for no, award_id, account, amount, error in s.execute(query)
+                    for no, award_id, account, amount, error in s.execute(
+                        _CLAIM.select_locked if self.postgres else _CLAIM.select,
+                        {**claim, "b_limit": limit},
+                    )
                 ]
                 if not awards or any(a.retry for a in awards):
                     raise _NotSigned(awards)
                 raw, tx_hash = sign_for(awards)(use)
                 tx_id = s.execute(
-                    sa.insert(TXS)
-                    .values(
-                        sender=sender,
-                        nonce=use,
-                        kind="grant",
-                        program=program,
-                        raw_tx="0x" + raw.hex(),
-                        tx_hash=tx_hash.lower(),
-                        status=TxState.SIGNED,
-                        attempts=0,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .returning(TXS)
+                    _CLAIM.insert_tx,
+                    {
+                        "sender": sender,
+                        "nonce": use,
+                        "kind": "grant",
+                        "program": program,
+                        "raw_tx": "0x" + raw.hex(),
+                        "tx_hash": tx_hash.lower(),
+                        "status": TxState.SIGNED,
+                        "attempts": 0,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
                 ).one()
                 nos = [a.award_no for a in awards]
+                signed = {
+                    "b_tx_id": tx_id.id,
+                    "b_claimed_by": self.worker_id,
+                    "b_until": now + self.lease,
+                }
                 if self.sqlite:
                     # SQLite: this transaction has held the write lock since take_nonce, so
                     # the claimable awards up to the last one read are exactly those read (the
                     # first ``limit`` by number): one range, not 500 bound parameters
-                    these = sa.and_(
-                        self._claimable(program, now),
-                        AWARDS.c.award_no.between(nos[0], nos[-1]),
+                    n = _rows(
+                        s,
+                        _CLAIM.sign_range,
+                        {**claim, **signed, "b_first": nos[0], "b_last": nos[-1]},
                     )
                 else:  # PostgreSQL: the rows locked above (others may commit in between)
-                    these = sa.and_(
-                        AWARDS.c.award_no.in_(nos), AWARDS.c.status == AwardState.PENDING
-                    )
-                n = _rows(
-                    s,
-                    sa.update(AWARDS)
-                    .where(these)
-                    .values(
-                        status=AwardState.SIGNED,
-                        tx_id=tx_id.id,
-                        claimed_by=self.worker_id,
-                        claimed_until=now + self.lease,
-                        updated_at=now,
-                    ),
-                )
+                    n = _rows(s, _CLAIM.sign_listed, {**signed, "b_now": now, "b_nos": nos})
                 if n != len(nos):  # cannot happen under the lock; never sign what moved
                     raise LeaseLost(f"{len(nos) - n} of {len(nos)} awards moved while signing")
                 return StoredTx.of(tx_id), awards
@@ -438,6 +420,48 @@ class TxLog(OutboxBase):
             _move_rows(
                 s, [tx_id], IN_FLIGHT, OperationState.PENDING, now, tables=(OPS,), tx_id=None
             )
+
+
+class _CLAIM:
+    """:meth:`TxLog.claim_and_sign`'s statements, built once (as :class:`_HOT`): the claimable
+    awards (:meth:`OutboxBase._claimable`) read, the transaction stored, the batch signed by
+    range (SQLite) or by number (PostgreSQL)."""
+
+    where = claimable(sa.bindparam("b_program"), sa.bindparam("b_now"), sa.bindparam("b_worker"))
+    select = (
+        sa.select(
+            AWARDS.c.award_no,
+            AWARDS.c.award_id,
+            AWARDS.c.account_id,
+            AWARDS.c.amount,
+            AWARDS.c.error,
+        )
+        .where(where)
+        .order_by(AWARDS.c.award_no)
+        .limit(sa.bindparam("b_limit"))
+    )
+    select_locked = select.with_for_update(skip_locked=True)
+    insert_tx = sa.insert(TXS).returning(TXS)
+    signed: ClassVar[dict[str, Any]] = {
+        "status": AwardState.SIGNED,
+        "tx_id": sa.bindparam("b_tx_id"),
+        "claimed_by": sa.bindparam("b_claimed_by"),
+        "claimed_until": sa.bindparam("b_until"),
+        "updated_at": sa.bindparam("b_now"),
+    }
+    sign_range = (
+        sa.update(AWARDS)
+        .where(where, AWARDS.c.award_no.between(sa.bindparam("b_first"), sa.bindparam("b_last")))
+        .values(**signed)
+    )
+    sign_listed = (
+        sa.update(AWARDS)
+        .where(
+            AWARDS.c.award_no.in_(sa.bindparam("b_nos", expanding=True)),
+            AWARDS.c.status == AwardState.PENDING,
+        )
+        .values(**signed)
+    )
 
 
 class _HOT:
