@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -23,10 +23,10 @@ from bridge.outbox.rows import (
     PendingOperation,
     StoredTx,
     _rows,
-    claimable,
     retry_db,
     take_nonce,
 )
+from bridge.outbox.statements import CLAIM, HOT
 from ledger.adapters.orm import ChainTx, SignerNonce, utcnow
 from ledger.domain.outbox import AwardState, OperationState, TxState
 
@@ -151,7 +151,7 @@ class TxLog(OutboxBase):
                         no, award_id, account.lower(), int(amount), program, error is not None
                     )
                     for no, award_id, account, amount, error in s.execute(
-                        _CLAIM.select_locked if self.postgres else _CLAIM.select,
+                        CLAIM.select_locked if self.postgres else CLAIM.select,
                         {**claim, "b_limit": limit},
                     )
                 ]
@@ -159,7 +159,7 @@ class TxLog(OutboxBase):
                     raise _NotSigned(awards)
                 raw, tx_hash = sign_for(awards)(use)
                 tx_id = s.execute(
-                    _CLAIM.insert_tx,
+                    CLAIM.insert_tx,
                     {
                         "sender": sender,
                         "nonce": use,
@@ -185,11 +185,11 @@ class TxLog(OutboxBase):
                     # first ``limit`` by number): one range, not 500 bound parameters
                     n = _rows(
                         s,
-                        _CLAIM.sign_range,
+                        CLAIM.sign_range,
                         {**claim, **signed, "b_first": nos[0], "b_last": nos[-1]},
                     )
                 else:  # PostgreSQL: the rows locked above (others may commit in between)
-                    n = _rows(s, _CLAIM.sign_listed, {**signed, "b_now": now, "b_nos": nos})
+                    n = _rows(s, CLAIM.sign_listed, {**signed, "b_now": now, "b_nos": nos})
                 if n != len(nos):  # cannot happen under the lock; never sign what moved
                     raise LeaseLost(f"{len(nos) - n} of {len(nos)} awards moved while signing")
                 return StoredTx.of(tx_id), awards
@@ -289,12 +289,12 @@ class TxLog(OutboxBase):
         now = utcnow()
         with self.factory() as s, s.begin():
             # _set_txs(UNRESOLVED -> sent, attempts + 1) and _move_rows(operations signed ->
-            # sent), as statements built once (_HOT): a batch's transitions run them each time
-            _rows(s, _HOT.tx_sent, {"b_tx_id": tx_id, "b_now": now})
+            # sent), as statements built once (HOT): a batch's transitions run them each time
+            _rows(s, HOT.tx_sent, {"b_tx_id": tx_id, "b_now": now})
             # the transaction's awards stay ``signed``: a signed award is in a transaction that
             # has not landed, sent or not is the transaction's state (queue_status joins it).
             # One write per award less per batch.
-            _rows(s, _HOT.ops_sent, {"b_tx_id": tx_id, "b_now": now})
+            _rows(s, HOT.ops_sent, {"b_tx_id": tx_id, "b_now": now})
 
     @retry_db
     def mark_mined(
@@ -320,7 +320,7 @@ class TxLog(OutboxBase):
             # the write lock first (SQLite), then the count: nothing moves in between
             _rows(
                 s,
-                _HOT.tx_landed,
+                HOT.tx_landed,
                 {
                     "b_tx_id": tx_id,
                     "b_now": now,
@@ -343,7 +343,7 @@ class TxLog(OutboxBase):
                     .values(status=AwardState.CONFLICT, error=why[:2000], updated_at=now),
                 )
             to_state = AwardState.FINAL if final else AwardState.MINED
-            for stmt in (_HOT.awards_landed, _HOT.ops_landed):  # _move_rows(IN_FLIGHT -> to)
+            for stmt in (HOT.awards_landed, HOT.ops_landed):  # _move_rows(IN_FLIGHT -> to)
                 _rows(s, stmt, {"b_tx_id": tx_id, "b_now": now, "b_to_state": to_state})
         return n_awards
 
@@ -422,95 +422,8 @@ class TxLog(OutboxBase):
             )
 
 
-class _CLAIM:
-    """:meth:`TxLog.claim_and_sign`'s statements, built once (as :class:`_HOT`): the claimable
-    awards (:meth:`OutboxBase._claimable`) read, the transaction stored, the batch signed by
-    range (SQLite) or by number (PostgreSQL)."""
-
-    where = claimable(sa.bindparam("b_program"), sa.bindparam("b_now"), sa.bindparam("b_worker"))
-    select = (
-        sa.select(
-            AWARDS.c.award_no,
-            AWARDS.c.award_id,
-            AWARDS.c.account_id,
-            AWARDS.c.amount,
-            AWARDS.c.error,
-        )
-        .where(where)
-        .order_by(AWARDS.c.award_no)
-        .limit(sa.bindparam("b_limit"))
-    )
-    select_locked = select.with_for_update(skip_locked=True)
-    insert_tx = sa.insert(TXS).returning(TXS)
-    signed: ClassVar[dict[str, Any]] = {
-        "status": AwardState.SIGNED,
-        "tx_id": sa.bindparam("b_tx_id"),
-        "claimed_by": sa.bindparam("b_claimed_by"),
-        "claimed_until": sa.bindparam("b_until"),
-        "updated_at": sa.bindparam("b_now"),
-    }
-    sign_range = (
-        sa.update(AWARDS)
-        .where(where, AWARDS.c.award_no.between(sa.bindparam("b_first"), sa.bindparam("b_last")))
-        .values(**signed)
-    )
-    sign_listed = (
-        sa.update(AWARDS)
-        .where(
-            AWARDS.c.award_no.in_(sa.bindparam("b_nos", expanding=True)),
-            AWARDS.c.status == AwardState.PENDING,
-        )
-        .values(**signed)
-    )
-
-
-class _HOT:
-    """The statements every batch runs, built once with bind parameters (``tx_id``, ``now``,
-    ...): building an UPDATE took more CPU (~0.2 ms) than SQLite took to run it. Each is what
-    the generic helper named beside it builds for one transaction."""
-
-    #: _set_txs([tx], UNRESOLVED, now, status=sent, attempts=attempts + 1)
-    tx_sent = (
-        sa.update(TXS)
-        .where(TXS.c.id == sa.bindparam("b_tx_id"), TXS.c.status.in_(list(UNRESOLVED)))
-        .values(updated_at=sa.bindparam("b_now"), status=TxState.SENT, attempts=TXS.c.attempts + 1)
-    )
-    #: _move_rows([tx], (signed,), sent, now, tables=(OPS,))
-    ops_sent = (
-        sa.update(OPS)
-        .where(OPS.c.tx_id == sa.bindparam("b_tx_id"), OPS.c.status.in_([OperationState.SIGNED]))
-        .values(status=OperationState.SENT, updated_at=sa.bindparam("b_now"))
-    )
-    #: _set_txs([tx], None, now, status=..., block_number=..., block_hash=..., gas_used=...,
-    #: error=None)
-    tx_landed = (
-        sa.update(TXS)
-        .where(TXS.c.id == sa.bindparam("b_tx_id"))
-        .values(
-            updated_at=sa.bindparam("b_now"),
-            status=sa.bindparam("b_status"),
-            block_number=sa.bindparam("b_block_number"),
-            block_hash=sa.bindparam("b_block_hash"),
-            gas_used=sa.bindparam("b_gas_used"),
-            error=None,
-        )
-    )
-    #: _move_rows([tx], IN_FLIGHT, to_state, now), awards then operations
-    awards_landed, ops_landed = (
-        sa.update(table)
-        .where(table.c.tx_id == sa.bindparam("b_tx_id"), table.c.status.in_(list(IN_FLIGHT)))
-        .values(status=sa.bindparam("b_to_state"), updated_at=sa.bindparam("b_now"))
-        for table in (AWARDS, OPS)
-    )
-    award_count = (
-        sa.select(sa.func.count())
-        .select_from(AWARDS)
-        .where(AWARDS.c.tx_id == sa.bindparam("b_tx_id"))
-    )
-
-
 def _award_count(s: Session, tx_id: int) -> int:
-    n = s.scalar(_HOT.award_count, {"b_tx_id": tx_id})
+    n = s.scalar(HOT.award_count, {"b_tx_id": tx_id})
     return int(n or 0)
 
 

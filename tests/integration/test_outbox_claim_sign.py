@@ -130,7 +130,7 @@ def _raw_rows(factory: Any, table: str, key: str) -> dict[Any, dict[str, Any]]:
 def test_prebuilt_transitions_write_what_the_generic_helpers_write(
     session_factory: Any, seed: Any, monkeypatch: Any, final: bool
 ) -> None:
-    """mark_sent and mark_mined run statements built once (bridge.outbox.txs._HOT); a second
+    """mark_sent and mark_mined run statements built once (bridge.outbox.statements); a second
     transaction moved by the generic helpers with the same values ends up stored identically
     (states, times as stored, block fields, attempts), awards and transactions alike."""
     from bridge.outbox import txs as txs_mod
