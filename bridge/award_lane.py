@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bridge import metrics
-from bridge.client import GrantItem, encode_grant_batch, to_bytes32
+from bridge.client import encode_grant_batch_hex
 from bridge.errors import ContractRevert
 from bridge.lane import Lane
 from bridge.outbox import ClaimedAward, LeaseLost
@@ -21,11 +21,7 @@ class AwardLane(Lane):
 
     def _grant_data(self, program: str, awards: Sequence[ClaimedAward]) -> bytes:
         """``grantBatch`` calldata of claimed awards."""
-        items = [
-            GrantItem(to_bytes32(a.account_id), a.award_no, a.amount, to_bytes32(a.award_id))
-            for a in awards
-        ]
-        return encode_grant_batch(program_code(program), items)
+        return encode_grant_batch_hex(program_code(program), awards)
 
     def _batch_gas(self, n: int) -> int | None:
         """Gas limit of a batch of ``n`` awards from the per-award figure (None: estimate)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from eth_abi.abi import decode as abi_decode
 from eth_utils.abi import function_signature_to_4byte_selector
@@ -82,6 +82,71 @@ def encode_grant_batch(program: int, grants: Sequence[GrantItem]) -> bytes:
         parts += [g.account, g.award_no.to_bytes(32, "big"), g.amount.to_bytes(32, "big")]
         parts.append(g.award_id)
     return b"".join(parts)
+
+
+class HexGrant(Protocol):
+    """An award as the outbox stores it: ``0x``-hex account and award ids (a
+    :class:`bridge.outbox.ClaimedAward`)."""
+
+    @property
+    def account_id(self) -> str: ...
+    @property
+    def award_no(self) -> int: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def award_id(self) -> str: ...
+
+
+_U64 = 1 << 64
+_U96 = 1 << 96
+
+
+def encode_grant_batch_hex(program: int, grants: Sequence[HexGrant]) -> bytes:
+    """:func:`encode_grant_batch` of awards with ``0x``-hex ids, equal byte for byte: the words
+    are written as one hex string and decoded once (a batch of 500 in a fraction of the time of
+    the bytes per field). Anything but a well-formed ``0x`` + 64 hex digits id or an in-range
+    number goes through :func:`encode_grant_batch` (the same result, or its ValueError)."""
+    if not 0 <= program < 256:
+        raise ValueError(f"program {program} does not fit uint8")
+    try:
+        for g in grants:
+            account, award_id, no, amount = g.account_id, g.award_id, g.award_no, g.amount
+            if not (
+                len(account) == 66
+                and len(award_id) == 66
+                and account[:2] == "0x"
+                and award_id[:2] == "0x"
+                and 0 <= no < _U64
+                and 0 <= amount < _U96
+            ):
+                break
+        else:
+            body = bytes.fromhex(
+                "".join(
+                    [
+                        f"{g.account_id[2:]}{g.award_no:064x}{g.amount:064x}{g.award_id[2:]}"
+                        for g in grants
+                    ]
+                )
+            )
+            if len(body) == 128 * len(grants):
+                return b"".join(
+                    (
+                        _GRANT_SELECTOR,
+                        program.to_bytes(32, "big"),
+                        _ARRAY_OFFSET,
+                        len(grants).to_bytes(32, "big"),
+                        body,
+                    )
+                )
+    except (TypeError, ValueError):
+        pass  # not plain hex strings and ints: the slow path says what is wrong
+    items = [
+        GrantItem(to_bytes32(g.account_id), g.award_no, g.amount, to_bytes32(g.award_id))
+        for g in grants
+    ]
+    return encode_grant_batch(program, items)
 
 
 @dataclass(frozen=True)

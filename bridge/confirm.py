@@ -112,6 +112,23 @@ class Confirmer:
         r: dict[str, Any] | None = self._rpc("eth_getTransactionReceipt", [tx_hash])
         return r
 
+    def _receipts(self, hashes: Sequence[str]) -> list[dict[str, Any] | None] | None:
+        """The receipts of several transactions in one JSON-RPC batch (one HTTP request, not one
+        each). None when there are fewer than two, or when the node refuses the batch or answers
+        one of its calls with an error: the caller then asks for each receipt on its own
+        (:meth:`_receipt`), as it does without a batch."""
+        if len(hashes) < 2:
+            return None
+        try:
+            return list(self.rpc.batch("eth_getTransactionReceipt", [[h] for h in hashes]))
+        except NodeUnreachable as exc:
+            metrics.CHAIN_ERRORS.labels(where="eth_getTransactionReceipt").inc()
+            raise ChainUnavailable(
+                f"eth_getTransactionReceipt: node unreachable ({exc.cause})"
+            ) from exc
+        except RpcError:
+            return None
+
     def _block_number(self) -> int:
         return int(self._rpc("eth_blockNumber", []), 16)
 
@@ -197,10 +214,11 @@ class Confirmer:
             seen_block = self._block_number() if wait else None
             full_pass = time.monotonic()
             txs = self.outbox.unresolved_txs(self.sender)
+            receipts = self._receipts([tx.tx_hash for tx in txs])
             latest: int | None = None
             remaining = 0
-            for tx in txs:
-                receipt = self._receipt(tx.tx_hash)
+            for i, tx in enumerate(txs):
+                receipt = receipts[i] if receipts is not None else self._receipt(tx.tx_hash)
                 if receipt is not None and receipt.get("blockNumber") is not None:
                     self._apply_receipt(tx, receipt, rep)
                     continue
@@ -316,19 +334,17 @@ class Confirmer:
         awards: Sequence[ClaimedAward]
         if tx.kind == "grant":
             # a batch's award rows are read only when the receipt names skipped awards (500
-            # rows per batch otherwise read for a count)
+            # rows per batch otherwise; mark_mined counts them)
             skipped = self._skips.award_nos(receipt) if ok else []
             awards = self.outbox.tx_rows(tx.id)[0] if skipped else []
-            n_awards = len(awards) if skipped else self.outbox.award_count(tx.id)
             ops: Sequence[PendingOperation] = []
         else:
             awards, ops = self.outbox.tx_rows(tx.id)
             skipped = self._skips.award_nos(receipt) if ok and awards else []
-            n_awards = len(awards)
         if ok:
             final = self.confirmations == 0
             conflicts = self._conflicts(tx, awards, skipped, block) if skipped else {}
-            self.outbox.mark_mined(
+            n_awards = self.outbox.mark_mined(
                 tx.id,
                 block_number=block,
                 block_hash=block_hash,
@@ -354,6 +370,7 @@ class Confirmer:
             skips.log_conflicts(self.log, tx.program or "", awards, conflicts)
             return
         # reverted on chain although the simulation passed (state moved in between)
+        n_awards = self.outbox.award_count(tx.id) if tx.kind == "grant" else len(awards)
         err = self._replay(tx, block)
         reason = describe(err) if err is not None else "reverted (no reason)"
         if err is None and tx.kind == "grant" and self.gas_per_award is not None:

@@ -56,7 +56,7 @@ class Lane(Confirmer):
                 {
                     "to": self.client.address,
                     "value": 0,
-                    "data": "0x" + data.hex(),
+                    "data": data,  # bytes: the same transaction as its 0x-hex, no round trip
                     "gas": gas,
                     "gasPrice": self.gas_price,
                     "nonce": nonce,

@@ -20,11 +20,15 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
+from coincurve import PrivateKey as CurveKey
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_utils.address import is_checksum_address
+from sha3 import keccak_256
 
 from bridge.errors import SigningKeyError
 from ledger.adapters.private_files import private_dir
@@ -68,12 +72,98 @@ class Signer:
         return str(self.account.address)
 
     def sign(self, tx: dict[str, Any]) -> tuple[bytes, str]:
-        """Sign a transaction dict; returns the raw transaction and its 0x-hash."""
+        """Sign a transaction dict; returns the raw transaction and its 0x-hash.
+
+        The submitter's transactions (legacy, EIP-155: exactly ``to``, ``value``, ``data``,
+        ``gas``, ``gasPrice``, ``nonce``, ``chainId``, as plain ints, a checksum address and
+        ``0x``-hex or bytes data) are signed by :func:`sign_legacy`, byte for byte what
+        eth_account gives (tested) in a fraction of its CPU; anything else by eth_account."""
+        fast = sign_legacy(self._curve_key, tx)
+        if fast is not None:
+            return fast
         signed = self.account.sign_transaction(tx)
         return bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex()
 
+    @cached_property
+    def _curve_key(self) -> CurveKey:
+        return CurveKey(bytes(self.account.key))
+
     def __repr__(self) -> str:
         return f"Signer(role={self.role!r}, address={self.address})"
+
+
+_LEGACY_KEYS = frozenset({"to", "value", "data", "gas", "gasPrice", "nonce", "chainId"})
+_U256 = 1 << 256
+
+
+def _rlp_bytes(b: bytes) -> bytes:
+    n = len(b)
+    if n == 1 and b[0] < 0x80:
+        return b
+    if n <= 55:
+        return bytes((0x80 + n,)) + b
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((0xB7 + len(size),)) + size + b
+
+
+def _rlp_int(i: int) -> bytes:
+    return _rlp_bytes(i.to_bytes((i.bit_length() + 7) // 8, "big"))
+
+
+def _rlp_list(items: list[bytes]) -> bytes:
+    payload = b"".join(items)
+    n = len(payload)
+    if n <= 55:
+        return bytes((0xC0 + n,)) + payload
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((0xF7 + len(size),)) + size + payload
+
+
+def sign_legacy(key: CurveKey, tx: dict[str, Any]) -> tuple[bytes, str] | None:
+    """An EIP-155 legacy transaction signed directly: RLP written by hand, keccak in C
+    (``safe-pysha3``), the signature by libsecp256k1 (``coincurve``, what eth_keys uses too, so
+    the same deterministic signature). None for any dict that is not plainly such a
+    transaction (other keys, hex-string or bool numbers, a non-checksum address...):
+    eth_account signs it, or refuses it with its own error."""
+    if tx.keys() != _LEGACY_KEYS:
+        return None
+    to, data = tx["to"], tx["data"]
+    ints = (tx["nonce"], tx["gasPrice"], tx["gas"], tx["value"], tx["chainId"])
+    if any(type(i) is not int or not 0 <= i < _U256 for i in ints):
+        return None
+    if type(to) is not str or len(to) != 42 or not is_checksum_address(to):
+        return None
+    if type(data) is str:
+        if data[:2] != "0x":
+            return None
+        try:
+            raw_data = bytes.fromhex(data[2:])
+        except ValueError:
+            return None
+        if 2 * len(raw_data) != len(data) - 2:  # fromhex skips whitespace; eth_account not
+            return None
+    elif type(data) is bytes:
+        raw_data = data
+    else:
+        return None
+    nonce, gas_price, gas, value, chain_id = ints
+    fields = [
+        _rlp_int(nonce),
+        _rlp_int(gas_price),
+        _rlp_int(gas),
+        _rlp_bytes(bytes.fromhex(to[2:])),
+        _rlp_int(value),
+        _rlp_bytes(raw_data),
+    ]
+    unsigned = _rlp_list([*fields, _rlp_int(chain_id), b"\x80", b"\x80"])
+    sig = key.sign_recoverable(keccak_256(unsigned).digest(), hasher=None)
+    if sig[64] > 1:  # never in practice (r overflowing the curve order): eth_keys refuses it
+        return None
+    v = sig[64] + 35 + 2 * chain_id
+    r = int.from_bytes(sig[:32], "big")
+    s = int.from_bytes(sig[32:64], "big")
+    raw = _rlp_list([*fields, _rlp_int(v), _rlp_int(r), _rlp_int(s)])
+    return raw, "0x" + keccak_256(raw).hexdigest()
 
 
 def keystore_password(settings: Settings) -> str:

@@ -47,14 +47,27 @@ class SkipDecoder:
         return cls(client.address.lower(), "0x" + keccak(text=sig).hex(), abi)
 
     def award_nos(self, receipt: Mapping[str, Any]) -> list[int]:
-        """Award numbers skipped in a transaction, in log order (raw JSON-RPC receipt)."""
-        return [
-            int(self._args(lg)["awardNo"])
-            for lg in receipt.get("logs", [])
-            if lg.get("topics")
-            and str(lg["topics"][0]).lower() == self.topic
-            and str(lg.get("address", "")).lower() == self.address
-        ]
+        """Award numbers skipped in a transaction, in log order (raw JSON-RPC receipt).
+
+        Only logs whose first topic is ``AwardSkipped`` (and whose address is the ledger's) are
+        decoded. A batch's receipt holds one ``EntryRecorded`` log per award, all with the same
+        first topic: each distinct first topic is compared once (``is_skip``)."""
+        is_skip: dict[Any, bool] = {}
+        out: list[int] = []
+        for lg in receipt.get("logs", []):
+            topics = lg.get("topics")
+            if not topics:
+                continue
+            first = topics[0]
+            try:
+                hit = is_skip.get(first)
+                if hit is None:
+                    hit = is_skip[first] = str(first).lower() == self.topic
+            except TypeError:  # not a hex string or bytes: compared as it always was
+                hit = str(first).lower() == self.topic
+            if hit and str(lg.get("address", "")).lower() == self.address:
+                out.append(int(self._args(lg)["awardNo"]))
+        return out
 
     def _args(self, log: Mapping[str, Any]) -> dict[str, Any]:
         inputs = self.abi["inputs"]

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, ParamSpec, TypeVar, cast
+from typing import Any, NamedTuple, ParamSpec, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import CursorResult
@@ -36,9 +36,13 @@ class LeaseLost(BridgeError):
     signed. Harmless: the rows are now that worker's."""
 
 
-def _rows(session: Session, stmt: Any) -> int:
-    """Execute an UPDATE and return how many rows it changed."""
-    result = cast(CursorResult[Any], session.execute(stmt))
+def _rows(session: Session, stmt: Any, params: dict[str, Any] | None = None) -> int:
+    """Execute an UPDATE (with ``params`` for its bind parameters) and return how many rows it
+    changed."""
+    result = cast(
+        CursorResult[Any],
+        session.execute(stmt) if params is None else session.execute(stmt, params),
+    )
     return int(result.rowcount)
 
 
@@ -76,9 +80,12 @@ def retry_db(fn: Callable[P, T]) -> Callable[P, T]:
     return wrapper
 
 
-@dataclass(frozen=True)
-class ClaimedAward:
-    """An award claimed by this worker, as it goes into ``grantBatch``."""
+class ClaimedAward(NamedTuple):
+    """An award claimed by this worker, as it goes into ``grantBatch``.
+
+    ``retry``: it failed before (its transaction reverted or lost its nonce), so the batch
+    holding it is simulated first (:meth:`bridge.award_lane.AwardLane.isolate`). A named tuple,
+    immutable like a frozen dataclass and built in a third of the time (500 per batch)."""
 
     award_no: int
     award_id: str
@@ -86,8 +93,6 @@ class ClaimedAward:
     amount: int
     program: str
     retry: bool = False
-    """It failed before (its transaction reverted or lost its nonce): the batch holding it is
-    simulated first (:meth:`bridge.award_lane.AwardLane.isolate`)."""
 
 
 @dataclass(frozen=True)
@@ -160,30 +165,42 @@ class OutboxBase:
         self.lease = timedelta(seconds=lease_seconds)
         dialect = session_factory.kw["bind"].dialect.name if "bind" in session_factory.kw else ""
         self.postgres = dialect == "postgresql"
+        self.sqlite = dialect == "sqlite"
 
     def _claimable(self, program: str, now: datetime) -> Any:
         """Awards of ``program`` this worker may claim: pending and not leased, or leased by
         itself (a restarted process keeps its worker id), or their lease expired."""
-        return sa.and_(
-            AWARDS.c.status == AwardState.PENDING,
-            AWARDS.c.program == program,
-            sa.or_(
-                AWARDS.c.claimed_until.is_(None),
-                AWARDS.c.claimed_until < now,
-                AWARDS.c.claimed_by == self.worker_id,
-            ),
-        )
+        return claimable(program, now, self.worker_id)
+
+
+def claimable(program: Any, now: Any, worker_id: Any) -> Any:
+    """:meth:`OutboxBase._claimable` of ``worker_id`` (values, or bind parameters for a
+    statement built once)."""
+    return sa.and_(
+        AWARDS.c.status == AwardState.PENDING,
+        AWARDS.c.program == program,
+        sa.or_(
+            AWARDS.c.claimed_until.is_(None),
+            AWARDS.c.claimed_until < now,
+            AWARDS.c.claimed_by == worker_id,
+        ),
+    )
+
+
+#: ``take_nonce``'s statement, built once (each batch runs it; building it cost more CPU than
+#: running it)
+_TAKE_NONCE = (
+    sa.update(NONCES)
+    .where(NONCES.c.sender == sa.bindparam("b_sender"))
+    .values(next_nonce=NONCES.c.next_nonce + 1)
+    .returning(NONCES.c.next_nonce)
+)
 
 
 def take_nonce(session: Session, sender: str) -> int:
     """The next nonce of ``sender`` (tracked in ``signer_nonces``), counted as used; a write,
     so on SQLite the transaction holds the write lock from here on."""
-    got = session.execute(
-        sa.update(NONCES)
-        .where(NONCES.c.sender == sender)
-        .values(next_nonce=NONCES.c.next_nonce + 1)
-        .returning(NONCES.c.next_nonce)
-    ).scalar()
+    got = session.execute(_TAKE_NONCE, {"b_sender": sender}).scalar()
     if got is None:
         raise BridgeError(f"no tracked nonce for {sender}: reconcile_nonce first")
     return int(got) - 1

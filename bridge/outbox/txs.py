@@ -26,6 +26,7 @@ from bridge.outbox.rows import (
     retry_db,
     take_nonce,
 )
+from bridge.outbox.statements import CLAIM, HOT
 from ledger.adapters.orm import ChainTx, SignerNonce, utcnow
 from ledger.domain.outbox import AwardState, OperationState, TxState
 
@@ -144,58 +145,51 @@ class TxLog(OutboxBase):
                 # the nonce first: a write, so SQLite holds the write lock from here on and
                 # the candidates below cannot change before they are signed
                 use = take_nonce(s, sender)
-                query = (
-                    sa.select(
-                        AWARDS.c.award_no,
-                        AWARDS.c.award_id,
-                        AWARDS.c.account_id,
-                        AWARDS.c.amount,
-                        AWARDS.c.error,
-                    )
-                    .where(self._claimable(program, now))
-                    .order_by(AWARDS.c.award_no)
-                    .limit(limit)
-                )
-                if self.postgres:
-                    query = query.with_for_update(skip_locked=True)
+                claim = {"b_program": program, "b_now": now, "b_worker": self.worker_id}
                 awards = [
                     ClaimedAward(
                         no, award_id, account.lower(), int(amount), program, error is not None
                     )
-                    for no, award_id, account, amount, error in s.execute(query)
+                    for no, award_id, account, amount, error in s.execute(
+                        CLAIM.select_locked if self.postgres else CLAIM.select,
+                        {**claim, "b_limit": limit},
+                    )
                 ]
                 if not awards or any(a.retry for a in awards):
                     raise _NotSigned(awards)
                 raw, tx_hash = sign_for(awards)(use)
                 tx_id = s.execute(
-                    sa.insert(TXS)
-                    .values(
-                        sender=sender,
-                        nonce=use,
-                        kind="grant",
-                        program=program,
-                        raw_tx="0x" + raw.hex(),
-                        tx_hash=tx_hash.lower(),
-                        status=TxState.SIGNED,
-                        attempts=0,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    .returning(TXS)
+                    CLAIM.insert_tx,
+                    {
+                        "sender": sender,
+                        "nonce": use,
+                        "kind": "grant",
+                        "program": program,
+                        "raw_tx": "0x" + raw.hex(),
+                        "tx_hash": tx_hash.lower(),
+                        "status": TxState.SIGNED,
+                        "attempts": 0,
+                        "created_at": now,
+                        "updated_at": now,
+                    },
                 ).one()
                 nos = [a.award_no for a in awards]
-                n = _rows(
-                    s,
-                    sa.update(AWARDS)
-                    .where(AWARDS.c.award_no.in_(nos), AWARDS.c.status == AwardState.PENDING)
-                    .values(
-                        status=AwardState.SIGNED,
-                        tx_id=tx_id.id,
-                        claimed_by=self.worker_id,
-                        claimed_until=now + self.lease,
-                        updated_at=now,
-                    ),
-                )
+                signed = {
+                    "b_tx_id": tx_id.id,
+                    "b_claimed_by": self.worker_id,
+                    "b_until": now + self.lease,
+                }
+                if self.sqlite:
+                    # SQLite: this transaction has held the write lock since take_nonce, so
+                    # the claimable awards up to the last one read are exactly those read (the
+                    # first ``limit`` by number): one range, not 500 bound parameters
+                    n = _rows(
+                        s,
+                        CLAIM.sign_range,
+                        {**claim, **signed, "b_first": nos[0], "b_last": nos[-1]},
+                    )
+                else:  # PostgreSQL: the rows locked above (others may commit in between)
+                    n = _rows(s, CLAIM.sign_listed, {**signed, "b_now": now, "b_nos": nos})
                 if n != len(nos):  # cannot happen under the lock; never sign what moved
                     raise LeaseLost(f"{len(nos) - n} of {len(nos)} awards moved while signing")
                 return StoredTx.of(tx_id), awards
@@ -205,12 +199,12 @@ class TxLog(OutboxBase):
     def unresolved_txs(self, sender: str) -> list[StoredTx]:
         """Signed or sent transactions of ``sender`` without a receipt yet, by nonce."""
         with self.factory() as s:
+            # sorted here, not by ORDER BY: SQLite would then walk (sender, nonce), every
+            # transaction ever sent, instead of finding these few by ix_chain_txs_sender_status
             rows = s.execute(
-                sa.select(TXS)
-                .where(TXS.c.sender == sender, TXS.c.status.in_(UNRESOLVED))
-                .order_by(TXS.c.nonce)
+                sa.select(TXS).where(TXS.c.sender == sender, TXS.c.status.in_(UNRESOLVED))
             ).all()
-        return [StoredTx.of(r) for r in rows]
+        return sorted((StoredTx.of(r) for r in rows), key=lambda tx: tx.nonce)
 
     def mined_txs(self, sender: str) -> list[StoredTx]:
         """Mined (not yet final) transactions of ``sender``."""
@@ -252,10 +246,7 @@ class TxLog(OutboxBase):
     def award_count(self, tx_id: int) -> int:
         """How many awards a transaction carries."""
         with self.factory() as s:
-            n = s.scalar(
-                sa.select(sa.func.count()).select_from(AWARDS).where(AWARDS.c.tx_id == tx_id)
-            )
-        return int(n or 0)
+            return _award_count(s, tx_id)
 
     def tx_rows(self, tx_id: int) -> tuple[list[ClaimedAward], list[PendingOperation]]:
         """The awards and operations a transaction carries."""
@@ -297,13 +288,13 @@ class TxLog(OutboxBase):
         """The node accepted the transaction (or already knew it)."""
         now = utcnow()
         with self.factory() as s, s.begin():
-            _set_txs(s, [tx_id], UNRESOLVED, now, status=TxState.SENT, attempts=TXS.c.attempts + 1)
+            # _set_txs(UNRESOLVED -> sent, attempts + 1) and _move_rows(operations signed ->
+            # sent), as statements built once (HOT): a batch's transitions run them each time
+            _rows(s, HOT.tx_sent, {"b_tx_id": tx_id, "b_now": now})
             # the transaction's awards stay ``signed``: a signed award is in a transaction that
             # has not landed, sent or not is the transaction's state (queue_status joins it).
             # One write per award less per batch.
-            _move_rows(
-                s, [tx_id], (OperationState.SIGNED,), OperationState.SENT, now, tables=(OPS,)
-            )
+            _rows(s, HOT.ops_sent, {"b_tx_id": tx_id, "b_now": now})
 
     @retry_db
     def mark_mined(
@@ -315,16 +306,31 @@ class TxLog(OutboxBase):
         gas_used: int,
         final: bool,
         conflicts: Mapping[int, str] | None = None,
-    ) -> None:
+    ) -> int:
         """The transaction succeeded in ``block_number``: its rows are mined (or final), except
         the awards in ``conflicts`` (award number → what the chain holds instead), which go to
-        ``conflict`` in the same database transaction.
+        ``conflict`` in the same database transaction. Returns how many awards the transaction
+        carries (:meth:`award_count`, read in that transaction).
 
         An award the contract skipped is mined/final only when the chain holds its GRANT (an
         idempotent resend, :mod:`bridge.skips`); the caller puts every other skip in
         ``conflicts``."""
         now = utcnow()
         with self.factory() as s, s.begin():
+            # the write lock first (SQLite), then the count: nothing moves in between
+            _rows(
+                s,
+                HOT.tx_landed,
+                {
+                    "b_tx_id": tx_id,
+                    "b_now": now,
+                    "b_status": TxState.FINAL if final else TxState.MINED,
+                    "b_block_number": block_number,
+                    "b_block_hash": block_hash.lower(),
+                    "b_gas_used": gas_used,
+                },
+            )
+            n_awards = _award_count(s, tx_id)
             for no, why in (conflicts or {}).items():
                 _rows(
                     s,
@@ -336,18 +342,10 @@ class TxLog(OutboxBase):
                     )
                     .values(status=AwardState.CONFLICT, error=why[:2000], updated_at=now),
                 )
-            _set_txs(
-                s,
-                [tx_id],
-                None,
-                now,
-                status=TxState.FINAL if final else TxState.MINED,
-                block_number=block_number,
-                block_hash=block_hash.lower(),
-                gas_used=gas_used,
-                error=None,
-            )
-            _move_rows(s, [tx_id], IN_FLIGHT, AwardState.FINAL if final else AwardState.MINED, now)
+            to_state = AwardState.FINAL if final else AwardState.MINED
+            for stmt in (HOT.awards_landed, HOT.ops_landed):  # _move_rows(IN_FLIGHT -> to)
+                _rows(s, stmt, {"b_tx_id": tx_id, "b_now": now, "b_to_state": to_state})
+        return n_awards
 
     @retry_db
     def finalize(self, tx_ids: Sequence[int]) -> None:
@@ -422,6 +420,11 @@ class TxLog(OutboxBase):
             _move_rows(
                 s, [tx_id], IN_FLIGHT, OperationState.PENDING, now, tables=(OPS,), tx_id=None
             )
+
+
+def _award_count(s: Session, tx_id: int) -> int:
+    n = s.scalar(HOT.award_count, {"b_tx_id": tx_id})
+    return int(n or 0)
 
 
 def _set_txs(

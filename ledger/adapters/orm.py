@@ -217,6 +217,10 @@ class ChainTx(Base):
     __table_args__ = (
         UniqueConstraint("sender", "nonce"),
         CheckConstraint(check_in("status", TxState), name="status"),
+        # the submitter's per-step reads (transactions in flight, mined ones): by this index
+        # SQLite reads the matching rows only; through (sender, nonce) it walks every row's
+        # raw_tx overflow pages to reach status (64 kB per batch of 500, on every pass)
+        Index("ix_chain_txs_sender_status", "sender", "status", "nonce"),
     )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     sender: Mapped[str] = mapped_column(String(42))

@@ -96,6 +96,7 @@ def test_an_award_number_used_for_another_award_is_a_conflict_not_final(
         nos[5]: "final",
     }
     assert rep.awards_skipped == 3
+    assert rep.awards_mined == 4 and rep.awards_conflict == 2 and rep.txs_mined == 1
     assert "AwardSkipped" in (after[nos[0]].error or "")
     assert after[nos[0]].award_id in (after[nos[0]].error or "")
     assert sample("mileage_awards_conflict_total", program="CAR") == before + 2

@@ -1,0 +1,95 @@
+"""The submitter's per-pass reads of its transactions by state (in flight, mined, landed, any
+work) return the same rows in nonce order, and on SQLite find them through
+``ix_chain_txs_sender_status`` instead of walking every transaction the sender ever sent (whose
+``status`` sits after ``raw_tx``'s overflow pages)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from bridge.outbox import Outbox
+from ledger.adapters.orm import ChainTx, SignerNonce, utcnow
+
+SENDER = "0x" + "ab" * 20
+OTHER = "0x" + "cd" * 20
+# nonce -> state, inserted in a shuffled order so that ids are not in nonce order
+STATES = {
+    0: "final",
+    1: "final",
+    2: "failed",
+    3: "final",
+    4: "mined",
+    5: "replaced",
+    6: "mined",
+    7: "sent",
+    8: "signed",
+    9: "sent",
+    10: "signed",
+}
+ORDER = [9, 3, 0, 10, 6, 1, 8, 2, 7, 4, 5]
+
+
+def _seed(factory: Any) -> None:
+    now = utcnow()
+    with factory() as s, s.begin():
+        s.add(SignerNonce(sender=SENDER, next_nonce=11))
+        for n in ORDER:
+            for sender in (SENDER, OTHER):
+                s.add(
+                    ChainTx(
+                        sender=sender,
+                        nonce=n,
+                        kind="grant",
+                        program="CAR",
+                        raw_tx="0x" + "ee" * 40_000,  # a batch's size: overflow pages
+                        tx_hash=f"0x{n:062x}{1 if sender == SENDER else 2:02x}",
+                        status=STATES[n],
+                        block_number=100 + n if STATES[n] in ("mined", "final") else None,
+                        attempts=0,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+
+
+def test_reads_by_state_are_in_nonce_order(session_factory: Any) -> None:
+    _seed(session_factory)
+    box = Outbox(session_factory, "w")
+    assert [t.nonce for t in box.unresolved_txs(SENDER)] == [7, 8, 9, 10]
+    assert [t.status for t in box.unresolved_txs(SENDER)] == ["sent", "signed", "sent", "signed"]
+    assert all(t.sender == SENDER for t in box.unresolved_txs(SENDER))
+    assert [t.nonce for t in box.mined_txs(SENDER)] == [4, 6]
+    assert [t.nonce for t in box.landed_from(SENDER, 3)] == [3, 4, 6]
+    assert box.landed_from(SENDER, 7) == []
+    assert box.has_work([], [], SENDER)
+    assert not box.has_work([], [], "0x" + "00" * 20)
+
+
+def test_sqlite_finds_them_by_the_state_index(session_factory: Any, engine: Any) -> None:
+    if engine.dialect.name != "sqlite":
+        return
+    _seed(session_factory)
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if "chain_txs" in statement and statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, params))
+
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        box = Outbox(session_factory, "w")
+        box.unresolved_txs(SENDER)
+        box.mined_txs(SENDER)
+        box.has_work([], [], SENDER)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", capture)
+    assert len(seen) == 3
+    with engine.connect() as conn:
+        for statement, params in seen:
+            plan = " ".join(
+                str(row[-1])
+                for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+            )
+            assert "ix_chain_txs_sender_status" in plan, (statement, plan)
