@@ -5,16 +5,16 @@ the (sender, nonce) index SQLite reads every row of the sender, and ``status`` c
 ``raw_tx`` (64 kB for a batch of 500 awards, in overflow pages): each read walked them all, a
 cost that grew with every transaction ever sent. This index finds the rows by state.
 
-Revision ID: 0018
-Revises: 0017 (other branches may add 0018 too; the lead re-chains at the merge)
+Revision ID: 0019
+Revises: 0018
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0018"
-down_revision = "0017"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
