@@ -1,19 +1,21 @@
 """The indexer's tables, written in bulk: ``entries`` rows, the ``balances`` and ``account_heads``
 projections upserted, and the projections rebuilt from the entries (after a reorg).
 
-Bulk reads and writes run on the session's own DBAPI connection, so in its transaction:
-PostgreSQL gets ``COPY`` and ``unnest`` upserts, SQLite plain ``executemany``."""
+Bulk reads and writes go through :class:`ledger.adapters.bulk.BulkWriter` (the session's own
+DBAPI connection, so its transaction): PostgreSQL gets ``COPY`` and ``unnest`` upserts, SQLite
+plain ``executemany``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bridge.errors import BridgeError
+from ledger.adapters.bulk import BulkWriter
 from ledger.adapters.orm import AccountHead, Balance, Entry
 from ledger.domain.codes import CREDIT_CODES
 
@@ -59,93 +61,33 @@ def _chunks(items: Sequence[str], n: int = _IN_CHUNK) -> Iterable[Sequence[str]]
         yield items[i : i + n]
 
 
-class _BulkWriter:
-    """Bulk reads and writes of the indexer's tables on the session's own DBAPI connection (so in
-    its transaction): PostgreSQL gets ``COPY`` and ``unnest`` upserts, SQLite plain
-    ``executemany``. The ORM's per-row bookkeeping would cost more than the database work."""
+_TABLES = {t.name: t for t in (cast(sa.Table, m.__table__) for m in (Entry, Balance, AccountHead))}
+
+
+class IndexWriter(BulkWriter):
+    """The indexer's bulk reads and writes (:class:`ledger.adapters.bulk.BulkWriter`, on the
+    session's own DBAPI connection, so in its transaction): ``entries`` rows inserted, the
+    ``balances`` and ``account_heads`` projections upserted and read by account."""
 
     def __init__(self, session: Session) -> None:
-        conn = session.connection()
-        self.dialect = conn.dialect.name
-        if self.dialect not in ("postgresql", "sqlite"):
-            raise IndexerError(f"database {self.dialect!r} is not supported (SQLite, PostgreSQL)")
-        self.raw: Any = conn.connection.dbapi_connection
+        try:
+            super().__init__(session)
+        except NotImplementedError as e:
+            raise IndexerError(f"database not supported (SQLite, PostgreSQL): {e}") from e
 
     def insert_entries(self, rows: list[EntryRow]) -> None:
-        cols = ", ".join(ENTRY_COLUMNS)
-        cur = self.raw.cursor()
-        if self.dialect == "postgresql":
-            with cur.copy(f"COPY entries ({cols}) FROM STDIN") as copy:
-                for r in rows:
-                    copy.write_row(r)
-        else:
-            marks = ", ".join("?" * len(ENTRY_COLUMNS))
-            cur.executemany(f"INSERT INTO entries ({cols}) VALUES ({marks})", rows)
-        cur.close()
+        self.insert(_TABLES["entries"], ENTRY_COLUMNS, rows)
 
     def upsert_balances(self, rows: list[tuple[str, int, int]]) -> None:
-        self._upsert(
-            "balances", ("account_id", "program", "balance"), ("varchar", "int", "bigint"), 2, rows
-        )
+        self.upsert(_TABLES["balances"], ("account_id", "program", "balance"), 2, rows)
 
     def upsert_heads(self, rows: list[tuple[str, int, str]]) -> None:
-        self._upsert(
-            "account_heads",
-            ("account_id", "count", "head"),
-            ("varchar", "bigint", "varchar"),
-            1,
-            rows,
-        )
-
-    def _upsert(
-        self,
-        table: str,
-        cols: tuple[str, ...],
-        pg_types: tuple[str, ...],
-        keys: int,
-        rows: Sequence[tuple[Any, ...]],
-    ) -> None:
-        if not rows:
-            return
-        names = ", ".join(cols)
-        conflict = ", ".join(cols[:keys])
-        update = ", ".join(f"{c} = excluded.{c}" for c in cols[keys:])
-        cur = self.raw.cursor()
-        if self.dialect == "postgresql":
-            arrays = ", ".join(f"%s::{t}[]" for t in pg_types)
-            cur.execute(
-                f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}) "
-                f"ON CONFLICT ({conflict}) DO UPDATE SET {update}",
-                [list(col) for col in zip(*rows, strict=True)],
-            )
-        else:
-            marks = ", ".join("?" * len(cols))
-            cur.executemany(
-                f"INSERT INTO {table} ({names}) VALUES ({marks}) "
-                f"ON CONFLICT ({conflict}) DO UPDATE SET {update}",
-                rows,
-            )
-        cur.close()
+        self.upsert(_TABLES["account_heads"], ("account_id", "count", "head"), 1, rows)
 
     def select_by_account(
         self, table: str, cols: tuple[str, ...], accounts: Sequence[str]
     ) -> list[tuple[Any, ...]]:
-        names = ", ".join(cols)
-        cur = self.raw.cursor()
-        out: list[tuple[Any, ...]] = []
-        if self.dialect == "postgresql":
-            cur.execute(
-                f"SELECT {names} FROM {table} WHERE account_id = ANY(%s::varchar[])",
-                [list(accounts)],
-            )
-            out.extend(cur.fetchall())
-        else:
-            for part in _chunks(accounts):
-                marks = ", ".join("?" * len(part))
-                cur.execute(f"SELECT {names} FROM {table} WHERE account_id IN ({marks})", part)
-                out.extend(cur.fetchall())
-        cur.close()
-        return out
+        return self.select_in(_TABLES[table], cols, "account_id", accounts)
 
 
 def signed_amount_sql() -> Any:

@@ -44,7 +44,7 @@ from bridge.index_tables import (
     Cursor,
     EntryRow,
     IndexerError,
-    _BulkWriter,
+    IndexWriter,
     recompute_projections,
     signed_amount_sql,
 )
@@ -290,7 +290,7 @@ class Indexer:
             if now != cur:
                 raise ChainMoved("another indexer advanced the cursor")
             if logs:
-                writer = _BulkWriter(s)
+                writer = IndexWriter(s)
                 writer.insert_entries(self._check_and_project(writer, logs, numbers))
             remember_blocks(s, end, headers, self.keep_blocks)
             if locked is None:
@@ -304,7 +304,7 @@ class Indexer:
 
     def _check_and_project(
         self,
-        writer: _BulkWriter,
+        writer: IndexWriter,
         logs: list[dict[str, Any]],
         numbers: dict[str, int] | None = None,
     ) -> list[EntryRow]:

@@ -7,20 +7,27 @@ The rows are tuples of the values the driver takes as they are (strings, ints, N
 left out gets its model default (``utcnow`` for ``created_at`` ...), computed once per call, as
 SQLAlchemy would store it. Driver errors are raised as SQLAlchemy's (``IntegrityError`` ...),
 like an ``execute`` on the session, so callers catch the same exceptions.
-(bridge/index_tables.py's writer does the same for the indexer's tables and could use this.)
+The indexer (bridge/index_tables.py) writes its tables with it too: :meth:`BulkWriter.upsert`
+(PostgreSQL ``unnest`` arrays, SQLite ``executemany``, both ``ON CONFLICT DO UPDATE``) and
+:meth:`BulkWriter.select_in`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Dialect, Table
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 Row = tuple[Any, ...]
+_PG: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+
+IN_CHUNK = 500  # values per ``IN (...)`` list on SQLite (:meth:`BulkWriter.select_in`)
 
 
 class BulkWriter:
@@ -43,9 +50,7 @@ class BulkWriter:
         columns get their scalar or callable model default, else NULL (or their autoincrement)."""
         if not rows:
             return
-        for name in columns:
-            if table.c[name].type._cached_bind_processor(self.dialect) is not None:
-                raise TypeError(f"{table.name}.{name} needs conversion: not for bulk writes")
+        _check(self.dialect, table, columns)
         names, extra = list(columns), []
         for col in table.c:
             if col.name in columns or col.default is None:
@@ -71,6 +76,36 @@ class BulkWriter:
                 marks = ", ".join([self.mark] * len(names))
                 sql = f"INSERT INTO {table.name} ({cols}) VALUES ({marks})"
                 cur.executemany(sql, [r + tail for r in rows] if tail else rows)
+
+    def upsert(self, table: Table, columns: Sequence[str], keys: int, rows: Sequence[Row]) -> None:
+        """Insert ``rows`` (values of ``columns``) into ``table``; a row whose first ``keys``
+        columns (a unique key) are already stored updates the other columns there instead.
+        PostgreSQL: one ``INSERT ... SELECT FROM unnest(arrays)``; SQLite: ``executemany``."""
+        if not rows:
+            return
+        sql = _upsert_sql(self.dialect, table, tuple(columns), keys)
+        if self.postgres:
+            self.execute(sql, [list(col) for col in zip(*rows, strict=True)])
+            return
+        with self._cursor(sql) as cur:
+            cur.executemany(sql, rows)
+
+    def select_in(
+        self, table: Table, columns: Sequence[str], key: str, values: Sequence[Any]
+    ) -> list[Row]:
+        """The ``columns`` of the rows of ``table`` whose ``key`` is one of ``values``: one
+        ``= ANY(array)`` on PostgreSQL, ``IN (...)`` lists of `IN_CHUNK` values on SQLite."""
+        names = ", ".join(columns)
+        if self.postgres:
+            of = f"{key} = ANY(%s::{_array_type(table, key)}[])"
+            sql = f"SELECT {names} FROM {table.name} WHERE {of}"
+            return self.fetch(sql, [list(values)])
+        out: list[Row] = []
+        for i in range(0, len(values), IN_CHUNK):
+            part = values[i : i + IN_CHUNK]
+            where, params = self.any_of(key, part)
+            out.extend(self.fetch(f"SELECT {names} FROM {table.name} WHERE {where}", params))
+        return out
 
     def any_of(self, column: str, values: Collection[Any]) -> tuple[str, list[Any]]:
         """SQL ``column`` is one of ``values``, and its parameters: ``= ANY(array)`` on
@@ -102,3 +137,33 @@ class BulkWriter:
             ) from e
         finally:
             cur.close()
+
+
+def _check(dialect: Dialect, table: Table, columns: Sequence[str]) -> None:
+    for name in columns:
+        if table.c[name].type._cached_bind_processor(dialect) is not None:
+            raise TypeError(f"{table.name}.{name} needs conversion: not for bulk writes")
+
+
+@lru_cache(maxsize=64)
+def _array_type(table: Table, column: str) -> str:
+    """The PostgreSQL element type of an array of ``column``'s values, without a length (a cast
+    to ``varchar(n)`` would cut a longer value instead of refusing it)."""
+    return str(table.c[column].type.compile(dialect=_PG)).split("(", 1)[0].lower()
+
+
+@lru_cache(maxsize=64)
+def _upsert_sql(dialect: Dialect, table: Table, columns: tuple[str, ...], keys: int) -> str:
+    """The statement of :meth:`BulkWriter.upsert` (made once per table, columns and dialect)."""
+    _check(dialect, table, columns)
+    names = ", ".join(columns)
+    conflict = ", ".join(columns[:keys])
+    update = ", ".join(f"{c} = excluded.{c}" for c in columns[keys:])
+    if dialect.name == "postgresql":
+        arrays = ", ".join(f"%s::{_array_type(table, c)}[]" for c in columns)
+        rows = f"SELECT * FROM unnest({arrays})"
+    else:
+        rows = f"VALUES ({', '.join(['?'] * len(columns))})"
+    return (
+        f"INSERT INTO {table.name} ({names}) {rows} ON CONFLICT ({conflict}) DO UPDATE SET {update}"
+    )

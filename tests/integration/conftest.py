@@ -16,6 +16,7 @@ admin/deployer, 1..6 the issuers of programs 1..6, 7 the converter, 8 the spende
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import shutil
 import uuid
@@ -280,10 +281,23 @@ def _session_deployment(w3: Web3, anvil: AnvilProcess) -> DeployedLedger:
     return deploy_on(w3, anvil.url)
 
 
+_TEST_NUMBERS = itertools.count(1)
+
+
 @pytest.fixture
 def deployed(_session_deployment: DeployedLedger, w3: Web3) -> Iterator[DeployedLedger]:
-    """The session's ledger, with the chain reset to right after its deployment for each test."""
+    """The session's ledger, with the chain reset to right after its deployment for each test.
+
+    Each test mines with its own coinbase, so its blocks never have the hash of another test's
+    blocks. Without it, tests that mine the same empty blocks from the reverted snapshot (same
+    parent, same second) make blocks of equal hashes, and anvil keeps its historical states by
+    block hash: once the session has evicted enough states, an old duplicate's eviction takes
+    the live state of that hash with it, and a later ``anvil_reorg`` to that block restores a
+    state without the contract's code (seen in test_submitter_reorg's depth-5 reorgs after ~70
+    tests: the resent grants "succeeded" with no logs)."""
     snap = w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    coinbase = f"0x{next(_TEST_NUMBERS):040x}"
+    w3.provider.make_request("anvil_setCoinbase", [coinbase])  # type: ignore[arg-type]
     yield _session_deployment
     w3.provider.make_request("evm_revert", [snap])  # type: ignore[arg-type]
 

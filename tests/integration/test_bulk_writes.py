@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger.adapters.bulk import BulkWriter
-from ledger.adapters.orm import Award, AwardWindow, BikeAccrual
+from ledger.adapters.bulk import IN_CHUNK, BulkWriter
+from ledger.adapters.orm import AccountHead, Award, AwardWindow, Balance, BikeAccrual
 
 COLUMNS = ("member_id", "month", "account_id", "amount", "tier", "source", "savings")
 ACCRUALS = BikeAccrual.__table__
@@ -100,3 +100,68 @@ def test_award_defaults_match_the_model(session_factory: sessionmaker[Session]) 
         None,
     )
     assert a.created_at is not None and a.updated_at is not None
+
+
+BALANCES = Balance.__table__
+HEADS = AccountHead.__table__
+
+
+def balances(factory: sessionmaker[Session]) -> dict[tuple[str, int], int]:
+    with factory() as s:
+        return {(b.account_id, b.program): b.balance for b in s.scalars(sa.select(Balance))}
+
+
+def test_upsert_inserts_new_keys_and_updates_stored_ones(
+    session_factory: sessionmaker[Session],
+) -> None:
+    cols = ("account_id", "program", "balance")
+    with session_factory() as s, s.begin():
+        s.add_all(
+            [
+                Balance(account_id="a", program=1, balance=5),
+                Balance(account_id="b", program=1, balance=7),
+            ]
+        )
+    with session_factory() as s, s.begin():
+        BulkWriter(s).upsert(BALANCES, cols, 2, [("a", 1, 50), ("a", 2, 3), ("c", 1, 0)])
+        BulkWriter(s).upsert(BALANCES, cols, 2, [])
+    assert balances(session_factory) == {("a", 1): 50, ("a", 2): 3, ("b", 1): 7, ("c", 1): 0}
+
+
+def test_an_upsert_that_breaks_a_check_is_refused_whole(
+    session_factory: sessionmaker[Session],
+) -> None:
+    with pytest.raises(IntegrityError), session_factory() as s, s.begin():
+        BulkWriter(s).upsert(
+            BALANCES, ("account_id", "program", "balance"), 2, [("a", 1, 5), ("b", 1, -1)]
+        )
+    assert balances(session_factory) == {}
+
+
+def test_an_upsert_never_cuts_a_value_longer_than_its_column(
+    session_factory: sessionmaker[Session],
+) -> None:
+    long = "0x" + "ab" * 40  # 82 characters in a String(66) column
+    try:
+        with session_factory() as s, s.begin():
+            BulkWriter(s).upsert(HEADS, ("account_id", "count", "head"), 1, [("a", 1, long)])
+    except sa.exc.DBAPIError:
+        return  # PostgreSQL refuses it, as a plain INSERT would
+    with session_factory() as s:  # SQLite does not enforce lengths: stored whole
+        assert s.scalars(sa.select(AccountHead.head)).one() == long
+
+
+def test_select_in_reads_what_a_core_select_reads(session_factory: sessionmaker[Session]) -> None:
+    accounts = [f"0x{i:04x}" for i in range(2 * IN_CHUNK + 7)]
+    with session_factory() as s, s.begin():
+        rows = [(a, i % 3, i) for i, a in enumerate(accounts)]
+        BulkWriter(s).upsert(BALANCES, ("account_id", "program", "balance"), 2, rows)
+    wanted = [*accounts[::2], "0xmissing"]
+    with session_factory() as s:
+        got = BulkWriter(s).select_in(BALANCES, ("account_id", "balance"), "account_id", wanted)
+        core = s.execute(
+            sa.select(Balance.account_id, Balance.balance).where(Balance.account_id.in_(wanted))
+        ).all()
+        assert BulkWriter(s).select_in(BALANCES, ("balance",), "account_id", []) == []
+    assert sorted(got) == sorted(tuple(r) for r in core)
+    assert len(got) == len(accounts[::2])

@@ -32,7 +32,7 @@ def account(name: str) -> str:
 
 
 class FakeWriter:
-    """The part of ``_BulkWriter`` the loop uses: stored rows in, upserts recorded."""
+    """The part of ``IndexWriter`` the loop uses: stored rows in, upserts recorded."""
 
     def __init__(
         self,
