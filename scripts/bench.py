@@ -162,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--out", type=Path, default=BENCH_DIR / "results.json")
     args = ap.parse_args(argv)
+    from ledger.gc_tuning import tune_gc
+
+    tune_gc()  # the phases run in this process as in `mileage` (ledger/gc_tuning.py)
     only = [p.strip() for p in args.only.split(",") if p.strip()]
     bad = [p for p in only if p not in PARTS]
     if bad:

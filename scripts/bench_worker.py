@@ -153,6 +153,9 @@ def do_load(url_file: str, key: str, seconds: float, connections: int) -> dict[s
 
 
 def main() -> None:
+    from ledger.gc_tuning import tune_gc
+
+    tune_gc()  # as `mileage` does: the workers run the CLI's code paths
     cmd, *args = sys.argv[1:]
     if cmd == "import":
         out = do_import(args[0], args[1])

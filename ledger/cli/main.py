@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from ledger.cli import _registry
+from ledger.gc_tuning import tune_gc
 from ledger.recursion import restore_recursion_limit
 
 restore_recursion_limit()
@@ -20,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 _registry.register(app)
+tune_gc()  # after start-up's imports: bulk commands (import, bridge) allocate per row
 
 
 if __name__ == "__main__":
