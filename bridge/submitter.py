@@ -51,6 +51,7 @@ from bridge import metrics, skips
 from bridge.award_lane import AwardLane
 from bridge.client import LedgerClient
 from bridge.errors import ChainUnavailable
+from bridge.ledger_events import LedgerEvents
 from bridge.logs import get_logger
 from bridge.loop import BridgeLoop, install_stop_signals
 from bridge.ops_lane import (
@@ -177,6 +178,8 @@ class Submitter(AwardLane, OperationLane):
         self._deferred: dict[str, tuple[int | None, float, str]] = {}
         self._deploy_block: int | None = None
         self._skips = skips.SkipDecoder.of(client)
+        self._events = LedgerEvents.of(client)
+        self._halted: str | None = None
         self.log = log.bind(sender=self.sender, worker=self.worker_id, lanes=self.lanes)
         self.watch = ProgressWatch(
             self.sender,
