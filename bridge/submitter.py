@@ -9,7 +9,9 @@ One :class:`Submitter` signs with exactly one key and owns that key's nonces. A 
 2. *confirm*: mined or final transactions that left the chain (reorg) are sent again
    (:mod:`bridge.confirm`); receipts of sent transactions; a success moves its rows to ``mined``
    (``final`` at ``confirmations == 0``) except skipped awards whose GRANT the chain does not
-   hold, which become ``conflict`` (:mod:`bridge.skips`); a revert puts awards back to
+   hold, which become ``conflict`` (:mod:`bridge.skips`); a success without the ledger's event
+   (:mod:`bridge.ledger_events`: no code at the address) fails the transaction, puts its rows
+   back to ``pending`` and blocks every lane until a restart; a revert puts awards back to
    ``pending`` and fails operations with the decoded custom error; mined transactions with
    enough blocks on top become ``final``. A signer whose transactions stop confirming is
    reported stalled (:class:`bridge.stall.ProgressWatch`);
