@@ -142,51 +142,62 @@ def _granted_account(deployed: Any, session_factory: Any, seed: Any) -> str:
         return str(s.scalars(sa.select(Award.account_id)).one())
 
 
-def _spender(deployed: Any, session_factory: Any) -> Submitter:
+def _spender(deployed: Any, session_factory: Any, kind: str = "deduction") -> Submitter:
+    key, role = (
+        (deployed.spender_key, "spender")
+        if kind == "deduction"
+        else (deployed.converter_key, "converter")
+    )
     return Submitter(
         session_factory,
         deployed.client,
-        signer_from_key(deployed.spender_key, "spender"),
+        signer_from_key(key, role),
         Settings(batch_size=50, confirmations=0),
     )
 
 
-def test_a_deduction_mined_after_the_code_went_is_not_done(
-    deployed: Any, session_factory: Any, seed: Any
+@pytest.mark.parametrize(
+    ("kind", "event"), [("deduction", "EntryRecorded"), ("conversion", "EntryRecorded or")]
+)
+def test_an_operation_mined_after_the_code_went_is_not_done(
+    deployed: Any, session_factory: Any, seed: Any, kind: str, event: str
 ) -> None:
-    """The deduction is built and sent while the ledger is there; the block that mines it no
+    """The operation is built and sent while the ledger is there; the block that mines it no
     longer holds the ledger's code (a node that lost its state): not done, pending again, the
-    lanes blocked; after the restart on the restored ledger it is deducted once."""
+    lanes blocked; after the restart on the restored ledger it is recorded once."""
     account = _granted_account(deployed, session_factory, seed)
-    ded = add_op(session_factory, "d1", "deduction", account, "CAR", 1200, reason="CASH")
+    if kind == "deduction":
+        op_id = add_op(session_factory, "d1", kind, account, "CAR", 1200, reason="CASH")
+    else:
+        op_id = add_op(session_factory, "c1", kind, account, "CAR", 1200, "SEOUL", "CONVERSION")
     code = _rpc(deployed, "eth_getCode", [deployed.client.address, "latest"])
-    spender = _spender(deployed, session_factory)
-    spender.receipt_wait = 0.0
+    sub = _spender(deployed, session_factory, kind)
+    sub.receipt_wait = 0.0
     _rpc(deployed, "evm_setAutomine", [False])
     try:
-        first = spender.step()
+        first = sub.step()
         assert first.txs_sent == 1
         _rpc(deployed, "anvil_setCode", [deployed.client.address, "0x"])
         _rpc(deployed, "evm_mine", [])
     finally:
         _rpc(deployed, "evm_setAutomine", [True])
-    rep = spender.run_until_idle(timeout=30)
+    rep = sub.run_until_idle(timeout=30)
     assert rep.ops_mined == 0 and rep.txs_sent == 0 and rep.txs_reverted == 1
-    assert "deduction" in rep.blocked and "EntryRecorded" in rep.blocked["deduction"]
+    assert kind in rep.blocked and event in rep.blocked[kind]
     with session_factory() as s:
-        op = s.get(Operation, ded)
+        op = s.get(Operation, op_id)
         assert op is not None and op.status == "pending"
-        tx = s.scalars(sa.select(ChainTx).where(ChainTx.kind == "deduction")).one()
-    assert tx.status == "failed" and "holds no EntryRecorded event" in (tx.error or "")
+        tx = s.scalars(sa.select(ChainTx).where(ChainTx.kind == kind)).one()
+    assert tx.status == "failed" and f"holds no {event}" in (tx.error or "")
     assert "no code at" in (tx.error or "")
-    assert spender.run_until_idle(timeout=30).txs_sent == 0
+    assert sub.run_until_idle(timeout=30).txs_sent == 0
 
     _rpc(deployed, "anvil_setCode", [deployed.client.address, code])
-    _spender(deployed, session_factory).run_until_idle(timeout=30)
+    _spender(deployed, session_factory, kind).run_until_idle(timeout=30)
     with session_factory() as s:
-        op = s.get(Operation, ded)
+        op = s.get(Operation, op_id)
         assert op is not None and op.status == "final"
-    assert deployed.client.balance_of(to_bytes32(account), 3) == 3800  # deducted once
+    assert deployed.client.balance_of(to_bytes32(account), 3) == 3800  # debited once
 
 
 def test_a_deduction_for_a_ledger_without_code_is_not_sent(
