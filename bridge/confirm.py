@@ -30,6 +30,7 @@ from web3 import Web3
 from bridge import metrics, skips
 from bridge.client import LedgerClient, hex32, to_bytes32
 from bridge.errors import ChainUnavailable, ContractRevert
+from bridge.ledger_events import LedgerEvents
 from bridge.outbox import ClaimedAward, Outbox, PendingOperation, StoredTx, _aware
 from bridge.refund_ops import REFUND_KIND, find_refund
 from bridge.rpc import JsonRpc, NodeUnreachable, RpcError
@@ -81,9 +82,15 @@ class Confirmer:
     _last_send: dict[int, float]
     _deploy_block: int | None
     _skips: skips.SkipDecoder
+    _events: LedgerEvents
+    _halted: str | None  # why every lane waits for a restart (a receipt without its event)
 
     def _defer(self, op: PendingOperation, why: str, rep: StepReport) -> None:
         """Leave ``op`` pending until the index catches up (the submitter's deferrals)."""
+        raise NotImplementedError
+
+    def _not_landed(self, tx: StoredTx, block: int, hash_: str, gas: int, rep: StepReport) -> None:
+        """A receipt without the ledger's event (:meth:`bridge.lane.Lane._not_landed`)."""
         raise NotImplementedError
 
     # --- JSON-RPC ---------------------------------------------------------------------------
@@ -283,6 +290,24 @@ class Confirmer:
     def _nonce_taken(self, tx: StoredTx, rep: StepReport) -> None:
         """Our nonce went to another transaction, ours has no receipt: it can never execute."""
         awards, ops = self.outbox.tx_rows(tx.id)
+        if self._found_on_chain(tx, ops, rep):
+            return
+        self.log.warning(
+            "nonce used by another transaction; rows back to pending",
+            tx=tx.tx_hash,
+            nonce=tx.nonce,
+            awards=len(awards),
+            ops=len(ops),
+        )
+        self.outbox.abandon_tx(tx.id, status="replaced", error="nonce used by another transaction")
+        self._last_send.pop(tx.id, None)
+        rep.txs_replaced += 1
+
+    def _found_on_chain(
+        self, tx: StoredTx, ops: Sequence[PendingOperation], rep: StepReport
+    ) -> bool:
+        """A deduction or refund of ``tx`` whose entry the ledger's logs hold: ``tx`` is mined
+        (a deduction must never be signed again once it is on chain)."""
         for op in ops:
             if op.kind in ("deduction", REFUND_KIND):
                 found = (
@@ -300,17 +325,8 @@ class Confirmer:
                         final=self.confirmations == 0,
                     )
                     rep.txs_mined += 1
-                    return
-        self.log.warning(
-            "nonce used by another transaction; rows back to pending",
-            tx=tx.tx_hash,
-            nonce=tx.nonce,
-            awards=len(awards),
-            ops=len(ops),
-        )
-        self.outbox.abandon_tx(tx.id, status="replaced", error="nonce used by another transaction")
-        self._last_send.pop(tx.id, None)
-        rep.txs_replaced += 1
+                    return True
+        return False
 
     def _find_deduction(self, op: PendingOperation) -> tuple[int, str] | None:
         # the ref is the (keyed) operation id; a deduction sent before docs/keys.md carried the
@@ -331,6 +347,9 @@ class Confirmer:
         if latency >= 0:
             metrics.TX_LATENCY.labels(kind=tx.kind).observe(latency)
         ok = int(receipt["status"], 16) == 1
+        if ok and not self._events.landed(tx.kind, receipt):
+            self._not_landed(tx, block, block_hash, gas_used, rep)
+            return
         awards: Sequence[ClaimedAward]
         if tx.kind == "grant":
             # a batch's award rows are read only when the receipt names skipped awards (500

@@ -1,5 +1,7 @@
 """What the submitter's two lanes share: simulating a call from the signer, signing it, and
-backing off a lane the contract blocks as a whole (a paused program, a missing role).
+backing off a lane the contract blocks as a whole (a paused program, a missing role), or every
+lane until a restart when a successful receipt lacks the ledger's event
+(:mod:`bridge.ledger_events`).
 
 :class:`bridge.award_lane.AwardLane` and :class:`bridge.ops_lane.OperationLane` build on it;
 :class:`bridge.submitter.Submitter` combines them."""
@@ -13,6 +15,7 @@ from hexbytes import HexBytes
 
 from bridge import metrics
 from bridge.confirm import Confirmer
+from bridge.outbox import StoredTx
 from bridge.rpc import RpcError
 from bridge.steps import Simulation, StepReport
 
@@ -67,6 +70,8 @@ class Lane(Confirmer):
         return sign
 
     def _lane_waiting(self, lane: str) -> bool:
+        if self._halted is not None:  # the ledger's events were missing: until a restart
+            return True
         until = self._lane_wait.get(lane)
         return until is not None and time.monotonic() < until
 
@@ -74,3 +79,30 @@ class Lane(Confirmer):
         rep.blocked[lane] = reason
         self._lane_wait[lane] = time.monotonic() + 5.0
         self.log.warning("lane blocked", lane=lane, reason=reason)
+
+    def _not_landed(
+        self, tx: StoredTx, block: int, block_hash: str, gas_used: int, rep: StepReport
+    ) -> None:
+        """A status-1 receipt without the ledger's event (:mod:`bridge.ledger_events`): the
+        transaction failed, its rows are pending again, every lane waits for a restart."""
+        try:
+            code = HexBytes(self._rpc("eth_getCode", [self.client.address, "latest"]) or "0x")
+        except RpcError:
+            code = HexBytes("0x01")  # unknown: not said to be empty
+        why = self._events.missing(tx.kind, tx.tx_hash, no_code=code == b"")
+        if tx.kind != "grant" and self._found_on_chain(tx, self.outbox.tx_rows(tx.id)[1], rep):
+            self.log.error("receipt without the ledger's event, entry found", reason=why)
+            return
+        self.outbox.abandon_tx(
+            tx.id,
+            status="failed",
+            error=why,
+            block_number=block,
+            block_hash=block_hash,
+            gas_used=gas_used,
+        )
+        metrics.REVERTS.labels(error="NoLedgerEvent").inc()
+        rep.txs_reverted += 1
+        rep.blocked[tx.program if tx.kind == "grant" and tx.program else tx.kind] = why
+        self._halted = why
+        self.log.error("lanes blocked until restart", tx=tx.tx_hash, reason=why)

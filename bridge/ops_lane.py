@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 
 import requests
+from web3.exceptions import BadFunctionCallOutput
 
 from bridge import metrics
 from bridge.client import to_bytes32
@@ -160,6 +161,10 @@ class OperationLane(Lane):
             except IndexBehind as exc:
                 self._defer(op, str(exc), rep)
                 continue
+            except BadFunctionCallOutput as exc:  # a read of the ledger came back empty
+                reason = f"reading the ledger at {self.client.address}: {exc} (no code there?)"
+                self._block_lane(op.kind, reason, rep)
+                break
             except (ValueError, KeyError) as exc:
                 if self.outbox.fail_operation(op.op_id, f"invalid operation: {exc}"):
                     rep.ops_failed += 1

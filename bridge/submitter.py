@@ -9,7 +9,9 @@ One :class:`Submitter` signs with exactly one key and owns that key's nonces. A 
 2. *confirm*: mined or final transactions that left the chain (reorg) are sent again
    (:mod:`bridge.confirm`); receipts of sent transactions; a success moves its rows to ``mined``
    (``final`` at ``confirmations == 0``) except skipped awards whose GRANT the chain does not
-   hold, which become ``conflict`` (:mod:`bridge.skips`); a revert puts awards back to
+   hold, which become ``conflict`` (:mod:`bridge.skips`); a success without the ledger's event
+   (:mod:`bridge.ledger_events`: no code at the address) fails the transaction, puts its rows
+   back to ``pending`` and blocks every lane until a restart; a revert puts awards back to
    ``pending`` and fails operations with the decoded custom error; mined transactions with
    enough blocks on top become ``final``. A signer whose transactions stop confirming is
    reported stalled (:class:`bridge.stall.ProgressWatch`);
@@ -51,6 +53,7 @@ from bridge import metrics, skips
 from bridge.award_lane import AwardLane
 from bridge.client import LedgerClient
 from bridge.errors import ChainUnavailable
+from bridge.ledger_events import LedgerEvents
 from bridge.logs import get_logger
 from bridge.loop import BridgeLoop, install_stop_signals
 from bridge.ops_lane import (
@@ -177,6 +180,8 @@ class Submitter(AwardLane, OperationLane):
         self._deferred: dict[str, tuple[int | None, float, str]] = {}
         self._deploy_block: int | None = None
         self._skips = skips.SkipDecoder.of(client)
+        self._events = LedgerEvents.of(client)
+        self._halted: str | None = None
         self.log = log.bind(sender=self.sender, worker=self.worker_id, lanes=self.lanes)
         self.watch = ProgressWatch(
             self.sender,
