@@ -40,7 +40,19 @@ def call_contract(
 ) -> Any:
     """Send a contract function call (``contract.functions.f(args)``) and wait. With ``decode``
     (a ``LedgerClient.decode_revert``), a revert found by simulation raises the decoded
-    ``ContractRevert`` before anything is sent."""
+    ``ContractRevert`` before anything is sent.
+
+    Raises :class:`DeploymentError` before anything is sent if the node holds no code at the
+    contract's address: a call to it would be mined with status 1 and do nothing, and the
+    operator would be told it worked (a wrong address in the settings, another chain, a node
+    that lost its state)."""
+    address = fn.address
+    if not bytes(w3.eth.get_code(address)):
+        raise DeploymentError(
+            f"no contract code at {address} on this chain (chain id {w3.eth.chain_id}): nothing "
+            "was sent; check MILEAGE_CONTRACT_ADDRESS (or the deployment recorded in the "
+            "database) and MILEAGE_RPC_URL"
+        )
     params = {"from": acct.address, "gasPrice": gas_price}
     if decode is not None:
         try:
