@@ -11,7 +11,10 @@ collector off, 110 with these thresholds; docs/PERFORMANCE.md).
 :func:`tune_gc` freezes what start-up allocated (modules, SQLAlchemy's and web3's tables: never
 garbage, so no full collection needs to walk them again) and raises the thresholds. Cycles are
 still collected, only less often: at most ``GEN0`` container objects wait for the next pass, a
-bound that does not grow with the size of a feed. The API server keeps the defaults.
+bound that does not grow with the size of a feed. The price is memory: the bridge's peak RSS
+rose from 135 to 258 MiB on the benchmark (docs/PERFORMANCE.md, "Memory"), and does not grow
+with the work done. The API served by uvicorn from ``api.main`` keeps CPython's defaults;
+``mileage run`` serves it in its own process, with these settings.
 """
 
 from __future__ import annotations
