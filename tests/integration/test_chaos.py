@@ -112,14 +112,15 @@ def test_node_restart_mid_run(
         w3 = make_web3(node.url, timeout=5)
         dep = deploy(w3, node.url)
         accounts = [f"0x{i + 1:064x}" for i in range(300)]
-        # Enough awards that the run is still going when the node goes down (a batch of 50 to
-        # existing accounts mines in a few ms): 8,000 awards = 160 transactions.
+        # Enough transactions that the run is still going when the node goes down (a batch to
+        # existing accounts mines in a few ms, and the submitter sends ~200 a second): 8,000
+        # awards in batches of 10 = 800 transactions, several seconds of work.
         seed("ECO_HOUSEHOLD", [10_000] * 8000, accounts=accounts)
         sub = Submitter(
             session_factory,
             LedgerClient(w3, dep.address),
             signer_from_key(dep.issuer_keys["ECO_HOUSEHOLD"], "issuer-ECO_HOUSEHOLD"),
-            Settings(batch_size=50, confirmations=0),
+            Settings(batch_size=10, confirmations=0),
         )
         result: dict[str, Any] = {}
 
@@ -147,6 +148,9 @@ def test_node_restart_mid_run(
             time.sleep(0.3)
             saved = complete_state(node.state_file)
             time.sleep(0.5)
+            # still running, or the node goes down after the run and the test proves nothing
+            # (a finished run no longer watches the transactions it called final)
+            assert worker.is_alive(), "the run ended before the node went down: seed more awards"
             node.kill()
             node.state_file.write_bytes(saved)
         else:
