@@ -38,12 +38,15 @@ def alive(pid: int) -> bool:
         return False
 
 
-def poll(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    """Wait until ``condition()`` holds; fail with ``what`` after a generous ``timeout``."""
+def poll(
+    condition: Callable[[], bool], what: str | Callable[[], str], timeout: float = 60.0
+) -> None:
+    """Wait until ``condition()`` holds; fail with ``what`` (or what ``what()`` says at that
+    moment, e.g. the output so far) after a generous ``timeout``."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
-            pytest.fail(what)
+            pytest.fail(what() if callable(what) else what)
         time.sleep(0.1)
 
 
@@ -124,7 +127,11 @@ class MileageRun:
             except httpx.HTTPError:
                 return False
 
-        poll(ready, f"mileage run did not come up:\n{self.output()[-4000:]}", timeout=300)
+        poll(
+            ready,
+            lambda: f"mileage run did not come up in 300 s:\n{self.output()[-4000:]}",
+            timeout=300,
+        )
 
     def node_pid_recorded(self) -> int:
         return int(self.pid_file.read_text().split()[0])
