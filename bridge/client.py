@@ -221,8 +221,18 @@ class LedgerClient:
         self.abi = abi if abi is not None else main_artifact().abi
         self._contract: Contract = w3.eth.contract(address=self.address, abi=self.abi)
         self._errors = self._error_table(self.abi)
-        ev = next(e for e in self.abi if e.get("type") == "event" and e["name"] == "EntryRecorded")
-        self.entry_topic = HexBytes(keccak(text=self._signature(ev)))
+        self.entry_topic = HexBytes(self.event_topic("EntryRecorded"))
+
+    def event_abi(self, name: str) -> dict[str, Any]:
+        """The ABI entry of the event ``name``; raises ``ValueError`` if the ABI has none."""
+        for e in self.abi:
+            if e.get("type") == "event" and e["name"] == name:
+                return e
+        raise ValueError(f"the ledger ABI has no event {name}")
+
+    def event_topic(self, name: str) -> str:
+        """The first topic (``0x`` + 64 hex digits) of the event ``name``'s logs."""
+        return "0x" + keccak(text=self._signature(self.event_abi(name))).hex()
 
     # --- ABI helpers -------------------------------------------------------------------------
     @staticmethod

@@ -15,11 +15,9 @@ topic once: no log is decoded.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-
-from eth_utils.crypto import keccak
 
 from bridge.client import LedgerClient
 from ledger.domain.outbox import OperationKind
@@ -36,6 +34,29 @@ EXPECTED_EVENTS: Mapping[str, tuple[str, ...]] = {
 NO_CALL_KINDS = frozenset({"filler"})
 
 
+def logs_with_topic(
+    logs: Iterable[Mapping[str, Any]], address: str, topics: Collection[str]
+) -> Iterator[Mapping[str, Any]]:
+    """The logs of ``logs`` (raw JSON-RPC) emitted by ``address`` (lower case) whose first topic
+    is one of ``topics`` (lower-case ``0x`` hex), in the order given. A batch's receipt holds one
+    ``EntryRecorded`` log per award, all with the same first topic: each distinct first topic is
+    compared once; nothing is decoded."""
+    seen: dict[Any, bool] = {}
+    for lg in logs:
+        found = lg.get("topics")
+        if not found:
+            continue
+        first = found[0]
+        try:
+            hit = seen.get(first)
+            if hit is None:
+                hit = seen[first] = str(first).lower() in topics
+        except TypeError:  # unhashable: compared without the cache
+            hit = str(first).lower() in topics
+        if hit and str(lg.get("address", "")).lower() == address:
+            yield lg
+
+
 @dataclass(frozen=True)
 class LedgerEvents:
     """The first topics of the events :data:`EXPECTED_EVENTS` names, for one ledger address."""
@@ -45,16 +66,12 @@ class LedgerEvents:
 
     @classmethod
     def of(cls, client: LedgerClient) -> LedgerEvents:
-        by_name = {e["name"]: e for e in client.abi if e.get("type") == "event"}
-
-        def topic(name: str) -> str:
-            if name not in by_name:
-                raise ValueError(f"the ledger ABI has no event {name}")
-            return "0x" + keccak(text=LedgerClient._signature(by_name[name])).hex()
-
         return cls(
             client.address.lower(),
-            {kind: frozenset(topic(n) for n in names) for kind, names in EXPECTED_EVENTS.items()},
+            {
+                kind: frozenset(client.event_topic(n) for n in names)
+                for kind, names in EXPECTED_EVENTS.items()
+            },
         )
 
     def landed(self, kind: str, receipt: Mapping[str, Any]) -> bool:
@@ -66,21 +83,8 @@ class LedgerEvents:
         want = self.topics.get(kind)
         if want is None:
             return False
-        seen: dict[Any, bool] = {}
-        for lg in reversed(receipt.get("logs") or ()):
-            topics = lg.get("topics")
-            if not topics:
-                continue
-            first = topics[0]
-            try:
-                hit = seen.get(first)
-                if hit is None:
-                    hit = seen[first] = str(first).lower() in want
-            except TypeError:  # unhashable: compared without the cache
-                hit = str(first).lower() in want
-            if hit and str(lg.get("address", "")).lower() == self.address:
-                return True
-        return False
+        logs = reversed(receipt.get("logs") or ())
+        return any(True for _ in logs_with_topic(logs, self.address, want))
 
     def missing(self, kind: str, tx_hash: str, no_code: bool) -> str:
         """What the operator reads when :meth:`landed` is false: what is missing, and what to

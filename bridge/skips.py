@@ -19,12 +19,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from eth_abi.abi import decode as abi_decode
-from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from sqlalchemy.orm import Session, sessionmaker
 
 from bridge import metrics
 from bridge.client import EntryEvent, LedgerClient, hex32, to_bytes32
+from bridge.ledger_events import logs_with_topic
 from bridge.outbox import ClaimedAward
 from ledger.adapters.orm import Deployment
 from ledger.domain.codes import EntryKind
@@ -42,32 +42,20 @@ class SkipDecoder:
 
     @classmethod
     def of(cls, client: LedgerClient) -> SkipDecoder:
-        abi = next(e for e in client.abi if e.get("type") == "event" and e["name"] == SKIP_EVENT)
-        sig = f"{SKIP_EVENT}({','.join(client._type(i) for i in abi['inputs'])})"
-        return cls(client.address.lower(), "0x" + keccak(text=sig).hex(), abi)
+        return cls(
+            client.address.lower(), client.event_topic(SKIP_EVENT), client.event_abi(SKIP_EVENT)
+        )
 
     def award_nos(self, receipt: Mapping[str, Any]) -> list[int]:
         """Award numbers skipped in a transaction, in log order (raw JSON-RPC receipt).
 
         Only logs whose first topic is ``AwardSkipped`` (and whose address is the ledger's) are
         decoded. A batch's receipt holds one ``EntryRecorded`` log per award, all with the same
-        first topic: each distinct first topic is compared once (``is_skip``)."""
-        is_skip: dict[Any, bool] = {}
-        out: list[int] = []
-        for lg in receipt.get("logs", []):
-            topics = lg.get("topics")
-            if not topics:
-                continue
-            first = topics[0]
-            try:
-                hit = is_skip.get(first)
-                if hit is None:
-                    hit = is_skip[first] = str(first).lower() == self.topic
-            except TypeError:  # not a hex string or bytes: compared as it always was
-                hit = str(first).lower() == self.topic
-            if hit and str(lg.get("address", "")).lower() == self.address:
-                out.append(int(self._args(lg)["awardNo"]))
-        return out
+        first topic: each distinct first topic is compared once (:func:`logs_with_topic`)."""
+        return [
+            int(self._args(lg)["awardNo"])
+            for lg in logs_with_topic(receipt.get("logs", []), self.address, (self.topic,))
+        ]
 
     def _args(self, log: Mapping[str, Any]) -> dict[str, Any]:
         inputs = self.abi["inputs"]
