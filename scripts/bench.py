@@ -150,8 +150,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--max-inflight",
         type=int,
-        default=16,
-        help="mirror part: batches the submitter keeps unconfirmed (they share a block)",
+        default=32,
+        help="mirror part: batches the submitter keeps unconfirmed (they share a block); 32 "
+        "as docs/ARCHITECTURE.md §3 recommends per issuer key",
     )
     ap.add_argument("--refresh-gas", action="store_true", help="re-run scripts/bench_gas.py")
     ap.add_argument(
