@@ -5,6 +5,7 @@ replaced: the same result, or the same error (type and ``cause``)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -14,10 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.rpc import HttpTransport, JsonRpc, NodeUnreachable, RpcError
+from bridge.rpc import HttpTransport, JsonRpc, NodeUnreachable, RpcError, dumps
 
 
 @dataclass
@@ -74,10 +75,8 @@ class Node:
         self._stop.set()
         self._sock.close()
         for c in list(self._open):
-            try:
+            with contextlib.suppress(OSError):
                 c.close()
-            except OSError:
-                pass
 
     def _accept(self) -> None:
         while not self._stop.is_set():
@@ -340,22 +339,33 @@ json_values = st.recursive(
 )
 
 
-@settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
+@pytest.fixture(scope="module")
+def echo_pair() -> Iterator[tuple[Node, dict[str, int], list[JsonRpc]]]:
+    """One echoing node (its status settable) and both transports on it, for many examples."""
+    status = {"code": 200}
+    node = Node(
+        lambda n, req: Reply(json.dumps(ok(req), ensure_ascii=False).encode(), status["code"])
+    ).start()
+    yield node, status, both(node.url)
+    node.stop()
+
+
+@settings(max_examples=80, deadline=None)
 @given(params=st.lists(json_values, max_size=4), status=st.sampled_from([200, 200, 201, 500]))
 def test_the_lean_transport_gives_what_httpx_gave(
-    serve: Any, params: list[Any], status: int
+    echo_pair: tuple[Node, dict[str, int], list[JsonRpc]], params: list[Any], status: int
 ) -> None:
     """Any params (big integers, unicode, nesting, inf) and any status: the same bytes sent,
     the same answer or the same error through either transport."""
-    node = serve(lambda n, req: Reply(json.dumps(ok(req), ensure_ascii=False).encode(), status))
-    lean, old = both(node.url)
+    node, code, (lean, old) = echo_pair
+    code["code"] = status
+    node.bodies.clear()
     got = [outcome(lambda r=rpc: r.call("eth_echo", params)) for rpc in (lean, old)]
     assert got[0] == got[1]
-    assert node.bodies == [] or node.bodies[0] == node.bodies[1]  # [] : inf is not JSON
-    for rpc in (lean, old):
-        rpc.close()
+    if node.bodies:  # none when the params are not JSON (inf): both raise before sending
+        ids = [json.loads(b)["id"] for b in node.bodies]
+        unnumbered = [b.replace(b'"id":%d' % i, b"") for b, i in zip(node.bodies, ids, strict=True)]
+        assert len(unnumbered) == 2 and unnumbered[0] == unnumbered[1]
 
 
 def test_transport_refuses_what_is_not_an_http_url() -> None:
@@ -365,3 +375,55 @@ def test_transport_refuses_what_is_not_an_http_url() -> None:
     rpc = JsonRpc("ws://127.0.0.1:8545", timeout=1.0)
     assert rpc._transport is None
     assert outcome(lambda: rpc.call("eth_chainId", []))[0] == "unreachable"
+
+
+def reference_body(payload: Any) -> bytes:
+    """What httpx sent for ``json=payload`` (httpx/_content.py encode_json)."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+call_values = (
+    st.text()
+    | st.integers()
+    | st.integers(min_value=-(2**64), max_value=2**64)
+    | st.lists(st.text(), max_size=3)
+    | st.lists(st.text() | st.integers() | st.none(), max_size=3)
+    | json_values
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    call=st.dictionaries(st.text(max_size=8) | st.integers(), call_values, max_size=5),
+    raw=st.text(alphabet="0123456789abcdef", max_size=2_000),
+)
+def test_the_body_is_what_httpx_sent(call: dict[Any, Any], raw: str) -> None:
+    """The orjson fast path of :func:`bridge.rpc.dumps` gives json's bytes, or json's error."""
+    for payload in (
+        call,
+        {"jsonrpc": "2.0", "id": 3, "method": "eth_sendRawTransaction", "params": ["0x" + raw]},
+    ):
+        try:
+            want: Any = reference_body(payload)
+        except (TypeError, ValueError) as exc:
+            want = type(exc)
+        try:
+            got: Any = dumps(payload)
+        except (TypeError, ValueError) as exc:
+            got = type(exc)
+        assert got == want, payload
+
+
+def test_the_body_of_awkward_strings_is_what_httpx_sent() -> None:
+    odd = "".join(chr(i) for i in range(0x250)) + "\u2028\u2029\ufeff\U0001f600"
+    for params in ([odd], ["\ud800"], ["a", "b" * 100_000]):
+        call = {"jsonrpc": "2.0", "id": 2**63 - 1, "method": "m", "params": params}
+        try:
+            want: Any = reference_body(call)
+        except ValueError as exc:
+            want = type(exc)
+        try:
+            got: Any = dumps(call)
+        except ValueError as exc:
+            got = type(exc)
+        assert got == want
