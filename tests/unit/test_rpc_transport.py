@@ -385,6 +385,9 @@ def reference_body(payload: Any) -> bytes:
 call_values = (
     st.text()
     | st.integers()
+    | st.floats()
+    | st.booleans()
+    | st.none()
     | st.integers(min_value=-(2**64), max_value=2**64)
     | st.lists(st.text(), max_size=3)
     | st.lists(st.text() | st.integers() | st.none(), max_size=3)
@@ -394,7 +397,8 @@ call_values = (
 
 @settings(max_examples=400, deadline=None)
 @given(
-    call=st.dictionaries(st.text(max_size=8) | st.integers(), call_values, max_size=5),
+    call=st.dictionaries(st.text(max_size=8), call_values, max_size=5)
+    | st.dictionaries(st.text(max_size=8) | st.integers() | st.none(), call_values, max_size=3),
     raw=st.text(alphabet="0123456789abcdef", max_size=2_000),
 )
 def test_the_body_is_what_httpx_sent(call: dict[Any, Any], raw: str) -> None:
