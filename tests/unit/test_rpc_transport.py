@@ -431,3 +431,22 @@ def test_the_body_of_awkward_strings_is_what_httpx_sent() -> None:
         except ValueError as exc:
             got = type(exc)
         assert got == want
+
+
+def test_https_is_spoken_when_the_url_says_so(serve: Any) -> None:
+    """An https URL on a node that speaks plain HTTP: the TLS handshake gets no answer, a
+    connect timeout through either transport (and the node never sees a request)."""
+    node = serve(echo)
+    url = node.url.replace("http://", "https://")
+    got = [outcome(lambda r=rpc: r.call("eth_chainId", [])) for rpc in both(url, timeout=0.5)]
+    assert got == [("unreachable", "ConnectTimeout")] * 2
+    assert node.requests == 0
+
+
+def test_a_proxied_url_keeps_httpx(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    assert JsonRpc("http://node.example:8545")._transport is None
+    monkeypatch.setenv("NO_PROXY", "node.example")
+    assert JsonRpc("http://node.example:8545")._transport is not None
