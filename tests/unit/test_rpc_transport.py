@@ -8,9 +8,11 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import httpx
@@ -55,6 +57,7 @@ class Node:
     connections: int = 0
     requests: int = 0
     bodies: list[bytes] = field(default_factory=list)
+    tls: ssl.SSLContext | None = None
     _sock: socket.socket = field(default_factory=socket.socket)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _open: list[socket.socket] = field(default_factory=list)
@@ -62,7 +65,8 @@ class Node:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._sock.getsockname()[1]}/rpc"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self._sock.getsockname()[1]}/rpc"
 
     def start(self) -> Node:
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -90,6 +94,12 @@ class Node:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        if self.tls is not None:
+            try:
+                conn = self.tls.wrap_socket(conn, server_side=True)
+            except OSError:
+                conn.close()
+                return
         f = conn.makefile("rb")
         try:
             while True:
@@ -207,7 +217,7 @@ def test_a_node_that_drops_the_next_request_unanswered(serve: Any) -> None:
 
 def test_a_fresh_connection_dropped_unanswered_is_unreachable(serve: Any) -> None:
     node = serve(lambda n, req: Reply(drop=True))
-    results = [outcome(lambda r=rpc: r.call("eth_echo", [1])) for rpc in both(node.url)]
+    results = [outcome(partial(rpc.call, "eth_echo", [1])) for rpc in both(node.url)]
     assert results[0] == ("unreachable", "RemoteProtocolError")
     assert results[0] == results[1]
 
@@ -239,7 +249,7 @@ def test_no_usable_answer_is_node_unreachable_as_before(
     the httpx transport gave, and the client works again afterwards."""
     node = serve(lambda n, req: reply if n % 2 == 0 else echo(n, req))
     for rpc in both(node.url):
-        got = outcome(lambda r=rpc: r.call("eth_echo", [1]))
+        got = outcome(partial(rpc.call, "eth_echo", [1]))
         assert got[0] == "unreachable", (name, got)
         if cause is not None:
             assert got[1] == cause, (name, got)
@@ -263,7 +273,7 @@ def test_an_http_error_reads_like_httpx(serve: Any) -> None:
 def test_a_node_that_hangs_times_out(serve: Any) -> None:
     node = serve(lambda n, req: Reply(hang=True))
     for rpc in both(node.url, timeout=0.3):
-        assert outcome(lambda r=rpc: r.call("eth_blockNumber", [])) == (
+        assert outcome(partial(rpc.call, "eth_blockNumber", [])) == (
             "unreachable",
             "ReadTimeout",
         )
@@ -274,7 +284,7 @@ def test_nothing_listening_is_a_connect_error() -> None:
         s.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{s.getsockname()[1]}"  # bound, not listening: refused
         for rpc in both(url, timeout=1.0):
-            got = outcome(lambda r=rpc: r.call("eth_chainId", []))
+            got = outcome(partial(rpc.call, "eth_chainId", []))
             assert got == ("unreachable", "ConnectError")
 
 
@@ -301,12 +311,12 @@ def test_a_batch_answer_missing_ids_or_refused(serve: Any) -> None:
 
     node = serve(behave)
     for rpc in both(node.url):
-        assert outcome(lambda r=rpc: r.batch("eth_echo", [[1], [2]])) == (
+        assert outcome(partial(rpc.batch, "eth_echo", [[1], [2]])) == (
             "rpc",
             "no answer for request 1 of a batch",
             None,
         )
-        assert outcome(lambda r=rpc: r.batch("eth_echo", [[1]])) == ("rpc", "no", -32600)
+        assert outcome(partial(rpc.batch, "eth_echo", [[1]])) == ("rpc", "no", -32600)
 
 
 def test_threads_sharing_a_client_get_their_own_answers(serve: Any) -> None:
@@ -360,7 +370,7 @@ def test_the_lean_transport_gives_what_httpx_gave(
     node, code, (lean, old) = echo_pair
     code["code"] = status
     node.bodies.clear()
-    got = [outcome(lambda r=rpc: r.call("eth_echo", params)) for rpc in (lean, old)]
+    got = [outcome(partial(rpc.call, "eth_echo", params)) for rpc in (lean, old)]
     assert got[0] == got[1]
     if node.bodies:  # none when the params are not JSON (inf): both raise before sending
         ids = [json.loads(b)["id"] for b in node.bodies]
@@ -374,7 +384,7 @@ def test_transport_refuses_what_is_not_an_http_url() -> None:
     # such a URL keeps httpx (which names the problem at the first call)
     rpc = JsonRpc("ws://127.0.0.1:8545", timeout=1.0)
     assert rpc._transport is None
-    assert outcome(lambda: rpc.call("eth_chainId", []))[0] == "unreachable"
+    assert outcome(partial(rpc.call, "eth_chainId", []))[0] == "unreachable"
 
 
 def reference_body(payload: Any) -> bytes:
@@ -438,7 +448,7 @@ def test_https_is_spoken_when_the_url_says_so(serve: Any) -> None:
     connect timeout through either transport (and the node never sees a request)."""
     node = serve(echo)
     url = node.url.replace("http://", "https://")
-    got = [outcome(lambda r=rpc: r.call("eth_chainId", [])) for rpc in both(url, timeout=0.5)]
+    got = [outcome(partial(rpc.call, "eth_chainId", [])) for rpc in both(url, timeout=0.5)]
     assert got == [("unreachable", "ConnectTimeout")] * 2
     assert node.requests == 0
 
@@ -450,3 +460,66 @@ def test_a_proxied_url_keeps_httpx(monkeypatch: pytest.MonkeyPatch) -> None:
     assert JsonRpc("http://node.example:8545")._transport is None
     monkeypatch.setenv("NO_PROXY", "node.example")
     assert JsonRpc("http://node.example:8545")._transport is not None
+
+
+def self_signed(tmp: Any) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 and its key, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test node")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp / "cert.pem", tmp / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(cert_file), str(key_file)
+
+
+def test_https_round_trips_and_checks_the_certificate(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A TLS node: a certificate nobody trusts is a connect error through either transport;
+    trusted (SSL_CERT_FILE, as httpx reads it), calls and batches go over one kept connection."""
+    cert, key = self_signed(tmp_path)
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+    node = Node(echo, tls=tls).start()
+    try:
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        got = [outcome(partial(rpc.call, "eth_chainId", [])) for rpc in both(node.url)]
+        assert got == [("unreachable", "ConnectError")] * 2
+        monkeypatch.setenv("SSL_CERT_FILE", cert)
+        for rpc in both(node.url):
+            assert [rpc.call("eth_echo", [i]) for i in range(5)] == [[i] for i in range(5)]
+            assert rpc.batch("eth_echo", [[i] for i in range(10)]) == [[i] for i in range(10)]
+        assert node.requests == 2 * (5 + 4)
+    finally:
+        node.stop()
