@@ -187,3 +187,23 @@ def test_a_reorg_in_the_middle_is_rolled_back(session_factory: Any) -> None:
     with session_factory() as s:
         cursor = s.get(IndexCursor, "entries")
         assert cursor is not None and cursor.block_hash == chain.blocks[10]["hash"]
+
+
+def test_a_bad_log_is_reported_before_a_parent_mismatch(session_factory: Any) -> None:
+    """The logs are checked in the loop that indexes them, after the parent hash check; a range
+    with both a bad log and a next block that does not follow the cursor still fails on the log
+    (as when the logs were checked first), and rolls nothing back."""
+    chain = FakeChain()
+    chain.grow(4, "main")
+    chain.add(2, h("pa"), 5)
+    ix = indexer(session_factory, chain)
+    assert ix.run_until_head() == 1
+    chain.grow(6, "main", start=5)
+    chain.add(5, h("pb"), 6, topics=[h("another event"), h("pb")])
+    chain.blocks[5]["parentHash"] = h("not block 4")
+    with pytest.raises(IndexerError, match=r"unexpected log in block 5 \(topics"):
+        ix.step()
+    cursor = ix.cursor()
+    assert cursor is not None and cursor.number == 4
+    chain.logs[5][0]["topics"] = [ENTRY_TOPIC, h("pb")]  # a good log: now the mismatch rolls back
+    assert ix.step() == 0 and ix._rolled_back
