@@ -29,6 +29,7 @@ Logs are read in block ranges of at most ``chunk`` blocks with plain JSON-RPC
 from __future__ import annotations
 
 import time
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,6 +57,7 @@ from ledger.domain.codes import CREDIT_CODES
 from ledger.domain.hashchain import ENTRY_BITS, HEAD_BYTES, ZERO_HEAD, decode_entry
 
 CURSOR_NAME = "entries"
+_account, _program = itemgetter(0), itemgetter(1)
 
 __all__ = [
     "CURSOR_NAME",
@@ -436,7 +438,11 @@ class Indexer:
                     int(lg["logIndex"], 16),
                 )
             )
-        writer.upsert_balances([(a, p, balances[a, p]) for a, p in sorted(changed)])
+        # in (account, program) order, as sorted(changed), but two stable sorts of one field
+        # each compare ints and strings, not tuples (a third of the time)
+        keys = sorted(changed, key=_program)
+        keys.sort(key=_account)
+        writer.upsert_balances([(a, p, balances[k]) for k in keys for a, p in [k]])
         writer.upsert_heads([(a, c, x) for a in accounts for c, _, x in [heads[a]]])
         return rows
 
