@@ -207,3 +207,32 @@ def test_a_bad_log_is_reported_before_a_parent_mismatch(session_factory: Any) ->
     assert cursor is not None and cursor.number == 4
     chain.logs[5][0]["topics"] = [ENTRY_TOPIC, h("pb")]  # a good log: now the mismatch rolls back
     assert ix.step() == 0 and ix._rolled_back
+
+
+def test_remember_blocks_as_the_orm_did(session_factory: Any) -> None:
+    """The kept block hashes, written in bulk, are what the ORM's delete + insert + delete left:
+    the new hashes of re-indexed numbers replace the stored ones, the old blocks go."""
+    from bridge.index_reorg import remember_blocks
+    from ledger.adapters.db import unit_of_work
+    from ledger.adapters.orm import IndexedBlock
+
+    def kept() -> dict[int, tuple[str, str]]:
+        with session_factory() as s:
+            return {b.number: (b.hash, b.parent_hash) for b in s.scalars(sa.select(IndexedBlock))}
+
+    def headers(tag: str, numbers: range) -> dict[int, dict[str, str]]:
+        return {n: {"hash": h(f"{tag} {n}"), "parentHash": h(f"{tag} {n - 1}")} for n in numbers}
+
+    reference: dict[int, tuple[str, str]] = {}
+    for tag, numbers, end, keep in (
+        ("a", range(1, 8), 7, 256),
+        ("b", range(5, 12), 11, 256),  # 5..7 re-indexed on another branch
+        ("c", range(12, 20), 19, 10),  # 9 and lower forgotten
+        ("d", range(19, 20), 19, 1),  # only 19 left
+    ):
+        hs = headers(tag, numbers)
+        with unit_of_work(session_factory) as s:
+            remember_blocks(s, end, hs, keep)
+        reference.update({n: (v["hash"], v["parentHash"]) for n, v in hs.items()})
+        reference = {n: v for n, v in reference.items() if n > end - keep}
+        assert kept() == reference
