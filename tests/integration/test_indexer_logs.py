@@ -236,3 +236,18 @@ def test_remember_blocks_as_the_orm_did(session_factory: Any) -> None:
         reference.update({n: (v["hash"], v["parentHash"]) for n, v in hs.items()})
         reference = {n: v for n, v in reference.items() if n > end - keep}
         assert kept() == reference
+
+
+def test_the_rollback_finds_its_accounts_by_block_number(
+    session_factory: Any, engine: sa.Engine
+) -> None:
+    """The accounts touched by a rollback come from the ``block_number`` index, not a scan of
+    every entry (SQLite's plan for a ``DISTINCT`` walked the whole primary key)."""
+    from bridge.index_reorg import entries_above
+
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's planner")
+    sql = str(entries_above(5).compile(engine, compile_kwargs={"literal_binds": True}))
+    with engine.connect() as c:
+        plan = " ".join(str(r[-1]) for r in c.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+    assert "USING INDEX ix_entries_block_number" in plan, plan
