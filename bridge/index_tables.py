@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from bridge.errors import BridgeError
 from ledger.adapters.bulk import BulkWriter
-from ledger.adapters.orm import AccountHead, Balance, Entry
+from ledger.adapters.orm import AccountHead, Balance, Entry, IndexedBlock
 from ledger.domain.codes import CREDIT_CODES
 
 _IN_CHUNK = 500  # accounts per IN (...) list
@@ -61,7 +61,8 @@ def _chunks(items: Sequence[str], n: int = _IN_CHUNK) -> Iterable[Sequence[str]]
         yield items[i : i + n]
 
 
-_TABLES = {t.name: t for t in (cast(sa.Table, m.__table__) for m in (Entry, Balance, AccountHead))}
+_MODELS = (Entry, Balance, AccountHead, IndexedBlock)
+_TABLES = {t.name: t for t in (cast(sa.Table, m.__table__) for m in _MODELS)}
 
 
 class IndexWriter(BulkWriter):
@@ -88,6 +89,12 @@ class IndexWriter(BulkWriter):
         self, table: str, cols: tuple[str, ...], accounts: Sequence[str]
     ) -> list[tuple[Any, ...]]:
         return self.select_in(_TABLES[table], cols, "account_id", accounts)
+
+    def keep_blocks(self, rows: list[tuple[int, str, str]], below: int) -> None:
+        """Store ``(number, hash, parent_hash)`` of blocks in ``indexed_blocks`` (replacing the
+        stored hashes of those numbers); forget the blocks numbered ``below`` and lower."""
+        self.upsert(_TABLES["indexed_blocks"], ("number", "hash", "parent_hash"), 1, rows)
+        self.execute(f"DELETE FROM indexed_blocks WHERE number <= {self.mark}", [below])
 
 
 def signed_amount_sql() -> Any:

@@ -29,6 +29,7 @@ Logs are read in block ranges of at most ``chunk`` blocks with plain JSON-RPC
 from __future__ import annotations
 
 import time
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,6 +57,7 @@ from ledger.domain.codes import CREDIT_CODES
 from ledger.domain.hashchain import ENTRY_BITS, HEAD_BYTES, ZERO_HEAD, decode_entry
 
 CURSOR_NAME = "entries"
+_account, _program = itemgetter(0), itemgetter(1)
 
 __all__ = [
     "CURSOR_NAME",
@@ -66,7 +68,9 @@ __all__ = [
     "IndexIntegrityError",
     "Indexer",
     "IndexerError",
+    "check_logs",
     "is_entry_log",
+    "log_blocks",
     "log_row",
     "recompute_projections",
     "signed_amount_sql",
@@ -119,6 +123,44 @@ def log_row(log: dict[str, Any], head: str) -> EntryRow:
         log["transactionHash"],
         int(log["logIndex"], 16),
     )
+
+
+def _moved(number: int) -> str:
+    return f"log of block {number} is not on the current chain"
+
+
+def _unexpected(number: int, topics: Any) -> str:
+    return (
+        f"unexpected log in block {number} (topics {topics}): not an "
+        "EntryRecorded(bytes32 indexed account, uint256 entry, bytes32 ref) log"
+    )
+
+
+def log_blocks(logs: list[dict[str, Any]]) -> dict[str, tuple[int, str]]:
+    """The block number and hash of each ``blockNumber`` quantity, from the logs themselves (the
+    first log of each quantity names the hash)."""
+    out: dict[str, tuple[int, str]] = {}
+    for lg in logs:
+        q = lg["blockNumber"]
+        if q not in out:
+            out[q] = (int(q, 16), lg["blockHash"])
+    return out
+
+
+def check_logs(logs: list[dict[str, Any]], blocks: dict[str, tuple[int, str]]) -> None:
+    """Refuse the logs of a step if one is not on the chain (removed, or its block hash is not
+    ``blocks``'s: :class:`ChainMoved`, the step is retried) or is not an ``EntryRecorded`` log
+    (:func:`is_entry_log`: :class:`IndexerError`); the first such log in order decides.
+
+    The reference of the indexer's checks: the hot loop makes them inline as it indexes, and on
+    any failure calls this first, so a bad log anywhere in the range wins over what the loop
+    found, as when these checks ran before the loop."""
+    for lg in logs:
+        bn, bh = blocks[lg["blockNumber"]]
+        if lg.get("removed") or bh != lg["blockHash"]:
+            raise ChainMoved(_moved(bn))
+        if not is_entry_log(lg):
+            raise IndexerError(_unexpected(bn, lg["topics"]))
 
 
 class Indexer:
@@ -242,24 +284,14 @@ class Indexer:
         headers = rd.headers({first, end} | set(numbers.values()))
         if headers[end]["hash"] != end_before:
             raise ChainMoved(f"block {end} changed while its range was read")
-        hashes = {q: headers[bn]["hash"] for q, bn in numbers.items()}
-        topic, data_len = ENTRY_TOPIC, DATA_HEX_LEN
-        for lg in logs:
-            q = lg["blockNumber"]
-            if lg.get("removed") or hashes[q] != lg["blockHash"]:
-                raise ChainMoved(f"log of block {numbers[q]} is not on the current chain")
-            t = lg["topics"]  # is_entry_log, inline
-            if not (
-                len(t) == 2 and t[0] == topic and len(t[1]) == 66 and len(lg["data"]) == data_len
-            ):
-                raise IndexerError(
-                    f"unexpected log in block {numbers[q]} (topics {lg['topics']}): not an "
-                    "EntryRecorded(bytes32 indexed account, uint256 entry, bytes32 ref) log"
-                )
+        # each log's block: its number and hash on the chain; the logs themselves are checked in
+        # the loop that indexes them (_check_and_project), before anything is committed
+        blocks = {q: (bn, headers[bn]["hash"]) for q, bn in numbers.items()}
         if cur is not None and headers[first]["parentHash"] != cur.hash:
+            check_logs(logs, blocks)  # a bad log is reported as it was before the rollback check
             self._rollback(cur)
             return 0
-        n = self._commit(cur, first, end, headers, logs, numbers)
+        n = self._commit(cur, first, end, headers, logs, blocks)
         self.last_block = end
         # adapt the range: fewer blocks while ranges are heavy, back to `chunk` when light
         if len(logs) > self.max_events:
@@ -280,7 +312,7 @@ class Indexer:
         end: int,
         headers: dict[int, dict[str, Any]],
         logs: list[dict[str, Any]],
-        numbers: dict[str, int],
+        blocks: dict[str, tuple[int, str]],
     ) -> int:
         with unit_of_work(self.session_factory) as s:
             locked = s.execute(
@@ -291,7 +323,7 @@ class Indexer:
                 raise ChainMoved("another indexer advanced the cursor")
             if logs:
                 writer = IndexWriter(s)
-                writer.insert_entries(self._check_and_project(writer, logs, numbers))
+                writer.insert_entries(self._check_and_project(writer, logs, blocks))
             remember_blocks(s, end, headers, self.keep_blocks)
             if locked is None:
                 s.add(
@@ -306,25 +338,42 @@ class Indexer:
         self,
         writer: IndexWriter,
         logs: list[dict[str, Any]],
-        numbers: dict[str, int] | None = None,
+        blocks: dict[str, tuple[int, str]] | None = None,
     ) -> list[EntryRow]:
-        """Check that every log extends its account's indexed chain, compute its head; write
-        both projections and return the ``entries`` rows (those of :func:`log_row`).
-        ``numbers``: the block number of each ``blockNumber`` quantity (parsed here if None)."""
+        """Check every log (:func:`check_logs`) and that it extends its account's indexed chain,
+        compute its head; write both projections and return the ``entries`` rows (those of
+        :func:`log_row`). ``blocks``: the block number and hash on the chain of each
+        ``blockNumber`` quantity (None: :func:`log_blocks`, the logs' own).
+
+        Any failure raises what the reference route raises: :func:`check_logs` over all the logs
+        first (a removed or foreign log anywhere, as the step checked before writing), then the
+        failure itself."""
+        if blocks is None:
+            blocks = log_blocks(logs)
+        try:
+            return self._project(writer, logs, blocks)
+        except Exception:
+            check_logs(logs, blocks)
+            raise
+
+    def _project(
+        self, writer: IndexWriter, logs: list[dict[str, Any]], blocks: dict[str, tuple[int, str]]
+    ) -> list[EntryRow]:
         accounts = sorted({lg["topics"][1] for lg in logs})
-        heads: dict[str, tuple[int, bytes]] = {}
+        # account -> (count, head, the head as stored: 0x + hex)
+        heads: dict[str, tuple[int, bytes, str]] = {}
         for a, c, h in writer.select_by_account(
             "account_heads", ("account_id", "count", "head"), accounts
         ):
             try:
-                head = bytes.fromhex(h[2:]) if h.startswith("0x") else b""
+                raw = bytes.fromhex(h[2:]) if h.startswith("0x") else b""
             except ValueError:
-                head = b""
-            if len(head) != HEAD_BYTES:
+                raw = b""
+            if len(raw) != HEAD_BYTES:
                 raise IndexIntegrityError(
                     a, int(c) + 1, f"the indexed head {h!r} is not {HEAD_BYTES} bytes of hex"
                 )
-            heads[a] = (int(c), head)
+            heads[a] = (int(c), raw, "0x" + raw.hex())
         balances: dict[tuple[str, int], int] = {
             (a, int(p)): int(b)
             for a, p, b in writer.select_by_account(
@@ -332,8 +381,8 @@ class Indexer:
             )
         }
         changed: set[tuple[str, int]] = set()
-        # the hot loop (one pass per log, all names local): log_row and head_of, inline
-        zero = (0, ZERO_HEAD)
+        # the hot loop (one pass per log, all names local): check_logs, log_row and head_of, inline
+        zero = (0, ZERO_HEAD, "0x" + ZERO_HEAD.hex())
         get_head = heads.get
         get_balance = balances.get
         add_changed = changed.add
@@ -341,14 +390,19 @@ class Indexer:
         keccak = keccak_256
         decode = decode_entry
         credit = CREDIT_CODES
-        if numbers is None:
-            numbers = {q: int(q, 16) for q in {lg["blockNumber"] for lg in logs}}
+        topic, data_len = ENTRY_TOPIC, DATA_HEX_LEN
         rows: list[EntryRow] = []
         append = rows.append
         for lg in logs:
-            acct = lg["topics"][1]
+            t = lg["topics"]
             d = lg["data"]
-            count, head = get_head(acct, zero)
+            bn, bh = blocks[lg["blockNumber"]]
+            block_hash = lg["blockHash"]
+            if block_hash != bh or lg.get("removed"):
+                raise ChainMoved(_moved(bn))
+            if len(t) != 2 or t[0] != topic or len(d) != data_len or len(acct := t[1]) != 66:
+                raise IndexerError(_unexpected(bn, t))
+            count, head, _ = get_head(acct, zero)
             word = int(d[ENTRY_HEX], 16)
             seq, kind, program, reason, timestamp, amount = decode(word)
             if seq != count + 1:
@@ -357,7 +411,8 @@ class Indexer:
                 raise IndexIntegrityError(acct, seq, "its entry word sets bits above 208")
             # bytes24(keccak256(head ‖ account ‖ entry ‖ ref)): the log's topic and data verbatim
             head = keccak(head + fromhex(acct[2:] + d[2:])).digest()[:HEAD_BYTES]
-            heads[acct] = (seq, head)
+            head_hex = "0x" + head.hex()
+            heads[acct] = (seq, head, head_hex)
             key = (acct, program)
             value = get_balance(key, 0) + (amount if kind in credit else -amount)
             if value < 0:
@@ -376,15 +431,19 @@ class Indexer:
                     reason,
                     "0x" + d[REF_HEX],
                     timestamp,
-                    "0x" + head.hex(),
-                    numbers[lg["blockNumber"]],
-                    lg["blockHash"],
+                    head_hex,
+                    bn,
+                    block_hash,
                     lg["transactionHash"],
                     int(lg["logIndex"], 16),
                 )
             )
-        writer.upsert_balances([(a, p, balances[a, p]) for a, p in sorted(changed)])
-        writer.upsert_heads([(a, heads[a][0], "0x" + heads[a][1].hex()) for a in accounts])
+        # in (account, program) order, as sorted(changed), but two stable sorts of one field
+        # each compare ints and strings, not tuples (a third of the time)
+        keys = sorted(changed, key=_program)
+        keys.sort(key=_account)
+        writer.upsert_balances([(a, p, balances[k]) for k in keys for a, p in [k]])
+        writer.upsert_heads([(a, c, x) for a in accounts for c, _, x in [heads[a]]])
         return rows
 
     # --- reorgs (bridge.index_reorg) -------------------------------------------------------------

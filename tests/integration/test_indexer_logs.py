@@ -187,3 +187,67 @@ def test_a_reorg_in_the_middle_is_rolled_back(session_factory: Any) -> None:
     with session_factory() as s:
         cursor = s.get(IndexCursor, "entries")
         assert cursor is not None and cursor.block_hash == chain.blocks[10]["hash"]
+
+
+def test_a_bad_log_is_reported_before_a_parent_mismatch(session_factory: Any) -> None:
+    """The logs are checked in the loop that indexes them, after the parent hash check; a range
+    with both a bad log and a next block that does not follow the cursor still fails on the log
+    (as when the logs were checked first), and rolls nothing back."""
+    chain = FakeChain()
+    chain.grow(4, "main")
+    chain.add(2, h("pa"), 5)
+    ix = indexer(session_factory, chain)
+    assert ix.run_until_head() == 1
+    chain.grow(6, "main", start=5)
+    chain.add(5, h("pb"), 6, topics=[h("another event"), h("pb")])
+    chain.blocks[5]["parentHash"] = h("not block 4")
+    with pytest.raises(IndexerError, match=r"unexpected log in block 5 \(topics"):
+        ix.step()
+    cursor = ix.cursor()
+    assert cursor is not None and cursor.number == 4
+    chain.logs[5][0]["topics"] = [ENTRY_TOPIC, h("pb")]  # a good log: now the mismatch rolls back
+    assert ix.step() == 0 and ix._rolled_back
+
+
+def test_remember_blocks_as_the_orm_did(session_factory: Any) -> None:
+    """The kept block hashes, written in bulk, are what the ORM's delete + insert + delete left:
+    the new hashes of re-indexed numbers replace the stored ones, the old blocks go."""
+    from bridge.index_reorg import remember_blocks
+    from ledger.adapters.db import unit_of_work
+    from ledger.adapters.orm import IndexedBlock
+
+    def kept() -> dict[int, tuple[str, str]]:
+        with session_factory() as s:
+            return {b.number: (b.hash, b.parent_hash) for b in s.scalars(sa.select(IndexedBlock))}
+
+    def headers(tag: str, numbers: range) -> dict[int, dict[str, str]]:
+        return {n: {"hash": h(f"{tag} {n}"), "parentHash": h(f"{tag} {n - 1}")} for n in numbers}
+
+    reference: dict[int, tuple[str, str]] = {}
+    for tag, numbers, end, keep in (
+        ("a", range(1, 8), 7, 256),
+        ("b", range(5, 12), 11, 256),  # 5..7 re-indexed on another branch
+        ("c", range(12, 20), 19, 10),  # 9 and lower forgotten
+        ("d", range(19, 20), 19, 1),  # only 19 left
+    ):
+        hs = headers(tag, numbers)
+        with unit_of_work(session_factory) as s:
+            remember_blocks(s, end, hs, keep)
+        reference.update({n: (v["hash"], v["parentHash"]) for n, v in hs.items()})
+        reference = {n: v for n, v in reference.items() if n > end - keep}
+        assert kept() == reference
+
+
+def test_the_rollback_finds_its_accounts_by_block_number(
+    session_factory: Any, engine: sa.Engine
+) -> None:
+    """The accounts touched by a rollback come from the ``block_number`` index, not a scan of
+    every entry (SQLite's plan for a ``DISTINCT`` walked the whole primary key)."""
+    from bridge.index_reorg import entries_above
+
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's planner")
+    sql = str(entries_above(5).compile(engine, compile_kwargs={"literal_binds": True}))
+    with engine.connect() as c:
+        plan = " ".join(str(r[-1]) for r in c.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+    assert "USING INDEX ix_entries_block_number" in plan, plan

@@ -17,7 +17,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bridge.indexer import Indexer, IndexIntegrityError, log_row
+from bridge.indexer import (
+    ChainMoved,
+    Indexer,
+    IndexerError,
+    IndexIntegrityError,
+    check_logs,
+    log_blocks,
+    log_row,
+)
 from bridge.raw_reader import ENTRY_TOPIC
 from ledger.domain.codes import CREDIT_CODES, EntryKind
 from ledger.domain.hashchain import HEAD_BYTES, ZERO_HEAD, Entry, next_head, pack_entry
@@ -236,3 +244,145 @@ def test_a_log_that_is_not_hex_is_refused_as_before() -> None:
     bad["data"] = bad["data"][:66] + "zz" * 32
     with pytest.raises(ValueError):
         run([bad])
+
+
+# --- the checks of the logs, inline in the loop (check_logs is their reference) ------------------
+
+
+def reference(
+    logs: list[dict[str, Any]], blocks: dict[str, tuple[int, str]], writer: FakeWriter
+) -> list[Any]:
+    """What the step did before the checks moved into the loop: every log checked first (chain,
+    then shape), then the rows built by log_row and next_head, with the chain rules."""
+    topic = ENTRY_TOPIC
+    for lg in logs:
+        bn, bh = blocks[lg["blockNumber"]]
+        if lg.get("removed") or bh != lg["blockHash"]:
+            raise ChainMoved(f"log of block {bn} is not on the current chain")
+        t = lg["topics"]
+        if not (len(t) == 2 and t[0] == topic and len(t[1]) == 66 and len(lg["data"]) == 130):
+            raise IndexerError(
+                f"unexpected log in block {bn} (topics {lg['topics']}): not an "
+                "EntryRecorded(bytes32 indexed account, uint256 entry, bytes32 ref) log"
+            )
+    heads = {a: (c, bytes.fromhex(h[2:])) for a, (c, h) in writer.heads.items()}
+    balances = dict(writer.balances)
+    rows = []
+    for lg in logs:
+        acct, d = lg["topics"][1], lg["data"]
+        count, head = heads.get(acct, (0, ZERO_HEAD))
+        word = int(d[2:66], 16)
+        seq = word & ((1 << 48) - 1)
+        if seq != count + 1:
+            raise IndexIntegrityError(acct, seq, f"the index holds {count} entries")
+        if word >> 208:
+            raise IndexIntegrityError(acct, seq, "its entry word sets bits above 208")
+        entry = Entry.from_word(bytes.fromhex(acct[2:]), word, bytes.fromhex(d[66:]))
+        head = next_head(head, entry)
+        heads[acct] = (seq, head)
+        key = (acct, entry.program)
+        value = balances.get(key, 0) + (
+            entry.amount if entry.kind in CREDIT_CODES else -entry.amount
+        )
+        if value < 0:
+            raise IndexIntegrityError(
+                acct, seq, f"it debits more than the indexed balance of program {entry.program}"
+            )
+        balances[key] = value
+        row = list(log_row(lg, "0x" + head.hex()))
+        row[9] = blocks[lg["blockNumber"]][0]  # the block number as the step parsed it
+        rows.append(tuple(row))
+    return rows
+
+
+def outcome(fn: Any) -> tuple[str, Any]:
+    try:
+        return "rows", fn()
+    except ValueError as e:  # not hex: where fromhex stopped depends on what it was given
+        return type(e).__name__, None
+    except Exception as e:  # the kind and the message are compared
+        return type(e).__name__, str(e)
+
+
+MUTATIONS = (
+    "none",
+    "removed",
+    "other-branch",
+    "three-topics",
+    "other-event",
+    "short-topic",
+    "short-data",
+    "not-hex",
+    "gap",
+    "repeat",
+    "swap",
+    "high-bits",
+    "overdraft",
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 5)), min_size=1, max_size=10),
+    st.lists(st.tuples(st.sampled_from(MUTATIONS), st.integers(0, 9)), min_size=0, max_size=3),
+)
+def test_hostile_logs_fail_as_the_reference(
+    entries: list[tuple[int, int]], mutations: list[tuple[str, int]]
+) -> None:
+    """Any mix of bad logs (off the chain, not EntryRecorded, not hex, gaps, repeats, reorders,
+    bits above the layout, overdrafts) raises what the reference raises, message included, and
+    good logs give the reference rows: the first bad log of the chain and shape checks wins
+    over a chain-rule failure before it, as when those checks ran first."""
+    seqs: dict[str, int] = {}
+    logs = []
+    for i, (n, block) in enumerate(entries):
+        acct = account(f"h{n}")
+        seq = seqs[acct] = seqs.get(acct, 0) + 1
+        logs.append(make_log(acct, seq, block=block, index=i, amount=5))
+    blocks = {lg["blockNumber"]: (int(lg["blockNumber"], 16), lg["blockHash"]) for lg in logs}
+    for what, at in mutations:
+        i = at % len(logs)
+        lg = logs[i] = dict(logs[i])
+        if what == "removed":
+            lg["removed"] = True
+        elif what == "other-branch":
+            lg["blockHash"] = "0x" + "ab" * 32
+        elif what == "three-topics":
+            lg["topics"] = [*lg["topics"], "0x" + "00" * 32]
+        elif what == "other-event":
+            lg["topics"] = ["0x" + "cd" * 32, lg["topics"][1]]
+        elif what == "short-topic":
+            lg["topics"] = [lg["topics"][0], lg["topics"][1][:-2]]
+        elif what == "short-data":
+            lg["data"] = lg["data"][:-2]
+        elif what == "not-hex":
+            lg["data"] = lg["data"][:100] + "zz" + lg["data"][102:]
+        elif what == "gap":
+            lg["data"] = f"0x{int(lg['data'][2:66], 16) + 1:064x}" + lg["data"][66:]
+        elif what == "repeat":
+            logs.insert(i, dict(lg))
+        elif what == "swap" and i + 1 < len(logs):
+            logs[i], logs[i + 1] = logs[i + 1], logs[i]
+        elif what == "high-bits":
+            lg["data"] = f"0x{int(lg['data'][2:66], 16) | 1 << 230:064x}" + lg["data"][66:]
+        elif what == "overdraft":
+            word = int(lg["data"][2:66], 16)
+            lg["data"] = f"0x{word & ~(0xFF << 48) | DEBIT << 48:064x}" + lg["data"][66:]
+    writer = FakeWriter()
+    got = outcome(
+        lambda: Indexer.__new__(Indexer)._check_and_project(writer, logs, blocks)  # type: ignore[arg-type]
+    )
+    assert got == outcome(lambda: reference(logs, blocks, FakeWriter()))
+    if got[0] == "rows":
+        check(logs)  # and the projections, through the reference of the rows
+
+
+def test_a_gap_before_a_log_off_the_chain_is_a_chain_move() -> None:
+    """The loop meets the gap first; the removed log after it decides (the step retries)."""
+    a = account("gap then removed")
+    logs = [make_log(a, 2), make_log(a, 3, index=1) | {"removed": True}]
+    blocks = log_blocks(logs)
+    with pytest.raises(ChainMoved, match="log of block 7 is not on the current chain"):
+        Indexer.__new__(Indexer)._check_and_project(FakeWriter(), logs, blocks)  # type: ignore[arg-type]
+    with pytest.raises(ChainMoved):
+        check_logs(logs, blocks)
