@@ -444,7 +444,9 @@ class TxLog(OutboxBase):
         ``conflicts``."""
         now = utcnow()
         if self.raw is not None and not conflicts:
-            return self._mark_mined_raw(self.raw, tx_id, block_number, block_hash, gas_used, final)
+            return self._mark_mined_raw(
+                self.raw, tx_id, now, block_number, block_hash, gas_used, final
+            )
         with self.factory() as s, s.begin():
             # the write lock first (SQLite), then the count: nothing moves in between
             _rows(
@@ -480,13 +482,14 @@ class TxLog(OutboxBase):
         self,
         raw: RawDb,
         tx_id: int,
+        now: datetime,
         block_number: int,
         block_hash: str,
         gas_used: int,
         final: bool,
     ) -> int:
         """:meth:`mark_mined` without conflicts on a raw connection: the same statements."""
-        at = raw.stamp(utcnow())
+        at = raw.stamp(now)
         with raw.begin() as cur:
             cur.execute(
                 raw.sql["tx_landed"],

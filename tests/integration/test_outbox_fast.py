@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from bridge.outbox import LeaseLost, Outbox
@@ -146,7 +146,7 @@ def _run(
 
 
 @settings(
-    max_examples=25,
+    max_examples=40,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -154,13 +154,43 @@ def _run(
     awards=st.lists(award_st, min_size=0, max_size=14),
     steps=st.lists(step_st, min_size=1, max_size=8),
 )
+@example(  # a batch's whole life, around awards it must not touch
+    awards=[
+        ("CAR", "pending", None, False),
+        ("CAR", "pending", "live", False),
+        ("CAR", "pending", "expired", False),
+        ("CAR", "pending", "me", False),
+        ("BIKE", "pending", None, False),
+        ("CAR", "final", None, False),
+        ("CAR", "pending", None, False),
+    ],
+    steps=[
+        ("claim", "CAR", 2),
+        ("claim", "CAR", 6),
+        ("sent", 0),
+        ("mined", 0, False),
+        ("sent", 1),
+        ("mined", 1, True),
+        ("mined", 0, True),
+        ("claim", "BIKE", 3),
+        ("claim", "CAR", 3),
+    ],
+)
+@example(awards=[("CAR", "pending", None, True)], steps=[("claim", "CAR", 3)])
 def test_fast_path_equals_general_path(
     session_factory: Any, seed: Any, monkeypatch: Any, awards: Any, steps: Any
 ) -> None:
     fixed = utcnow()
-    monkeypatch.setattr(txs_mod, "utcnow", lambda: fixed)
+    ticks = [0]
+
+    def clock() -> Any:  # the same times, call by call, for both paths
+        ticks[0] += 1
+        return fixed + timedelta(milliseconds=ticks[0])
+
+    monkeypatch.setattr(txs_mod, "utcnow", clock)
     results = []
     for fast in (False, True):
+        ticks[0] = 0
         _wipe(session_factory)
         _seed(session_factory, seed, awards, fixed)
         results.append(_run(session_factory, fast, steps))
