@@ -26,6 +26,11 @@ Invariants, each kept by one database transaction:
 
 SQLite serialises writers; every transaction here starts with a write (so a stale read snapshot
 can never need upgrading) and is retried when the database is briefly locked.
+
+What every batch runs (claim and sign, sent, mined/final, the unresolved and mined transactions)
+runs as prebuilt SQL on a pooled DB-API connection for ``sqlite3`` and ``psycopg``
+(:mod:`bridge.outbox.fast`), the same statements in the same transactions as the SQLAlchemy path
+every other driver (and ``Outbox(..., fast=False)``) takes.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bridge.errors import BridgeError
+from bridge.outbox.fast import RawDb
 from ledger.adapters.orm import Award, ChainTx, Operation, SignerNonce
 from ledger.domain.outbox import AwardState, TxState
 
@@ -159,6 +160,7 @@ class OutboxBase:
         worker_id: str,
         *,
         lease_seconds: float = 120.0,
+        fast: bool = True,
     ) -> None:
         self.factory = session_factory
         self.worker_id = worker_id[:64]
@@ -166,6 +168,9 @@ class OutboxBase:
         dialect = session_factory.kw["bind"].dialect.name if "bind" in session_factory.kw else ""
         self.postgres = dialect == "postgresql"
         self.sqlite = dialect == "sqlite"
+        #: the per-batch statements on a raw pooled connection (None: SQLAlchemy's, for a driver
+        #: they are not written for, or ``fast=False``)
+        self.raw = RawDb.of(session_factory) if fast else None
 
     def _claimable(self, program: str, now: datetime) -> Any:
         """Awards of ``program`` this worker may claim: pending and not leased, or leased by

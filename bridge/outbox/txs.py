@@ -10,6 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from bridge.errors import BridgeError
+from bridge.outbox.fast import RawDb
 from bridge.outbox.rows import (
     AWARDS,
     IN_FLIGHT,
@@ -139,6 +141,8 @@ class TxLog(OutboxBase):
         pending (``(None, [])``) or when one of them failed before (``(None, awards)``): that
         batch is claimed and simulated first (:meth:`claim_awards`, then
         :meth:`store_signed`)."""
+        if self.raw is not None:
+            return self._claim_and_sign_raw(self.raw, sender, program, limit, sign_for)
         now = utcnow()
         try:
             with self.factory() as s, s.begin():
@@ -196,8 +200,99 @@ class TxLog(OutboxBase):
         except _NotSigned as nothing:
             return None, nothing.awards
 
+    def _claim_and_sign_raw(
+        self,
+        raw: RawDb,
+        sender: str,
+        program: str,
+        limit: int,
+        sign_for: Callable[[list[ClaimedAward]], Callable[[int], tuple[bytes, str]]],
+    ) -> tuple[StoredTx | None, list[ClaimedAward]]:
+        """:meth:`claim_and_sign` on a raw connection (:mod:`bridge.outbox.fast`): the same
+        statements in the same order, in one transaction."""
+        now = utcnow()
+        at = raw.stamp(now)
+        worker = self.worker_id
+        try:
+            with raw.begin() as cur:
+                # the nonce first: a write, so SQLite holds the write lock from here on
+                cur.execute(raw.sql["take_nonce"], {"sender": sender})
+                got = cur.fetchone()
+                if got is None:
+                    raise BridgeError(f"no tracked nonce for {sender}: reconcile_nonce first")
+                use = int(got[0]) - 1
+                cur.execute(
+                    raw.sql["claim_select_locked"],
+                    {"program": program, "now": at, "worker": worker, "limit": limit},
+                )
+                awards = [
+                    ClaimedAward(
+                        no, award_id, account.lower(), int(amount), program, error is not None
+                    )
+                    for no, award_id, account, amount, error in cur.fetchall()
+                ]
+                if not awards or any(a.retry for a in awards):
+                    raise _NotSigned(awards)
+                raw_bytes, tx_hash = sign_for(awards)(use)
+                raw_tx, tx_hash = "0x" + raw_bytes.hex(), tx_hash.lower()
+                cur.execute(
+                    raw.sql["insert_tx"],
+                    {
+                        "sender": sender,
+                        "nonce": use,
+                        "kind": "grant",
+                        "program": program,
+                        "raw_tx": raw_tx,
+                        "tx_hash": tx_hash,
+                        "now": at,
+                    },
+                )
+                tx_id = int(cur.fetchone()[0])
+                signed = {
+                    "tx_id": tx_id,
+                    "worker": worker,
+                    "until": raw.stamp(now + self.lease),
+                    "now": at,
+                }
+                if raw.postgres:  # the rows locked above (others may commit in between)
+                    cur.execute(
+                        raw.sql["sign_listed"], {**signed, "nos": [a.award_no for a in awards]}
+                    )
+                else:  # SQLite: under the write lock since take_nonce, one range (as CLAIM)
+                    cur.execute(
+                        raw.sql["sign_range"],
+                        {
+                            **signed,
+                            "program": program,
+                            "first": awards[0].award_no,
+                            "last": awards[-1].award_no,
+                        },
+                    )
+                if cur.rowcount != len(awards):  # cannot happen under the lock
+                    raise LeaseLost(
+                        f"{len(awards) - cur.rowcount} of {len(awards)} awards moved while signing"
+                    )
+        except _NotSigned as nothing:
+            return None, nothing.awards
+        stored = StoredTx(
+            id=tx_id,
+            sender=sender,
+            nonce=use,
+            kind="grant",
+            program=program,
+            raw_tx=raw_tx,
+            tx_hash=tx_hash,
+            status=TxState.SIGNED.value,
+            block_number=None,
+            block_hash=None,
+            created_at=raw.stored_stamp(now),
+        )
+        return stored, awards
+
     def unresolved_txs(self, sender: str) -> list[StoredTx]:
         """Signed or sent transactions of ``sender`` without a receipt yet, by nonce."""
+        if self.raw is not None:
+            return sorted(self._raw_txs("unresolved_txs", sender), key=lambda tx: tx.nonce)
         with self.factory() as s:
             # sorted here, not by ORDER BY: SQLite would then walk (sender, nonce), every
             # transaction ever sent, instead of finding these few by ix_chain_txs_sender_status
@@ -208,6 +303,8 @@ class TxLog(OutboxBase):
 
     def mined_txs(self, sender: str) -> list[StoredTx]:
         """Mined (not yet final) transactions of ``sender``."""
+        if self.raw is not None:
+            return self._raw_txs("mined_txs", sender)
         with self.factory() as s:
             rows = s.execute(
                 sa.select(TXS)
@@ -215,6 +312,30 @@ class TxLog(OutboxBase):
                 .order_by(TXS.c.nonce)
             ).all()
         return [StoredTx.of(r) for r in rows]
+
+    def _raw_txs(self, query: str, sender: str) -> list[StoredTx]:
+        """The transactions of ``sender`` a raw query (:data:`bridge.outbox.fast.SQL`) reads."""
+        raw = self.raw
+        assert raw is not None
+        with raw.read() as cur:
+            cur.execute(raw.sql[query], {"sender": sender})
+            rows = cur.fetchall()
+        return [
+            StoredTx(
+                id=r[0],
+                sender=r[1],
+                nonce=r[2],
+                kind=r[3],
+                program=r[4],
+                raw_tx=r[5],
+                tx_hash=r[6],
+                status=r[7],
+                block_number=r[8],
+                block_hash=r[9],
+                created_at=raw.read_stamp(r[10]),
+            )
+            for r in rows
+        ]
 
     def landed_from(self, sender: str, nonce: int) -> list[StoredTx]:
         """Mined or final transactions of ``sender`` with a nonce of at least ``nonce``, by nonce.
@@ -287,6 +408,12 @@ class TxLog(OutboxBase):
     def mark_sent(self, tx_id: int) -> None:
         """The node accepted the transaction (or already knew it)."""
         now = utcnow()
+        if self.raw is not None:
+            at = {"tx_id": tx_id, "now": self.raw.stamp(now)}
+            with self.raw.begin() as cur:
+                cur.execute(self.raw.sql["tx_sent"], at)
+                cur.execute(self.raw.sql["ops_sent"], at)
+            return
         with self.factory() as s, s.begin():
             # _set_txs(UNRESOLVED -> sent, attempts + 1) and _move_rows(operations signed ->
             # sent), as statements built once (HOT): a batch's transitions run them each time
@@ -316,6 +443,10 @@ class TxLog(OutboxBase):
         idempotent resend, :mod:`bridge.skips`); the caller puts every other skip in
         ``conflicts``."""
         now = utcnow()
+        if self.raw is not None and not conflicts:
+            return self._mark_mined_raw(
+                self.raw, tx_id, now, block_number, block_hash, gas_used, final
+            )
         with self.factory() as s, s.begin():
             # the write lock first (SQLite), then the count: nothing moves in between
             _rows(
@@ -345,6 +476,41 @@ class TxLog(OutboxBase):
             to_state = AwardState.FINAL if final else AwardState.MINED
             for stmt in (HOT.awards_landed, HOT.ops_landed):  # _move_rows(IN_FLIGHT -> to)
                 _rows(s, stmt, {"b_tx_id": tx_id, "b_now": now, "b_to_state": to_state})
+        return n_awards
+
+    def _mark_mined_raw(
+        self,
+        raw: RawDb,
+        tx_id: int,
+        now: datetime,
+        block_number: int,
+        block_hash: str,
+        gas_used: int,
+        final: bool,
+    ) -> int:
+        """:meth:`mark_mined` without conflicts on a raw connection: the same statements."""
+        at = raw.stamp(now)
+        with raw.begin() as cur:
+            cur.execute(
+                raw.sql["tx_landed"],
+                {
+                    "tx_id": tx_id,
+                    "now": at,
+                    "status": TxState.FINAL.value if final else TxState.MINED.value,
+                    "block_number": block_number,
+                    "block_hash": block_hash.lower(),
+                    "gas_used": gas_used,
+                },
+            )
+            cur.execute(raw.sql["award_count"], {"tx_id": tx_id})
+            n_awards = int(cur.fetchone()[0] or 0)
+            moved = {
+                "tx_id": tx_id,
+                "now": at,
+                "to_state": AwardState.FINAL.value if final else AwardState.MINED.value,
+            }
+            cur.execute(raw.sql["awards_landed"], moved)
+            cur.execute(raw.sql["ops_landed"], moved)
         return n_awards
 
     @retry_db

@@ -79,13 +79,17 @@ def test_sqlite_finds_them_by_the_state_index(session_factory: Any, engine: Any)
 
     sa.event.listen(engine, "before_cursor_execute", capture)
     try:
-        box = Outbox(session_factory, "w")
+        box = Outbox(session_factory, "w", fast=False)
         box.unresolved_txs(SENDER)
         box.mined_txs(SENDER)
         box.has_work([], [], SENDER)
     finally:
         sa.event.remove(engine, "before_cursor_execute", capture)
     assert len(seen) == 3
+    # the same reads on the raw fast path (bridge.outbox.fast), which SQLAlchemy does not see
+    raw = Outbox(session_factory, "w").raw
+    assert raw is not None
+    seen += [(raw.sql[q], {"sender": SENDER}) for q in ("unresolved_txs", "mined_txs")]
     with engine.connect() as conn:
         for statement, params in seen:
             plan = " ".join(
