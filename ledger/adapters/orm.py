@@ -273,7 +273,10 @@ class Operation(Base):
     #: a refund's deduction (its op id, the ref on chain); NULL for other kinds
     deduction_id: Mapped[str | None] = mapped_column(String(HEX32), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(8), default="pending")
-    tx_id: Mapped[int | None] = mapped_column(ForeignKey("chain_txs.id"), nullable=True)
+    # indexed: every batch moves its transaction's operations by tx_id (migration 0021)
+    tx_id: Mapped[int | None] = mapped_column(
+        ForeignKey("chain_txs.id"), nullable=True, index=True
+    )
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(

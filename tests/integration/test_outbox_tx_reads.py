@@ -97,3 +97,40 @@ def test_sqlite_finds_them_by_the_state_index(session_factory: Any, engine: Any)
                 for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
             )
             assert "ix_chain_txs_sender_status" in plan, (statement, plan)
+
+
+def test_sqlite_moves_a_transactions_operations_by_the_tx_id_index(
+    session_factory: Any, engine: Any
+) -> None:
+    """Every batch moves its transaction's operations by ``tx_id`` (sent, then landed), on
+    both paths: without ``ix_operations_tx_id`` each statement read the whole table."""
+    if engine.dialect.name != "sqlite":
+        return
+    _seed(session_factory)
+    with session_factory() as s:
+        tx_id = s.scalar(sa.select(ChainTx.id).where(ChainTx.status == "signed").limit(1))
+    seen: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("UPDATE OPERATIONS"):
+            seen.append((statement, params))
+
+    sa.event.listen(engine, "before_cursor_execute", capture)
+    try:
+        box = Outbox(session_factory, "w", fast=False)
+        box.mark_sent(tx_id)
+        box.mark_mined(tx_id, block_number=1, block_hash="0x" + "11" * 32, gas_used=1, final=True)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", capture)
+    assert len(seen) == 2
+    raw = Outbox(session_factory, "w").raw  # the fast path's statements (bridge.outbox.fast)
+    assert raw is not None
+    named = {"now": None, "tx_id": tx_id, "to_state": "final"}
+    seen += [(raw.sql[q], named) for q in ("ops_sent", "ops_landed")]
+    with engine.connect() as conn:
+        for statement, params in seen:
+            plan = " ".join(
+                str(row[-1])
+                for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
+            )
+            assert "ix_operations_tx_id" in plan, (statement, plan)
