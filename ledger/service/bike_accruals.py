@@ -13,7 +13,7 @@ it, and the award is unique per program, member and period).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -27,7 +27,7 @@ from ledger.adapters.orm import Award, AwardWindow, BikeAccrual
 from ledger.domain import awards
 from ledger.domain.codes import Program
 from ledger.domain.errors import InvalidValue
-from ledger.domain.rules.bike_payout import Accrual, Cadence, payout_period, plan_payouts
+from ledger.domain.rules.bike_payout import Cadence, is_closed, payout_period
 from ledger.domain.rules.signup import signup_problem
 from ledger.domain.types import YearMonth
 from ledger.domain.windows import holder
@@ -207,56 +207,57 @@ def pay(
             f"WHERE award_id IS NULL AND month <= {bulk.mark}",
             (str(through),),
         )
-        accounts = {m: acc for m, _, _, acc, _ in unpaid}
-        savings = {(m, mo): sv for m, mo, _, _, sv in unpaid}
-        month_of = {mo: YearMonth.parse(mo) for mo in {row[1] for row in unpaid}}  # a few
-        plan = plan_payouts(
-            [Accrual(m, month_of[mo], int(a)) for m, mo, a, _, _ in unpaid],
-            cadence,
-            through,
-        )
+        accounts, plan = _plan(unpaid, cadence, through)
         paid = {  # the payout periods at hand are few: one query, whatever the members
             (m, p)
             for m, p in session.execute(
                 select(Award.member_id, Award.period).where(
                     Award.program == Program.BIKE.name,
-                    Award.period.in_({p.period for p in plan}),
+                    Award.period.in_({period for _, period, _ in plan}),
                 )
             )
         }
         bike = Program.BIKE.name
         source = f"bike-payout:{cadence.value}:{through}"
+        award_id = awards.award_id_hex(Program.BIKE, award_key)
         awards_rows: list[tuple[object, ...]] = []
         window_rows: list[tuple[object, ...]] = []
-        for payout in plan:
-            member = payout.member_id
-            if (member, payout.period) in paid:
-                report.late.append((member, payout.period))
+        add_award, add_window = awards_rows.append, window_rows.append
+        late = report.late
+        total = months = 0
+        for member, period, items in plan:
+            if paid and (member, period) in paid:
+                late.append((member, period))
                 continue
-            aid = "0x" + awards.award_id(Program.BIKE, member, payout.period, award_key).hex()
-            owner = holder(Program.BIKE, member, None)
-            ride = Decimal(0)
-            for m in payout.months:
-                month = str(m)
-                ride += _minutes(savings[(member, month)])
-                window_rows.append((bike, owner, month, aid))
-            awards_rows.append(
+            aid = award_id(member, period)
+            owner = _HOLDER_PREFIX + member
+            if len(items) == 1:  # a monthly payout, or one month of the period accrued
+                _, month, amount, _, saved = items[0]
+                add_window((bike, owner, month, aid))
+                ride = _ride_text((saved,))
+            else:
+                amount = 0
+                for _, month, value, _, _ in items:
+                    amount += value
+                    add_window((bike, owner, month, aid))
+                ride = _ride_text([row[4] for row in items])
+            add_award(
                 (
                     aid,
                     bike,
                     member,
                     accounts[member],
-                    payout.period,
-                    payout.amount,
+                    period,
+                    amount,
                     PAYOUT_TIER,
                     source,
-                    _ride_json(ride),
+                    ride,
                     "pending",
                 )
             )
-            report.awards += 1
-            report.amount += payout.amount
-            report.months += len(payout.months)
+            total += amount
+            months += len(items)
+        report.awards, report.amount, report.months = len(awards_rows), total, months
         for i in range(0, len(awards_rows), _CHUNK):
             bulk.insert(_AWARDS, AWARD_COLUMNS, awards_rows[i : i + _CHUNK])
         for i in range(0, len(window_rows), _CHUNK):
@@ -264,6 +265,60 @@ def pay(
         if window_rows:
             _mark_paid(bulk, through, report.months)
     return report
+
+
+_Unpaid = tuple[str, str, int, str, str | None]
+"""An unpaid accrual as read: member, month, amount, account, savings."""
+
+
+def _plan(
+    unpaid: Iterable[_Unpaid], cadence: Cadence, through: YearMonth
+) -> tuple[dict[str, str], list[tuple[str, str, list[_Unpaid]]]]:
+    """`plan_payouts` on the rows themselves (no `Accrual` or `Payout` per row): the accounts
+    of the members (their last row's, as read), and (member, period, rows of its months in
+    month order) per member and closed payout period, sorted by member and period. Same
+    payouts, same refusals (a negative amount, two accruals of one month)."""
+    accounts: dict[str, str] = {}
+    period_of: dict[str, str | None] = {}  # a month's closed payout period (None: still open)
+    groups: dict[tuple[str, str], list[_Unpaid]] = {}
+    for row in unpaid:
+        member, month, amount, account, saved = row
+        if type(amount) is not int:  # the drivers give ints; anything else, as plan_payouts
+            amount = int(amount)
+            row = (member, month, amount, account, saved)
+        accounts[member] = account
+        if month in period_of:
+            period = period_of[month]
+        else:
+            ym = YearMonth.parse(month)
+            if str(ym) != month:  # months are written as `YYYY-MM`: the windows' text
+                raise InvalidValue("month", f"accrual month {month!r} is not YYYY-MM")
+            period = payout_period(ym, cadence)
+            period = period_of[month] = period if is_closed(period, through) else None
+        if amount <= 0:
+            if amount < 0:
+                raise InvalidValue("amount", f"accrual of {member} is negative")
+            continue
+        if period is not None:
+            key = (member, period)
+            found = groups.get(key)
+            if found is None:
+                groups[key] = [row]
+            else:
+                found.append(row)
+    plan: list[tuple[str, str, list[_Unpaid]]] = []
+    for key in sorted(groups):
+        items = groups[key]
+        if len(items) > 1:
+            items.sort(key=_month_of)  # `YYYY-MM` texts sort as the months
+            if len({row[1] for row in items}) != len(items):
+                raise InvalidValue("month", f"member {key[0]!r} has two accruals for one month")
+        plan.append((key[0], key[1], items))
+    return accounts, plan
+
+
+def _month_of(row: _Unpaid) -> str:
+    return row[1]
 
 
 def _mark_paid(bulk: BulkWriter, through: YearMonth, months: int) -> None:
@@ -287,6 +342,31 @@ def _mark_paid(bulk: BulkWriter, through: YearMonth, months: int) -> None:
 
 
 _RIDE_HEAD, _RIDE_TAIL = '{"ride_minutes": "', '"}'
+_RIDE_DIGITS = 18
+"""Up to this many digits a month's minutes add up as ints, exactly as Decimals would (12
+months of them stay far inside the Decimal context's 28 digits); longer ones go by Decimal."""
+
+
+def _ride_text(savings: Sequence[str | None]) -> str:
+    """The payout's savings: ``json.dumps({"ride_minutes": str(sum of its months' minutes as
+    Decimals)})``; months written as `accrue` writes them (a few ASCII digits) add up as ints."""
+    total = 0
+    head, tail = len(_RIDE_HEAD), -len(_RIDE_TAIL)
+    for saved in savings:
+        if not saved:
+            continue
+        value = saved[head:tail]
+        if (
+            len(value) <= _RIDE_DIGITS
+            and saved.startswith(_RIDE_HEAD)
+            and saved.endswith(_RIDE_TAIL)
+            and value.isascii()
+            and value.isdigit()
+        ):
+            total += int(value)
+        else:
+            return _ride_json(sum((_minutes(s) for s in savings), Decimal(0)))
+    return f'{{"ride_minutes": "{total}"}}'
 
 
 def _minutes(savings: str | None) -> Decimal:
