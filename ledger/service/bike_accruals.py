@@ -13,7 +13,8 @@ it, and the award is unique per program, member and period).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -202,69 +203,108 @@ def pay(
     report = PayoutReport(cadence, through)
     with factory() as session, session.begin():
         bulk = BulkWriter(session)
-        unpaid = bulk.fetch(
-            "SELECT member_id, month, amount, account_id, savings FROM bike_accruals "
-            f"WHERE award_id IS NULL AND month <= {bulk.mark}",
-            (str(through),),
-        )
-        accounts, plan = _plan(unpaid, cadence, through)
-        paid = {  # the payout periods at hand are few: one query, whatever the members
-            (m, p)
-            for m, p in session.execute(
-                select(Award.member_id, Award.period).where(
-                    Award.program == Program.BIKE.name,
-                    Award.period.in_({period for _, period, _ in plan}),
-                )
-            )
-        }
-        bike = Program.BIKE.name
-        source = f"bike-payout:{cadence.value}:{through}"
-        award_id = awards.award_id_hex(Program.BIKE, award_key)
-        awards_rows: list[tuple[object, ...]] = []
-        window_rows: list[tuple[object, ...]] = []
-        add_award, add_window = awards_rows.append, window_rows.append
-        late = report.late
-        total = months = 0
-        for member, period, items in plan:
-            if paid and (member, period) in paid:
-                late.append((member, period))
-                continue
-            aid = award_id(member, period)
-            owner = _HOLDER_PREFIX + member
-            if len(items) == 1:  # a monthly payout, or one month of the period accrued
-                _, month, amount, _, saved = items[0]
-                add_window((bike, owner, month, aid))
-                ride = _ride_text((saved,))
-            else:
-                amount = 0
-                for _, month, value, _, _ in items:
-                    amount += value
-                    add_window((bike, owner, month, aid))
-                ride = _ride_text([row[4] for row in items])
-            add_award(
-                (
-                    aid,
-                    bike,
-                    member,
-                    accounts[member],
-                    period,
-                    amount,
-                    PAYOUT_TIER,
-                    source,
-                    ride,
-                    "pending",
-                )
-            )
-            total += amount
-            months += len(items)
-        report.awards, report.amount, report.months = len(awards_rows), total, months
-        for i in range(0, len(awards_rows), _CHUNK):
-            bulk.insert(_AWARDS, AWARD_COLUMNS, awards_rows[i : i + _CHUNK])
-        for i in range(0, len(window_rows), _CHUNK):
-            bulk.insert(_WINDOWS, _WINDOW_COLUMNS, window_rows[i : i + _CHUNK])
-        if window_rows:
-            _mark_paid(bulk, through, report.months)
+        with _page_cache(bulk):
+            _pay(session, bulk, cadence, through, award_key, report)
     return report
+
+
+def _pay(
+    session: Session,
+    bulk: BulkWriter,
+    cadence: Cadence,
+    through: YearMonth,
+    award_key: bytes,
+    report: PayoutReport,
+) -> None:
+    """`pay`'s reads and writes, in its transaction."""
+    unpaid = bulk.fetch(
+        "SELECT member_id, month, amount, account_id, savings FROM bike_accruals "
+        f"WHERE award_id IS NULL AND month <= {bulk.mark}",
+        (str(through),),
+    )
+    accounts, plan = _plan(unpaid, cadence, through)
+    paid = {  # the payout periods at hand are few: one query, whatever the members
+        (m, p)
+        for m, p in session.execute(
+            select(Award.member_id, Award.period).where(
+                Award.program == Program.BIKE.name,
+                Award.period.in_({period for _, period, _ in plan}),
+            )
+        )
+    }
+    bike = Program.BIKE.name
+    source = f"bike-payout:{cadence.value}:{through}"
+    award_id = awards.award_id_hex(Program.BIKE, award_key)
+    awards_rows: list[tuple[object, ...]] = []
+    window_rows: list[tuple[object, ...]] = []
+    add_award, add_window = awards_rows.append, window_rows.append
+    late = report.late
+    total = months = 0
+    for member, period, items in plan:
+        if paid and (member, period) in paid:
+            late.append((member, period))
+            continue
+        aid = award_id(member, period)
+        owner = _HOLDER_PREFIX + member
+        if len(items) == 1:  # a monthly payout, or one month of the period accrued
+            _, month, amount, _, saved = items[0]
+            add_window((bike, owner, month, aid))
+            ride = _ride_text((saved,))
+        else:
+            amount = 0
+            for _, month, value, _, _ in items:
+                amount += value
+                add_window((bike, owner, month, aid))
+            ride = _ride_text([row[4] for row in items])
+        add_award(
+            (
+                aid,
+                bike,
+                member,
+                accounts[member],
+                period,
+                amount,
+                PAYOUT_TIER,
+                source,
+                ride,
+                "pending",
+            )
+        )
+        total += amount
+        months += len(items)
+    report.awards, report.amount, report.months = len(awards_rows), total, months
+    for i in range(0, len(awards_rows), _CHUNK):
+        bulk.insert(_AWARDS, AWARD_COLUMNS, awards_rows[i : i + _CHUNK])
+    for i in range(0, len(window_rows), _CHUNK):
+        bulk.insert(_WINDOWS, _WINDOW_COLUMNS, window_rows[i : i + _CHUNK])
+    if window_rows:
+        _mark_paid(bulk, through, report.months)
+
+
+_CACHE_KIB = 64 * 1024
+"""SQLite page cache of a payout's connection, while it pays (SQLite's default: 2 MiB)."""
+
+
+@contextmanager
+def _page_cache(bulk: BulkWriter) -> Iterator[None]:
+    """On SQLite, the connection's page cache raised to `_CACHE_KIB` while the payout writes:
+    its inserts land all over the awards' indexes (random award and account ids), and with the
+    default 2 MiB the pages of a large payout are evicted and read back (and dirty ones spilled
+    to the WAL) again and again. The size is restored after (a pooled connection); the cache
+    holds only the pages used. PostgreSQL: nothing to do."""
+    if bulk.postgres:
+        yield
+        return
+    ((size,),) = bulk.fetch("PRAGMA cache_size")  # < 0: KiB, else pages
+    ((page,),) = bulk.fetch("PRAGMA page_size")
+    if (-int(size) if size < 0 else int(size) * int(page) // 1024) >= _CACHE_KIB:
+        yield
+        return
+    bulk.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        bulk.execute(f"PRAGMA cache_size = {int(size)}")
 
 
 _Unpaid = tuple[str, str, int, str, str | None]

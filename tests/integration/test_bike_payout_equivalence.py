@@ -10,6 +10,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -189,3 +190,38 @@ def test_payout_writes_what_the_general_path_gives(
     again = pay(session_factory, case["cadence"], case["through"], KEYS.award, today=TODAY)
     assert (again.awards, again.amount, again.months) == (0, 0, 0)
     assert _stored(session_factory) == (rows, windows, marks)
+
+
+def test_the_connection_gets_its_page_cache_back(
+    session_factory: sessionmaker[Session], db_kind: str
+) -> None:
+    """SQLite: the payout raises its connection's page cache while it writes and restores it,
+    whether it pays or stops (a stray window: rolled back); the connection goes back to the pool."""
+    if db_kind != "sqlite":
+        pytest.skip("a SQLite connection's page cache")
+    case = {
+        "accruals": [("B1", "2025-01", 100, None, None), ("B2", "2025-02", 100, None, None)],
+        "cadence": Cadence.MONTHLY,
+        "through": YearMonth(2025, 2),
+        "before": [],
+    }
+    _reset(session_factory, case)
+
+    def cache_sizes() -> set[int]:
+        with session_factory() as s:
+            return {int(s.execute(sa.text("PRAGMA cache_size")).scalar_one())}
+
+    before = cache_sizes()
+    assert before and max(before) > -(64 * 1024)  # smaller than the payout's
+    with session_factory() as s, s.begin():  # a window no payout wrote: the payout stops
+        s.add(AwardWindow(program="BIKE", holder="member:B2", month="2025-02", award_id="0x01"))
+    with pytest.raises(sa.exc.IntegrityError):
+        pay(session_factory, Cadence.MONTHLY, YearMonth(2025, 2), KEYS.award, today=TODAY)
+    assert cache_sizes() == before
+    with session_factory() as s, s.begin():
+        s.execute(sa.delete(AwardWindow))
+    assert (
+        pay(session_factory, Cadence.MONTHLY, YearMonth(2025, 2), KEYS.award, today=TODAY).awards
+        == 2
+    )
+    assert cache_sizes() == before
