@@ -13,6 +13,7 @@ it, and the award is unique per program, member and period).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -249,7 +250,7 @@ def _pay(
         if len(items) == 1:  # a monthly payout, or one month of the period accrued
             _, month, amount, _, saved = items[0]
             add_window((bike, owner, month, aid))
-            ride = _ride_text((saved,))
+            ride = saved if saved and _RIDE_CANONICAL(saved) else _ride_text((saved,))
         else:
             amount = 0
             for _, month, value, _, _ in items:
@@ -382,30 +383,29 @@ def _mark_paid(bulk: BulkWriter, through: YearMonth, months: int) -> None:
 
 
 _RIDE_HEAD, _RIDE_TAIL = '{"ride_minutes": "', '"}'
-_RIDE_DIGITS = 18
-"""Up to this many digits a month's minutes add up as ints, exactly as Decimals would (12
-months of them stay far inside the Decimal context's 28 digits); longer ones go by Decimal."""
+_RIDE_DIGITS = re.compile(r'\{"ride_minutes": "([0-9]{1,18})"\}').fullmatch
+"""A month's savings as `accrue` writes them: up to 18 digits of minutes add up as ints exactly
+as Decimals would (12 months of them stay far inside the Decimal context's 28 digits); any
+other text goes by Decimal."""
+_RIDE_CANONICAL = re.compile(r'\{"ride_minutes": "(0|[1-9][0-9]{0,17})"\}').fullmatch
+"""... and written as its sum reads (no leading zero): one month's payout savings is its text."""
 
 
 def _ride_text(savings: Sequence[str | None]) -> str:
     """The payout's savings: ``json.dumps({"ride_minutes": str(sum of its months' minutes as
     Decimals)})``; months written as `accrue` writes them (a few ASCII digits) add up as ints."""
+    if len(savings) == 1:
+        saved = savings[0]
+        if saved and _RIDE_CANONICAL(saved):  # as str(Decimal(0) + Decimal(its minutes)) reads
+            return saved
     total = 0
-    head, tail = len(_RIDE_HEAD), -len(_RIDE_TAIL)
     for saved in savings:
         if not saved:
             continue
-        value = saved[head:tail]
-        if (
-            len(value) <= _RIDE_DIGITS
-            and saved.startswith(_RIDE_HEAD)
-            and saved.endswith(_RIDE_TAIL)
-            and value.isascii()
-            and value.isdigit()
-        ):
-            total += int(value)
-        else:
+        found = _RIDE_DIGITS(saved)
+        if found is None:
             return _ride_json(sum((_minutes(s) for s in savings), Decimal(0)))
+        total += int(found[1])
     return f'{{"ride_minutes": "{total}"}}'
 
 

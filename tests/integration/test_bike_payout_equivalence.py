@@ -31,6 +31,7 @@ SAVINGS = st.one_of(
     st.none(),
     st.just(""),
     st.integers(0, 10**6).map(lambda n: f'{{"ride_minutes": "{n}"}}'),  # as `accrue` writes
+    st.text("0123456789", min_size=1, max_size=32).map(lambda d: f'{{"ride_minutes": "{d}"}}'),
     st.sampled_from(["007", "0", "00", "10", "1" * 19, "9" * 30]).map(
         lambda d: f'{{"ride_minutes": "{d}"}}'
     ),
