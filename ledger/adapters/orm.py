@@ -157,6 +157,8 @@ class AwardWindow(Base):
     what stops two imports, even concurrent ones, from paying overlapping windows."""
 
     __tablename__ = "award_windows"
+    # SQLite: the rows live in the primary key's B-tree (migration 0020): one write a window
+    __table_args__ = ({"sqlite_with_rowid": False},)
     program: Mapped[str] = mapped_column(String(16), primary_key=True)
     holder: Mapped[str] = mapped_column(String(80), primary_key=True)
     month: Mapped[str] = mapped_column(String(7), primary_key=True)

@@ -19,9 +19,11 @@ key an award id does not reveal (nor let anyone confirm by enumeration) the memb
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ledger.domain.codes import Program
 from ledger.domain.errors import InvalidPeriod, InvalidValue, KeyNotConfigured
-from ledger.domain.keys import MIN_SECRET_BYTES, keyed_hash
+from ledger.domain.keys import MIN_SECRET_BYTES, keyed_hash, keyed_hasher
 from ledger.domain.types import AwardId, YearMonth
 
 ORG_WINDOW_START_MONTHS = (12, 6)
@@ -47,6 +49,24 @@ def award_id(program: Program, member_id: str, period: str, key: bytes) -> Award
     if not period or "|" in period:
         raise InvalidPeriod("period", f"{period!r} is empty or contains '|'")
     return AwardId(keyed_hash(key, f"mileage-award|{program.name}|{member_id}|{period}"))
+
+
+def award_id_hex(program: Program, key: bytes) -> Callable[[str, str], str]:
+    """``(member_id, period) -> "0x" + award_id(program, member_id, period, key).hex()``,
+    with the same checks, the key checked and the common prefix hashed once (a payout's ids)."""
+    if len(key) < MIN_SECRET_BYTES:
+        raise KeyNotConfigured(
+            "the award key", f"has {len(key)} bytes, fewer than {MIN_SECRET_BYTES}"
+        )
+    digest = keyed_hasher(key, f"mileage-award|{program.name}|")
+
+    def hex_id(member_id: str, period: str) -> str:
+        check_member_id(member_id)
+        if not period or "|" in period:
+            raise InvalidPeriod("period", f"{period!r} is empty or contains '|'")
+        return "0x" + digest(f"{member_id}|{period}").hex()
+
+    return hex_id
 
 
 def window_period(

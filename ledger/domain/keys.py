@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ledger.domain.errors import KeyNotConfigured
@@ -61,6 +62,24 @@ def keyed_hash(key: bytes, message: str) -> bytes:
     out = outer.copy()
     out.update(h.digest())
     return out.digest()
+
+
+def keyed_hasher(key: bytes, prefix: str) -> Callable[[str], bytes]:
+    """``lambda rest: keyed_hash(key, prefix + rest)`` with the prefix hashed once: for many
+    ids that share one (a payout's award ids)."""
+    inner, outer = _pads(key)
+    head = inner.copy()
+    head.update(prefix.encode("utf-8"))
+    copy_head, copy_outer = head.copy, outer.copy
+
+    def digest(rest: str) -> bytes:
+        h = copy_head()
+        h.update(rest.encode("utf-8"))
+        out = copy_outer()
+        out.update(h.digest())
+        return out.digest()
+
+    return digest
 
 
 def subkey(master: bytes, purpose: str) -> bytes:

@@ -13,7 +13,9 @@ it, and the award is unique per program, member and period).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -27,7 +29,7 @@ from ledger.adapters.orm import Award, AwardWindow, BikeAccrual
 from ledger.domain import awards
 from ledger.domain.codes import Program
 from ledger.domain.errors import InvalidValue
-from ledger.domain.rules.bike_payout import Accrual, Cadence, payout_period, plan_payouts
+from ledger.domain.rules.bike_payout import Cadence, is_closed, payout_period
 from ledger.domain.rules.signup import signup_problem
 from ledger.domain.types import YearMonth
 from ledger.domain.windows import holder
@@ -202,68 +204,162 @@ def pay(
     report = PayoutReport(cadence, through)
     with factory() as session, session.begin():
         bulk = BulkWriter(session)
-        unpaid = bulk.fetch(
-            "SELECT member_id, month, amount, account_id, savings FROM bike_accruals "
-            f"WHERE award_id IS NULL AND month <= {bulk.mark}",
-            (str(through),),
-        )
-        accounts = {m: acc for m, _, _, acc, _ in unpaid}
-        savings = {(m, mo): sv for m, mo, _, _, sv in unpaid}
-        month_of = {mo: YearMonth.parse(mo) for mo in {row[1] for row in unpaid}}  # a few
-        plan = plan_payouts(
-            [Accrual(m, month_of[mo], int(a)) for m, mo, a, _, _ in unpaid],
-            cadence,
-            through,
-        )
-        paid = {  # the payout periods at hand are few: one query, whatever the members
-            (m, p)
-            for m, p in session.execute(
-                select(Award.member_id, Award.period).where(
-                    Award.program == Program.BIKE.name,
-                    Award.period.in_({p.period for p in plan}),
-                )
-            )
-        }
-        bike = Program.BIKE.name
-        source = f"bike-payout:{cadence.value}:{through}"
-        awards_rows: list[tuple[object, ...]] = []
-        window_rows: list[tuple[object, ...]] = []
-        for payout in plan:
-            member = payout.member_id
-            if (member, payout.period) in paid:
-                report.late.append((member, payout.period))
-                continue
-            aid = "0x" + awards.award_id(Program.BIKE, member, payout.period, award_key).hex()
-            owner = holder(Program.BIKE, member, None)
-            ride = Decimal(0)
-            for m in payout.months:
-                month = str(m)
-                ride += _minutes(savings[(member, month)])
-                window_rows.append((bike, owner, month, aid))
-            awards_rows.append(
-                (
-                    aid,
-                    bike,
-                    member,
-                    accounts[member],
-                    payout.period,
-                    payout.amount,
-                    PAYOUT_TIER,
-                    source,
-                    _ride_json(ride),
-                    "pending",
-                )
-            )
-            report.awards += 1
-            report.amount += payout.amount
-            report.months += len(payout.months)
-        for i in range(0, len(awards_rows), _CHUNK):
-            bulk.insert(_AWARDS, AWARD_COLUMNS, awards_rows[i : i + _CHUNK])
-        for i in range(0, len(window_rows), _CHUNK):
-            bulk.insert(_WINDOWS, _WINDOW_COLUMNS, window_rows[i : i + _CHUNK])
-        if window_rows:
-            _mark_paid(bulk, through, report.months)
+        with _page_cache(bulk):
+            _pay(session, bulk, cadence, through, award_key, report)
     return report
+
+
+def _pay(
+    session: Session,
+    bulk: BulkWriter,
+    cadence: Cadence,
+    through: YearMonth,
+    award_key: bytes,
+    report: PayoutReport,
+) -> None:
+    """`pay`'s reads and writes, in its transaction."""
+    unpaid = bulk.fetch(
+        "SELECT member_id, month, amount, account_id, savings FROM bike_accruals "
+        f"WHERE award_id IS NULL AND month <= {bulk.mark}",
+        (str(through),),
+    )
+    accounts, plan = _plan(unpaid, cadence, through)
+    paid = {  # the payout periods at hand are few: one query, whatever the members
+        (m, p)
+        for m, p in session.execute(
+            select(Award.member_id, Award.period).where(
+                Award.program == Program.BIKE.name,
+                Award.period.in_({period for _, period, _ in plan}),
+            )
+        )
+    }
+    bike = Program.BIKE.name
+    source = f"bike-payout:{cadence.value}:{through}"
+    award_id = awards.award_id_hex(Program.BIKE, award_key)
+    awards_rows: list[tuple[object, ...]] = []
+    window_rows: list[tuple[object, ...]] = []
+    add_award, add_window = awards_rows.append, window_rows.append
+    late = report.late
+    total = months = 0
+    for member, period, items in plan:
+        if paid and (member, period) in paid:
+            late.append((member, period))
+            continue
+        aid = award_id(member, period)
+        owner = _HOLDER_PREFIX + member
+        if len(items) == 1:  # a monthly payout, or one month of the period accrued
+            _, month, amount, _, saved = items[0]
+            add_window((bike, owner, month, aid))
+            ride = saved if saved and _RIDE_CANONICAL(saved) else _ride_text((saved,))
+        else:
+            amount = 0
+            for _, month, value, _, _ in items:
+                amount += value
+                add_window((bike, owner, month, aid))
+            ride = _ride_text([row[4] for row in items])
+        add_award(
+            (
+                aid,
+                bike,
+                member,
+                accounts[member],
+                period,
+                amount,
+                PAYOUT_TIER,
+                source,
+                ride,
+                "pending",
+            )
+        )
+        total += amount
+        months += len(items)
+    report.awards, report.amount, report.months = len(awards_rows), total, months
+    for i in range(0, len(awards_rows), _CHUNK):
+        bulk.insert(_AWARDS, AWARD_COLUMNS, awards_rows[i : i + _CHUNK])
+    for i in range(0, len(window_rows), _CHUNK):
+        bulk.insert(_WINDOWS, _WINDOW_COLUMNS, window_rows[i : i + _CHUNK])
+    if window_rows:
+        _mark_paid(bulk, through, report.months)
+
+
+_CACHE_KIB = 64 * 1024
+"""SQLite page cache of a payout's connection, while it pays (SQLite's default: 2 MiB)."""
+
+
+@contextmanager
+def _page_cache(bulk: BulkWriter) -> Iterator[None]:
+    """On SQLite, the connection's page cache raised to `_CACHE_KIB` while the payout writes:
+    its inserts land all over the awards' indexes (random award and account ids), and with the
+    default 2 MiB the pages of a large payout are evicted and read back (and dirty ones spilled
+    to the WAL) again and again. The size is restored after (a pooled connection); the cache
+    holds only the pages used. PostgreSQL: nothing to do."""
+    if bulk.postgres:
+        yield
+        return
+    ((size,),) = bulk.fetch("PRAGMA cache_size")  # < 0: KiB, else pages
+    ((page,),) = bulk.fetch("PRAGMA page_size")
+    if (-int(size) if size < 0 else int(size) * int(page) // 1024) >= _CACHE_KIB:
+        yield
+        return
+    bulk.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        bulk.execute(f"PRAGMA cache_size = {int(size)}")
+
+
+_Unpaid = tuple[str, str, int, str, str | None]
+"""An unpaid accrual as read: member, month, amount, account, savings."""
+
+
+def _plan(
+    unpaid: Iterable[_Unpaid], cadence: Cadence, through: YearMonth
+) -> tuple[dict[str, str], list[tuple[str, str, list[_Unpaid]]]]:
+    """`plan_payouts` on the rows themselves (no `Accrual` or `Payout` per row): the accounts
+    of the members (their last row's, as read), and (member, period, rows of its months in
+    month order) per member and closed payout period, sorted by member and period. Same
+    payouts, same refusals (a negative amount, two accruals of one month)."""
+    accounts: dict[str, str] = {}
+    period_of: dict[str, str | None] = {}  # a month's closed payout period (None: still open)
+    groups: dict[tuple[str, str], list[_Unpaid]] = {}
+    for row in unpaid:
+        member, month, amount, account, saved = row
+        if type(amount) is not int:  # the drivers give ints; anything else, as plan_payouts
+            amount = int(amount)
+            row = (member, month, amount, account, saved)
+        accounts[member] = account
+        if month in period_of:
+            period = period_of[month]
+        else:
+            ym = YearMonth.parse(month)
+            if str(ym) != month:  # months are written as `YYYY-MM`: the windows' text
+                raise InvalidValue("month", f"accrual month {month!r} is not YYYY-MM")
+            period = payout_period(ym, cadence)
+            period = period_of[month] = period if is_closed(period, through) else None
+        if amount <= 0:
+            if amount < 0:
+                raise InvalidValue("amount", f"accrual of {member} is negative")
+            continue
+        if period is not None:
+            key = (member, period)
+            found = groups.get(key)
+            if found is None:
+                groups[key] = [row]
+            else:
+                found.append(row)
+    plan: list[tuple[str, str, list[_Unpaid]]] = []
+    for key in sorted(groups):
+        items = groups[key]
+        if len(items) > 1:
+            items.sort(key=_month_of)  # `YYYY-MM` texts sort as the months
+            if len({row[1] for row in items}) != len(items):
+                raise InvalidValue("month", f"member {key[0]!r} has two accruals for one month")
+        plan.append((key[0], key[1], items))
+    return accounts, plan
+
+
+def _month_of(row: _Unpaid) -> str:
+    return row[1]
 
 
 def _mark_paid(bulk: BulkWriter, through: YearMonth, months: int) -> None:
@@ -287,6 +383,30 @@ def _mark_paid(bulk: BulkWriter, through: YearMonth, months: int) -> None:
 
 
 _RIDE_HEAD, _RIDE_TAIL = '{"ride_minutes": "', '"}'
+_RIDE_DIGITS = re.compile(r'\{"ride_minutes": "([0-9]{1,18})"\}').fullmatch
+"""A month's savings as `accrue` writes them: up to 18 digits of minutes add up as ints exactly
+as Decimals would (12 months of them stay far inside the Decimal context's 28 digits); any
+other text goes by Decimal."""
+_RIDE_CANONICAL = re.compile(r'\{"ride_minutes": "(0|[1-9][0-9]{0,17})"\}').fullmatch
+"""... and written as its sum reads (no leading zero): one month's payout savings is its text."""
+
+
+def _ride_text(savings: Sequence[str | None]) -> str:
+    """The payout's savings: ``json.dumps({"ride_minutes": str(sum of its months' minutes as
+    Decimals)})``; months written as `accrue` writes them (a few ASCII digits) add up as ints."""
+    if len(savings) == 1:
+        saved = savings[0]
+        if saved and _RIDE_CANONICAL(saved):  # as str(Decimal(0) + Decimal(its minutes)) reads
+            return saved
+    total = 0
+    for saved in savings:
+        if not saved:
+            continue
+        found = _RIDE_DIGITS(saved)
+        if found is None:
+            return _ride_json(sum((_minutes(s) for s in savings), Decimal(0)))
+        total += int(found[1])
+    return f'{{"ride_minutes": "{total}"}}'
 
 
 def _minutes(savings: str | None) -> Decimal:
