@@ -31,7 +31,6 @@ from ledger.domain.codes import AWARDED_PROGRAMS, Program
 from ledger.domain.errors import DecisionNotAllowed, FeedError, InvalidValue, KeyNotConfigured
 from ledger.domain.keys import MIN_SECRET_BYTES
 from ledger.domain.rules import bike
-from ledger.domain.types import YearMonth
 from ledger.feeds.cells import RowInvalid
 from ledger.feeds.formats import COLUMNS, FeedOptions, RideParser, parse_row
 from ledger.feeds.model import ComputedAward, Reject
@@ -211,8 +210,9 @@ def _bike(
         )
         # every row's outcome, by line: a reject's reason, or the ride's result
         db.execute(
-            "CREATE TABLE results(line INTEGER PRIMARY KEY, amount INTEGER, tier TEXT,"
-            " first_line INTEGER, reason TEXT)"
+            "CREATE TABLE results(line INTEGER PRIMARY KEY, reason TEXT, member TEXT,"
+            " year INTEGER, month INTEGER, minutes INTEGER, amount INTEGER, tier TEXT,"
+            " first_line INTEGER)"
         )
         # The one pass over the rows: good rows go to `rides`, bad ones to `results`.
         parse = RideParser(options)
@@ -244,8 +244,8 @@ def _bike(
         key = options.award_key
         periods: dict[tuple[int, int], str] = {}
         stored = db.execute(
-            "SELECT r.line, r.reason, d.member, d.year, d.month, d.minutes, r.amount, r.tier,"
-            " r.first_line FROM results r LEFT JOIN rides d ON d.line = r.line ORDER BY r.line"
+            "SELECT line, reason, member, year, month, minutes, amount, tier, first_line"
+            " FROM results ORDER BY line"
         )
         while chunk := stored.fetchmany(_BATCH):
             for line, reason, member, year, month, minutes, amount, tier, first in chunk:
@@ -308,11 +308,13 @@ def _load_earned(scratch: Scratch, earned_before: EarnedBefore | None) -> None:
 def _apply_bike_caps(scratch: Scratch, earned_before: EarnedBefore | None) -> None:
     """Compute every stored ride's award per member-year, into `results`.
 
-    Each member-year goes to `bike.year_awards` (the one implementation of the caps) with
-    everything already recorded for the member in that year as `earned_before`; a month that
-    already has an award keeps it (tier `RECORDED_TIER`), a month without the 365-day pass
-    earns 0 (tier `NO_PASS_TIER`) outside the caps, and a second row of a month is a
-    duplicate naming the first.
+    Each member-year goes to `bike.ordered_year_amounts` (the caps of `bike.year_awards`, for
+    months already checked and in month order) with everything already recorded for the
+    member in that year as `earned_before`; a month that already has an award keeps it (tier
+    `RECORDED_TIER`), a month without the 365-day pass earns 0 (tier `NO_PASS_TIER`) outside
+    the caps, and a second row of a month is a duplicate naming the first. Each result row
+    also holds the ride's member, year, month and minutes (what the results are read back
+    with, in line order, without looking the ride up again).
     """
     db = scratch.db
     _load_earned(scratch, earned_before)
@@ -323,11 +325,12 @@ def _apply_bike_caps(scratch: Scratch, earned_before: EarnedBefore | None) -> No
     # `earned` in the same order (its primary key), read alongside the member-years
     earned = db.execute("SELECT member, year, month, amount FROM earned ORDER BY member, year")
     ahead: tuple[Any, ...] | None = earned.fetchone()
-    out: list[tuple[int, int, str, int | None]] = []  # line, amount, tier, first line
-    group: list[tuple[int, bike.BikeMonth]] = []
+    # line, member, year, month, minutes, amount, tier, first line
+    out: list[tuple[int, str, int, int, int, int, str, int | None]] = []
+    group: list[tuple[int, int, int, int]] = []  # line, month, days, minutes (month order)
     key: tuple[str, int] = ("", 0)
     no_pass: set[int] = set()  # months of the group without the 365-day pass
-    months: dict[tuple[int, int], YearMonth] = {}
+    ordered = bike.ordered_year_amounts
 
     def flush() -> None:
         nonlocal ahead
@@ -340,42 +343,39 @@ def _apply_bike_caps(scratch: Scratch, earned_before: EarnedBefore | None) -> No
         while ahead is not None and ahead[0] == member and ahead[1] == year:
             recorded[int(ahead[2])] = int(ahead[3])
             ahead = earned.fetchone()
-
         new = group
-        if recorded:
-            new = [(line, ride) for line, ride in group if ride.month.month not in recorded]
-        if no_pass:
-            for line, ride in new:
-                if ride.month.month in no_pass:
-                    out.append((line, 0, NO_PASS_TIER, None))
-            new = [(line, ride) for line, ride in new if ride.month.month not in no_pass]
-        results = bike.year_awards([ride for _, ride in new], sum(recorded.values()))
-        for (line, _ride), result in zip(new, results, strict=True):
-            out.append((line, result.amount, result.tier, None))
-        if recorded:
-            for line, ride in group:
-                if ride.month.month in recorded:
-                    out.append((line, recorded[ride.month.month], RECORDED_TIER, None))
+        if recorded or no_pass:
+            new = []
+            for ride in group:
+                line, month, _days, minutes = ride
+                if month in recorded:
+                    out.append(
+                        (line, member, year, month, minutes, recorded[month], RECORDED_TIER, None)
+                    )
+                elif month in no_pass:
+                    out.append((line, member, year, month, minutes, 0, NO_PASS_TIER, None))
+                else:
+                    new.append(ride)
+        amounts = ordered([(days, minutes) for _, _, days, minutes in new], sum(recorded.values()))
+        for (line, month, _days, minutes), (amount, tier) in zip(new, amounts, strict=True):
+            out.append((line, member, year, month, minutes, amount, tier, None))
         group.clear()
         no_pass.clear()
 
     first_of_month: tuple[str, int, int, int] | None = None  # member, year, month, line
-    insert = "INSERT INTO results(line, amount, tier, first_line) VALUES (?, ?, ?, ?)"
+    insert = "INSERT INTO results VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?)"
     while rows := reader.fetchmany(_BATCH):
         for member, year, month, line, days, minutes, holder in rows:
             if year != key[1] or member != key[0]:
                 flush()
                 key = (member, year)
             elif first_of_month is not None and first_of_month[2] == month:
-                out.append((line, 0, "duplicate", first_of_month[3]))
+                out.append((line, member, year, month, minutes, 0, "duplicate", first_of_month[3]))
                 continue
             first_of_month = (member, year, month, line)
             if not holder:
                 no_pass.add(month)
-            ym = months.get((year, month))
-            if ym is None:
-                ym = months[year, month] = YearMonth(year, month)
-            group.append((line, bike.BikeMonth(ym, days, minutes)))
+            group.append((line, month, days, minutes))
         db.executemany(insert, out)
         out.clear()
     flush()
