@@ -13,7 +13,7 @@ it, and the award is unique per program, member and period).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -70,10 +70,14 @@ def accrue(
     file: str,
     source: str,
     outcome: Callable[[ComputedAward, str], None] | None,
+    *,
+    registry: tuple[Mapping[str, str], Mapping[str, date]] | None = None,
 ) -> None:
     """Record the BIKE months `items` as accruals (inside the import's transaction). A month
     already accrued, or awarded before accruals existed, counts as already recorded; a month
-    before the member's sign-up is rejected."""
+    before the member's sign-up is rejected. `registry`: the accounts and sign-up dates of the
+    program's members (`windows.registry`) when the caller read them already (a feed: once
+    for all its chunks), else they are read for the members of `items`."""
     bulk = BulkWriter(session)
     member_in, members = bulk.any_of("member_id", {a.member_id for a in items})
     periods = {a.period for a in items}
@@ -89,7 +93,7 @@ def accrue(
             [*members, *months, bike, *members, *months],
         )
     )
-    accounts, joined = windows.members_of(bulk, bike, members)
+    accounts, joined = registry or windows.members_of(bulk, bike, members)
     problems = 0
     signup: dict[tuple[str, date], str | None] = {}  # a few months and sign-up days per chunk
     for a in items:
