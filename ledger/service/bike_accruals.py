@@ -108,29 +108,49 @@ def accrue(
     if problems:
         return
     rows: list[tuple[object, ...]] = []
+    append = rows.append
+    at = f"{source}:"
+    short = len(at) + 20 <= 256  # any line number fits: no cut
+    recorded = already = amount = 0
     for a in items:
-        pair = (a.member_id, a.period)
+        member, period = a.member_id, a.period
+        pair = (member, period)
         if pair in existing:
-            report.already_recorded += 1
+            already += 1
             if outcome is not None:
                 outcome(a, "already_recorded")
             continue
         existing.add(pair)
-        rows.append(
+        savings = a.savings  # a BIKE row's one ride_minutes of digits: `_savings_json` inline
+        if (
+            len(savings) == 1
+            and savings[0][0] == "ride_minutes"
+            and (value := savings[0][1]).isascii()
+            and value.isdigit()
+        ):
+            saved: str | None = f'{{"ride_minutes": "{value}"}}'
+        else:
+            saved = _savings_json(savings)
+        tier = a.tier
+        line = f"{at}{a.line}"
+        append(
             (
-                a.member_id,
-                a.period,
-                accounts[a.member_id],
+                member,
+                period,
+                accounts[member],
                 a.amount,
-                a.tier[:64],
-                f"{source}:{a.line}"[:256],
-                _savings_json(a.savings),
+                tier if len(tier) <= 64 else tier[:64],
+                line if short else line[:256],
+                saved,
             )
         )
-        report.recorded += 1
-        report.recorded_amount += a.amount
+        recorded += 1
+        amount += a.amount
         if outcome is not None:
             outcome(a, "recorded")
+    report.already_recorded += already
+    report.recorded += recorded
+    report.recorded_amount += amount
     bulk.insert(_ACCRUALS, _ACCRUAL_COLUMNS, rows)
 
 

@@ -151,21 +151,22 @@ def record_awards(
             ):
                 report.rows += 1
                 if isinstance(item, Reject):
-                    report.reject(item)
-                elif item.amount == 0:
-                    report.zero += 1
-                    if outcome is not None:
-                        outcome(item, "zero")
-                elif not report.rejected:  # after a reject nothing will be recorded
-                    chunk.append(item)
-                if not isinstance(item, Reject) and item.flags and not report.rejected:
-                    flagged.append(item)
-                if len(flagged) >= CHUNK:
-                    report.flagged += record_flags(session, flagged, source)
-                    flagged = []
-                if len(chunk) >= CHUNK:
-                    record(session, chunk, report, file, source, outcome)
-                    chunk = []
+                    report.reject(item)  # (the chunks do not grow)
+                else:
+                    if item.amount == 0:
+                        report.zero += 1
+                        if outcome is not None:
+                            outcome(item, "zero")
+                    elif not report.rejected:  # after a reject nothing will be recorded
+                        chunk.append(item)
+                    if item.flags and not report.rejected:
+                        flagged.append(item)
+                    if len(flagged) >= CHUNK:
+                        report.flagged += record_flags(session, flagged, source)
+                        flagged = []
+                    if len(chunk) >= CHUNK:
+                        record(session, chunk, report, file, source, outcome)
+                        chunk = []
                 if progress is not None and report.rows % 1000 == 0:
                     progress(1000)
             if chunk and not report.rejected:
