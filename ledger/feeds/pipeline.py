@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from ledger.domain import awards
 from ledger.domain.codes import AWARDED_PROGRAMS, Program
@@ -277,34 +276,6 @@ def _bike(
                 )
 
 
-def _load_earned(scratch: Scratch, earned_before: EarnedBefore | None) -> None:
-    """Fill the scratch table `earned` (member, year, month, amount) from `earned_before`,
-    asked once per year and chunk of `EARNED_CHUNK` members of the feed."""
-    db = scratch.db
-    db.execute(
-        "CREATE TABLE earned(member TEXT, year INTEGER, month INTEGER, amount INTEGER,"
-        " PRIMARY KEY(member, year, month)) WITHOUT ROWID"
-    )
-    if earned_before is None:
-        return
-    groups = db.execute("SELECT DISTINCT year, member FROM rides ORDER BY year, member")
-    pending: dict[int, list[str]] = {}
-
-    def ask(year: int, members: list[str]) -> None:
-        found = [(m, year, int(month), int(a)) for m, month, a in earned_before(year, members)]
-        db.executemany("INSERT OR REPLACE INTO earned VALUES (?, ?, ?, ?)", found)
-        members.clear()
-
-    for year, member in groups:
-        chunk = pending.setdefault(year, [])
-        chunk.append(member)
-        if len(chunk) >= EARNED_CHUNK:
-            ask(year, chunk)
-    for year, chunk in pending.items():
-        if chunk:
-            ask(year, chunk)
-
-
 def _apply_bike_caps(scratch: Scratch, earned_before: EarnedBefore | None) -> None:
     """Compute every stored ride's award per member-year, into `results`.
 
@@ -315,68 +286,79 @@ def _apply_bike_caps(scratch: Scratch, earned_before: EarnedBefore | None) -> No
     the caps, and a second row of a month is a duplicate naming the first. Each result row
     also holds the ride's member, year, month and minutes (what the results are read back
     with, in line order, without looking the ride up again).
+
+    The rides are read once, by member-year; `earned_before` is asked per year for the
+    members read since the last ask, once a year has `EARNED_CHUNK` of them (and at the end),
+    and the member-years read meanwhile (at most that many per year) wait for the answer.
     """
     db = scratch.db
-    _load_earned(scratch, earned_before)
     reader = db.execute(
         "SELECT member, year, month, line, days, minutes, holder FROM rides"
         " ORDER BY member, year, month, line"
     )
-    # `earned` in the same order (its primary key), read alongside the member-years
-    earned = db.execute("SELECT member, year, month, amount FROM earned ORDER BY member, year")
-    ahead: tuple[Any, ...] | None = earned.fetchone()
     # line, member, year, month, minutes, amount, tier, first line
     out: list[tuple[int, str, int, int, int, int, str, int | None]] = []
-    group: list[tuple[int, int, int, int]] = []  # line, month, days, minutes (month order)
-    key: tuple[str, int] = ("", 0)
-    no_pass: set[int] = set()  # months of the group without the 365-day pass
+    Group = list[tuple[int, int, int, int]]  # line, month, days, minutes (month order)
+    waiting: list[tuple[str, int, Group, set[int]]] = []  # member, year, rides, months w/o pass
+    asking: dict[int, list[str]] = {}  # year: the members of `waiting` in that year
     ordered = bike.ordered_year_amounts
 
-    def flush() -> None:
-        nonlocal ahead
-        if not group:
-            return
-        member, year = key
-        recorded: dict[int, int] = {}
-        while ahead is not None and (ahead[0], ahead[1]) < key:
-            ahead = earned.fetchone()
-        while ahead is not None and ahead[0] == member and ahead[1] == year:
-            recorded[int(ahead[2])] = int(ahead[3])
-            ahead = earned.fetchone()
-        new = group
-        if recorded or no_pass:
-            new = []
-            for ride in group:
-                line, month, _days, minutes = ride
-                if month in recorded:
-                    out.append(
-                        (line, member, year, month, minutes, recorded[month], RECORDED_TIER, None)
-                    )
-                elif month in no_pass:
-                    out.append((line, member, year, month, minutes, 0, NO_PASS_TIER, None))
-                else:
-                    new.append(ride)
-        amounts = ordered([(days, minutes) for _, _, days, minutes in new], sum(recorded.values()))
-        for (line, month, _days, minutes), (amount, tier) in zip(new, amounts, strict=True):
-            out.append((line, member, year, month, minutes, amount, tier, None))
-        group.clear()
-        no_pass.clear()
+    def settle() -> None:
+        """Ask what the waiting member-years recorded before, and compute them."""
+        recorded_of: dict[tuple[str, int], dict[int, int]] = {}
+        if earned_before is not None:
+            for year, members in asking.items():
+                for m, month, a in earned_before(year, members):
+                    recorded_of.setdefault((m, year), {})[int(month)] = int(a)
+        asking.clear()
+        nothing: dict[int, int] = {}
+        for member, year, group, no_pass in waiting:
+            recorded = recorded_of.get((member, year), nothing)
+            new = group
+            if recorded or no_pass:
+                new = []
+                for ride in group:
+                    line, month, _days, minutes = ride
+                    if month in recorded:
+                        amount = recorded[month]
+                        out.append(
+                            (line, member, year, month, minutes, amount, RECORDED_TIER, None)
+                        )
+                    elif month in no_pass:
+                        out.append((line, member, year, month, minutes, 0, NO_PASS_TIER, None))
+                    else:
+                        new.append(ride)
+            amounts = ordered([(d, mi) for _, _, d, mi in new], sum(recorded.values()))
+            for (line, month, _days, minutes), (amount, tier) in zip(new, amounts, strict=True):
+                out.append((line, member, year, month, minutes, amount, tier, None))
+        waiting.clear()
 
-    first_of_month: tuple[str, int, int, int] | None = None  # member, year, month, line
+    group: Group = []
+    no_pass: set[int] = set()
+    key: tuple[str, int] | None = None  # the member-year of `group`
+    first_of_month: tuple[int, int] = (0, 0)  # month, line of the group's month being read
     insert = "INSERT INTO results VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?)"
     while rows := reader.fetchmany(_BATCH):
         for member, year, month, line, days, minutes, holder in rows:
-            if year != key[1] or member != key[0]:
-                flush()
-                key = (member, year)
-            elif first_of_month is not None and first_of_month[2] == month:
-                out.append((line, member, year, month, minutes, 0, "duplicate", first_of_month[3]))
+            if key is None or year != key[1] or member != key[0]:
+                if key is not None:
+                    waiting.append((key[0], key[1], group, no_pass))
+                    members = asking.setdefault(key[1], [])
+                    members.append(key[0])
+                    if earned_before is None or len(members) >= EARNED_CHUNK:
+                        settle()
+                key, group, no_pass = (member, year), [], set()
+            elif first_of_month[0] == month:
+                out.append((line, member, year, month, minutes, 0, "duplicate", first_of_month[1]))
                 continue
-            first_of_month = (member, year, month, line)
+            first_of_month = (month, line)
             if not holder:
                 no_pass.add(month)
             group.append((line, month, days, minutes))
         db.executemany(insert, out)
         out.clear()
-    flush()
+    if key is not None:
+        waiting.append((key[0], key[1], group, no_pass))
+        asking.setdefault(key[1], []).append(key[0])
+    settle()
     db.executemany(insert, out)
