@@ -13,7 +13,10 @@ feed is unsorted), so a BIKE feed goes through the scratch database: one pass ov
 stores the good rows (`RideParser`: a fast path for plainly well-formed rows, the general
 checks for the rest) and every reject's reason; SQLite sorts the rides by member, year and
 month on disk; each member-year then goes through the one cap implementation,
-`ledger.domain.rules.bike.year_awards`; the results are read back in line order (file order).
+`ledger.domain.rules.bike` (`ordered_year_amounts`: what `year_awards` applies once its months
+are checked and ordered), with what it recorded before (`bike_earned_before`, asked per year
+for chunks of `EARNED_CHUNK` members as the member-years are read); the results, which hold
+what they are read back with, are read back in line order (file order).
 Memory stays flat whatever the feed's size (rows go to disk in batches of `_BATCH`).
 
 `iter_row_awards` is the same for rows that do not come from a file (the API's batches).
