@@ -276,9 +276,7 @@ class Operation(Base):
     deduction_id: Mapped[str | None] = mapped_column(String(HEX32), nullable=True, index=True)
     status: Mapped[str] = mapped_column(String(8), default="pending")
     # indexed: every batch moves its transaction's operations by tx_id (migration 0021)
-    tx_id: Mapped[int | None] = mapped_column(
-        ForeignKey("chain_txs.id"), nullable=True, index=True
-    )
+    tx_id: Mapped[int | None] = mapped_column(ForeignKey("chain_txs.id"), nullable=True, index=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(

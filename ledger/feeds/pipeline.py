@@ -13,7 +13,10 @@ feed is unsorted), so a BIKE feed goes through the scratch database: one pass ov
 stores the good rows (`RideParser`: a fast path for plainly well-formed rows, the general
 checks for the rest) and every reject's reason; SQLite sorts the rides by member, year and
 month on disk; each member-year then goes through the one cap implementation,
-`ledger.domain.rules.bike.year_awards`; the results are read back in line order (file order).
+`ledger.domain.rules.bike` (`ordered_year_amounts`: what `year_awards` applies once its months
+are checked and ordered), with what it recorded before (`bike_earned_before`, asked per year
+for chunks of `EARNED_CHUNK` members as the member-years are read); the results, which hold
+what they are read back with, are read back in line order (file order).
 Memory stays flat whatever the feed's size (rows go to disk in batches of `_BATCH`).
 
 `iter_row_awards` is the same for rows that do not come from a file (the API's batches).
@@ -24,14 +27,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from ledger.domain import awards
 from ledger.domain.codes import AWARDED_PROGRAMS, Program
 from ledger.domain.errors import DecisionNotAllowed, FeedError, InvalidValue, KeyNotConfigured
 from ledger.domain.keys import MIN_SECRET_BYTES
 from ledger.domain.rules import bike
-from ledger.domain.types import YearMonth
 from ledger.feeds.cells import RowInvalid
 from ledger.feeds.formats import COLUMNS, FeedOptions, RideParser, parse_row
 from ledger.feeds.model import ComputedAward, Reject
@@ -211,8 +212,9 @@ def _bike(
         )
         # every row's outcome, by line: a reject's reason, or the ride's result
         db.execute(
-            "CREATE TABLE results(line INTEGER PRIMARY KEY, amount INTEGER, tier TEXT,"
-            " first_line INTEGER, reason TEXT)"
+            "CREATE TABLE results(line INTEGER PRIMARY KEY, reason TEXT, member TEXT,"
+            " year INTEGER, month INTEGER, minutes INTEGER, amount INTEGER, tier TEXT,"
+            " first_line INTEGER)"
         )
         # The one pass over the rows: good rows go to `rides`, bad ones to `results`.
         parse = RideParser(options)
@@ -244,8 +246,8 @@ def _bike(
         key = options.award_key
         periods: dict[tuple[int, int], str] = {}
         stored = db.execute(
-            "SELECT r.line, r.reason, d.member, d.year, d.month, d.minutes, r.amount, r.tier,"
-            " r.first_line FROM results r LEFT JOIN rides d ON d.line = r.line ORDER BY r.line"
+            "SELECT line, reason, member, year, month, minutes, amount, tier, first_line"
+            " FROM results ORDER BY line"
         )
         while chunk := stored.fetchmany(_BATCH):
             for line, reason, member, year, month, minutes, amount, tier, first in chunk:
@@ -277,106 +279,89 @@ def _bike(
                 )
 
 
-def _load_earned(scratch: Scratch, earned_before: EarnedBefore | None) -> None:
-    """Fill the scratch table `earned` (member, year, month, amount) from `earned_before`,
-    asked once per year and chunk of `EARNED_CHUNK` members of the feed."""
-    db = scratch.db
-    db.execute(
-        "CREATE TABLE earned(member TEXT, year INTEGER, month INTEGER, amount INTEGER,"
-        " PRIMARY KEY(member, year, month)) WITHOUT ROWID"
-    )
-    if earned_before is None:
-        return
-    groups = db.execute("SELECT DISTINCT year, member FROM rides ORDER BY year, member")
-    pending: dict[int, list[str]] = {}
-
-    def ask(year: int, members: list[str]) -> None:
-        found = [(m, year, int(month), int(a)) for m, month, a in earned_before(year, members)]
-        db.executemany("INSERT OR REPLACE INTO earned VALUES (?, ?, ?, ?)", found)
-        members.clear()
-
-    for year, member in groups:
-        chunk = pending.setdefault(year, [])
-        chunk.append(member)
-        if len(chunk) >= EARNED_CHUNK:
-            ask(year, chunk)
-    for year, chunk in pending.items():
-        if chunk:
-            ask(year, chunk)
-
-
 def _apply_bike_caps(scratch: Scratch, earned_before: EarnedBefore | None) -> None:
     """Compute every stored ride's award per member-year, into `results`.
 
-    Each member-year goes to `bike.year_awards` (the one implementation of the caps) with
-    everything already recorded for the member in that year as `earned_before`; a month that
-    already has an award keeps it (tier `RECORDED_TIER`), a month without the 365-day pass
-    earns 0 (tier `NO_PASS_TIER`) outside the caps, and a second row of a month is a
-    duplicate naming the first.
+    Each member-year goes to `bike.ordered_year_amounts` (the caps of `bike.year_awards`, for
+    months already checked and in month order) with everything already recorded for the
+    member in that year as `earned_before`; a month that already has an award keeps it (tier
+    `RECORDED_TIER`), a month without the 365-day pass earns 0 (tier `NO_PASS_TIER`) outside
+    the caps, and a second row of a month is a duplicate naming the first. Each result row
+    also holds the ride's member, year, month and minutes (what the results are read back
+    with, in line order, without looking the ride up again).
+
+    The rides are read once, by member-year; `earned_before` is asked per year for the
+    members read since the last ask, once a year has `EARNED_CHUNK` of them (and at the end),
+    and the member-years read meanwhile (at most that many per year) wait for the answer.
     """
     db = scratch.db
-    _load_earned(scratch, earned_before)
     reader = db.execute(
         "SELECT member, year, month, line, days, minutes, holder FROM rides"
         " ORDER BY member, year, month, line"
     )
-    # `earned` in the same order (its primary key), read alongside the member-years
-    earned = db.execute("SELECT member, year, month, amount FROM earned ORDER BY member, year")
-    ahead: tuple[Any, ...] | None = earned.fetchone()
-    out: list[tuple[int, int, str, int | None]] = []  # line, amount, tier, first line
-    group: list[tuple[int, bike.BikeMonth]] = []
-    key: tuple[str, int] = ("", 0)
-    no_pass: set[int] = set()  # months of the group without the 365-day pass
-    months: dict[tuple[int, int], YearMonth] = {}
+    # line, member, year, month, minutes, amount, tier, first line
+    out: list[tuple[int, str, int, int, int, int, str, int | None]] = []
+    Group = list[tuple[int, int, int, int]]  # line, month, days, minutes (month order)
+    waiting: list[tuple[str, int, Group, set[int]]] = []  # member, year, rides, months w/o pass
+    asking: dict[int, list[str]] = {}  # year: the members of `waiting` in that year
+    ordered = bike.ordered_year_amounts
 
-    def flush() -> None:
-        nonlocal ahead
-        if not group:
-            return
-        member, year = key
-        recorded: dict[int, int] = {}
-        while ahead is not None and (ahead[0], ahead[1]) < key:
-            ahead = earned.fetchone()
-        while ahead is not None and ahead[0] == member and ahead[1] == year:
-            recorded[int(ahead[2])] = int(ahead[3])
-            ahead = earned.fetchone()
+    def settle() -> None:
+        """Ask what the waiting member-years recorded before, and compute them."""
+        recorded_of: dict[tuple[str, int], dict[int, int]] = {}
+        if earned_before is not None:
+            for year, members in asking.items():
+                for m, month, a in earned_before(year, members):
+                    recorded_of.setdefault((m, year), {})[int(month)] = int(a)
+        asking.clear()
+        nothing: dict[int, int] = {}
+        for member, year, group, no_pass in waiting:
+            recorded = recorded_of.get((member, year), nothing)
+            new = group
+            if recorded or no_pass:
+                new = []
+                for ride in group:
+                    line, month, _days, minutes = ride
+                    if month in recorded:
+                        amount = recorded[month]
+                        out.append(
+                            (line, member, year, month, minutes, amount, RECORDED_TIER, None)
+                        )
+                    elif month in no_pass:
+                        out.append((line, member, year, month, minutes, 0, NO_PASS_TIER, None))
+                    else:
+                        new.append(ride)
+            amounts = ordered([(d, mi) for _, _, d, mi in new], sum(recorded.values()))
+            for (line, month, _days, minutes), (amount, tier) in zip(new, amounts, strict=True):
+                out.append((line, member, year, month, minutes, amount, tier, None))
+        waiting.clear()
 
-        new = group
-        if recorded:
-            new = [(line, ride) for line, ride in group if ride.month.month not in recorded]
-        if no_pass:
-            for line, ride in new:
-                if ride.month.month in no_pass:
-                    out.append((line, 0, NO_PASS_TIER, None))
-            new = [(line, ride) for line, ride in new if ride.month.month not in no_pass]
-        results = bike.year_awards([ride for _, ride in new], sum(recorded.values()))
-        for (line, _ride), result in zip(new, results, strict=True):
-            out.append((line, result.amount, result.tier, None))
-        if recorded:
-            for line, ride in group:
-                if ride.month.month in recorded:
-                    out.append((line, recorded[ride.month.month], RECORDED_TIER, None))
-        group.clear()
-        no_pass.clear()
-
-    first_of_month: tuple[str, int, int, int] | None = None  # member, year, month, line
-    insert = "INSERT INTO results(line, amount, tier, first_line) VALUES (?, ?, ?, ?)"
+    group: Group = []
+    no_pass: set[int] = set()
+    key: tuple[str, int] | None = None  # the member-year of `group`
+    first_of_month: tuple[int, int] = (0, 0)  # month, line of the group's month being read
+    insert = "INSERT INTO results VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?)"
     while rows := reader.fetchmany(_BATCH):
         for member, year, month, line, days, minutes, holder in rows:
-            if year != key[1] or member != key[0]:
-                flush()
-                key = (member, year)
-            elif first_of_month is not None and first_of_month[2] == month:
-                out.append((line, 0, "duplicate", first_of_month[3]))
+            if key is None or year != key[1] or member != key[0]:
+                if key is not None:
+                    waiting.append((key[0], key[1], group, no_pass))
+                    members = asking.setdefault(key[1], [])
+                    members.append(key[0])
+                    if earned_before is None or len(members) >= EARNED_CHUNK:
+                        settle()
+                key, group, no_pass = (member, year), [], set()
+            elif first_of_month[0] == month:
+                out.append((line, member, year, month, minutes, 0, "duplicate", first_of_month[1]))
                 continue
-            first_of_month = (member, year, month, line)
+            first_of_month = (month, line)
             if not holder:
                 no_pass.add(month)
-            ym = months.get((year, month))
-            if ym is None:
-                ym = months[year, month] = YearMonth(year, month)
-            group.append((line, bike.BikeMonth(ym, days, minutes)))
+            group.append((line, month, days, minutes))
         db.executemany(insert, out)
         out.clear()
-    flush()
+    if key is not None:
+        waiting.append((key[0], key[1], group, no_pass))
+        asking.setdefault(key[1], []).append(key[0])
+    settle()
     db.executemany(insert, out)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -72,10 +72,14 @@ def accrue(
     file: str,
     source: str,
     outcome: Callable[[ComputedAward, str], None] | None,
+    *,
+    registry: tuple[Mapping[str, str], Mapping[str, date]] | None = None,
 ) -> None:
     """Record the BIKE months `items` as accruals (inside the import's transaction). A month
     already accrued, or awarded before accruals existed, counts as already recorded; a month
-    before the member's sign-up is rejected."""
+    before the member's sign-up is rejected. `registry`: the accounts and sign-up dates of the
+    program's members (`windows.registry`) when the caller read them already (a feed: once
+    for all its chunks), else they are read for the members of `items`."""
     bulk = BulkWriter(session)
     member_in, members = bulk.any_of("member_id", {a.member_id for a in items})
     periods = {a.period for a in items}
@@ -91,7 +95,7 @@ def accrue(
             [*members, *months, bike, *members, *months],
         )
     )
-    accounts, joined = windows.members_of(bulk, bike, members)
+    accounts, joined = registry or windows.members_of(bulk, bike, members)
     problems = 0
     signup: dict[tuple[str, date], str | None] = {}  # a few months and sign-up days per chunk
     for a in items:
@@ -106,29 +110,49 @@ def accrue(
     if problems:
         return
     rows: list[tuple[object, ...]] = []
+    append = rows.append
+    at = f"{source}:"
+    short = len(at) + 20 <= 256  # any line number fits: no cut
+    recorded = already = amount = 0
     for a in items:
-        pair = (a.member_id, a.period)
+        member, period = a.member_id, a.period
+        pair = (member, period)
         if pair in existing:
-            report.already_recorded += 1
+            already += 1
             if outcome is not None:
                 outcome(a, "already_recorded")
             continue
         existing.add(pair)
-        rows.append(
+        savings = a.savings  # a BIKE row's one ride_minutes of digits: `_savings_json` inline
+        if (
+            len(savings) == 1
+            and savings[0][0] == "ride_minutes"
+            and (value := savings[0][1]).isascii()
+            and value.isdigit()
+        ):
+            saved: str | None = f'{{"ride_minutes": "{value}"}}'
+        else:
+            saved = _savings_json(savings)
+        tier = a.tier
+        line = f"{at}{a.line}"
+        append(
             (
-                a.member_id,
-                a.period,
-                accounts[a.member_id],
+                member,
+                period,
+                accounts[member],
                 a.amount,
-                a.tier[:64],
-                f"{source}:{a.line}"[:256],
-                _savings_json(a.savings),
+                tier if len(tier) <= 64 else tier[:64],
+                line if short else line[:256],
+                saved,
             )
         )
-        report.recorded += 1
-        report.recorded_amount += a.amount
+        recorded += 1
+        amount += a.amount
         if outcome is not None:
             outcome(a, "recorded")
+    report.already_recorded += already
+    report.recorded += recorded
+    report.recorded_amount += amount
     bulk.insert(_ACCRUALS, _ACCRUAL_COLUMNS, rows)
 
 

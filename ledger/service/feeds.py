@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -39,6 +40,8 @@ _AWARDS = cast(Table, Award.__table__)
 
 Outcome = Callable[[ComputedAward, str], None]
 """Told the status of every computed award: ``recorded``, ``already_recorded`` or ``zero``."""
+Record = Callable[[Session, list[ComputedAward], "FeedReport", str, str, Outcome | None], None]
+"""Records a chunk of computed awards (`_insert`, or `bike_accruals.accrue` for BIKE)."""
 
 
 @dataclass
@@ -115,9 +118,16 @@ def record_awards(
     """
     report = FeedReport()
     # BIKE months accrue (paid later, per payout period: ledger.service.bike_accruals).
-    record = bike_accruals.accrue if program is Program.BIKE else _insert
+    record: Record = bike_accruals.accrue if program is Program.BIKE else _insert
     with factory() as session:
-        if members is None:  # the program's registry, as a set of ids (raw: 50,000 rows)
+        known: Collection[str]
+        if members is None and program is Program.BIKE:
+            # the program's registry with the accounts and sign-up days the accruals need,
+            # read once for every chunk (raw: 50,000 rows)
+            found = windows.registry(BulkWriter(session), program.name)
+            known = found[0]
+            record = partial(bike_accruals.accrue, registry=found)
+        elif members is None:  # the program's registry, as a set of ids (raw: 50,000 rows)
             bulk = BulkWriter(session)
             known = {
                 m
@@ -141,21 +151,22 @@ def record_awards(
             ):
                 report.rows += 1
                 if isinstance(item, Reject):
-                    report.reject(item)
-                elif item.amount == 0:
-                    report.zero += 1
-                    if outcome is not None:
-                        outcome(item, "zero")
-                elif not report.rejected:  # after a reject nothing will be recorded
-                    chunk.append(item)
-                if not isinstance(item, Reject) and item.flags and not report.rejected:
-                    flagged.append(item)
-                if len(flagged) >= CHUNK:
-                    report.flagged += record_flags(session, flagged, source)
-                    flagged = []
-                if len(chunk) >= CHUNK:
-                    record(session, chunk, report, file, source, outcome)
-                    chunk = []
+                    report.reject(item)  # (the chunks do not grow)
+                else:
+                    if item.amount == 0:
+                        report.zero += 1
+                        if outcome is not None:
+                            outcome(item, "zero")
+                    elif not report.rejected:  # after a reject nothing will be recorded
+                        chunk.append(item)
+                    if item.flags and not report.rejected:
+                        flagged.append(item)
+                    if len(flagged) >= CHUNK:
+                        report.flagged += record_flags(session, flagged, source)
+                        flagged = []
+                    if len(chunk) >= CHUNK:
+                        record(session, chunk, report, file, source, outcome)
+                        chunk = []
                 if progress is not None and report.rows % 1000 == 0:
                     progress(1000)
             if chunk and not report.rejected:

@@ -9,7 +9,7 @@ check then runs again to name the award it overlaps.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date
 from typing import cast
 
@@ -35,18 +35,43 @@ def members_of(
     """The account of each of `members` registered in `program`, and the sign-up date of those
     that have one (None: a member not from `members import`, not checked)."""
     member_in, ids = bulk.any_of("member_id", members)
+    return _accounts_and_joined(
+        bulk.fetch(
+            "SELECT member_id, account_id, joined_at FROM members "
+            f"WHERE program = {bulk.mark} AND {member_in}",
+            [program, *ids],
+        )
+    )
+
+
+def registry(bulk: BulkWriter, program: str) -> tuple[dict[str, str], dict[str, date]]:
+    """`members_of` every member registered in `program` (one query, for a whole feed)."""
+    return _accounts_and_joined(
+        bulk.fetch(
+            f"SELECT member_id, account_id, joined_at FROM members WHERE program = {bulk.mark}",
+            [program],
+        )
+    )
+
+
+def _accounts_and_joined(
+    rows: Iterable[tuple[str, str, object]],
+) -> tuple[dict[str, str], dict[str, date]]:
     accounts: dict[str, str] = {}
     joined: dict[str, date] = {}
-    for member, account, joined_at in bulk.fetch(
-        "SELECT member_id, account_id, joined_at FROM members "
-        f"WHERE program = {bulk.mark} AND {member_in}",
-        [program, *ids],
-    ):
+    parsed: dict[str, date] = {}  # sign-up days are few: each text is parsed once
+    for member, account, joined_at in rows:
         accounts[member] = account
-        if joined_at is not None:  # a str on SQLite (as SQLAlchemy's Date stores it)
-            joined[member] = (
-                joined_at if isinstance(joined_at, date) else date.fromisoformat(joined_at)
-            )
+        if joined_at is None:
+            continue
+        if isinstance(joined_at, date):
+            joined[member] = joined_at
+        else:  # a str on SQLite (as SQLAlchemy's Date stores it)
+            text = str(joined_at)
+            day = parsed.get(text)
+            if day is None:
+                day = parsed[text] = date.fromisoformat(text)
+            joined[member] = day
     return accounts, joined
 
 

@@ -10,14 +10,16 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger.adapters.orm import Award, BikeAccrual
+from ledger.adapters.orm import Award, BikeAccrual, Member
 from ledger.domain import awards
 from ledger.domain.codes import Program
 from ledger.domain.keys import IdKeys
 from ledger.feeds import FeedOptions
+from ledger.feeds.formats import COLUMNS
 from ledger.feeds.pipeline import EARNED_CHUNK
+from ledger.feeds.reader import read_rows
 from ledger.service.bike_accruals import earned_lookup
-from ledger.service.feeds import import_feed
+from ledger.service.feeds import FeedReport, import_feed, record_awards
 from ledger.service.members import import_members
 from tests.keyring import KEYS
 
@@ -204,3 +206,69 @@ def test_a_rotated_ref_key_never_grants_twice(
     again = import_feed(session_factory, Program.BIKE, feed, options=FeedOptions(award_key=rotated))
     assert (again.recorded, again.already_recorded) == (0, 2)
     assert amounts(session_factory, "bike.csv") == before
+
+
+def test_the_feeds_registry_read_once_gives_what_a_batchs_member_lookup_gives(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    """A feed reads the BIKE registry (accounts, sign-up days) once (`windows.registry`); a
+    batch naming its members looks them up per chunk (`windows.members_of`). Same rejects
+    (sign-up after the month started, naming the line), same accruals, same counts."""
+    lines = ["member_id,program,citizen_id,district,donation_consent,joined_at"]
+    lines += ["B1,BIKE,C-B1,D01,false,2020-01-01", "B2,BIKE,C-B2,D01,false,2025-03-15"]
+    lines += ["B3,BIKE,C-B3,D01,false,2025-04-01"]
+    report = import_members(
+        session_factory, write(tmp_path / "m.csv", "\n".join(lines) + "\n"), KEY
+    )
+    assert report.accounts_created == 3
+    rows = ["B1,2025-03,20,100,true", "B2,2025-03,20,100,true", "B2,2025-04,20,100,true"]
+    rows += ["B3,2025-03,20,100,true", "B3,2025-04,20,100,true", "B1,2025-04,20,100,true"]
+    bad = write(tmp_path / "bad.csv", HEADER + "\n".join(rows) + "\n")
+    columns = COLUMNS[Program.BIKE]
+
+    def run(path: Path, batch: bool) -> FeedReport:
+        return record_awards(
+            session_factory,
+            Program.BIKE,
+            str(path),
+            lambda: read_rows(path, columns),
+            source=path.name,
+            options=OPTS,
+            members={"B1", "B2", "B3"} if batch else None,
+        )
+
+    feed, batch = run(bad, False), run(bad, True)
+    assert [(r.line, r.reason) for r in feed.rejects] == [(r.line, r.reason) for r in batch.rejects]
+    assert [(r.line, r.reason[:40]) for r in feed.rejects] == [
+        (3, "joined_at: the member signed up on 2025-"),
+        (5, "joined_at: the member signed up on 2025-"),
+    ]
+    assert "2025-03-15" in feed.rejects[0].reason and "2025-04-01" in feed.rejects[1].reason
+    assert not feed.committed and not batch.committed
+    # without the rows before sign-up: the feed records, then the batch finds it recorded
+    good = [r for i, r in enumerate(rows) if i not in (1, 3)]
+    first = run(write(tmp_path / "good.csv", HEADER + "\n".join(good[:2]) + "\n"), False)
+    second = run(write(tmp_path / "good2.csv", HEADER + "\n".join(good) + "\n"), True)
+    assert (first.recorded, first.already_recorded, first.recorded_amount) == (2, 0, 600)
+    assert (second.recorded, second.already_recorded, second.recorded_amount) == (2, 2, 600)
+    with session_factory() as s:
+        got = {
+            (m, mo): (acc, a, tier, src)
+            for m, mo, acc, a, tier, src in s.execute(
+                sa.select(
+                    BikeAccrual.member_id,
+                    BikeAccrual.month,
+                    BikeAccrual.account_id,
+                    BikeAccrual.amount,
+                    BikeAccrual.tier,
+                    BikeAccrual.source,
+                )
+            )
+        }
+        accounts = dict(s.execute(sa.select(Member.member_id, Member.account_id)).all())
+    assert got == {
+        ("B1", "2025-03"): (accounts["B1"], 300, "per_minute", "good.csv:2"),
+        ("B2", "2025-04"): (accounts["B2"], 300, "per_minute", "good.csv:3"),
+        ("B3", "2025-04"): (accounts["B3"], 300, "per_minute", "good2.csv:4"),
+        ("B1", "2025-04"): (accounts["B1"], 300, "per_minute", "good2.csv:5"),
+    }

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ledger.domain.codes import Flag, Program
-from ledger.domain.rules.common import RuleResult
+from ledger.domain.types import YearMonth
 from ledger.feeds import FeedOptions, Reject
 from ledger.feeds.pipeline import EARNED_CHUNK
 from tests.unit.feed_helpers import (
@@ -227,23 +227,27 @@ def test_bike_earned_before_is_asked_per_year_in_chunks(feed: Callable[..., Path
 def test_production_caps_go_through_the_domain_year_awards(
     feed: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 13.5: one implementation of the yearly cap (ledger.domain.rules.bike)."""
+    """Issue 13.5: one implementation of the yearly cap (ledger.domain.rules.bike): the
+    pipeline's `ordered_year_amounts` is what `year_awards` applies once its rides are ordered."""
     from ledger.domain.rules import bike
 
     calls: list[int] = []
-    real = bike.year_awards
+    real = bike.ordered_year_amounts
 
-    def spy(rides: Sequence[bike.BikeMonth], earned_before: int = 0) -> list[RuleResult]:
-        calls.append(len(list(rides)))
-        return real(rides, earned_before)
+    def spy(rides: Sequence[tuple[int, int]], *rest: int) -> list[tuple[int, str]]:
+        calls.append(len(rides))
+        return real(rides, *rest)
 
-    monkeypatch.setattr(bike, "year_awards", spy)
+    monkeypatch.setattr(bike, "ordered_year_amounts", spy)
     path = feed(
         "member_id,month,ride_days,ride_minutes,pass_365\n"
         "B1,2024-01,20,100,true\nB1,2024-02,20,1,true\n"
     )
     assert [a[2] for a in awards_of(run(Program.BIKE, path))] == [300, 3]
     assert calls == [2]
+    rides = [bike.BikeMonth(YearMonth(2024, m), 20, 100) for m in (2, 1)]
+    assert [r.amount for r in bike.year_awards(rides)] == [300, 300]
+    assert calls == [2, 2]
 
 
 def test_bike_pays_only_365_day_pass_holders(feed: Callable[..., Path]) -> None:

@@ -91,3 +91,44 @@ def test_tier_pick_is_monotone(rate: Fraction, more: Fraction) -> None:
     low = pick(eco_household.TABLE, rate, "below")[0]
     high = pick(eco_household.TABLE, rate + more, "below")[0]
     assert high >= low
+
+
+def _spelled_out_caps(rides: list[tuple[int, int]], before: int) -> list[tuple[int, str]]:
+    """§2.4 written out once more, independently of ledger.domain.rules.bike."""
+    out, earned = [], before
+    for days, minutes in rides:
+        if days < 10:
+            out.append((0, "under_10_days"))
+            continue
+        amount, tier = (minutes * 3, "per_minute")
+        if amount > 2_000:
+            amount, tier = 2_000, "monthly_cap"
+        room = max(16_000 - earned, 0)
+        if amount > room:
+            amount, tier = room, ("yearly_cap_remainder" if room else "yearly_cap_reached")
+        earned += amount
+        out.append((amount, tier))
+    return out
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 12), st.integers(0, 28), st.integers(0, 28 * 1440)),
+        max_size=12,
+        unique_by=lambda t: t[0],
+    ),
+    st.integers(0, 20_000),
+)
+def test_bike_year_awards_and_the_pipelines_ordered_form_agree(
+    rows: list[tuple[int, int, int]], before: int
+) -> None:
+    """`ordered_year_amounts` (the feed pipeline's form, months in order, no objects) gives what
+    `year_awards` gives in any order, and both what the rule says written out."""
+    rides = [BikeMonth(YearMonth(2024, m), d, min(mins, d * 1440)) for m, d, mins in rows]
+    by_month = sorted(rides, key=lambda r: r.month)
+    pairs = [(r.ride_days, r.ride_minutes) for r in by_month]
+    expected = _spelled_out_caps(pairs, before)
+    assert bike.ordered_year_amounts(pairs, before) == expected
+    results = bike.year_awards(rides, before)
+    given_order = {r.month: (x.amount, x.tier) for r, x in zip(rides, results, strict=True)}
+    assert [given_order[r.month] for r in by_month] == expected

@@ -8,7 +8,7 @@ remainder, later months earn 0.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from ledger.domain.errors import InvalidValue
@@ -44,6 +44,25 @@ class BikeMonth:
             )
 
 
+def month_amount(
+    ride_days: int,
+    ride_minutes: int,
+    earned_this_year: int = 0,
+    monthly_cap: int = MONTHLY_CAP,
+    yearly_cap: int = YEARLY_CAP,
+) -> tuple[int, str]:
+    """The rule itself: ``(amount, tier)`` of a month of `ride_days` and `ride_minutes`, given
+    what the member already earned in the same year before it (not checked: see `month_award`)."""
+    if ride_days < MIN_DAYS:
+        return 0, _UNDER_MIN_DAYS
+    raw = ride_minutes * PER_MINUTE
+    amount, code = (monthly_cap, "monthly_cap") if raw > monthly_cap else (raw, "per_minute")
+    room = max(yearly_cap - earned_this_year, 0)
+    if amount > room:
+        return room, ("yearly_cap_remainder" if room else "yearly_cap_reached")
+    return amount, code
+
+
 def month_award(
     ride: BikeMonth,
     earned_this_year: int = 0,
@@ -53,14 +72,31 @@ def month_award(
     """The award for `ride`, given what the member already earned in the same year before it."""
     if earned_this_year < 0:
         raise InvalidValue("earned_this_year", f"must not be negative ({earned_this_year})")
-    if ride.ride_days < MIN_DAYS:
-        return RuleResult(0, _UNDER_MIN_DAYS)
-    raw = ride.ride_minutes * PER_MINUTE
-    amount, code = (monthly_cap, "monthly_cap") if raw > monthly_cap else (raw, "per_minute")
-    room = max(yearly_cap - earned_this_year, 0)
-    if amount > room:
-        return RuleResult(room, "yearly_cap_remainder" if room else "yearly_cap_reached")
-    return RuleResult(amount, code)
+    amount, tier = month_amount(
+        ride.ride_days, ride.ride_minutes, earned_this_year, monthly_cap, yearly_cap
+    )
+    return RuleResult(amount, tier)
+
+
+def ordered_year_amounts(
+    rides: Sequence[tuple[int, int]],
+    earned_before: int = 0,
+    monthly_cap: int = MONTHLY_CAP,
+    yearly_cap: int = YEARLY_CAP,
+) -> list[tuple[int, str]]:
+    """`year_awards` of months already checked (as `BikeMonth` checks them), of one member-year,
+    distinct and given in month order, as ``(ride_days, ride_minutes)``: ``(amount, tier)`` of
+    each, in that order. The feed pipeline's form (no objects per month); `year_awards` is
+    this once it has checked and ordered its rides."""
+    if rides and earned_before < 0:
+        raise InvalidValue("earned_this_year", f"must not be negative ({earned_before})")
+    out: list[tuple[int, str]] = []
+    earned = earned_before
+    for days, minutes in rides:
+        found = month_amount(days, minutes, earned, monthly_cap, yearly_cap)
+        earned += found[0]
+        out.append(found)
+    return out
 
 
 def year_awards(
@@ -85,10 +121,13 @@ def year_awards(
     if len(set(months)) != len(items):
         raise InvalidValue("month", "a member has at most one row per month")
     order = sorted(range(len(items)), key=months.__getitem__)
+    found = ordered_year_amounts(
+        [(items[i].ride_days, items[i].ride_minutes) for i in order],
+        earned_before,
+        monthly_cap,
+        yearly_cap,
+    )
     results: list[RuleResult | None] = [None] * len(items)
-    earned = earned_before
-    for index in order:
-        result = month_award(items[index], earned, monthly_cap, yearly_cap)
-        earned += result.amount
-        results[index] = result
+    for index, (amount, tier) in zip(order, found, strict=True):
+        results[index] = RuleResult(amount, tier)
     return [r for r in results if r is not None]
