@@ -76,6 +76,7 @@ class Confirmer:
     gas_price: int
     gas_per_award: int | None
     resend_after: float
+    max_inflight: int
     log: Any
     _chain_id: int | None
     _block_gas_limit: int | None
@@ -206,6 +207,7 @@ class Confirmer:
         seen_block: int | None = None
         full_pass = 0.0
         remaining = 0
+        landed = 0  # receipts applied in this call
         while True:
             # waiting: look at the receipts again only once a new block is out (one cheap call
             # per poll instead of one receipt query per transaction in flight), or after 1 s
@@ -228,6 +230,7 @@ class Confirmer:
                 receipt = receipts[i] if receipts is not None else self._receipt(tx.tx_hash)
                 if receipt is not None and receipt.get("blockNumber") is not None:
                     self._apply_receipt(tx, receipt, rep)
+                    landed += 1
                     continue
                 if tx.status == "signed":
                     self._send(tx, rep, first=True)
@@ -248,6 +251,10 @@ class Confirmer:
                 remaining += 1
             self._finalize(rep)
             if remaining == 0 or time.monotonic() >= deadline:
+                return remaining
+            if landed and remaining < self.max_inflight:
+                # a slot is free: the caller fills it now, so that the next block carries a
+                # full window, instead of after every transaction in flight has landed
                 return remaining
             time.sleep(0.05)
 

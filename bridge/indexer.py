@@ -51,6 +51,7 @@ from bridge.index_tables import (
 )
 from bridge.logs import get_logger
 from bridge.raw_reader import DATA_HEX_LEN, ENTRY_HEX, ENTRY_TOPIC, REF_HEX, RawLedgerReader
+from ledger.adapters.bulk import large_page_cache
 from ledger.adapters.db import unit_of_work
 from ledger.adapters.orm import IndexCursor
 from ledger.domain.codes import CREDIT_CODES
@@ -323,7 +324,8 @@ class Indexer:
                 raise ChainMoved("another indexer advanced the cursor")
             if logs:
                 writer = IndexWriter(s)
-                writer.insert_entries(self._check_and_project(writer, logs, blocks))
+                with large_page_cache(writer):  # entries land all over (account, seq)
+                    writer.insert_entries(self._check_and_project(writer, logs, blocks))
             remember_blocks(s, end, headers, self.keep_blocks)
             if locked is None:
                 s.add(

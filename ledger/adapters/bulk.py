@@ -28,6 +28,8 @@ Row = tuple[Any, ...]
 _PG: Dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 IN_CHUNK = 500  # values per ``IN (...)`` list on SQLite (:meth:`BulkWriter.select_in`)
+LARGE_CACHE_KIB = 64 * 1024
+"""SQLite page cache of a connection while it writes in bulk (SQLite's default: 2 MiB)."""
 
 
 class BulkWriter:
@@ -167,3 +169,26 @@ def _upsert_sql(dialect: Dialect, table: Table, columns: tuple[str, ...], keys: 
     return (
         f"INSERT INTO {table.name} ({names}) {rows} ON CONFLICT ({conflict}) DO UPDATE SET {update}"
     )
+
+
+@contextmanager
+def large_page_cache(bulk: BulkWriter) -> Iterator[None]:
+    """On SQLite, the connection's page cache raised to :data:`LARGE_CACHE_KIB` while it writes
+    in bulk (a payout, a feed import, an indexer step): their inserts land all over indexes on
+    random keys (award, account and member ids), and with the default 2 MiB the pages of a large
+    write are evicted and read back (and dirty ones spilled to the WAL) again and again. The
+    size is restored after, written or not (a pooled connection, which the API's reads share);
+    the cache holds only the pages used. PostgreSQL: nothing to do."""
+    if bulk.postgres:
+        yield
+        return
+    ((size,),) = bulk.fetch("PRAGMA cache_size")  # < 0: KiB, else pages
+    ((page,),) = bulk.fetch("PRAGMA page_size")
+    if (-int(size) if size < 0 else int(size) * int(page) // 1024) >= LARGE_CACHE_KIB:
+        yield
+        return
+    bulk.execute(f"PRAGMA cache_size = -{LARGE_CACHE_KIB}")
+    try:
+        yield
+    finally:
+        bulk.execute(f"PRAGMA cache_size = {int(size)}")

@@ -14,8 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, cast
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger.adapters.bulk import BulkWriter
+from ledger.adapters.bulk import BulkWriter, large_page_cache
 from ledger.adapters.orm import Award, AwardWindow, BikeAccrual
 from ledger.domain import awards
 from ledger.domain.codes import Program
@@ -228,7 +227,7 @@ def pay(
     report = PayoutReport(cadence, through)
     with factory() as session, session.begin():
         bulk = BulkWriter(session)
-        with _page_cache(bulk):
+        with large_page_cache(bulk):
             _pay(session, bulk, cadence, through, award_key, report)
     return report
 
@@ -304,32 +303,6 @@ def _pay(
         bulk.insert(_WINDOWS, _WINDOW_COLUMNS, window_rows[i : i + _CHUNK])
     if window_rows:
         _mark_paid(bulk, through, report.months)
-
-
-_CACHE_KIB = 64 * 1024
-"""SQLite page cache of a payout's connection, while it pays (SQLite's default: 2 MiB)."""
-
-
-@contextmanager
-def _page_cache(bulk: BulkWriter) -> Iterator[None]:
-    """On SQLite, the connection's page cache raised to `_CACHE_KIB` while the payout writes:
-    its inserts land all over the awards' indexes (random award and account ids), and with the
-    default 2 MiB the pages of a large payout are evicted and read back (and dirty ones spilled
-    to the WAL) again and again. The size is restored after (a pooled connection); the cache
-    holds only the pages used. PostgreSQL: nothing to do."""
-    if bulk.postgres:
-        yield
-        return
-    ((size,),) = bulk.fetch("PRAGMA cache_size")  # < 0: KiB, else pages
-    ((page,),) = bulk.fetch("PRAGMA page_size")
-    if (-int(size) if size < 0 else int(size) * int(page) // 1024) >= _CACHE_KIB:
-        yield
-        return
-    bulk.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
-    try:
-        yield
-    finally:
-        bulk.execute(f"PRAGMA cache_size = {int(size)}")
 
 
 _Unpaid = tuple[str, str, int, str, str | None]

@@ -24,7 +24,7 @@ from typing import cast
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger.adapters.bulk import BulkWriter
+from ledger.adapters.bulk import BulkWriter, large_page_cache
 from ledger.adapters.orm import Award, Member
 from ledger.domain.codes import Program
 from ledger.feeds.formats import COLUMNS, FeedOptions
@@ -141,38 +141,40 @@ def record_awards(
         chunk: list[ComputedAward] = []
         flagged: list[ComputedAward] = []  # rows whose rule asked for a follow-up
         try:
-            for item in iter_row_awards(
-                program,
-                file,
-                rows,
-                known.__contains__,
-                options=options,
-                bike_earned_before=bike_accruals.earned_lookup(session),
-            ):
-                report.rows += 1
-                if isinstance(item, Reject):
-                    report.reject(item)  # (the chunks do not grow)
-                else:
-                    if item.amount == 0:
-                        report.zero += 1
-                        if outcome is not None:
-                            outcome(item, "zero")
-                    elif not report.rejected:  # after a reject nothing will be recorded
-                        chunk.append(item)
-                    if item.flags and not report.rejected:
-                        flagged.append(item)
-                    if len(flagged) >= CHUNK:
-                        report.flagged += record_flags(session, flagged, source)
-                        flagged = []
-                    if len(chunk) >= CHUNK:
-                        record(session, chunk, report, file, source, outcome)
-                        chunk = []
-                if progress is not None and report.rows % 1000 == 0:
-                    progress(1000)
-            if chunk and not report.rejected:
-                record(session, chunk, report, file, source, outcome)
-            if flagged and not report.rejected:
-                report.flagged += record_flags(session, flagged, source)
+            # a large page cache while it writes (restored before the commit)
+            with large_page_cache(BulkWriter(session)):
+                for item in iter_row_awards(
+                    program,
+                    file,
+                    rows,
+                    known.__contains__,
+                    options=options,
+                    bike_earned_before=bike_accruals.earned_lookup(session),
+                ):
+                    report.rows += 1
+                    if isinstance(item, Reject):
+                        report.reject(item)  # (the chunks do not grow)
+                    else:
+                        if item.amount == 0:
+                            report.zero += 1
+                            if outcome is not None:
+                                outcome(item, "zero")
+                        elif not report.rejected:  # after a reject nothing will be recorded
+                            chunk.append(item)
+                        if item.flags and not report.rejected:
+                            flagged.append(item)
+                        if len(flagged) >= CHUNK:
+                            report.flagged += record_flags(session, flagged, source)
+                            flagged = []
+                        if len(chunk) >= CHUNK:
+                            record(session, chunk, report, file, source, outcome)
+                            chunk = []
+                    if progress is not None and report.rows % 1000 == 0:
+                        progress(1000)
+                if chunk and not report.rejected:
+                    record(session, chunk, report, file, source, outcome)
+                if flagged and not report.rejected:
+                    report.flagged += record_flags(session, flagged, source)
             if report.rejected:
                 session.rollback()
                 report.recorded = report.recorded_amount = report.already_recorded = 0
