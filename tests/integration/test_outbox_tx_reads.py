@@ -90,13 +90,7 @@ def test_sqlite_finds_them_by_the_state_index(session_factory: Any, engine: Any)
     raw = Outbox(session_factory, "w").raw
     assert raw is not None
     seen += [(raw.sql[q], {"sender": SENDER}) for q in ("unresolved_txs", "mined_txs")]
-    with engine.connect() as conn:
-        for statement, params in seen:
-            plan = " ".join(
-                str(row[-1])
-                for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
-            )
-            assert "ix_chain_txs_sender_status" in plan, (statement, plan)
+    _assert_uses(engine, seen, "ix_chain_txs_sender_status")
 
 
 def test_sqlite_moves_a_transactions_operations_by_the_tx_id_index(
@@ -127,10 +121,15 @@ def test_sqlite_moves_a_transactions_operations_by_the_tx_id_index(
     assert raw is not None
     named = {"now": None, "tx_id": tx_id, "to_state": "final"}
     seen += [(raw.sql[q], named) for q in ("ops_sent", "ops_landed")]
+    _assert_uses(engine, seen, "ix_operations_tx_id")
+
+
+def _assert_uses(engine: Any, seen: list[tuple[str, Any]], index: str) -> None:
+    """Every statement of ``seen`` (with its parameters) finds its rows through ``index``."""
     with engine.connect() as conn:
         for statement, params in seen:
             plan = " ".join(
                 str(row[-1])
                 for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)
             )
-            assert "ix_operations_tx_id" in plan, (statement, plan)
+            assert index in plan, (statement, plan)

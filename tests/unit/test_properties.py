@@ -46,14 +46,15 @@ def test_car_never_decreases_as_the_reduction_grows(
     assert car.award(better).amount >= car.award(CarDistance(baseline, actual)).amount
 
 
-@given(
-    st.lists(
-        st.tuples(st.integers(1, 12), st.integers(0, 28), st.integers(0, 28 * 1440)),
-        max_size=12,
-        unique_by=lambda t: t[0],
-    ),
-    st.integers(0, 20_000),
+# a member's BIKE year: (month, ride days, ride minutes) per month, months distinct
+BIKE_YEAR = st.lists(
+    st.tuples(st.integers(1, 12), st.integers(0, 28), st.integers(0, 28 * 1440)),
+    max_size=12,
+    unique_by=lambda t: t[0],
 )
+
+
+@given(BIKE_YEAR, st.integers(0, 20_000))
 def test_bike_never_passes_its_caps(rows: list[tuple[int, int, int]], before: int) -> None:
     rides = [BikeMonth(YearMonth(2024, m), d, min(mins, d * 1440)) for m, d, mins in rows]
     results = bike.year_awards(rides, earned_before=before)
@@ -111,14 +112,7 @@ def _spelled_out_caps(rides: list[tuple[int, int]], before: int) -> list[tuple[i
     return out
 
 
-@given(
-    st.lists(
-        st.tuples(st.integers(1, 12), st.integers(0, 28), st.integers(0, 28 * 1440)),
-        max_size=12,
-        unique_by=lambda t: t[0],
-    ),
-    st.integers(0, 20_000),
-)
+@given(BIKE_YEAR, st.integers(0, 20_000))
 def test_bike_year_awards_and_the_pipelines_ordered_form_agree(
     rows: list[tuple[int, int, int]], before: int
 ) -> None:
