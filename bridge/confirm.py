@@ -201,8 +201,11 @@ class Confirmer:
         self._send(stored, rep, first=True)
 
     # --- confirm ------------------------------------------------------------------------------
-    def _confirm(self, rep: StepReport, wait: float = 0.0) -> int:
-        """Process receipts of unresolved transactions; returns how many remain in flight."""
+    def _confirm(self, rep: StepReport, wait: float = 0.0, *, refill: bool = False) -> int:
+        """Process receipts of unresolved transactions; returns how many remain in flight.
+        Waiting (``wait``), it returns once nothing is in flight or ``wait`` is over, or, with
+        ``refill`` (the window was full and more work waits), as soon as a transaction lands
+        and frees a slot."""
         deadline = time.monotonic() + wait
         seen_block: int | None = None
         full_pass = 0.0
@@ -252,7 +255,7 @@ class Confirmer:
             self._finalize(rep)
             if remaining == 0 or time.monotonic() >= deadline:
                 return remaining
-            if landed and remaining < self.max_inflight:
+            if refill and landed and remaining < self.max_inflight:
                 # a slot is free: the caller fills it now, so that the next block carries a
                 # full window, instead of after every transaction in flight has landed
                 return remaining

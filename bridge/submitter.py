@@ -241,7 +241,9 @@ class Submitter(AwardLane, OperationLane):
                 inflight += n
                 sent_any = sent_any or n > 0
             if sent_any:
-                inflight = self._confirm(rep, wait=self.receipt_wait)
+                # a full window means the lanes had more: refill as soon as a slot frees
+                full = inflight >= self.max_inflight
+                inflight = self._confirm(rep, wait=self.receipt_wait, refill=full)
             rep.inflight = inflight
             self._in_flight = inflight > 0
             metrics.STEPS.labels(outcome="progress" if rep.progressed else "idle").inc()

@@ -63,6 +63,24 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
+@contextmanager
+def savepoint(session: Session) -> Iterator[None]:
+    """``session.begin_nested()`` inside the session's own transaction, on SQLite too.
+
+    Python's sqlite3 driver opens its transaction only before a data-changing statement, so a
+    SAVEPOINT issued before any write starts a transaction of its own, and its RELEASE commits
+    what was written under it, alone, whatever the session does next (an import that then
+    rejected a row kept the award windows of its first chunk). The transaction is opened first
+    here; PostgreSQL needs nothing."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        raw: Any = conn.connection.dbapi_connection
+        if not raw.in_transaction:
+            raw.execute("BEGIN")
+    with session.begin_nested():
+        yield
+
+
 @dataclass(frozen=True)
 class RawStatement:
     """A Core statement compiled once for an engine's DB-API driver, to run on a raw cursor:

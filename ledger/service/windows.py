@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ledger.adapters.bulk import BulkWriter
+from ledger.adapters.db import savepoint
 from ledger.adapters.orm import Award, AwardWindow
 from ledger.domain import windows
 from ledger.domain.rules.signup import signup_problem
@@ -101,7 +102,7 @@ def admit(
     if not rows:
         return []
     try:
-        with session.begin_nested():
+        with savepoint(session):  # in the import's transaction (SQLite included)
             BulkWriter(session).insert(_WINDOWS, ("program", "holder", "month", "award_id"), rows)
     except IntegrityError:
         # Another import committed an overlapping award after the check above: name it.

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger.adapters.orm import Award, BikeAccrual, Member
+from ledger.adapters.orm import Award, AwardWindow, BikeAccrual, Member
 from ledger.domain import awards
 from ledger.domain.codes import Program
 from ledger.domain.keys import IdKeys
@@ -272,3 +272,34 @@ def test_the_feeds_registry_read_once_gives_what_a_batchs_member_lookup_gives(
         ("B3", "2025-04"): (accounts["B3"], 300, "per_minute", "good2.csv:4"),
         ("B1", "2025-04"): (accounts["B1"], 300, "per_minute", "good2.csv:5"),
     }
+
+
+def test_a_rejected_feed_leaves_no_award_window_behind(
+    session_factory: sessionmaker[Session], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All or nothing, windows included: the first rows' chunk occupies its windows (a
+    savepoint) before a later row is rejected. On SQLite that savepoint was the transaction's
+    first write, so its RELEASE committed the windows on their own: the rejected feed left
+    windows without awards, and the fixed file then failed on them (UNIQUE constraint)."""
+    import ledger.service.feeds as feeds
+
+    monkeypatch.setattr(feeds, "CHUNK", 1)  # the first row is recorded before the bad one
+    lines = ["member_id,program,citizen_id,district,donation_consent,joined_at"]
+    lines += [f"{m},CAR,C-{m},D01,false,2020-01-01" for m in ("V1", "V2")]
+    import_members(session_factory, write(tmp_path / "members.csv", "\n".join(lines) + "\n"), KEY)
+    header = "member_id,vehicle_id,seoul_registered,commercial,seats,"
+    header += "period_start,period_end,baseline_km,actual_km\n"
+    good = "V1,11-CAR,true,false,5,2025-05,2025-10,8000,6000\n"
+    bad = header + good + "V2,22-CAR,true,false,5,2025-05,2025-10,8000,lots\n"
+    report = import_feed(
+        session_factory, Program.CAR, write(tmp_path / "car.csv", bad), options=OPTS
+    )
+    assert report.rejected == 1 and not report.committed
+    with session_factory() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(AwardWindow)) == 0
+        assert s.scalar(sa.select(sa.func.count()).select_from(Award)) == 0
+    fixed = header + good + "V2,22-CAR,true,false,5,2025-05,2025-10,8000,7000\n"
+    report = import_feed(
+        session_factory, Program.CAR, write(tmp_path / "car.csv", fixed), options=OPTS
+    )
+    assert report.committed and report.recorded == 2
