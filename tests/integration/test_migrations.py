@@ -46,10 +46,38 @@ def test_award_windows_become_without_rowid_on_sqlite_and_keep_their_rows(tmp_pa
     with engine.begin() as conn:
         conn.exec_driver_sql("INSERT INTO award_windows VALUES (?, ?, ?, ?)", rows)
     engine.dispose()
-    command.upgrade(alembic_config(url), "head")
+    command.upgrade(alembic_config(url), "0020")  # (0022 drops windows no award holds)
     sql, found = table()
     assert sql.endswith("WITHOUT ROWID") and "PRIMARY KEY (program, holder, month)" in sql
     assert found == set(rows)
     command.downgrade(alembic_config(url), "0019")
     sql, found = table()
     assert not sql.endswith("WITHOUT ROWID") and found == set(rows)
+
+
+def test_windows_no_award_holds_are_removed_and_the_others_kept(db_url: str) -> None:
+    """0022: a window whose award id names no award (left by an import on SQLite before
+    ``savepoint``) is removed; a window of a recorded award stays."""
+    command.downgrade(alembic_config(db_url), "0021")
+    engine = make_engine(db_url)
+    kept = ("CAR", "vehicle:V1", "2025-05", "0x" + "11" * 32)
+    orphan = ("CAR", "vehicle:V2", "2025-05", "0x" + "22" * 32)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO awards (award_id, program, member_id, account_id, period, amount, "
+                "tier, source, status, created_at, updated_at) VALUES (:aid, 'CAR', 'V1', "
+                ":acc, '2025-05..2025-10', 100, '', 's', 'pending', :now, :now)"
+            ),
+            {"aid": kept[3], "acc": "0x" + "33" * 32, "now": "2026-12-01 00:00:00"},
+        )
+        for row in (kept, orphan):
+            conn.execute(
+                sa.text("INSERT INTO award_windows VALUES (:p, :h, :m, :a)"),
+                dict(zip("phma", row, strict=True)),
+            )
+    command.upgrade(alembic_config(db_url), "head")
+    with engine.connect() as conn:
+        found = {tuple(r) for r in conn.execute(sa.text("SELECT * FROM award_windows"))}
+    engine.dispose()
+    assert found == {kept}
