@@ -29,6 +29,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -128,12 +129,20 @@ class Award(Base):
         Index("ix_awards_status_program", "status", "program", "award_no"),
         # BIKE yearly cap at import: what a member was already awarded in a year.
         Index("ix_awards_program_member_period", "program", "member_id", "period"),
+        # the awards of a transaction; those not yet claimed have no entry (migration 0023)
+        Index(
+            "ix_awards_tx_id",
+            "tx_id",
+            sqlite_where=text("tx_id IS NOT NULL"),
+            postgresql_where=text("tx_id IS NOT NULL"),
+        ),
     )
     award_no: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     award_id: Mapped[str] = mapped_column(String(HEX32), unique=True)
     program: Mapped[str] = mapped_column(String(16))
     member_id: Mapped[str] = mapped_column(String(64))
-    account_id: Mapped[str] = mapped_column(String(HEX32), index=True)
+    # not indexed: no query finds awards by account alone (migration 0023)
+    account_id: Mapped[str] = mapped_column(String(HEX32))
     period: Mapped[str] = mapped_column(String(32))
     amount: Mapped[int] = mapped_column(BigInteger)
     tier: Mapped[str] = mapped_column(String(64), default="")
@@ -141,7 +150,7 @@ class Award(Base):
     # What the member saved (JSON: electricity_kwh, gas_m3, water_m3, heat_mcal, km), for reports.
     savings: Mapped[str | None] = mapped_column(Text, nullable=True)
     status: Mapped[str] = mapped_column(String(8), default="pending")
-    tx_id: Mapped[int | None] = mapped_column(ForeignKey("chain_txs.id"), nullable=True, index=True)
+    tx_id: Mapped[int | None] = mapped_column(ForeignKey("chain_txs.id"), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
     claimed_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -172,15 +181,25 @@ class BikeAccrual(Base):
     the payout award that paid it (None: accrued, unpaid)."""
 
     __tablename__ = "bike_accruals"
-    __table_args__ = (CheckConstraint("amount >= 0", name="amount"),)
+    __table_args__ = (
+        CheckConstraint("amount >= 0", name="amount"),
+        # every query asks for unpaid months (the payout's; an account's): a month leaves this
+        # index when it is paid (migration 0023)
+        Index(
+            "ix_bike_accruals_unpaid",
+            "account_id",
+            sqlite_where=text("award_id IS NULL"),
+            postgresql_where=text("award_id IS NULL"),
+        ),
+    )
     member_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     month: Mapped[str] = mapped_column(String(7), primary_key=True)
-    account_id: Mapped[str] = mapped_column(String(HEX32), index=True)
+    account_id: Mapped[str] = mapped_column(String(HEX32))
     amount: Mapped[int] = mapped_column(BigInteger)
     tier: Mapped[str] = mapped_column(String(64), default="")
     source: Mapped[str] = mapped_column(String(256), default="")
     savings: Mapped[str | None] = mapped_column(Text, nullable=True)
-    award_id: Mapped[str | None] = mapped_column(String(HEX32), nullable=True, index=True)
+    award_id: Mapped[str | None] = mapped_column(String(HEX32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
