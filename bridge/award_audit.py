@@ -26,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bridge.audit_rules import Grant
+from ledger.adapters.award_state import award_state
 from ledger.adapters.orm import Award, ChainTx, Entry
 from ledger.domain.codes import EntryKind, Program
 
@@ -68,10 +69,10 @@ def _on_chain_awards(max_block: int | None, accounts: Collection[str] | None) ->
             Award.program,
             Award.account_id,
             Award.amount,
-            Award.status,
+            award_state().label("status"),
         )
         .join(ChainTx, ChainTx.id == Award.tx_id, isouter=True)
-        .where(Award.status.in_(ON_CHAIN_STATES))
+        .where(award_state().in_(ON_CHAIN_STATES))
     )
     if max_block is not None:
         q = q.where(sa.or_(ChainTx.block_number.is_(None), ChainTx.block_number <= max_block))

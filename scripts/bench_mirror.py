@@ -46,6 +46,7 @@ def part_mirror(
     from bridge.indexer import Indexer
     from bridge.signer import load_signer
     from bridge.submitter import Submitter
+    from ledger.adapters.award_state import award_state, with_tx
     from ledger.adapters.orm import Award, ChainTx, Entry
     from ledger.service.feeds import import_feed
     from ledger.service.members import import_members
@@ -122,9 +123,7 @@ def part_mirror(
     )
 
     with env.rt.sessions() as s:
-        final = s.scalar(
-            sa.select(sa.func.count()).select_from(Award).where(Award.status == "final")
-        )
+        final = s.scalar(with_tx(sa.select(sa.func.count())).where(award_state() == "final"))
         entries = s.scalar(sa.select(sa.func.count()).select_from(Entry))
         # gas per award from the receipts: month 1 = new accounts, month 2 = existing ones
         per_tx = s.execute(
@@ -221,7 +220,8 @@ def part_pipeline(
     """End to end as the ledger runs: the bridge (submitter + indexer, ``bench_worker.py
     bridge``) already runs in its own process while the feed is imported, picking up each
     committed chunk of the outbox; the clock stops when the last entry is indexed."""
-    from ledger.adapters.orm import Award, Entry
+    from ledger.adapters.award_state import award_state, with_tx
+    from ledger.adapters.orm import Entry
     from ledger.service.feeds import import_feed
     from ledger.service.members import import_members
 
@@ -271,9 +271,7 @@ def part_pipeline(
     if frep.recorded != rows or any(o["bounded_by_time"] for o in outs.values()):
         raise RuntimeError(f"pipeline: not finished within {timeout:.0f}s ({frep}, {outs})")
     with env.rt.sessions() as s:
-        final = s.scalar(
-            sa.select(sa.func.count()).select_from(Award).where(Award.status == "final")
-        )
+        final = s.scalar(with_tx(sa.select(sa.func.count())).where(award_state() == "final"))
         entries = s.scalar(sa.select(sa.func.count()).select_from(Entry))
     if final != rows or entries != rows:
         raise RuntimeError(f"pipeline incomplete: {final} final, {entries} entries of {rows}")

@@ -17,7 +17,8 @@ from api.context import AppContext
 from api.errors import ServiceUnavailable
 from api.schemas import AnchorOut
 from api.services.common import anchor_out
-from ledger.adapters.orm import Award, FeedRun, IndexCursor, Operation, ReconcileRun
+from ledger.adapters.award_state import award_state, with_tx
+from ledger.adapters.orm import Award, ChainTx, FeedRun, IndexCursor, Operation, ReconcileRun
 from ledger.domain.codes import AWARDED_PROGRAMS
 
 WAITING = ("pending", "signed", "sent", "mined")
@@ -94,12 +95,13 @@ def _rounds(s: Session, limit: int) -> list[RoundOut]:
     out = []
     for run in runs:
         mine = sa.or_(Award.source == run.source, Award.source.like(f"{run.source}:%"))
+        state = award_state()
         counts = {
             str(st): (int(n), int(amount or 0))
             for st, n, amount in s.execute(
-                sa.select(Award.status, sa.func.count(), sa.func.sum(Award.amount))
+                with_tx(sa.select(state, sa.func.count(), sa.func.sum(Award.amount)))
                 .where(Award.program == run.program, mine)
-                .group_by(Award.status)
+                .group_by(state)
             )
         }
         out.append(
@@ -122,9 +124,10 @@ def _rounds(s: Session, limit: int) -> list[RoundOut]:
 
 
 def _queue(s: Session, now: datetime) -> QueueOut:
+    state = award_state()
     awards = {
         str(k): int(n)
-        for k, n in s.execute(sa.select(Award.status, sa.func.count()).group_by(Award.status))
+        for k, n in s.execute(with_tx(sa.select(state, sa.func.count())).group_by(state))
     }
     ops = {
         str(k): int(n)
@@ -135,7 +138,15 @@ def _queue(s: Session, now: datetime) -> QueueOut:
     oldest = [
         t
         for t in (
-            s.scalar(sa.select(sa.func.min(Award.created_at)).where(Award.status.in_(WAITING))),
+            s.scalar(sa.select(sa.func.min(Award.created_at)).where(Award.status == "pending")),
+            # a signed award waits while its transaction is not final (from the transactions:
+            # a few per thousand awards, each award found by the claimed-award index)
+            s.scalar(
+                sa.select(sa.func.min(Award.created_at))
+                .select_from(ChainTx)
+                .join(Award, Award.tx_id == ChainTx.id)
+                .where(ChainTx.status.in_(WAITING[1:]), Award.status == "signed")
+            ),
             s.scalar(
                 sa.select(sa.func.min(Operation.created_at)).where(Operation.status.in_(WAITING))
             ),

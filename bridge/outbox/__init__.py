@@ -10,8 +10,12 @@ States (awards and operations alike)::
                                             conflict (award skipped, its number holds another
                                             award on chain: not granted, never retried)
 
-A mined or final transaction that left the chain (reorg) goes back to ``sent`` with its rows and
-its stored bytes are sent again (:meth:`Outbox.unmine`).
+An award's row is written when it is claimed and signed (``signed``, with its transaction's id)
+and not again while its transaction is sent, mined and final: a signed award's state is its
+transaction's (:mod:`ledger.adapters.award_state`; every reader asks it). Operations, a few per
+transaction, are moved with their transaction. A mined or final transaction that left the chain
+(reorg) goes back to ``sent`` (its awards with it) and its stored bytes are sent again
+(:meth:`Outbox.unmine`).
 
 Invariants, each kept by one database transaction:
 

@@ -96,11 +96,7 @@ SQL: dict[str, str] = {
     ),
     # statements.HOT.award_count
     "award_count": "SELECT count(*) FROM awards WHERE tx_id = :tx_id",
-    # statements.HOT.awards_landed / ops_landed
-    "awards_landed": (
-        "UPDATE awards SET status = :to_state, updated_at = :now "
-        f"WHERE tx_id = :tx_id AND status IN ({_IN_FLIGHT})"
-    ),
+    # statements.HOT.ops_landed (the awards take their transaction's state: not rewritten)
     "ops_landed": (
         "UPDATE operations SET status = :to_state, updated_at = :now "
         f"WHERE tx_id = :tx_id AND status IN ({_IN_FLIGHT})"

@@ -10,7 +10,7 @@ from datetime import datetime
 from bridge.errors import BridgeError
 from bridge.outbox.fast import RawDb
 from bridge.outbox.rows import ClaimedAward, LeaseLost, OutboxBase, StoredTx
-from ledger.domain.outbox import AwardState, TxState
+from ledger.domain.outbox import OperationState, TxState
 
 
 class RawTxLog(OutboxBase):
@@ -158,10 +158,9 @@ class RawTxLog(OutboxBase):
             moved = {
                 "tx_id": tx_id,
                 "now": at,
-                "to_state": AwardState.FINAL.value if final else AwardState.MINED.value,
+                "to_state": OperationState.FINAL.value if final else OperationState.MINED.value,
             }
-            cur.execute(raw.sql["awards_landed"], moved)
-            cur.execute(raw.sql["ops_landed"], moved)
+            cur.execute(raw.sql["ops_landed"], moved)  # the awards follow the transaction
         return n_awards
 
 

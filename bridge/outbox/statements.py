@@ -86,12 +86,12 @@ class HOT:
             error=None,
         )
     )
-    #: _move_rows([tx], IN_FLIGHT, to_state, now), awards then operations
-    awards_landed, ops_landed = (
-        sa.update(table)
-        .where(table.c.tx_id == sa.bindparam("b_tx_id"), table.c.status.in_(list(IN_FLIGHT)))
+    #: _move_rows([tx], IN_FLIGHT, to_state, now, tables=(OPS,)): the awards are not moved,
+    #: they take their transaction's state (ledger.adapters.award_state)
+    ops_landed = (
+        sa.update(OPS)
+        .where(OPS.c.tx_id == sa.bindparam("b_tx_id"), OPS.c.status.in_(list(IN_FLIGHT)))
         .values(status=sa.bindparam("b_to_state"), updated_at=sa.bindparam("b_now"))
-        for table in (AWARDS, OPS)
     )
     award_count = (
         sa.select(sa.func.count())

@@ -9,8 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from bridge.outbox.rows import AWARDS, OPS, TXS, UNRESOLVED, _aware
+from ledger.adapters.award_state import award_state
 from ledger.adapters.orm import IndexCursor, utcnow
-from ledger.domain.outbox import AwardState, TxState
+from ledger.domain.outbox import AwardState
 
 
 @dataclass
@@ -44,21 +45,14 @@ def queue_status(
     now = now or utcnow()
     st = QueueStatus(chain_head=chain_head)
     with factory() as s:
-        # a signed award's transaction may be sent already: the award rows are not rewritten
-        # when it is (bridge.outbox.txs.TxLog.mark_sent), its state is the transaction's
-        state = sa.case(
-            (
-                sa.and_(AWARDS.c.status == AwardState.SIGNED, TXS.c.status == TxState.SENT),
-                sa.literal(AwardState.SENT.value),
-            ),
-            else_=AWARDS.c.status,
-        )
-        for program, award_state, n in s.execute(
+        # a signed award's state is its transaction's (ledger.adapters.award_state)
+        state = award_state(AWARDS.c.status, TXS.c.status)
+        for program, state_name, n in s.execute(
             sa.select(AWARDS.c.program, state, sa.func.count())
             .select_from(AWARDS.outerjoin(TXS, TXS.c.id == AWARDS.c.tx_id))
             .group_by(AWARDS.c.program, state)
         ):
-            st.awards[(program, award_state)] = st.awards.get((program, award_state), 0) + int(n)
+            st.awards[(program, state_name)] = st.awards.get((program, state_name), 0) + int(n)
         for kind, state, n in s.execute(
             sa.select(OPS.c.kind, OPS.c.status, sa.func.count()).group_by(OPS.c.kind, OPS.c.status)
         ):

@@ -358,20 +358,23 @@ class TxLog(RawTxLog):
                     )
                     .values(status=AwardState.CONFLICT, error=why[:2000], updated_at=now),
                 )
-            to_state = AwardState.FINAL if final else AwardState.MINED
-            for stmt in (HOT.awards_landed, HOT.ops_landed):  # _move_rows(IN_FLIGHT -> to)
-                _rows(s, stmt, {"b_tx_id": tx_id, "b_now": now, "b_to_state": to_state})
+            # the operations move (_move_rows(IN_FLIGHT -> to)); the awards follow the
+            # transaction (ledger.adapters.award_state)
+            to_state = OperationState.FINAL if final else OperationState.MINED
+            _rows(s, HOT.ops_landed, {"b_tx_id": tx_id, "b_now": now, "b_to_state": to_state})
         return n_awards
 
     @retry_db
     def finalize(self, tx_ids: Sequence[int]) -> None:
-        """Mined transactions with enough confirmations: they and their rows become final."""
+        """Mined transactions with enough confirmations: they and their operations become final
+        (their awards with them: they follow the transaction)."""
         if not tx_ids:
             return
         now = utcnow()
         with self.factory() as s, s.begin():
             _set_txs(s, tx_ids, (TxState.MINED,), now, status=TxState.FINAL)
-            _move_rows(s, tx_ids, (AwardState.MINED,), AwardState.FINAL, now)
+            mined = (OperationState.MINED,)
+            _move_rows(s, tx_ids, mined, OperationState.FINAL, now, tables=(OPS,))
 
     @retry_db
     def unmine(self, tx_id: int) -> None:
@@ -383,7 +386,8 @@ class TxLog(RawTxLog):
             _set_txs(
                 s, [tx_id], landed, now, status=TxState.SENT, block_number=None, block_hash=None
             )
-            _move_rows(s, [tx_id], (AwardState.MINED, AwardState.FINAL), AwardState.SENT, now)
+            landed_ops = (OperationState.MINED, OperationState.FINAL)
+            _move_rows(s, [tx_id], landed_ops, OperationState.SENT, now, tables=(OPS,))
 
     @retry_db
     def abandon_tx(

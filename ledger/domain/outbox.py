@@ -30,14 +30,16 @@ __all__ = [
 
 
 class AwardState(StrEnum):
-    """Where an award (``awards.status``) is on its way to the chain."""
+    """Where an award is on its way to the chain.
+
+    ``awards.status`` stores ``pending``, ``signed``, ``failed`` or ``conflict``: a signed award
+    takes its transaction's state (``sent``, ``mined``, ``final``; ``chain_txs.status``) without
+    its row being rewritten at each step, one write per award instead of three
+    (ledger.adapters.award_state: every reader asks it)."""
 
     PENDING = "pending"
-    #: in a transaction that has not landed; the bridge does not rewrite the award rows when
-    #: the transaction is sent (one write per award less): sent or not is the transaction's
-    #: state (``chain_txs.status``; ``mileage bridge status`` reports it)
+    #: in a transaction: signed while the transaction is, then the transaction's state
     SIGNED = "signed"
-    #: back in the chain's mempool after a reorg took its transaction off the chain
     SENT = "sent"
     MINED = "mined"
     FINAL = "final"

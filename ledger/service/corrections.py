@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bridge.client import EntryEvent, LedgerClient, hex32, to_bytes32
 from bridge.errors import ContractRevert
+from ledger.adapters.award_state import award_state_of
 from ledger.adapters.orm import Award, ChainTx, CorrectionReason, Entry
 from ledger.domain.codes import EntryKind, Program
 from ledger.service.admin_tx import ZERO32, AdminError, deployment_block, scan_logs, transact
@@ -100,6 +101,12 @@ def _find_award(rt: Runtime, award: str) -> Award:
         return row
 
 
+def _state(rt: Runtime, award_no: int) -> str:
+    """The award's state (a signed award's is its transaction's: ledger.adapters.award_state)."""
+    with rt.sessions() as s:
+        return str(s.scalar(sa.select(award_state_of()).where(Award.award_no == award_no)))
+
+
 def _grant_entry(rt: Runtime, award: Award) -> tuple[int, int]:
     """(timestamp, block) of the award's GRANT entry: from the entry index, else from the chain
     (the block of the award's transaction, else every block since the deployment)."""
@@ -176,18 +183,19 @@ def correct_award(
     ref; it has no field for ``reason``, which is kept by the transaction's hash
     (`keep_reason`) and shown with the entry in the audit trail."""
     row = _find_award(rt, award)
+    state = _state(rt, row.award_no)
     label = f"award {row.award_no} ({row.award_id})"
-    if row.status == "failed":
+    if state == "failed":
         raise AdminError(f"{label} failed and was never granted ({row.error}): nothing to correct")
-    if row.status not in ON_CHAIN_STATES:
+    if state not in ON_CHAIN_STATES:
         raise AdminError(
-            f"{label} is not on chain yet (status {row.status}): let the bridge mine it "
+            f"{label} is not on chain yet (status {state}): let the bridge mine it "
             "(`mileage bridge run`), or fix it in the outbox instead"
         )
     client = rt.client
     program = Program[row.program]
     if not client.is_award_recorded(int(program), row.award_no):
-        raise AdminError(f"{label} is {row.status} in the database but not recorded on chain")
+        raise AdminError(f"{label} is {state} in the database but not recorded on chain")
     granted_at, block = _grant_entry(rt, row)
     before = _corrected_before(rt, int(program), row.award_no, block)
     left = row.amount - before

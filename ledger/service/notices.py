@@ -21,11 +21,13 @@ from dataclasses import asdict, dataclass
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from ledger.adapters.award_state import award_state
 from ledger.adapters.orm import (
     Account,
     Award,
     AwardFlag,
     Balance,
+    ChainTx,
     Entry,
     IndexCursor,
     Member,
@@ -153,8 +155,9 @@ def awards(factory: sessionmaker[Session], program: Program, period: str) -> lis
                     Entry.kind == int(EntryKind.GRANT),
                 ),
             )
+            .outerjoin(ChainTx, ChainTx.id == Award.tx_id)
             .where(Award.program == program.name, Award.period == period)
-            .where(Award.status == "final")
+            .where(award_state() == "final")
             .order_by(Account.citizen_id, Award.award_no)
         ).all()
     return [

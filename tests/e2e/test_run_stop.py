@@ -25,6 +25,7 @@ from mileage_run import MileageRun, assert_chain_matches, poll  # type: ignore[i
 from bridge.anvil import AnvilProcess, rpc_ready
 from bridge.chain import make_web3
 from bridge.client import LedgerClient
+from ledger.adapters.award_state import award_state_of
 from ledger.adapters.db import make_engine, make_sessionmaker
 from ledger.adapters.orm import Award, Deployment
 
@@ -55,7 +56,7 @@ def final_awards(run: MileageRun) -> int:
     engine = make_engine(f"sqlite:///{run.data / 'ledger.db'}")
     try:
         with engine.connect() as c:
-            q = sa.select(sa.func.count()).select_from(Award).where(Award.status == "final")
+            q = sa.select(sa.func.count()).select_from(Award).where(award_state_of() == "final")
             return int(c.scalar(q) or 0)
     finally:
         engine.dispose()

@@ -28,6 +28,7 @@ from bridge.client import LedgerClient, hex32, to_bytes32
 from bridge.logs import configure_logging
 from bridge.signer import signer_from_key
 from bridge.submitter import Submitter, install_stop_signals
+from ledger.adapters.award_state import award_state, with_tx
 from ledger.adapters.db import make_engine, make_sessionmaker
 from ledger.adapters.orm import Award
 from ledger.domain.codes import EntryKind, Program
@@ -101,10 +102,11 @@ def assert_chain_matches(
     for account, n in per_account.items():
         count = client.account_state(to_bytes32(account)).count
         assert count == n, f"{account}: {count} entries on chain, {n} awards"
+    state = award_state()
     if not check_logs:
         with factory() as s:
             states = dict(
-                s.execute(sa.select(Award.status, sa.func.count()).group_by(Award.status)).all()
+                s.execute(with_tx(sa.select(state, sa.func.count())).group_by(state)).all()
             )
         # anvil restores its log history only as well as its state file: a graceful stop can
         # persist a batch's effect without the block holding its logs. The resent batch is then
@@ -121,9 +123,7 @@ def assert_chain_matches(
                 grants[hex32(ev.ref)] += 1
     with factory() as s:
         award_ids = set(s.scalars(sa.select(Award.award_id)))
-        states = dict(
-            s.execute(sa.select(Award.status, sa.func.count()).group_by(Award.status)).all()
-        )
+        states = dict(s.execute(with_tx(sa.select(state, sa.func.count())).group_by(state)).all())
     assert states == {"final": len(award_ids)}, states
     missing, extra = award_ids - set(grants), set(grants) - award_ids
     assert not missing and not extra, (

@@ -3,12 +3,14 @@ award rows and states."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
 
 from bridge.signer import signer_from_key
 from bridge.submitter import Submitter
+from ledger.adapters.award_state import award_state, with_tx
 from ledger.adapters.orm import Award
 from ledger.settings import Settings
 
@@ -24,12 +26,20 @@ def make_submitter(
 
 
 def states(session_factory: Any) -> dict[str, int]:
+    """How many awards are in each state (a signed award's is its transaction's)."""
+    state = award_state()
     with session_factory() as s:
-        return dict(
-            s.execute(sa.select(Award.status, sa.func.count()).group_by(Award.status)).all()
-        )
+        return {
+            str(k): int(n)
+            for k, n in s.execute(with_tx(sa.select(state, sa.func.count())).group_by(state))
+        }
 
 
-def award_rows(session_factory: Any) -> dict[int, Award]:
+def award_rows(session_factory: Any) -> dict[int, SimpleNamespace]:
+    """Every award's columns by number, ``status`` its state (ledger.adapters.award_state)."""
+    cols = [c for c in Award.__table__.c if c.name != "status"]
     with session_factory() as s:
-        return {a.award_no: a for a in s.scalars(sa.select(Award))}
+        return {
+            row.award_no: SimpleNamespace(**row._asdict())
+            for row in s.execute(with_tx(sa.select(*cols, award_state().label("status"))))
+        }

@@ -20,6 +20,7 @@ from indexer_helpers import LedgerDriver, acct
 from typer.testing import CliRunner, Result
 
 from bridge.client import GrantItem
+from ledger.adapters.award_state import award_state_of
 from ledger.adapters.orm import Award
 from ledger.cli.main import app
 from ledger.domain.codes import Program
@@ -62,7 +63,7 @@ def squat(deployed: Any, issuer_of: str, program: Program, numbers: list[int]) -
 
 
 def status_of(env: ApiEnv, award_no: int) -> str:
-    return str(env.scalar(sa.select(Award.status).where(Award.award_no == award_no)))
+    return str(env.scalar(sa.select(award_state_of()).where(Award.award_no == award_no)))
 
 
 def test_squatted_number_is_reported_by_every_audit(env: ApiEnv, seed: Any) -> None:

@@ -24,6 +24,7 @@ from bridge.chain import make_web3
 from bridge.client import LedgerClient
 from bridge.signer import signer_from_key
 from bridge.submitter import Submitter
+from ledger.adapters.award_state import award_state_of
 from ledger.adapters.orm import Award, ChainTx
 from ledger.settings import Settings
 
@@ -66,7 +67,7 @@ def test_sigkill_chaos(
         assert rc == 0, f"worker exited with {rc}: {log.read_text()[-3000:]}"
         with session_factory() as s:
             left = s.scalar(
-                sa.select(sa.func.count()).select_from(Award).where(Award.status != "final")
+                sa.select(sa.func.count()).select_from(Award).where(award_state_of() != "final")
             )
         if left == 0 and kills >= 10:
             break
@@ -135,7 +136,7 @@ def test_node_restart_mid_run(
         while True:  # let it land some batches first
             with session_factory() as s:
                 done = s.scalar(
-                    sa.select(sa.func.count()).select_from(Award).where(Award.status == "final")
+                    sa.select(sa.func.count()).select_from(Award).where(award_state_of() == "final")
                 )
             if done and done >= 400:
                 break

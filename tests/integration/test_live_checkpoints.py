@@ -16,7 +16,8 @@ from bridge.client import to_bytes32
 from bridge.indexer import Indexer
 from bridge.signer import signer_from_key
 from bridge.submitter import Submitter
-from ledger.adapters.orm import Award, Operation
+from ledger.adapters.award_state import award_state_of
+from ledger.adapters.orm import Operation
 from ledger.domain.codes import EntryKind, Program
 from ledger.service.runtime import Runtime
 from ledger.service.witness import live_list_source, live_lists
@@ -189,5 +190,5 @@ def test_expiry_correction_merge_and_late_deduction_send_live_lists(
     # Everything indexed: the next run has nothing to do.
     assert "0 due, 0 mileage expired" in cli("expire", "--program", "CAR")
     with rt.sessions() as s:
-        assert set(s.scalars(sa.select(Award.status))) <= {"mined", "final"}
+        assert set(s.scalars(sa.select(award_state_of()))) <= {"mined", "final"}
     rt.close()

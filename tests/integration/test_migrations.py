@@ -81,3 +81,68 @@ def test_windows_no_award_holds_are_removed_and_the_others_kept(db_url: str) -> 
         found = {tuple(r) for r in conn.execute(sa.text("SELECT * FROM award_windows"))}
     engine.dispose()
     assert found == {kept}
+
+
+def test_awards_written_before_they_followed_their_transaction_read_the_same(db_url: str) -> None:
+    """0024: an award stored ``sent``, ``mined`` or ``final`` becomes ``signed`` and reads its
+    transaction's state, the same; ``pending``, ``failed`` and ``conflict`` stay. Downgrade
+    writes the states back."""
+    from ledger.adapters.award_state import award_state, with_tx
+    from ledger.adapters.orm import Award
+
+    command.downgrade(alembic_config(db_url), "0023")
+    engine = make_engine(db_url)
+    # award state, its transaction's state (None: no transaction)
+    rows = [
+        ("final", "final"),
+        ("mined", "mined"),
+        ("sent", "sent"),
+        ("signed", "sent"),
+        ("signed", "signed"),
+        ("pending", None),
+        ("failed", None),
+        ("conflict", "final"),
+    ]
+    now = "2026-12-01 00:00:00"
+    with engine.begin() as conn:
+        for n, (state, tx_state) in enumerate(rows):
+            tx_id = None
+            if tx_state is not None:
+                tx_id = conn.execute(
+                    sa.text(
+                        "INSERT INTO chain_txs (sender, nonce, kind, program, raw_tx, tx_hash, "
+                        "status, attempts, created_at, updated_at) VALUES ('0xs', :n, 'grant', "
+                        "'CAR', '0x', :h, :st, 0, :now, :now) RETURNING id"
+                    ),
+                    {"n": n, "h": f"0x{n:064x}", "st": tx_state, "now": now},
+                ).scalar()
+            conn.execute(
+                sa.text(
+                    "INSERT INTO awards (award_id, program, member_id, account_id, period, "
+                    "amount, tier, source, status, tx_id, created_at, updated_at) VALUES (:aid, "
+                    "'CAR', :m, :acc, '2025-05', 100, '', 's', :st, :tx, :now, :now)"
+                ),
+                {
+                    "aid": f"0x{n:064x}",
+                    "m": f"m{n}",
+                    "acc": "0x" + "33" * 32,
+                    "st": state,
+                    "tx": tx_id,
+                    "now": now,
+                },
+            )
+    command.upgrade(alembic_config(db_url), "head")
+    read = with_tx(sa.select(Award.member_id, Award.status, award_state())).order_by(Award.award_no)
+    with engine.connect() as conn:
+        after = [(stored, state) for _, stored, state in conn.execute(read)]
+    # a signed award in a sent transaction read ``sent`` already (bridge status)
+    states = [state if (state, tx) != ("signed", "sent") else "sent" for state, tx in rows]
+    assert [state for _, state in after] == states
+    assert [stored for stored, _ in after] == [
+        "signed", "signed", "signed", "signed", "signed", "pending", "failed", "conflict"
+    ]  # fmt: skip
+    command.downgrade(alembic_config(db_url), "0023")
+    with engine.connect() as conn:
+        back = [r[0] for r in conn.execute(sa.text("SELECT status FROM awards ORDER BY award_no"))]
+    engine.dispose()
+    assert back == states

@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from bridge.outbox import LeaseLost, Outbox
+from ledger.adapters.award_state import award_state_of
 from ledger.adapters.orm import Award, ChainTx, utcnow
 
 SENDER = "0x" + "ab" * 20
@@ -134,7 +135,7 @@ def test_prebuilt_transitions_write_what_the_generic_helpers_write(
     transaction moved by the generic helpers with the same values ends up stored identically
     (states, times as stored, block fields, attempts), awards and transactions alike."""
     from bridge.outbox import txs as txs_mod
-    from ledger.domain.outbox import AwardState, OperationState, TxState
+    from ledger.domain.outbox import OperationState, TxState
 
     fixed = utcnow()
     monkeypatch.setattr(txs_mod, "utcnow", lambda: fixed)
@@ -179,9 +180,8 @@ def test_prebuilt_transitions_write_what_the_generic_helpers_write(
             gas_used=9,
             error=None,
         )
-        txs_mod._move_rows(
-            s, [generic.id], txs_mod.IN_FLIGHT, AwardState.FINAL if final else AwardState.MINED, now
-        )
+        landed = OperationState.FINAL if final else OperationState.MINED
+        txs_mod._move_rows(s, [generic.id], txs_mod.IN_FLIGHT, landed, now, tables=(txs_mod.OPS,))
     txs = _raw_rows(session_factory, "chain_txs", "nonce")
     assert txs[hot.nonce] == txs[generic.nonce]
     assert txs[hot.nonce]["status"] == ("final" if final else "mined")
@@ -192,4 +192,8 @@ def test_prebuilt_transitions_write_what_the_generic_helpers_write(
         for no, row in _raw_rows(session_factory, "awards", "award_no").items()
     }
     assert awards[nos[0]] == awards[nos[2]] and awards[nos[1]] == awards[nos[3]]
-    assert awards[nos[0]][0] == ("final" if final else "mined")
+    # the award rows are not rewritten: they take their transaction's state
+    assert awards[nos[0]][0] == "signed"
+    with session_factory() as s:
+        state = s.scalar(sa.select(award_state_of()).where(Award.award_no == nos[0]))
+    assert state == ("final" if final else "mined")

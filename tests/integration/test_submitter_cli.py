@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from eth_account import Account
 from typer.testing import CliRunner
 
-from ledger.adapters.orm import Award, Entry
+from ledger.adapters.award_state import award_state_of
+from ledger.adapters.orm import Entry
 from ledger.cli import bridge as bridge_cli
 from ledger.cli import keys as keys_cli
 from ledger.settings import get_settings
@@ -89,7 +90,7 @@ def test_bridge_run_once_and_status(
     res = runner.invoke(bridge_cli.app, ["run", "--program", "CAR", "--once"])
     assert res.exit_code == 0, res.output
     with session_factory() as s:
-        assert set(s.scalars(sa.select(Award.status))) == {"final"}
+        assert set(s.scalars(sa.select(award_state_of()))) == {"final"}
         # the run also indexed the entries (late spends and expiry build their lists from them)
         assert s.scalar(sa.select(sa.func.count()).select_from(Entry)) == 30
     after = json.loads(runner.invoke(bridge_cli.app, ["status", "--json"]).stdout)
