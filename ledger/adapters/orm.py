@@ -183,10 +183,16 @@ class BikeAccrual(Base):
     __tablename__ = "bike_accruals"
     __table_args__ = (
         CheckConstraint("amount >= 0", name="amount"),
-        # every query asks for unpaid months (the payout's; an account's): a month leaves this
-        # index when it is paid (migration 0023)
+        # every query asks for unpaid months: the payout's, in the table's order (the keys are
+        # all NULL), and an account's; a month leaves both when it is paid (migration 0023)
         Index(
             "ix_bike_accruals_unpaid",
+            "award_id",
+            sqlite_where=text("award_id IS NULL"),
+            postgresql_where=text("award_id IS NULL"),
+        ),
+        Index(
+            "ix_bike_accruals_unpaid_account",
             "account_id",
             sqlite_where=text("award_id IS NULL"),
             postgresql_where=text("award_id IS NULL"),

@@ -12,8 +12,10 @@ Three of those entries were never read:
   PostgreSQL's planners alike);
 - ``ix_bike_accruals_account_id`` and ``ix_bike_accruals_award_id``: every query of accruals
   asks for the unpaid ones (``award_id IS NULL``): the payout's, and the wallet's accrued months
-  of an account. One partial index of the unpaid accruals by account serves both; a month leaves
-  it when it is paid, instead of being re-entered under its award.
+  of an account. Two partial indexes of the unpaid accruals replace them: by account (the
+  wallet's), and by ``award_id`` (all NULL: the payout reads and marks the unpaid rows in the
+  table's order, not at random through the accounts); a month leaves both when it is paid,
+  instead of being re-entered under its award.
 
 Revision ID: 0023
 Revises: 0022
@@ -41,16 +43,17 @@ def upgrade() -> None:
     )
     op.drop_index("ix_bike_accruals_account_id", table_name="bike_accruals")
     op.drop_index("ix_bike_accruals_award_id", table_name="bike_accruals")
-    op.create_index(
-        "ix_bike_accruals_unpaid",
-        "bike_accruals",
-        ["account_id"],
-        sqlite_where=_UNPAID,
-        postgresql_where=_UNPAID,
-    )
+    for name, column in (
+        ("ix_bike_accruals_unpaid", "award_id"),
+        ("ix_bike_accruals_unpaid_account", "account_id"),
+    ):
+        op.create_index(
+            name, "bike_accruals", [column], sqlite_where=_UNPAID, postgresql_where=_UNPAID
+        )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_bike_accruals_unpaid_account", table_name="bike_accruals")
     op.drop_index("ix_bike_accruals_unpaid", table_name="bike_accruals")
     op.create_index("ix_bike_accruals_award_id", "bike_accruals", ["award_id"])
     op.create_index("ix_bike_accruals_account_id", "bike_accruals", ["account_id"])
