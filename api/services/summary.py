@@ -22,6 +22,8 @@ from ledger.adapters.orm import Award, ChainTx, FeedRun, IndexCursor, Operation,
 from ledger.domain.codes import AWARDED_PROGRAMS
 
 WAITING = ("pending", "signed", "sent", "mined")
+TX_WAITING = ("signed", "sent", "mined")
+"""A transaction not yet final: its signed awards wait with it (ledger.adapters.award_state)."""
 ON_CHAIN = ("mined", "final")
 
 
@@ -145,7 +147,7 @@ def _queue(s: Session, now: datetime) -> QueueOut:
                 sa.select(sa.func.min(Award.created_at))
                 .select_from(ChainTx)
                 .join(Award, Award.tx_id == ChainTx.id)
-                .where(ChainTx.status.in_(WAITING[1:]), Award.status == "signed")
+                .where(ChainTx.status.in_(TX_WAITING), Award.status == "signed")
             ),
             s.scalar(
                 sa.select(sa.func.min(Operation.created_at)).where(Operation.status.in_(WAITING))
