@@ -250,7 +250,36 @@ def machine() -> dict[str, Any]:
         "web3": web3.__version__,
         "sqlalchemy": sqlalchemy.__version__,
         "loadavg_at_start": list(os.getloadavg()),
+        "py_reference_cpu_s": py_reference_cpu_s(),
     }
+
+
+def py_reference_cpu_s() -> dict[str, float]:
+    """CPU seconds of two fixed pure-Python workloads (best of three each): 10,000,000 integer
+    additions (what stays in the CPU's caches) and a dict of 1,000,000 string keys built (what
+    goes to memory). CPU figures of two machines differ (the same code's mirror measured 2–3×
+    apart on two machines of the same size here: docs/PERFORMANCE.md); these two say how fast
+    each runs Python, to set figures of two machines side by side."""
+
+    def loop() -> None:
+        s = 0
+        for i in range(10_000_000):
+            s += i
+
+    def table() -> None:
+        d = {}
+        for i in range(1_000_000):
+            d[str(i)] = i
+
+    out = {}
+    for name, work in (("int_loop", loop), ("dict_1m", table)):
+        best = float("inf")
+        for _ in range(3):
+            t = time.process_time()
+            work()
+            best = min(best, time.process_time() - t)
+        out[name] = round(best, 3)
+    return out
 
 
 def group_cpu_seconds(pgid: int) -> float:

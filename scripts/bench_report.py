@@ -8,6 +8,8 @@ GOALS: dict[str, tuple[str, float]] = {
     # key: (direction, goal)
     "mirror_awards_per_s": (">=", 10_000),
     "mirror_speedup": (">=", 50),
+    "bridge_py_cpu_us_per_award": ("<=", 100),  # issue 18, on its machine: see the next
+    "bridge_py_cpu_vs_baseline": ("<=", 0.5),  # half of a900b85's, measured on one machine
     "gas_per_award_new": ("<=", 50_000),
     "gas_per_award_existing": ("<=", 15_000),
     "api_balance_rps": (">=", 2_000),
@@ -25,7 +27,8 @@ def verdict(key: str, value: Any) -> str:
         return ""
     op, goal = GOALS[key]
     ok = value >= goal if op == ">=" else value <= goal
-    return f"{op} {goal:,.0f}  {'met' if ok else 'MISSED'}"
+    shown = f"{goal:,}" if isinstance(goal, int) else f"{goal:g}"
+    return f"{op} {shown}  {'met' if ok else 'MISSED'}"
 
 
 TABLE = [
@@ -36,6 +39,8 @@ TABLE = [
     ("mirror_import_s", "  import phase, s"),
     ("mirror_submit_s", "  submit phase, s"),
     ("mirror_index_s", "  index phase, s"),
+    ("bridge_py_cpu_us_per_award", "  Python CPU per award, µs"),
+    ("bridge_py_cpu_vs_baseline", "  ... of issue 18's baseline, same machine"),
     ("peer_awards_per_s", "fair peer: pipelined tx per award, awards/s"),
     ("mirror_vs_peer", "mirror / fair peer"),
     ("naive_awards_per_s", "worst case (naive): awaited tx per award, /s"),
@@ -77,7 +82,10 @@ def print_table(res: dict[str, Any]) -> None:
         if key not in res:
             continue
         v = res[key]
-        sv = f"{v:,.1f}" if isinstance(v, float) else (f"{v:,}" if isinstance(v, int) else str(v))
+        if isinstance(v, float):
+            sv = f"{v:.3f}" if abs(v) < 1 else f"{v:,.1f}"  # a ratio: 0.414, not 0.4
+        else:
+            sv = f"{v:,}" if isinstance(v, int) else str(v)
         scale = res.get("scales", {}).get(key)
         mark = f"  (scale {scale})" if scale not in (None, 1, 1.0) else ""
         print(f"{label:<46} {sv:>14}  {verdict(key, v)}{mark}")
