@@ -46,7 +46,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -61,6 +60,7 @@ from bench_common import (
     machine,
     say,
     scaled,
+    stamp_figures,
 )
 from bench_gas_audit import part_audit, part_gas
 from bench_mirror import part_mirror, part_pipeline, ratios
@@ -200,10 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 elif isinstance(v, dict) and k != "machine":
                     results[k] = {**v, **results.get(k, {})}
         results.update(figures)
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-        for k in figures:
-            results["scales"][k] = args.scale
-            results["measured_at"][k] = stamp
+        stamp_figures(results, figures, args.scale)
         results["machine"]["loadavg_at_end"] = list(os.getloadavg())
         if prof.files:
             results["profiles"] = {**results.get("profiles", {}), **prof.files}

@@ -1,7 +1,7 @@
 """The mirror's CPU per award against a baseline commit, on the machine at hand (issue 18).
 
 ``bridge_py_cpu_us_per_award`` is CPU time, and CPU time depends on the machine: the same code
-measured 2–3× apart on two machines of the same size here. A goal written as "from today's N µs
+measured 2–2.6× apart on two machines of the same size here. A goal written as "from today's N µs
 to M µs" is only checked on the machine that measured N, or by measuring the code of that day
 again, beside today's, on one machine. This script does the latter:
 
@@ -30,13 +30,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_common import BENCH_DIR, ROOT, say
+from bench_common import BENCH_DIR, ROOT, say, stamp_figures
 
 ISSUE_18_BASELINE = "a900b85"
 """The head when issue 18 was filed (2026-11-24): its README's figures are the issue's "today's"
@@ -172,10 +171,7 @@ def record(path: Path, figures: dict[str, Any], scale: float) -> None:
     """Merge ``figures`` into the results file, stamped like scripts/bench.py's parts."""
     results = json.loads(path.read_text()) if path.exists() else {}
     results.update(figures)
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    for k in figures:
-        results.setdefault("scales", {})[k] = scale
-        results.setdefault("measured_at", {})[k] = stamp
+    stamp_figures(results, figures, scale)
     path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
 
 

@@ -15,7 +15,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -257,7 +257,7 @@ def machine() -> dict[str, Any]:
 def py_reference_cpu_s() -> dict[str, float]:
     """CPU seconds of two fixed pure-Python workloads (best of three each): 10,000,000 integer
     additions (what stays in the CPU's caches) and a dict of 1,000,000 string keys built (what
-    goes to memory). CPU figures of two machines differ (the same code's mirror measured 2–3×
+    goes to memory). CPU figures of two machines differ (the same code's mirror measured 2–2.6×
     apart on two machines of the same size here: docs/PERFORMANCE.md); these two say how fast
     each runs Python, to set figures of two machines side by side."""
 
@@ -280,6 +280,14 @@ def py_reference_cpu_s() -> dict[str, float]:
             best = min(best, time.process_time() - t)
         out[name] = round(best, 3)
     return out
+
+
+def stamp_figures(results: dict[str, Any], keys: Iterable[str], scale: float) -> None:
+    """Note in ``results`` the scale and the time (UTC) each of ``keys`` was measured at."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    for k in keys:
+        results.setdefault("scales", {})[k] = scale
+        results.setdefault("measured_at", {})[k] = stamp
 
 
 def group_cpu_seconds(pgid: int) -> float:
