@@ -15,7 +15,7 @@ The indexer (bridge/index_tables.py) writes its tables with it too: :meth:`BulkW
 from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from functools import lru_cache
 from typing import Any
 
@@ -187,8 +187,14 @@ def large_page_cache(bulk: BulkWriter) -> Iterator[None]:
     if (-int(size) if size < 0 else int(size) * int(page) // 1024) >= LARGE_CACHE_KIB:
         yield
         return
+    restore = f"PRAGMA cache_size = {int(size)}"
     bulk.execute(f"PRAGMA cache_size = -{LARGE_CACHE_KIB}")
     try:
         yield
-    finally:
-        bulk.execute(f"PRAGMA cache_size = {int(size)}")
+    except BaseException:
+        # Unwinding: the first error is what counts. A signal or an error that cut a statement
+        # short may have closed the connection (SQLAlchemy does), and its cache went with it.
+        with suppress(bulk.dialect.loaded_dbapi.Error, sa_exc.DBAPIError):
+            bulk.execute(restore)
+        raise
+    bulk.execute(restore)

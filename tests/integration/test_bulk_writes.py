@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from ledger.adapters.bulk import IN_CHUNK, BulkWriter
+from ledger.adapters.bulk import IN_CHUNK, LARGE_CACHE_KIB, BulkWriter, large_page_cache
 from ledger.adapters.orm import AccountHead, Award, AwardWindow, Balance, BikeAccrual
 
 COLUMNS = ("member_id", "month", "account_id", "amount", "tier", "source", "savings")
@@ -165,3 +165,35 @@ def test_select_in_reads_what_a_core_select_reads(session_factory: sessionmaker[
         assert BulkWriter(s).select_in(BALANCES, ("balance",), "account_id", []) == []
     assert sorted(got) == sorted(tuple(r) for r in core)
     assert len(got) == len(accounts[::2])
+
+
+class _Interrupted(BaseException):
+    """Stands for `StopRequested`: SIGTERM raised in the middle of a bulk write."""
+
+
+def test_an_interrupted_bulk_write_reports_the_interruption_not_the_closed_connection(
+    session_factory: sessionmaker[Session],
+) -> None:
+    """SQLAlchemy closes a connection when a BaseException cuts a statement short; putting the
+    page cache back on it must not replace the interruption by "closed database" (a SIGTERM
+    during `mileage run`'s demo import then exited 1 instead of stopping cleanly)."""
+    with session_factory() as s:
+        bulk = BulkWriter(s)
+        if bulk.postgres:
+            pytest.skip("SQLite only: PostgreSQL's bulk writes leave the cache alone")
+        with pytest.raises(_Interrupted), large_page_cache(bulk):
+            s.connection().invalidate()  # closes the DB-API connection, as on an interruption
+            raise _Interrupted
+
+
+def test_the_page_cache_is_put_back_after_a_bulk_write(
+    session_factory: sessionmaker[Session],
+) -> None:
+    with session_factory() as s:
+        bulk = BulkWriter(s)
+        if bulk.postgres:
+            pytest.skip("SQLite only: PostgreSQL's bulk writes leave the cache alone")
+        before = bulk.fetch("PRAGMA cache_size")
+        with large_page_cache(bulk):
+            assert bulk.fetch("PRAGMA cache_size") == [(-LARGE_CACHE_KIB,)]
+        assert bulk.fetch("PRAGMA cache_size") == before
